@@ -1,0 +1,29 @@
+# wisp: build, test, benchmark. Tests use Debian's interpreter, never the first
+# python3 on PATH (which may be a pyenv that cannot see Debian's packages).
+PYTHON ?= /usr/bin/python3
+GO ?= go
+
+.PHONY: deps build run test test-go test-py bench
+
+# deps installs everything the tests and the example need (Debian packages).
+deps:
+	scripts/deps.sh
+
+build:
+	$(GO) build -o bin/wisp ./cmd/wisp
+
+run: build
+	bin/wisp run --python $(PYTHON) --chdir examples/hello app.py
+
+test: build test-py test-go
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-py:
+	cd internal/pyembed/py && $(PYTHON) -m pytest -q -p no:cacheprovider
+
+# bench runs ../shared/bench with wisp as a server row (see docs/benchmarks.md).
+bench: build
+	scripts/bench.sh

@@ -1,0 +1,73 @@
+// Package cli implements wisp's commands. It is the only place that turns
+// errors into exit codes.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `wisp: a WSGI application server with CPython embedded
+
+Usage:
+  wisp run [flags] TARGET     serve one app (module:callable, file.py, config:app.ini[#name])
+  wisp help [command]
+
+Run 'wisp run -h' for the flags.
+`
+
+// Main runs the command line args and returns the process exit code.
+func Main(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = runCmd(args[1:], os.Stdout, os.Stderr)
+	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "run" {
+			err = runCmd([]string{"-h"}, os.Stdout, os.Stderr)
+		} else {
+			fmt.Fprint(os.Stdout, usage)
+		}
+	case "version", "--version":
+		fmt.Println("wisp", version)
+	default:
+		fmt.Fprintf(os.Stderr, "wisp: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "wisp: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(os.Stderr, "wisp: %v\n", err)
+		return 1
+	}
+}
+
+const version = "0.1.0"
+
+// usageError is a mistake in the command line (exit code 2).
+type usageError struct{ error }
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"wisp/internal/pyembed"
+	"wisp/internal/server"
+)
+
+// runCmd is `wisp run`: one process, the apps in its embedded interpreter.
+func runCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	d := server.Defaults
+	bind := fs.String("bind", "127.0.0.1:8000", "address to listen on (host:port)")
+	threads := fs.Int("threads", d.Threads, "Python threads of the threadpool handler")
+	handler := fs.String("handler", "threadpool", "threadpool (N threads) or simple (one thread)")
+	python := fs.String("python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
+	chdir := fs.String("chdir", "", "change to this folder before loading the apps")
+	var pypath, mounts listFlag
+	fs.Var(&pypath, "pythonpath", "folder to prepend to sys.path (repeatable)")
+	fs.Var(&mounts, "mount", "PREFIX=TARGET: serve TARGET under URL prefix PREFIX (repeatable)")
+	queue := fs.Int("queue", d.Queue, "requests that may wait for a Python thread; beyond: 503")
+	maxBody := fs.Int64("max-body", d.MaxBody, "request body limit in bytes; beyond: 413")
+	memBody := fs.Int64("mem-body", d.MemBody, "bodies up to this many bytes stay in memory; larger ones go to a temp file")
+	maxHeader := fs.Int("max-header-bytes", d.MaxHeaderBytes, "request line and headers limit in bytes; beyond: 431")
+	rht := fs.Duration("read-header-timeout", d.ReadHeaderTimeout, "time to read the request headers")
+	rt := fs.Duration("read-timeout", d.ReadTimeout, "time to read a whole request, body included")
+	wt := fs.Duration("write-timeout", d.WriteTimeout, "time any single write to a client may take")
+	it := fs.Duration("idle-timeout", d.IdleTimeout, "keep-alive wait for the next request")
+	grace := fs.Duration("graceful-timeout", 30*time.Second, "on SIGTERM/SIGINT, time in-flight requests get to finish")
+	accessLog := fs.String("access-log", "-", "access log file, - for stdout, off for none")
+	level := fs.String("log-level", "info", "error log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wisp run [flags] [TARGET]\n\nTARGET is module:callable, path/to/app.py or config:app.ini[#name].\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var ms []server.Mount
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		ms = append(ms, server.Mount{Prefix: "", Target: fs.Arg(0)})
+	default:
+		return usageError{fmt.Errorf("run takes one TARGET, got %d: %s", fs.NArg(), strings.Join(fs.Args(), " "))}
+	}
+	for _, m := range mounts {
+		prefix, target, ok := strings.Cut(m, "=")
+		if !ok || target == "" {
+			return usageError{fmt.Errorf("--mount %q: want PREFIX=TARGET", m)}
+		}
+		ms = append(ms, server.Mount{Prefix: prefix, Target: target})
+	}
+	if len(ms) == 0 {
+		return usageError{fmt.Errorf("nothing to serve: give a TARGET or --mount PREFIX=TARGET")}
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+
+	var access io.Writer
+	switch *accessLog {
+	case "off", "":
+	case "-":
+		access = stdout
+	default:
+		f, err := os.OpenFile(*accessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		defer f.Close()
+		access = f
+	}
+	cfg := server.Config{
+		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
+		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
+		IdleTimeout: *it, AccessLog: access, Log: log,
+	}
+	if cfg.Handler != "threadpool" && cfg.Handler != "simple" {
+		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}
+	}
+	if *chdir != "" {
+		if err := os.Chdir(*chdir); err != nil {
+			return fmt.Errorf("--chdir: %w", err)
+		}
+	}
+	cwd, _ := os.Getwd()
+	paths := []string{cwd}
+	for _, p := range pypath {
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		paths = append(paths, p)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// Python threads are pinned OS threads; leave Go enough processors.
+		n := cfg.Threads
+		if cfg.Handler == "simple" {
+			n = 1
+		}
+		runtime.GOMAXPROCS(runtime.NumCPU() + n)
+	}
+
+	ip, err := pyembed.Start(pyembed.Options{Python: *python, Paths: paths, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, ip, ms)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *bind)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "python", firstWord(ip.Info.Version), "lib", ip.Info.Lib,
+		"handler", cfg.Handler, "threads", cfg.Threads)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("grace period over; closed the remaining connections", "err", err)
+	}
+	if err := ip.Close(5 * time.Second); err != nil {
+		log.Warn("python shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func firstWord(s string) string {
+	if i := strings.IndexByte(s, ' '); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

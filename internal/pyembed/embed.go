@@ -1,0 +1,267 @@
+package pyembed
+
+/*
+#include <stdlib.h>
+#include "wisp_py.h"
+*/
+import "C"
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/cgo"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+//go:embed py/wisp_boot.py
+var bootSource string
+
+// started guards the one interpreter a process may hold: CPython cannot be
+// initialized twice in one process.
+var started atomic.Bool
+
+// ErrWouldBlock is returned by Sink.Write when block is false and the chunk
+// cannot be taken without waiting.
+var ErrWouldBlock = errors.New("would block")
+
+// Sink receives one response from a Python worker thread. Its methods run on
+// that thread; Start and non-blocking Write run with the GIL held, so they must
+// not wait.
+type Sink interface {
+	// Start receives the validated, latin-1 encoded status and headers as
+	// "status\x00name\x00value\x00...". hdr is valid only during the call.
+	Start(hdr []byte) error
+	// Write receives a body chunk, valid only during the call. With block false
+	// it returns ErrWouldBlock rather than wait; it is then called again with
+	// block true and the GIL released. Any other error means the client is gone.
+	Write(p []byte, block bool) error
+	// SendFile asks for n bytes of the regular file fd from offset off. fd
+	// belongs to the app: the sink must open its own copy before returning.
+	SendFile(fd int, off, n int64) error
+}
+
+// Code is the outcome of one request.
+type Code int
+
+const (
+	OK       Code = C.WISP_OK        // the response is complete
+	ErrEarly Code = C.WISP_ERR_EARLY // the app failed before its headers were sent
+	ErrLate  Code = C.WISP_ERR_LATE  // the app failed after its headers were sent
+	Gone     Code = C.WISP_GONE      // the client went away
+)
+
+// Options configures the interpreter.
+type Options struct {
+	Python string       // interpreter path, venv folder or command; "" is python3
+	Paths  []string     // prepended to sys.path, in order
+	Logger *slog.Logger // receives wsgi.errors and interpreter messages
+}
+
+// Interpreter is the embedded CPython of this process.
+type Interpreter struct {
+	Info   *Interp
+	log    *slog.Logger
+	handle cgo.Handle
+	calls  chan func() // run on the main Python thread
+	closed chan struct{}
+}
+
+// App identifies a loaded WSGI application.
+type App struct {
+	ID   int
+	Hint string // "simple" or "threadpool" when an ISAPI-WSGI handler asked for one
+}
+
+// Start probes the interpreter, loads its libpython and initializes it on a
+// dedicated OS thread (Python's main thread).
+func Start(opts Options) (*Interpreter, error) {
+	info, err := Probe(opts.Python)
+	if err != nil {
+		return nil, err
+	}
+	if !started.CompareAndSwap(false, true) {
+		return nil, errors.New("python is already embedded in this process")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	ip := &Interpreter{Info: info, log: log, calls: make(chan func()), closed: make(chan struct{})}
+	ip.handle = cgo.NewHandle(ip)
+	ready := make(chan error, 1)
+	go ip.mainThread(opts, ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return ip, nil
+}
+
+func (ip *Interpreter) mainThread(opts Options, ready chan<- error) {
+	runtime.LockOSThread() // never unlocked: Python's main thread stays with this goroutine
+	var ebuf [512]C.char
+	lib := C.CString(ip.Info.Lib)
+	defer C.free(unsafe.Pointer(lib))
+	if C.wisp_load_lib(lib, &ebuf[0], C.size_t(len(ebuf))) != 0 {
+		ready <- fmt.Errorf("load %s: %s", ip.Info.Lib, C.GoString(&ebuf[0]))
+		return
+	}
+	if v := C.GoString(C.wisp_version()); v != ip.Info.Version {
+		ready <- fmt.Errorf("loaded %s but it is Python %q, not the interpreter's %q (is LD_LIBRARY_PATH pointing at another build?)",
+			ip.Info.Lib, firstWord(v), firstWord(ip.Info.Version))
+		return
+	}
+	prog := C.CString(ip.Info.Executable)
+	boot := C.CString(bootSource)
+	keys := strings.Join(envKeys[1:], "\x00") + "\x00"
+	paths := ""
+	for _, p := range opts.Paths {
+		paths += p + "\x00"
+	}
+	ck, cp := C.CString(keys), C.CString(paths)
+	var cerr *C.char
+	rc := C.wisp_init(prog, C.uintptr_t(ip.handle), boot, ck, C.size_t(len(keys)), cp, C.size_t(len(paths)), &cerr)
+	C.free(unsafe.Pointer(prog))
+	C.free(unsafe.Pointer(boot))
+	C.free(unsafe.Pointer(ck))
+	C.free(unsafe.Pointer(cp))
+	if rc != 0 {
+		ready <- fmt.Errorf("start python %s: %s", firstWord(ip.Info.Version), takeCString(cerr))
+		return
+	}
+	ready <- nil
+	for f := range ip.calls {
+		f()
+	}
+}
+
+// onMain runs f on the main Python thread and waits for it.
+func (ip *Interpreter) onMain(f func()) {
+	done := make(chan struct{})
+	ip.calls <- func() { f(); close(done) }
+	<-done
+}
+
+// LoadApp imports a WSGI target (module:callable, file.py, config:file.ini[#name]).
+// multithread and multiprocess become wsgi.multithread and wsgi.multiprocess.
+func (ip *Interpreter) LoadApp(target string, multithread, multiprocess bool) (App, error) {
+	var app App
+	var err error
+	ip.onMain(func() {
+		ct := C.CString(target)
+		defer C.free(unsafe.Pointer(ct))
+		var hint, cerr *C.char
+		id := C.wisp_load_app(ct, cbool(multithread), cbool(multiprocess), &hint, &cerr)
+		if id < 0 {
+			err = fmt.Errorf("load %q: %s", target, strings.TrimRight(takeCString(cerr), "\n"))
+			return
+		}
+		app = App{ID: int(id), Hint: takeCString(hint)}
+	})
+	return app, err
+}
+
+// Close finalizes Python on its main thread. Every Thread must be detached
+// first. A finalization that hangs (a non-daemon Python thread) is abandoned
+// after timeout and reported.
+func (ip *Interpreter) Close(timeout time.Duration) error {
+	done := make(chan int, 1)
+	ip.calls <- func() { done <- int(C.wisp_finalize()) }
+	close(ip.calls)
+	select {
+	case rc := <-done:
+		if rc != 0 {
+			return errors.New("python finalization reported errors")
+		}
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("python finalization did not finish within %v (a non-daemon thread still running?)", timeout)
+	}
+}
+
+func (ip *Interpreter) logPython(level int, msg string) {
+	lv := slog.LevelError
+	switch level {
+	case 0:
+		lv = slog.LevelDebug
+	case 1:
+		lv = slog.LevelInfo
+	case 2:
+		lv = slog.LevelWarn
+	}
+	ip.log.Log(nil, lv, msg, "source", "python")
+}
+
+// Thread is a Python thread state owned by one goroutine locked to its OS thread.
+type Thread struct {
+	ip   *Interpreter
+	h    cgo.Handle
+	sink Sink
+}
+
+// Attach creates a Python thread state for the calling goroutine, which must
+// have called runtime.LockOSThread and keep it until Detach.
+func (ip *Interpreter) Attach() *Thread {
+	t := &Thread{ip: ip}
+	t.h = cgo.NewHandle(t)
+	C.wisp_thread_attach()
+	return t
+}
+
+// Detach destroys the thread state. The Thread cannot be used afterwards.
+func (t *Thread) Detach() {
+	C.wisp_thread_detach()
+	t.h.Delete()
+}
+
+// Handle runs one request of app: env is an Environ's encoded buffer; the body
+// is in memory or in bodyFile. The response goes to sink. The returned string
+// is the app's traceback when the code is ErrEarly or ErrLate.
+func (t *Thread) Handle(app int, env *Environ, body []byte, bodyFile *os.File, sink Sink) (Code, string) {
+	t.sink = sink
+	var bp *C.char
+	if len(body) > 0 {
+		bp = (*C.char)(unsafe.Pointer(&body[0]))
+	}
+	fd := C.int(-1)
+	if bodyFile != nil {
+		fd = C.int(bodyFile.Fd())
+	}
+	var ep *C.char
+	if len(env.buf) > 0 {
+		ep = (*C.char)(unsafe.Pointer(&env.buf[0]))
+	}
+	var cerr *C.char
+	var errlen C.size_t
+	rc := C.wisp_handle(C.uintptr_t(t.h), C.int(app), ep, C.size_t(len(env.buf)), bp, C.size_t(len(body)), fd, &cerr, &errlen)
+	t.sink = nil
+	runtime.KeepAlive(bodyFile)
+	var tb string
+	if cerr != nil {
+		tb = C.GoStringN(cerr, C.int(errlen))
+		C.free(unsafe.Pointer(cerr))
+	}
+	return Code(rc), tb
+}
+
+func takeCString(p *C.char) string {
+	if p == nil {
+		return ""
+	}
+	s := C.GoString(p)
+	C.free(unsafe.Pointer(p))
+	return s
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,881 @@
+/* wisp_py.c: CPython embedding and the WSGI glue, in C for speed.
+ *
+ * Every Python API is called through the `py` table, filled with dlsym from the
+ * libpython chosen at run time. Only stable-ABI symbols are used. Per request, a
+ * worker thread takes the GIL once (wisp_handle), builds the environ, calls the
+ * app, validates start_response, and hands the status, headers and body chunks to
+ * Go through the go_wisp_* callbacks; the GIL is released only when a hand-off
+ * would block (a slow client).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "wisp_py.h"
+#include "_cgo_export.h"
+
+/* ---- the minimal stable-ABI surface, declared by hand ---- */
+
+typedef ssize_t Py_ssize_t;
+typedef struct _typeobject PyTypeObject;
+typedef struct _object {
+	Py_ssize_t ob_refcnt;
+	PyTypeObject *ob_type;
+} PyObject;
+typedef void PyThreadState;
+typedef PyObject *(*PyCFunction)(PyObject *, PyObject *);
+typedef struct PyMethodDef {
+	const char *ml_name;
+	PyCFunction ml_meth;
+	int ml_flags;
+	const char *ml_doc;
+} PyMethodDef;
+
+#define METH_VARARGS 0x0001
+#define METH_O 0x0008
+#define Py_file_input 257
+#define TPF_LONG (1UL << 24)
+#define TPF_LIST (1UL << 25)
+#define TPF_TUPLE (1UL << 26)
+#define TPF_BYTES (1UL << 27)
+#define TPF_UNICODE (1UL << 28)
+
+#define WISP_API(X)                                                                   \
+	X(void, Py_IncRef, (PyObject *))                                                  \
+	X(void, Py_DecRef, (PyObject *))                                                  \
+	X(void, Py_InitializeEx, (int))                                                   \
+	X(int, Py_IsInitialized, (void))                                                  \
+	X(int, Py_FinalizeEx, (void))                                                     \
+	X(void, Py_SetProgramName, (const wchar_t *))                                     \
+	X(wchar_t *, Py_DecodeLocale, (const char *, size_t *))                           \
+	X(const char *, Py_GetVersion, (void))                                            \
+	X(PyThreadState *, PyEval_SaveThread, (void))                                     \
+	X(void, PyEval_RestoreThread, (PyThreadState *))                                  \
+	X(int, PyGILState_Ensure, (void))                                                 \
+	X(void, PyGILState_Release, (int))                                                \
+	X(PyObject *, PyErr_Occurred, (void))                                             \
+	X(void, PyErr_Fetch, (PyObject **, PyObject **, PyObject **))                     \
+	X(void, PyErr_Restore, (PyObject *, PyObject *, PyObject *))                      \
+	X(void, PyErr_NormalizeException, (PyObject **, PyObject **, PyObject **))        \
+	X(void, PyErr_SetString, (PyObject *, const char *))                              \
+	X(PyObject *, PyErr_Format, (PyObject *, const char *, ...))                      \
+	X(void, PyErr_Clear, (void))                                                      \
+	X(PyObject *, PyUnicode_DecodeLatin1, (const char *, Py_ssize_t, const char *))   \
+	X(PyObject *, PyUnicode_FromString, (const char *))                               \
+	X(PyObject *, PyUnicode_InternFromString, (const char *))                         \
+	X(PyObject *, PyUnicode_AsLatin1String, (PyObject *))                             \
+	X(PyObject *, PyUnicode_AsEncodedString, (PyObject *, const char *, const char *)) \
+	X(PyObject *, PyUnicode_DecodeFSDefault, (const char *))                          \
+	X(PyObject *, PyBytes_FromStringAndSize, (const char *, Py_ssize_t))              \
+	X(int, PyBytes_AsStringAndSize, (PyObject *, char **, Py_ssize_t *))              \
+	X(PyObject *, PyDict_New, (void))                                                 \
+	X(PyObject *, PyDict_Copy, (PyObject *))                                          \
+	X(int, PyDict_SetItem, (PyObject *, PyObject *, PyObject *))                      \
+	X(int, PyDict_SetItemString, (PyObject *, const char *, PyObject *))              \
+	X(PyObject *, PyTuple_New, (Py_ssize_t))                                          \
+	X(PyObject *, PyTuple_GetItem, (PyObject *, Py_ssize_t))                          \
+	X(Py_ssize_t, PyTuple_Size, (PyObject *))                                         \
+	X(int, PyTuple_SetItem, (PyObject *, Py_ssize_t, PyObject *))                     \
+	X(Py_ssize_t, PyList_Size, (PyObject *))                                          \
+	X(PyObject *, PyList_GetItem, (PyObject *, Py_ssize_t))                           \
+	X(int, PyList_Insert, (PyObject *, Py_ssize_t, PyObject *))                       \
+	X(PyObject *, PyLong_FromLong, (long))                                            \
+	X(long, PyLong_AsLong, (PyObject *))                                              \
+	X(long long, PyLong_AsLongLong, (PyObject *))                                     \
+	X(PyObject *, PyLong_FromUnsignedLongLong, (unsigned long long))                  \
+	X(unsigned long long, PyLong_AsUnsignedLongLong, (PyObject *))                    \
+	X(PyObject *, PyBool_FromLong, (long))                                            \
+	X(PyObject *, PyObject_GetAttrString, (PyObject *, const char *))                 \
+	X(int, PyObject_SetAttrString, (PyObject *, const char *, PyObject *))            \
+	X(PyObject *, PyObject_CallObject, (PyObject *, PyObject *))                      \
+	X(PyObject *, PyObject_CallFunctionObjArgs, (PyObject *, ...))                    \
+	X(PyObject *, PyObject_GetIter, (PyObject *))                                     \
+	X(PyObject *, PyIter_Next, (PyObject *))                                          \
+	X(int, PyObject_IsInstance, (PyObject *, PyObject *))                             \
+	X(PyObject *, PyObject_Str, (PyObject *))                                         \
+	X(unsigned long, PyType_GetFlags, (PyTypeObject *))                               \
+	X(PyObject *, PyCFunction_NewEx, (PyMethodDef *, PyObject *, PyObject *))         \
+	X(PyObject *, PyModule_New, (const char *))                                       \
+	X(PyObject *, PyModule_GetDict, (PyObject *))                                     \
+	X(PyObject *, PyImport_ImportModule, (const char *))                              \
+	X(PyObject *, PyImport_GetModuleDict, (void))                                     \
+	X(PyObject *, PySys_GetObject, (const char *))                                    \
+	X(PyObject *, PyEval_GetBuiltins, (void))                                         \
+	X(PyObject *, Py_CompileString, (const char *, const char *, int))                \
+	X(PyObject *, PyEval_EvalCode, (PyObject *, PyObject *, PyObject *))              \
+	X(unsigned long, PyThread_get_thread_ident, (void))                               \
+	X(int, PyThreadState_SetAsyncExc, (unsigned long, PyObject *))
+
+#define WISP_FIELD(ret, name, args) ret(*name) args;
+static struct {
+	WISP_API(WISP_FIELD)
+} py;
+
+static void *lib;
+static PyObject *Py_None_;
+static PyObject *exc_TypeError, *exc_ValueError, *exc_RuntimeError, *exc_OSError, *exc_TimeoutError;
+
+#define INCREF(o) py.Py_IncRef((PyObject *)(o))
+#define DECREF(o) py.Py_DecRef((PyObject *)(o))
+#define XDECREF(o)              \
+	do {                        \
+		if (o) DECREF(o);       \
+	} while (0)
+#define FLAGS(o) py.PyType_GetFlags(((PyObject *)(o))->ob_type)
+
+int wisp_load_lib(const char *path, char *err, size_t errlen) {
+	lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+	if (!lib) {
+		snprintf(err, errlen, "%s", dlerror());
+		return -1;
+	}
+#define WISP_SYM(ret, name, args)                                                             \
+	*(void **)(&py.name) = dlsym(lib, #name);                                                 \
+	if (!py.name) {                                                                           \
+		snprintf(err, errlen, "%s: missing stable-ABI symbol %s", path, #name);                \
+		return -1;                                                                            \
+	}
+	WISP_API(WISP_SYM)
+	Py_None_ = (PyObject *)dlsym(lib, "_Py_NoneStruct");
+	if (!Py_None_) {
+		snprintf(err, errlen, "%s: missing stable-ABI symbol _Py_NoneStruct", path);
+		return -1;
+	}
+	return 0;
+}
+
+const char *wisp_version(void) { return py.Py_GetVersion(); }
+
+/* ---- process-wide state, set once by wisp_init on the main Python thread ---- */
+
+#define MAX_KEYS 64
+#define MAX_APPS 256
+
+static uintptr_t log_handle;
+static PyThreadState *main_ts;
+static PyObject *boot, *bytesio, *filewrapper, *errstream, *input_from_fd, *format_exc;
+static PyObject *keys[MAX_KEYS];
+static int nkeys;
+static PyObject *k_input;
+static struct {
+	PyObject *app;
+	PyObject *base; /* the environ entries that never change */
+} apps[MAX_APPS];
+static int napps;
+static struct sigaction saved_sig[65];
+
+static void log_text(int level, const char *s, size_t n) {
+	go_wisp_log(log_handle, level, (char *)s, n);
+}
+
+/* Signal dispositions belong to Go. Python and app code (signal.signal at import,
+ * faulthandler) may change them: save before, restore after, count changes. */
+static void save_signals(void) {
+	for (int i = 1; i < 65; i++) {
+		if (i == SIGKILL || i == SIGSTOP) continue;
+		sigaction(i, NULL, &saved_sig[i]);
+	}
+}
+
+static int restore_signals(void) {
+	int changed = 0;
+	for (int i = 1; i < 65; i++) {
+		if (i == SIGKILL || i == SIGSTOP) continue;
+		struct sigaction cur;
+		if (sigaction(i, NULL, &cur) != 0) continue;
+		if (cur.sa_handler != saved_sig[i].sa_handler || cur.sa_flags != saved_sig[i].sa_flags) {
+			sigaction(i, &saved_sig[i], NULL);
+			changed++;
+		}
+	}
+	return changed;
+}
+
+static char *xstrndup(const char *s, size_t n) {
+	char *d = malloc(n + 1);
+	if (!d) return NULL;
+	memcpy(d, s, n);
+	d[n] = 0;
+	return d;
+}
+
+/* utf8 returns a malloc'd UTF-8 copy of str(o), never failing. */
+static char *utf8(PyObject *o, size_t *len) {
+	PyObject *s = (FLAGS(o) & TPF_UNICODE) ? (INCREF(o), o) : py.PyObject_Str(o);
+	PyObject *b = s ? py.PyUnicode_AsEncodedString(s, "utf-8", "replace") : NULL;
+	char *p = NULL;
+	Py_ssize_t n = 0;
+	char *out;
+	if (b && py.PyBytes_AsStringAndSize(b, &p, &n) == 0) {
+		out = xstrndup(p, (size_t)n);
+	} else {
+		py.PyErr_Clear();
+		n = 22;
+		out = xstrndup("<unprintable exception>", 22);
+	}
+	XDECREF(b);
+	XDECREF(s);
+	if (len) *len = (size_t)n;
+	return out;
+}
+
+/* fetch_error takes the pending exception and returns its traceback text
+ * (malloc'd), or NULL when none is pending. */
+static char *fetch_error(size_t *len) {
+	PyObject *t = NULL, *v = NULL, *tb = NULL;
+	py.PyErr_Fetch(&t, &v, &tb);
+	if (!t) return NULL;
+	py.PyErr_NormalizeException(&t, &v, &tb);
+	char *out = NULL;
+	if (format_exc) {
+		PyObject *s = py.PyObject_CallFunctionObjArgs(format_exc, t, v ? v : Py_None_, tb ? tb : Py_None_, NULL);
+		if (s) {
+			out = utf8(s, len);
+			DECREF(s);
+		} else {
+			py.PyErr_Clear();
+		}
+	}
+	if (!out) out = utf8(v ? v : t, len);
+	XDECREF(t);
+	XDECREF(v);
+	XDECREF(tb);
+	return out;
+}
+
+static PyObject *mod_log(PyObject *self, PyObject *args) {
+	(void)self;
+	if (py.PyTuple_Size(args) != 2) {
+		py.PyErr_SetString(exc_TypeError, "log(level, msg) takes 2 arguments");
+		return NULL;
+	}
+	long level = py.PyLong_AsLong(py.PyTuple_GetItem(args, 0));
+	if (level == -1 && py.PyErr_Occurred()) return NULL;
+	size_t n;
+	char *s = utf8(py.PyTuple_GetItem(args, 1), &n);
+	log_text((int)level, s, n);
+	free(s);
+	INCREF(Py_None_);
+	return Py_None_;
+}
+static PyMethodDef log_def = {"log", mod_log, METH_VARARGS, "log(level, msg): write to wisp's error log"};
+
+static int set_err(char **err, const char *msg) {
+	size_t n;
+	char *tb = fetch_error(&n);
+	if (tb) {
+		size_t m = strlen(msg) + n + 3;
+		*err = malloc(m);
+		snprintf(*err, m, "%s: %s", msg, tb);
+		free(tb);
+	} else {
+		*err = strdup(msg);
+	}
+	return -1;
+}
+
+static PyObject *boot_attr(const char *name) {
+	return py.PyObject_GetAttrString(boot, name);
+}
+
+int wisp_init(const char *program, uintptr_t lh, const char *src, const char *keybuf, size_t keyslen,
+              const char *paths, size_t pathslen, char **err) {
+	log_handle = lh;
+	save_signals();
+	static wchar_t *wprog;
+	wprog = py.Py_DecodeLocale(program, NULL);
+	if (!wprog) {
+		*err = strdup("cannot decode the interpreter path");
+		return -1;
+	}
+	py.Py_SetProgramName(wprog);
+	py.Py_InitializeEx(0);
+	if (!py.Py_IsInitialized()) {
+		*err = strdup("Py_InitializeEx failed");
+		return -1;
+	}
+	exc_TypeError = *(PyObject **)dlsym(lib, "PyExc_TypeError");
+	exc_ValueError = *(PyObject **)dlsym(lib, "PyExc_ValueError");
+	exc_RuntimeError = *(PyObject **)dlsym(lib, "PyExc_RuntimeError");
+	exc_OSError = *(PyObject **)dlsym(lib, "PyExc_OSError");
+	exc_TimeoutError = *(PyObject **)dlsym(lib, "PyExc_TimeoutError");
+
+	PyObject *modules = py.PyImport_GetModuleDict();
+	PyObject *m = py.PyModule_New("_wisp");
+	PyObject *fn = py.PyCFunction_NewEx(&log_def, NULL, NULL);
+	if (!m || !fn || py.PyObject_SetAttrString(m, "log", fn) < 0 ||
+	    py.PyDict_SetItemString(modules, "_wisp", m) < 0)
+		return set_err(err, "create module _wisp");
+	DECREF(fn);
+	DECREF(m);
+
+	boot = py.PyModule_New("_wisp_boot");
+	if (!boot) return set_err(err, "create module _wisp_boot");
+	PyObject *d = py.PyModule_GetDict(boot);
+	py.PyDict_SetItemString(d, "__builtins__", py.PyEval_GetBuiltins());
+	py.PyDict_SetItemString(modules, "_wisp_boot", boot);
+	PyObject *code = py.Py_CompileString(src, "wisp_boot.py", Py_file_input);
+	if (!code) return set_err(err, "compile wisp_boot");
+	PyObject *r = py.PyEval_EvalCode(code, d, d);
+	DECREF(code);
+	if (!r) return set_err(err, "run wisp_boot");
+	DECREF(r);
+	format_exc = boot_attr("format_exception");
+	PyObject *install = boot_attr("install");
+	r = install ? py.PyObject_CallObject(install, NULL) : NULL;
+	XDECREF(install);
+	if (!r) return set_err(err, "wisp_boot.install");
+	DECREF(r);
+
+	PyObject *syspath = py.PySys_GetObject("path");
+	Py_ssize_t at = 0;
+	for (const char *p = paths; p < paths + pathslen; p += strlen(p) + 1) {
+		PyObject *s = py.PyUnicode_DecodeFSDefault(p);
+		if (!s || !syspath || py.PyList_Insert(syspath, at++, s) < 0) return set_err(err, "sys.path");
+		DECREF(s);
+	}
+
+	PyObject *io = py.PyImport_ImportModule("io");
+	if (!io) return set_err(err, "import io");
+	bytesio = py.PyObject_GetAttrString(io, "BytesIO");
+	DECREF(io);
+	filewrapper = boot_attr("FileWrapper");
+	input_from_fd = boot_attr("input_from_fd");
+	PyObject *es = boot_attr("ErrorStream");
+	errstream = es ? py.PyObject_CallObject(es, NULL) : NULL;
+	XDECREF(es);
+	if (!bytesio || !filewrapper || !input_from_fd || !errstream || !format_exc)
+		return set_err(err, "wisp_boot is missing FileWrapper, ErrorStream, input_from_fd or format_exception");
+
+	nkeys = 1;
+	for (const char *p = keybuf; p < keybuf + keyslen && nkeys < MAX_KEYS; p += strlen(p) + 1)
+		keys[nkeys++] = py.PyUnicode_InternFromString(p);
+	k_input = py.PyUnicode_InternFromString("wsgi.input");
+
+	main_ts = py.PyEval_SaveThread();
+	int changed = restore_signals();
+	if (changed) {
+		char msg[128];
+		int n = snprintf(msg, sizeof msg, "python start-up changed %d signal handlers; restored them", changed);
+		log_text(2, msg, (size_t)n);
+	}
+	return 0;
+}
+
+int wisp_load_app(const char *target, int multithread, int multiprocess, char **hint, char **err) {
+	int rc = -1;
+	save_signals();
+	py.PyEval_RestoreThread(main_ts);
+	if (napps >= MAX_APPS) {
+		*err = strdup("too many apps");
+		goto out;
+	}
+	PyObject *load = boot_attr("load");
+	PyObject *t = py.PyUnicode_FromString(target);
+	PyObject *res = (load && t) ? py.PyObject_CallFunctionObjArgs(load, t, NULL) : NULL;
+	XDECREF(load);
+	XDECREF(t);
+	if (!res) {
+		set_err(err, "load app");
+		goto out;
+	}
+	if (!(FLAGS(res) & TPF_TUPLE) || py.PyTuple_Size(res) != 2) {
+		DECREF(res);
+		*err = strdup("wisp_boot.load must return (app, hint)");
+		goto out;
+	}
+	PyObject *app = py.PyTuple_GetItem(res, 0);
+	*hint = utf8(py.PyTuple_GetItem(res, 1), NULL);
+	INCREF(app);
+	DECREF(res);
+
+	PyObject *base = py.PyDict_New();
+	PyObject *ver = py.PyTuple_New(2);
+	py.PyTuple_SetItem(ver, 0, py.PyLong_FromLong(1));
+	py.PyTuple_SetItem(ver, 1, py.PyLong_FromLong(0));
+	PyObject *scheme = py.PyUnicode_FromString("http");
+	PyObject *mt = py.PyBool_FromLong(multithread), *mp = py.PyBool_FromLong(multiprocess);
+	PyObject *f = py.PyBool_FromLong(0), *tr = py.PyBool_FromLong(1);
+	py.PyDict_SetItemString(base, "wsgi.version", ver);
+	py.PyDict_SetItemString(base, "wsgi.url_scheme", scheme);
+	py.PyDict_SetItemString(base, "wsgi.multithread", mt);
+	py.PyDict_SetItemString(base, "wsgi.multiprocess", mp);
+	py.PyDict_SetItemString(base, "wsgi.run_once", f);
+	py.PyDict_SetItemString(base, "wsgi.input_terminated", tr);
+	py.PyDict_SetItemString(base, "wsgi.errors", errstream);
+	py.PyDict_SetItemString(base, "wsgi.file_wrapper", filewrapper);
+	DECREF(ver);
+	DECREF(scheme);
+	DECREF(mt);
+	DECREF(mp);
+	DECREF(f);
+	DECREF(tr);
+	apps[napps].app = app;
+	apps[napps].base = base;
+	rc = napps++;
+out:
+	main_ts = py.PyEval_SaveThread();
+	int changed = restore_signals();
+	if (changed) {
+		char msg[160];
+		int n = snprintf(msg, sizeof msg,
+		                 "app %s changed %d signal handlers at import; restored them (wisp owns signals)", target, changed);
+		log_text(2, msg, (size_t)n);
+	}
+	return rc;
+}
+
+int wisp_finalize(void) {
+	py.PyEval_RestoreThread(main_ts);
+	return py.Py_FinalizeEx();
+}
+
+/* ---- worker threads ---- */
+
+/* wisp_req is one request as wisp_handle received it. */
+typedef struct wisp_req {
+	uintptr_t handle;
+	int app;
+	const char *env;
+	size_t envlen;
+	const char *body;
+	size_t bodylen;
+	int bodyfd;
+	char *err;
+	size_t errlen;
+} wisp_req;
+
+/* rctx is the state of the request a worker thread is running. */
+typedef struct rctx {
+	uintptr_t handle;
+	unsigned long long gen; /* identifies the request; start_response carries it */
+	int started;            /* start_response called */
+	int sent;               /* headers handed to Go */
+	int gone;               /* the client went away */
+	char *hbuf;             /* "status\0name\0value\0..." latin-1 */
+	size_t hlen, hcap;
+	char *tmp;
+	size_t tlen, tcap;
+} rctx;
+
+static __thread rctx tctx;
+static __thread PyThreadState *tts;
+static __thread int tgil;
+static unsigned long long thread_seq;
+
+void wisp_thread_attach(void) {
+	tgil = py.PyGILState_Ensure();
+	tctx.gen = (__atomic_add_fetch(&thread_seq, 1, __ATOMIC_RELAXED)) << 40;
+	tts = py.PyEval_SaveThread();
+}
+
+void wisp_thread_detach(void) {
+	py.PyEval_RestoreThread(tts);
+	py.PyGILState_Release(tgil);
+	free(tctx.hbuf);
+	free(tctx.tmp);
+	memset(&tctx, 0, sizeof tctx);
+}
+
+unsigned long wisp_thread_ident(void) { return py.PyThread_get_thread_ident(); }
+
+static int tput(rctx *c, const char *p, size_t n) {
+	if (c->tlen + n + 1 > c->tcap) {
+		size_t cap = c->tcap ? c->tcap : 512;
+		while (cap < c->tlen + n + 1) cap *= 2;
+		char *b = realloc(c->tmp, cap);
+		if (!b) return -1;
+		c->tmp = b;
+		c->tcap = cap;
+	}
+	memcpy(c->tmp + c->tlen, p, n);
+	c->tlen += n;
+	c->tmp[c->tlen++] = 0;
+	return 0;
+}
+
+static int is_tchar(unsigned char ch) {
+	if (ch >= '0' && ch <= '9') return 1;
+	if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') return 1;
+	return strchr("!#$%&'*+-.^_`|~", ch) != NULL && ch != 0;
+}
+
+/* latin1 encodes a str (TypeError for anything else) and returns the bytes object. */
+static PyObject *latin1(PyObject *o, const char *what) {
+	if (!(FLAGS(o) & TPF_UNICODE)) {
+		py.PyErr_Format(exc_TypeError, "%s must be str", what);
+		return NULL;
+	}
+	return py.PyUnicode_AsLatin1String(o);
+}
+
+/* encode_headers validates the status and header list per PEP 3333 and RFC 9110
+ * and encodes them into c->tmp. */
+static int encode_headers(rctx *c, PyObject *status, PyObject *headers) {
+	c->tlen = 0;
+	PyObject *b = latin1(status, "status");
+	if (!b) return -1;
+	char *p;
+	Py_ssize_t n;
+	py.PyBytes_AsStringAndSize(b, &p, &n);
+	int ok = n >= 3 && p[0] >= '1' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9' &&
+	         (n == 3 || p[3] == ' ');
+	for (Py_ssize_t i = 4; ok && i < n; i++)
+		if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) ok = 0;
+	if (!ok) {
+		py.PyErr_Format(exc_ValueError, "invalid status %R: want '<3-digit code> <reason>'", status);
+		DECREF(b);
+		return -1;
+	}
+	tput(c, p, (size_t)n);
+	DECREF(b);
+	if (!(FLAGS(headers) & TPF_LIST)) {
+		py.PyErr_Format(exc_TypeError, "response_headers must be a list, not %R", headers);
+		return -1;
+	}
+	Py_ssize_t nh = py.PyList_Size(headers);
+	for (Py_ssize_t i = 0; i < nh; i++) {
+		PyObject *h = py.PyList_GetItem(headers, i);
+		if (!(FLAGS(h) & TPF_TUPLE) || py.PyTuple_Size(h) != 2) {
+			py.PyErr_Format(exc_TypeError, "response header %R must be a (name, value) tuple", h);
+			return -1;
+		}
+		for (int part = 0; part < 2; part++) {
+			PyObject *e = latin1(py.PyTuple_GetItem(h, part), part ? "header value" : "header name");
+			if (!e) return -1;
+			py.PyBytes_AsStringAndSize(e, &p, &n);
+			ok = part || n > 0;
+			for (Py_ssize_t j = 0; ok && j < n; j++) {
+				unsigned char ch = (unsigned char)p[j];
+				ok = part ? !((ch < 0x20 && ch != '\t') || ch == 0x7f) : is_tchar(ch);
+			}
+			if (!ok) {
+				py.PyErr_Format(exc_ValueError, "invalid response header %s in %R", part ? "value" : "name", h);
+				DECREF(e);
+				return -1;
+			}
+			tput(c, p, (size_t)n);
+			DECREF(e);
+		}
+	}
+	/* swap: c->hbuf holds the accepted headers */
+	char *tb = c->hbuf;
+	size_t tc = c->hcap;
+	c->hbuf = c->tmp;
+	c->hcap = c->tcap;
+	c->hlen = c->tlen;
+	c->tmp = tb;
+	c->tcap = tc;
+	c->tlen = 0;
+	return 0;
+}
+
+static rctx *ctx_of(PyObject *self) {
+	unsigned long long g = py.PyLong_AsUnsignedLongLong(self);
+	if (tctx.handle == 0 || g != tctx.gen) {
+		py.PyErr_SetString(exc_RuntimeError, "start_response/write used outside of its request or thread");
+		return NULL;
+	}
+	return &tctx;
+}
+
+static void send_headers(rctx *c) {
+	c->sent = 1;
+	if (go_wisp_start(c->handle, c->hbuf, c->hlen) < 0) c->gone = 1;
+}
+
+/* write_body hands one chunk to Go; the GIL is released only if the hand-off
+ * would block. Returns -1 when the client is gone. */
+static int write_body(rctx *c, char *p, size_t n) {
+	if (c->gone) return -1;
+	if (!c->sent) send_headers(c);
+	if (n == 0) return c->gone ? -1 : 0;
+	int rc = go_wisp_write(c->handle, p, n, 0);
+	if (rc == 1) {
+		PyThreadState *ts = py.PyEval_SaveThread();
+		rc = go_wisp_write(c->handle, p, n, 1);
+		py.PyEval_RestoreThread(ts);
+	}
+	if (rc < 0) c->gone = 1;
+	return rc < 0 ? -1 : 0;
+}
+
+static PyObject *wsgi_write(PyObject *self, PyObject *data) {
+	rctx *c = ctx_of(self);
+	if (!c) return NULL;
+	if (!c->started) {
+		py.PyErr_SetString(exc_RuntimeError, "write() called before start_response()");
+		return NULL;
+	}
+	if (!(FLAGS(data) & TPF_BYTES)) {
+		py.PyErr_Format(exc_TypeError, "write() argument must be bytes, not %R", data);
+		return NULL;
+	}
+	char *p;
+	Py_ssize_t n;
+	py.PyBytes_AsStringAndSize(data, &p, &n);
+	if (write_body(c, p, (size_t)n) < 0) {
+		py.PyErr_SetString(exc_OSError, "client disconnected");
+		return NULL;
+	}
+	INCREF(Py_None_);
+	return Py_None_;
+}
+static PyMethodDef write_def = {"write", wsgi_write, METH_O, "WSGI write() callable"};
+
+static PyObject *start_response(PyObject *self, PyObject *args) {
+	rctx *c = ctx_of(self);
+	if (!c) return NULL;
+	Py_ssize_t na = py.PyTuple_Size(args);
+	if (na < 2 || na > 3) {
+		py.PyErr_SetString(exc_TypeError, "start_response() takes 2 or 3 arguments");
+		return NULL;
+	}
+	PyObject *exc = na == 3 ? py.PyTuple_GetItem(args, 2) : Py_None_;
+	if (exc != Py_None_) {
+		if (c->sent) {
+			/* PEP 3333: headers already went out, re-raise the app's exception */
+			if (!(FLAGS(exc) & TPF_TUPLE) || py.PyTuple_Size(exc) != 3) {
+				py.PyErr_SetString(exc_TypeError, "exc_info must be a 3-tuple");
+				return NULL;
+			}
+			PyObject *t = py.PyTuple_GetItem(exc, 0), *v = py.PyTuple_GetItem(exc, 1), *tb = py.PyTuple_GetItem(exc, 2);
+			INCREF(t);
+			INCREF(v);
+			INCREF(tb);
+			py.PyErr_Restore(t, v == Py_None_ ? NULL : v, tb == Py_None_ ? NULL : tb);
+			if (v == Py_None_) DECREF(v);
+			if (tb == Py_None_) DECREF(tb);
+			return NULL;
+		}
+	} else if (c->started) {
+		py.PyErr_SetString(exc_RuntimeError, "start_response() called again without exc_info");
+		return NULL;
+	}
+	if (encode_headers(c, py.PyTuple_GetItem(args, 0), py.PyTuple_GetItem(args, 1)) < 0) return NULL;
+	c->started = 1;
+	return py.PyCFunction_NewEx(&write_def, self, NULL);
+}
+static PyMethodDef sr_def = {"start_response", start_response, METH_VARARGS, "WSGI start_response"};
+
+static uint32_t rd32(const char *p) {
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static PyObject *build_environ(wisp_req *r) {
+	PyObject *env = py.PyDict_Copy(apps[r->app].base);
+	if (!env) return NULL;
+	const char *p = r->env, *end = r->env + r->envlen;
+	while (p < end) {
+		unsigned id = (unsigned char)*p++;
+		PyObject *k;
+		if (id == 0 || id >= (unsigned)nkeys) {
+			uint32_t kl = rd32(p);
+			k = py.PyUnicode_DecodeLatin1(p + 4, kl, NULL);
+			p += 4 + kl;
+		} else {
+			k = keys[id];
+			INCREF(k);
+		}
+		uint32_t vl = rd32(p);
+		PyObject *v = py.PyUnicode_DecodeLatin1(p + 4, vl, NULL);
+		p += 4 + vl;
+		if (!k || !v || py.PyDict_SetItem(env, k, v) < 0) {
+			XDECREF(k);
+			XDECREF(v);
+			DECREF(env);
+			return NULL;
+		}
+		DECREF(k);
+		DECREF(v);
+	}
+	PyObject *in;
+	if (r->bodyfd >= 0) {
+		PyObject *fd = py.PyLong_FromLong(r->bodyfd);
+		in = py.PyObject_CallFunctionObjArgs(input_from_fd, fd, NULL);
+		DECREF(fd);
+	} else if (r->bodylen > 0) {
+		PyObject *b = py.PyBytes_FromStringAndSize(r->body, (Py_ssize_t)r->bodylen);
+		in = b ? py.PyObject_CallFunctionObjArgs(bytesio, b, NULL) : NULL;
+		XDECREF(b);
+	} else {
+		in = py.PyObject_CallObject(bytesio, NULL);
+	}
+	if (!in || py.PyDict_SetItem(env, k_input, in) < 0) {
+		XDECREF(in);
+		DECREF(env);
+		return NULL;
+	}
+	DECREF(in);
+	return env;
+}
+
+/* fail records the pending exception and returns the result code for it. */
+static int fail(rctx *c, wisp_req *r) {
+	if (c->gone) {
+		py.PyErr_Clear();
+		return WISP_GONE;
+	}
+	r->err = fetch_error(&r->errlen);
+	return c->sent ? WISP_ERR_LATE : WISP_ERR_EARLY;
+}
+
+/* try_sendfile serves a wsgi.file_wrapper over a regular file by handing its fd
+ * to Go (sendfile). Returns 1 if served, 0 to fall back to iteration, -1 on error. */
+static int try_sendfile(rctx *c, PyObject *result) {
+	PyObject *fl = py.PyObject_GetAttrString(result, "filelike");
+	if (!fl) {
+		py.PyErr_Clear();
+		return 0;
+	}
+	PyObject *fno = py.PyObject_GetAttrString(fl, "fileno");
+	PyObject *fdo = fno ? py.PyObject_CallObject(fno, NULL) : NULL;
+	XDECREF(fno);
+	long fd = fdo ? py.PyLong_AsLong(fdo) : -1;
+	XDECREF(fdo);
+	struct stat st;
+	if (fd < 0 || fstat((int)fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		py.PyErr_Clear();
+		DECREF(fl);
+		return 0;
+	}
+	PyObject *tell = py.PyObject_GetAttrString(fl, "tell");
+	PyObject *pos = tell ? py.PyObject_CallObject(tell, NULL) : NULL;
+	XDECREF(tell);
+	long long off = pos ? py.PyLong_AsLongLong(pos) : -1;
+	XDECREF(pos);
+	DECREF(fl);
+	if (off < 0) {
+		py.PyErr_Clear();
+		off = lseek((int)fd, 0, SEEK_CUR);
+		if (off < 0) return 0;
+	}
+	if (!c->started) {
+		py.PyErr_SetString(exc_RuntimeError, "application returned a file_wrapper without calling start_response()");
+		return -1;
+	}
+	if (!c->sent) send_headers(c);
+	long long len = st.st_size > off ? st.st_size - off : 0;
+	if (c->gone || go_wisp_sendfile(c->handle, (int)fd, off, len) < 0) c->gone = 1;
+	return 1;
+}
+
+static int respond(rctx *c, wisp_req *r, PyObject *result) {
+	if (py.PyObject_IsInstance(result, filewrapper) == 1) {
+		int s = try_sendfile(c, result);
+		if (s < 0) return fail(c, r);
+		if (s > 0) return c->gone ? WISP_GONE : WISP_OK;
+	}
+	PyObject *it = py.PyObject_GetIter(result);
+	if (!it) return fail(c, r);
+	PyObject *item;
+	while ((item = py.PyIter_Next(it))) {
+		if (!(FLAGS(item) & TPF_BYTES)) {
+			py.PyErr_Format(exc_TypeError, "response body items must be bytes, not %R", item);
+			DECREF(item);
+			break;
+		}
+		char *p;
+		Py_ssize_t n;
+		py.PyBytes_AsStringAndSize(item, &p, &n);
+		if (n > 0) {
+			if (!c->started) {
+				py.PyErr_SetString(exc_RuntimeError, "application yielded body data before calling start_response()");
+				DECREF(item);
+				break;
+			}
+			if (write_body(c, p, (size_t)n) < 0) {
+				DECREF(item);
+				DECREF(it);
+				return WISP_GONE;
+			}
+		}
+		DECREF(item);
+	}
+	DECREF(it);
+	if (py.PyErr_Occurred()) return fail(c, r);
+	if (!c->started) {
+		py.PyErr_SetString(exc_RuntimeError, "application returned without calling start_response()");
+		return fail(c, r);
+	}
+	if (!c->sent) send_headers(c);
+	return c->gone ? WISP_GONE : WISP_OK;
+}
+
+/* close_result calls result.close() (PEP 3333: always, whatever happened). */
+static void close_result(PyObject *result, wisp_req *r, int *rc) {
+	PyObject *cl = py.PyObject_GetAttrString(result, "close");
+	if (!cl) {
+		py.PyErr_Clear();
+		return;
+	}
+	PyObject *x = py.PyObject_CallObject(cl, NULL);
+	DECREF(cl);
+	if (x) {
+		DECREF(x);
+		return;
+	}
+	size_t n;
+	char *tb = fetch_error(&n);
+	if (*rc == WISP_OK || *rc == WISP_GONE) {
+		const char pre[] = "exception in the response's close(): ";
+		char *m = malloc(sizeof pre + n);
+		memcpy(m, pre, sizeof pre - 1);
+		memcpy(m + sizeof pre - 1, tb, n);
+		log_text(3, m, sizeof pre - 1 + n);
+		free(m);
+		free(tb);
+	} else if (!r->err) {
+		r->err = tb;
+		r->errlen = n;
+	} else {
+		free(tb);
+	}
+}
+
+int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, const char *body,
+                size_t bodylen, int bodyfd, char **err, size_t *errlen) {
+	wisp_req req = {handle, app, envbuf, envlen, body, bodylen, bodyfd, NULL, 0};
+	wisp_req *r = &req;
+	rctx *c = &tctx;
+	py.PyEval_RestoreThread(tts);
+	c->handle = r->handle;
+	c->gen++;
+	c->started = c->sent = c->gone = 0;
+	c->hlen = 0;
+	r->err = NULL;
+	r->errlen = 0;
+	int rc;
+	PyObject *env = build_environ(r);
+	PyObject *self = py.PyLong_FromUnsignedLongLong(c->gen);
+	PyObject *sr = self ? py.PyCFunction_NewEx(&sr_def, self, NULL) : NULL;
+	XDECREF(self);
+	PyObject *result = NULL;
+	if (env && sr) result = py.PyObject_CallFunctionObjArgs(apps[r->app].app, env, sr, NULL);
+	XDECREF(env);
+	XDECREF(sr);
+	if (!result) {
+		rc = fail(c, r);
+	} else {
+		rc = respond(c, r, result);
+		close_result(result, r, &rc);
+		DECREF(result);
+	}
+	c->handle = 0;
+	c->gen++;
+	tts = py.PyEval_SaveThread();
+	*err = r->err;
+	*errlen = r->errlen;
+	return rc;
+}

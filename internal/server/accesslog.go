@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// accessLog writes one line per request in the combined log format, buffered
+// and flushed every 200 ms so that logging costs no syscall per request.
+type accessLog struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newAccessLog(w io.Writer) *accessLog {
+	a := &accessLog{w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	go a.flusher()
+	return a
+}
+
+func (a *accessLog) flusher() {
+	defer close(a.done)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			a.mu.Lock()
+			a.w.Flush()
+			a.mu.Unlock()
+		case <-a.stop:
+			a.mu.Lock()
+			a.w.Flush()
+			a.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (a *accessLog) close() {
+	close(a.stop)
+	<-a.done
+}
+
+// log appends: host - user [time] "request line" status bytes "referer" "user-agent"
+func (a *accessLog) log(r *http.Request, status int, n int64, start time.Time) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = strings.Trim(host[:i], "[]")
+	}
+	user := "-"
+	if u, _, ok := r.BasicAuth(); ok && u != "" {
+		user = quoteField(u)
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, host...)
+	b = append(b, " - "...)
+	b = append(b, user...)
+	b = append(b, " ["...)
+	b = start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, "] \""...)
+	b = append(b, quoteField(r.Method+" "+r.RequestURI+" "+r.Proto)...)
+	b = append(b, "\" "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	if n == 0 {
+		b = append(b, '-')
+	} else {
+		b = strconv.AppendInt(b, n, 10)
+	}
+	b = append(b, " \""...)
+	b = append(b, quoteField(r.Referer())...)
+	b = append(b, "\" \""...)
+	b = append(b, quoteField(r.UserAgent())...)
+	b = append(b, "\"\n"...)
+	a.mu.Lock()
+	a.w.Write(b)
+	a.mu.Unlock()
+}
+
+// quoteField escapes quotes, backslashes and control bytes so that a client
+// cannot forge log lines.
+func quoteField(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
+}

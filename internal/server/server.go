@@ -1,0 +1,222 @@
+// Package server is wisp's HTTP front: listeners, routing of URL prefixes to
+// mounted apps, request limits and body buffering, the WSGI environ, the
+// hand-off to Python threads, response writing, and the access log.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"wisp/internal/pyembed"
+)
+
+// Config holds the server's settings. Zero durations and sizes take the
+// defaults from Defaults.
+type Config struct {
+	Handler           string        // "threadpool" (default) or "simple" (one thread)
+	Threads           int           // Python threads of the threadpool handler
+	Queue             int           // requests that may wait for a thread; beyond: 503
+	MaxBody           int64         // request body limit in bytes; beyond: 413
+	MemBody           int64         // bodies up to this size stay in memory, larger ones spill to a temp file
+	MaxHeaderBytes    int           // request line and headers; beyond: 431
+	ReadHeaderTimeout time.Duration // time to read the request headers
+	ReadTimeout       time.Duration // time to read the whole request, body included
+	WriteTimeout      time.Duration // time any single write to the client may take
+	IdleTimeout       time.Duration // keep-alive wait for the next request
+	Multiprocess      bool          // wsgi.multiprocess
+	AccessLog         io.Writer     // combined log format; nil: off
+	Log               *slog.Logger  // error log
+}
+
+// Defaults are the settings used where Config leaves zero.
+var Defaults = Config{
+	Handler:           "threadpool",
+	Threads:           4,
+	Queue:             1024,
+	MaxBody:           1 << 30,
+	MemBody:           1 << 20,
+	MaxHeaderBytes:    64 << 10,
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       120 * time.Second,
+	WriteTimeout:      60 * time.Second,
+	IdleTimeout:       60 * time.Second,
+}
+
+func (c *Config) fill() error {
+	d := Defaults
+	if c.Handler == "" {
+		c.Handler = d.Handler
+	}
+	switch c.Handler {
+	case "threadpool":
+	case "simple":
+		c.Threads = 1
+	default:
+		return fmt.Errorf("handler %q: want threadpool or simple", c.Handler)
+	}
+	if c.Threads <= 0 {
+		c.Threads = d.Threads
+	}
+	if c.Queue <= 0 {
+		c.Queue = d.Queue
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = d.MaxBody
+	}
+	if c.MemBody <= 0 {
+		c.MemBody = d.MemBody
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	for _, p := range []struct{ v, d *time.Duration }{{&c.ReadHeaderTimeout, &d.ReadHeaderTimeout},
+		{&c.ReadTimeout, &d.ReadTimeout}, {&c.WriteTimeout, &d.WriteTimeout}, {&c.IdleTimeout, &d.IdleTimeout}} {
+		if *p.v <= 0 {
+			*p.v = *p.d
+		}
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return nil
+}
+
+// Mount puts an app under a URL prefix ("" or "/" is the root).
+type Mount struct {
+	Prefix string
+	Target string
+}
+
+type mount struct {
+	prefix string
+	app    int
+}
+
+// Server serves mounted WSGI apps from the embedded interpreter.
+type Server struct {
+	cfg    Config
+	ip     *pyembed.Interpreter
+	mounts []mount // longest prefix first
+	pool   *pool
+	http   *http.Server
+	access *accessLog
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	port string // SERVER_PORT of the listener
+	host string // its address, SERVER_NAME when a request has no Host
+}
+
+// New loads every mount's app into ip and starts the Python threads.
+func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if len(mounts) == 0 {
+		return nil, errors.New("nothing to serve: give an app target or --mount")
+	}
+	s := &Server{cfg: cfg, ip: ip, log: cfg.Log}
+	seen := map[string]bool{}
+	hints := map[string]bool{}
+	for _, m := range mounts {
+		p, err := cleanPrefix(m.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		if seen[p] {
+			return nil, fmt.Errorf("mount %q: prefix given twice", m.Prefix)
+		}
+		seen[p] = true
+		app, err := ip.LoadApp(m.Target, cfg.Handler != "simple", cfg.Multiprocess)
+		if err != nil {
+			return nil, err
+		}
+		if app.Hint != "" {
+			hints[app.Hint] = true
+		}
+		s.mounts = append(s.mounts, mount{prefix: p, app: app.ID})
+	}
+	sort.SliceStable(s.mounts, func(a, b int) bool { return len(s.mounts[a].prefix) > len(s.mounts[b].prefix) })
+	if hints["simple"] && cfg.Handler == "threadpool" && !hints["threadpool"] {
+		s.log.Warn("the app was written for ISAPISimpleHandler (one thread); it runs on the threadpool handler here, use --handler simple to run it single-threaded")
+	}
+	if cfg.AccessLog != nil {
+		s.access = newAccessLog(cfg.AccessLog)
+	}
+	s.pool = startPool(ip, s.cfg.Threads, s.cfg.Queue)
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// cleanPrefix normalizes a mount prefix: "" for the root, else "/a/b" with no
+// trailing slash.
+func cleanPrefix(p string) (string, error) {
+	p = strings.TrimRight(p, "/")
+	if p == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("mount prefix %q must start with /", p)
+	}
+	return p, nil
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.mu.Lock()
+		s.port = fmt.Sprint(a.Port)
+		s.host = a.IP.String()
+		s.mu.Unlock()
+	}
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends
+// (then closes what is left), and stops the Python threads.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.http.Close()
+	}
+	s.pool.stop()
+	if s.access != nil {
+		s.access.close()
+	}
+	return err
+}
+
+// route finds the mount of a decoded path and splits it into SCRIPT_NAME and
+// PATH_INFO (PEP 3333: "/foo" matches "/foo" and "/foo/x", not "/foobar").
+func (s *Server) route(path string) (m *mount, pathInfo string) {
+	for i := range s.mounts {
+		p := s.mounts[i].prefix
+		if p == "" {
+			return &s.mounts[i], path
+		}
+		if strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/') {
+			return &s.mounts[i], path[len(p):]
+		}
+	}
+	return nil, ""
+}
