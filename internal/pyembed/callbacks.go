@@ -20,19 +20,10 @@ func go_wisp_log(h C.uintptr_t, level C.int, p *C.char, n C.size_t) {
 	ip.logPython(int(level), C.GoStringN(p, C.int(n)))
 }
 
-//export go_wisp_start
-func go_wisp_start(h C.uintptr_t, p *C.char, n C.size_t) C.int {
-	t := cgo.Handle(h).Value().(*Thread)
-	if t.sink.Start(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))) != nil {
-		return -1
-	}
-	return 0
-}
-
 //export go_wisp_write
-func go_wisp_write(h C.uintptr_t, p *C.char, n C.size_t, block C.int) C.int {
+func go_wisp_write(h C.uintptr_t, hdr *C.char, hl C.size_t, a *C.char, al C.size_t, b *C.char, bl C.size_t, block C.int) C.int {
 	t := cgo.Handle(h).Value().(*Thread)
-	switch err := t.sink.Write(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), block != 0); err {
+	switch err := t.sink.Write(cbytes(hdr, hl), cbytes(a, al), cbytes(b, bl), block != 0); err {
 	case nil:
 		return 0
 	case ErrWouldBlock:
@@ -43,10 +34,18 @@ func go_wisp_write(h C.uintptr_t, p *C.char, n C.size_t, block C.int) C.int {
 }
 
 //export go_wisp_sendfile
-func go_wisp_sendfile(h C.uintptr_t, fd C.int, off, n C.longlong) C.int {
+func go_wisp_sendfile(h C.uintptr_t, hdr *C.char, hl C.size_t, a *C.char, al C.size_t, fd C.int, off, n C.longlong) C.int {
 	t := cgo.Handle(h).Value().(*Thread)
-	if t.sink.SendFile(int(fd), int64(off), int64(n)) != nil {
+	if t.sink.SendFile(cbytes(hdr, hl), cbytes(a, al), int(fd), int64(off), int64(n)) != nil {
 		return -1
 	}
 	return 0
+}
+
+// cbytes views C memory as a slice, valid only while C keeps it.
+func cbytes(p *C.char, n C.size_t) []byte {
+	if p == nil || n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }

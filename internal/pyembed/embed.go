@@ -31,20 +31,21 @@ var started atomic.Bool
 // cannot be taken without waiting.
 var ErrWouldBlock = errors.New("would block")
 
-// Sink receives one response from a Python worker thread. Its methods run on
-// that thread; Start and non-blocking Write run with the GIL held, so they must
-// not wait.
+// Sink receives one response from a Python worker thread, in hand-offs of up
+// to 64 KiB: the thread gathers small chunks itself and calls the sink only
+// when its buffer is full. Its methods run on that thread with the GIL held
+// unless stated, so they must not wait. Every slice is valid only during the call.
 type Sink interface {
-	// Start receives the validated, latin-1 encoded status and headers as
-	// "status\x00name\x00value\x00...". hdr is valid only during the call.
-	Start(hdr []byte) error
-	// Write receives a body chunk, valid only during the call. With block false
-	// it returns ErrWouldBlock rather than wait; it is then called again with
-	// block true and the GIL released. Any other error means the client is gone.
-	Write(p []byte, block bool) error
-	// SendFile asks for n bytes of the regular file fd from offset off. fd
-	// belongs to the app: the sink must open its own copy before returning.
-	SendFile(fd int, off, n int64) error
+	// Write takes the status and headers (on the first hand-off only, else
+	// nil; validated, latin-1, "status\x00name\x00value\x00...") and the body
+	// bytes a then b. With block false it returns ErrWouldBlock rather than
+	// wait; it is then called again with block true and the GIL released. Any
+	// other error means the client is gone.
+	Write(hdr, a, b []byte, block bool) error
+	// SendFile is like Write with the body bytes a, followed by n bytes of the
+	// regular file fd from offset off. fd belongs to the app: the sink must open
+	// its own copy before returning.
+	SendFile(hdr, a []byte, fd int, off, n int64) error
 }
 
 // Code is the outcome of one request.
@@ -220,10 +221,25 @@ func (t *Thread) Detach() {
 	t.h.Delete()
 }
 
-// Handle runs one request of app: env is an Environ's encoded buffer; the body
-// is in memory or in bodyFile. The response goes to sink. The returned string
-// is the app's traceback when the code is ErrEarly or ErrLate.
-func (t *Thread) Handle(app int, env *Environ, body []byte, bodyFile *os.File, sink Sink) (Code, string) {
+// Acquire takes the GIL for this thread; Handle may then run several requests.
+func (t *Thread) Acquire() { C.wisp_acquire() }
+
+// Release drops the GIL.
+func (t *Thread) Release() { C.wisp_release() }
+
+// Result is what remains of a response when Handle returns.
+type Result struct {
+	Code      Code
+	Hdr       []byte // status and headers, if no Write hand-off took them yet
+	Body      []byte // body bytes not handed off yet
+	Traceback string // the app's traceback for ErrEarly and ErrLate
+}
+
+// Handle runs one request of app on this thread, which holds the GIL: env is
+// its environ; the body is in memory or in bodyFile. The response goes to
+// sink, and the rest of it comes back in the Result, whose Hdr and Body stay
+// valid until this thread's next Handle.
+func (t *Thread) Handle(app int, env *Environ, body []byte, bodyFile *os.File, sink Sink) Result {
 	t.sink = sink
 	var bp *C.char
 	if len(body) > 0 {
@@ -237,17 +253,16 @@ func (t *Thread) Handle(app int, env *Environ, body []byte, bodyFile *os.File, s
 	if len(env.buf) > 0 {
 		ep = (*C.char)(unsafe.Pointer(&env.buf[0]))
 	}
-	var cerr *C.char
-	var errlen C.size_t
-	rc := C.wisp_handle(C.uintptr_t(t.h), C.int(app), ep, C.size_t(len(env.buf)), bp, C.size_t(len(body)), fd, &cerr, &errlen)
+	var out C.wisp_out
+	rc := C.wisp_handle(C.uintptr_t(t.h), C.int(app), ep, C.size_t(len(env.buf)), bp, C.size_t(len(body)), fd, &out)
 	t.sink = nil
 	runtime.KeepAlive(bodyFile)
-	var tb string
-	if cerr != nil {
-		tb = C.GoStringN(cerr, C.int(errlen))
-		C.free(unsafe.Pointer(cerr))
+	res := Result{Code: Code(rc), Hdr: cbytes(out.hdr, out.hdrlen), Body: cbytes(out.body, out.bodylen)}
+	if out.err != nil {
+		res.Traceback = C.GoStringN(out.err, C.int(out.errlen))
+		C.free(unsafe.Pointer(out.err))
 	}
-	return Code(rc), tb
+	return res
 }
 
 func takeCString(p *C.char) string {

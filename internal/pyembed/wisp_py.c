@@ -459,13 +459,18 @@ typedef struct rctx {
 	uintptr_t handle;
 	unsigned long long gen; /* identifies the request; start_response carries it */
 	int started;            /* start_response called */
-	int sent;               /* headers handed to Go */
+	int sent;               /* headers count as sent (PEP 3333): a body byte was produced */
+	int handed;             /* headers handed to Go */
 	int gone;               /* the client went away */
+	char *bbuf;             /* body gathered since the last hand-off to Go */
+	size_t blen;
 	char *hbuf;             /* "status\0name\0value\0..." latin-1 */
 	size_t hlen, hcap;
 	char *tmp;
 	size_t tlen, tcap;
 } rctx;
+
+#define BODY_BUF (64 * 1024)
 
 static __thread rctx tctx;
 static __thread PyThreadState *tts;
@@ -475,6 +480,7 @@ static unsigned long long thread_seq;
 void wisp_thread_attach(void) {
 	tgil = py.PyGILState_Ensure();
 	tctx.gen = (__atomic_add_fetch(&thread_seq, 1, __ATOMIC_RELAXED)) << 40;
+	tctx.bbuf = malloc(BODY_BUF);
 	tts = py.PyEval_SaveThread();
 }
 
@@ -483,6 +489,7 @@ void wisp_thread_detach(void) {
 	py.PyGILState_Release(tgil);
 	free(tctx.hbuf);
 	free(tctx.tmp);
+	free(tctx.bbuf);
 	memset(&tctx, 0, sizeof tctx);
 }
 
@@ -588,25 +595,33 @@ static rctx *ctx_of(PyObject *self) {
 	return &tctx;
 }
 
-static void send_headers(rctx *c) {
-	c->sent = 1;
-	if (go_wisp_start(c->handle, c->hbuf, c->hlen) < 0) c->gone = 1;
-}
-
-/* write_body hands one chunk to Go; the GIL is released only if the hand-off
- * would block. Returns -1 when the client is gone. */
+/* write_body gathers body bytes in c->bbuf; when they do not fit, the headers
+ * (first time), the gathered bytes and this chunk go to Go in one call. The GIL
+ * is released only if that hand-off would block. Returns -1 when the client is
+ * gone. */
 static int write_body(rctx *c, char *p, size_t n) {
 	if (c->gone) return -1;
-	if (!c->sent) send_headers(c);
-	if (n == 0) return c->gone ? -1 : 0;
-	int rc = go_wisp_write(c->handle, p, n, 0);
+	c->sent = 1;
+	if (c->blen + n <= BODY_BUF) {
+		memcpy(c->bbuf + c->blen, p, n);
+		c->blen += n;
+		return 0;
+	}
+	char *h = c->handed ? NULL : c->hbuf;
+	size_t hl = c->handed ? 0 : c->hlen;
+	int rc = go_wisp_write(c->handle, h, hl, c->bbuf, c->blen, p, n, 0);
 	if (rc == 1) {
 		PyThreadState *ts = py.PyEval_SaveThread();
-		rc = go_wisp_write(c->handle, p, n, 1);
+		rc = go_wisp_write(c->handle, h, hl, c->bbuf, c->blen, p, n, 1);
 		py.PyEval_RestoreThread(ts);
 	}
-	if (rc < 0) c->gone = 1;
-	return rc < 0 ? -1 : 0;
+	if (rc < 0) {
+		c->gone = 1;
+		return -1;
+	}
+	c->handed = 1;
+	c->blen = 0;
+	return 0;
 }
 
 static PyObject *wsgi_write(PyObject *self, PyObject *data) {
@@ -623,7 +638,7 @@ static PyObject *wsgi_write(PyObject *self, PyObject *data) {
 	char *p;
 	Py_ssize_t n;
 	py.PyBytes_AsStringAndSize(data, &p, &n);
-	if (write_body(c, p, (size_t)n) < 0) {
+	if (n > 0 && write_body(c, p, (size_t)n) < 0) {
 		py.PyErr_SetString(exc_OSError, "client disconnected");
 		return NULL;
 	}
@@ -765,9 +780,16 @@ static int try_sendfile(rctx *c, PyObject *result) {
 		py.PyErr_SetString(exc_RuntimeError, "application returned a file_wrapper without calling start_response()");
 		return -1;
 	}
-	if (!c->sent) send_headers(c);
+	c->sent = 1;
 	long long len = st.st_size > off ? st.st_size - off : 0;
-	if (c->gone || go_wisp_sendfile(c->handle, (int)fd, off, len) < 0) c->gone = 1;
+	char *h = c->handed ? NULL : c->hbuf;
+	size_t hl = c->handed ? 0 : c->hlen;
+	if (c->gone || go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len) < 0) {
+		c->gone = 1;
+	} else {
+		c->handed = 1;
+		c->blen = 0;
+	}
 	return 1;
 }
 
@@ -809,7 +831,6 @@ static int respond(rctx *c, wisp_req *r, PyObject *result) {
 		py.PyErr_SetString(exc_RuntimeError, "application returned without calling start_response()");
 		return fail(c, r);
 	}
-	if (!c->sent) send_headers(c);
 	return c->gone ? WISP_GONE : WISP_OK;
 }
 
@@ -844,16 +865,20 @@ static void close_result(PyObject *result, wisp_req *r, int *rc) {
 	}
 }
 
+void wisp_acquire(void) { py.PyEval_RestoreThread(tts); }
+
+void wisp_release(void) { tts = py.PyEval_SaveThread(); }
+
 int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, const char *body,
-                size_t bodylen, int bodyfd, char **err, size_t *errlen) {
+                size_t bodylen, int bodyfd, wisp_out *out) {
 	wisp_req req = {handle, app, envbuf, envlen, body, bodylen, bodyfd, NULL, 0};
 	wisp_req *r = &req;
 	rctx *c = &tctx;
-	py.PyEval_RestoreThread(tts);
 	c->handle = r->handle;
 	c->gen++;
-	c->started = c->sent = c->gone = 0;
+	c->started = c->sent = c->handed = c->gone = 0;
 	c->hlen = 0;
+	c->blen = 0;
 	r->err = NULL;
 	r->errlen = 0;
 	int rc;
@@ -874,8 +899,11 @@ int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, co
 	}
 	c->handle = 0;
 	c->gen++;
-	tts = py.PyEval_SaveThread();
-	*err = r->err;
-	*errlen = r->errlen;
+	out->hdr = (c->handed || !c->started) ? NULL : c->hbuf;
+	out->hdrlen = out->hdr ? c->hlen : 0;
+	out->body = c->bbuf;
+	out->bodylen = c->blen;
+	out->err = r->err;
+	out->errlen = r->errlen;
 	return rc;
 }

@@ -28,13 +28,30 @@ int wisp_load_app(const char *target, int multithread, int multiprocess,
                   char **hint, char **err);
 void wisp_thread_attach(void);
 void wisp_thread_detach(void);
-/* wisp_handle runs one request on the calling (attached) worker thread. The environ
- * is a flat, pointer-free buffer: entries of [u8 key id][u32 len][value]; key id 0
- * is followed by [u32 len][key name] before the value. The body is in memory
- * (body, bodylen) or in the file bodyfd (>= 0). On failure *err receives the
- * traceback (malloc'd; the caller frees it). */
+/* wisp_out is what remains of a response when wisp_handle returns: the
+ * headers if they were not handed to Go yet, the body bytes gathered since the
+ * last hand-off (both valid until the thread's next request), and the app's
+ * traceback on failure (malloc'd; the caller frees it). */
+typedef struct wisp_out {
+	const char *hdr;
+	size_t hdrlen;
+	const char *body;
+	size_t bodylen;
+	char *err;
+	size_t errlen;
+} wisp_out;
+
+/* wisp_acquire and wisp_release take and drop the GIL for the calling worker
+ * thread; a worker may run several requests under one acquisition. */
+void wisp_acquire(void);
+void wisp_release(void);
+
+/* wisp_handle runs one request on the calling worker thread, which holds the
+ * GIL. The environ is a flat, pointer-free buffer: entries of [u8 key id][u32
+ * len][value]; key id 0 is followed by [u32 len][key name] before the value.
+ * The body is in memory (body, bodylen) or in the file bodyfd (>= 0). */
 int wisp_handle(uintptr_t handle, int app, const char *env, size_t envlen, const char *body,
-                size_t bodylen, int bodyfd, char **err, size_t *errlen);
+                size_t bodylen, int bodyfd, wisp_out *out);
 int wisp_finalize(void);
 unsigned long wisp_thread_ident(void);
 

@@ -10,9 +10,10 @@ import (
 	"wisp/internal/pyembed"
 )
 
-// flushSize is how much response body a job gathers before handing it to the
-// connection goroutine; eventQueue bounds how many such hand-offs may wait.
-// Together they bound the memory of one streaming response.
+// flushSize is how much response body a Python thread gathers before handing
+// it to the connection goroutine (wisp_py.c's BODY_BUF); eventQueue bounds how
+// many such hand-offs may wait. Together they bound the memory of one
+// streaming response.
 const (
 	flushSize  = 64 << 10
 	eventQueue = 4
@@ -38,7 +39,6 @@ type job struct {
 	bodyFile *os.File
 
 	hdr     []byte // status and headers from start_response, set before the first event
-	cur     []byte // body gathered since the last hand-off
 	events  chan event
 	abort   chan struct{} // closed when the client is gone
 	aborted atomic.Bool
@@ -58,31 +58,57 @@ func getJob() *job {
 
 func putJob(j *job) {
 	j.env.Reset()
-	j.body, j.bodyFile, j.hdr, j.cur, j.tb = nil, nil, j.hdr[:0], nil, ""
+	j.body, j.bodyFile, j.hdr, j.tb = nil, nil, j.hdr[:0], ""
 	j.aborted.Store(false)
 	jobPool.Put(j)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2*flushSize); return &b }}
 
-func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+// getBuf returns an empty buffer for n bytes: pooled for big hand-offs,
+// exact-sized for small ones (most responses), which keeps memory low.
+func getBuf(n int) []byte {
+	if n > 2*flushSize {
+		return make([]byte, 0, n)
+	}
+	if n > 4096 {
+		return (*bufPool.Get().(*[]byte))[:0]
+	}
+	return make([]byte, 0, n)
+}
 
 func putBuf(b []byte) {
-	if cap(b) >= flushSize && cap(b) <= 4*flushSize {
+	if cap(b) == 2*flushSize {
 		b = b[:0]
 		bufPool.Put(&b)
 	}
 }
 
-// run executes the job on Python thread t and signals completion.
-func (j *job) run(t *pyembed.Thread) {
+// run executes the job on Python thread t, which holds the GIL, and hands the
+// rest of the response to the connection goroutine. It reports whether it had
+// to release the GIL to do so.
+func (j *job) run(t *pyembed.Thread) (released bool) {
+	ev := event{done: true}
 	if j.aborted.Load() {
 		j.code = pyembed.Gone
 	} else {
-		j.code, j.tb = t.Handle(j.app, &j.env, j.body, j.bodyFile, j)
+		res := t.Handle(j.app, &j.env, j.body, j.bodyFile, j)
+		j.code, j.tb = res.Code, res.Traceback
+		if res.Hdr != nil {
+			j.hdr = append(j.hdr[:0], res.Hdr...)
+		}
+		if len(res.Body) > 0 {
+			ev.data = append(getBuf(len(res.Body)), res.Body...)
+		}
 	}
-	j.events <- event{data: j.cur, done: true}
-	j.cur = nil
+	select {
+	case j.events <- ev:
+		return false
+	default:
+	}
+	t.Release()
+	j.events <- ev
+	return true
 }
 
 // goneNow marks the client as gone (connection goroutine side).
@@ -92,38 +118,21 @@ func (j *job) goneNow() {
 	}
 }
 
-// Start implements pyembed.Sink.
-func (j *job) Start(hdr []byte) error {
-	j.hdr = append(j.hdr[:0], hdr...)
+// Write implements pyembed.Sink.
+func (j *job) Write(hdr, a, b []byte, block bool) error {
 	if j.aborted.Load() {
 		return errGone
-	}
-	return nil
-}
-
-// Write implements pyembed.Sink: small chunks gather in j.cur; a full buffer
-// goes to the connection goroutine, waiting only when block is true.
-func (j *job) Write(p []byte, block bool) error {
-	if j.aborted.Load() {
-		return errGone
-	}
-	if len(j.cur)+len(p) <= flushSize {
-		if j.cur == nil {
-			j.cur = getBuf()
-		}
-		j.cur = append(j.cur, p...)
-		return nil
 	}
 	// Only this thread sends on events, so a free slot now stays free.
 	if !block && len(j.events) == cap(j.events) {
 		return pyembed.ErrWouldBlock
 	}
-	if j.cur == nil {
-		j.cur = getBuf()
+	if hdr != nil {
+		j.hdr = append(j.hdr[:0], hdr...)
 	}
-	ev := event{data: append(j.cur, p...)}
-	j.cur = nil
-	return j.send(ev)
+	buf := getBuf(len(a) + len(b))
+	buf = append(append(buf, a...), b...)
+	return j.send(event{data: buf})
 }
 
 func (j *job) send(ev event) error {
@@ -141,7 +150,7 @@ func (j *job) send(ev event) error {
 
 // SendFile implements pyembed.Sink: it opens its own description of the file,
 // so the app may close fd at once, and queues it for sendfile.
-func (j *job) SendFile(fd int, off, n int64) error {
+func (j *job) SendFile(hdr, a []byte, fd int, off, n int64) error {
 	if j.aborted.Load() {
 		return errGone
 	}
@@ -153,7 +162,12 @@ func (j *job) SendFile(fd int, off, n int64) error {
 		f.Close()
 		return err
 	}
-	ev := event{data: j.cur, file: f, fileN: n}
-	j.cur = nil
+	if hdr != nil {
+		j.hdr = append(j.hdr[:0], hdr...)
+	}
+	ev := event{file: f, fileN: n}
+	if len(a) > 0 {
+		ev.data = append(getBuf(len(a)), a...)
+	}
 	return j.send(ev)
 }

@@ -125,6 +125,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		return nil, errors.New("nothing to serve: give an app target or --mount")
 	}
 	s := &Server{cfg: cfg, ip: ip, log: cfg.Log}
+	var err error
 	seen := map[string]bool{}
 	hints := map[string]bool{}
 	for _, m := range mounts {
@@ -152,7 +153,9 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	if cfg.AccessLog != nil {
 		s.access = newAccessLog(cfg.AccessLog)
 	}
-	s.pool = startPool(ip, s.cfg.Threads, s.cfg.Queue)
+	if s.pool, err = startPool(ip, s.cfg.Threads, s.cfg.Queue); err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

@@ -26,8 +26,6 @@ This file must stay importable on CPython 3.9 and newer and use only the
 standard library at import time.
 """
 
-from __future__ import annotations
-
 import ast
 import configparser
 import importlib
@@ -118,6 +116,10 @@ class LoadError(Exception):
     def __init__(self, target, message):
         super().__init__("target %r: %s" % (target, message))
         self.target = target
+        self.message = message
+
+    def __reduce__(self):
+        return (type(self), (self.target, self.message))
 
 
 def _fail(target, message, cause=None):
@@ -192,7 +194,7 @@ def load(target):
             app = _load_module(target, modname.strip(), expr if colon else None)
 
     if not callable(app):
-        _fail(target, "is not callable (got %s)" % _describe(app))
+        _fail(target, "the application is not callable (got %s)" % _describe(app))
     hint = _hint_for(app)
     _log(DEBUG, "loaded target %r: %s%s" % (target, _describe(app),
                                              " (handler %s)" % hint if hint else ""))
@@ -246,7 +248,7 @@ def _parse_expr(target, expr):
                 if kw.arg is None:
                     raise ValueError("**kwargs not allowed")
                 kwargs[kw.arg] = ast.literal_eval(kw.value)
-        except ValueError as e:
+        except Exception as e:  # ValueError mostly; TypeError for {[]: 1}
             _fail(target, "arguments in %r must be literals" % expr, e)
         call = (args, kwargs)
         node = node.func
@@ -359,16 +361,19 @@ def _load_file(target, relpath, expr):
     name = base
     module = None
     n = 1
-    while name in sys.modules:
-        if _same_file(sys.modules[name], path):
+    while name in sys.modules or name in sys.builtin_module_names:
+        if _same_file(sys.modules.get(name), path):
             module = sys.modules[name]
             break
         n += 1
         name = "%s_wisp%d" % (base, n)
     if name != base and module is None:
-        _log(WARNING, "target %r: module name %r is taken by %r; loading %s as %r"
-             % (target, base, getattr(sys.modules[base], "__file__", None) or "a built-in",
-                path, name))
+        taken_by = getattr(sys.modules.get(base), "__file__", None) or "a built-in module"
+        _log(WARNING, "target %r: module name %r is taken by %s; loading %s as %r"
+             % (target, base, taken_by, path, name))
+    elif base in getattr(sys, "stdlib_module_names", ()):
+        _log(WARNING, "target %r: %s shadows the standard library module %r"
+             % (target, path, base))
 
     if module is None:
         module = _exec_file(target, name, path)
@@ -505,7 +510,8 @@ class ErrorStream(io.TextIOBase):
     One instance is shared by every request and thread.  ``write(s)`` takes
     ``str`` only.  Each complete line is sent to ``_wisp.log(level, line)``
     without its line ending (``\\n`` or ``\\r\\n``); a trailing partial line is
-    kept per thread until that thread writes a newline or calls ``flush()``.
+    kept per thread until that thread writes a newline or calls ``flush()``
+    (or it reaches ``MAX_PARTIAL`` characters).
     ``flush_all()`` sends every thread's pending partial line (for shutdown).
     ``close()`` only flushes: the stream is shared, so it never closes.
     """
@@ -514,12 +520,13 @@ class ErrorStream(io.TextIOBase):
     errors = "strict"
     name = "<wsgi.errors>"
     mode = "w"
+    MAX_PARTIAL = 65536  # a partial line this long is logged without waiting
 
     def __init__(self, level=ERROR):
         super().__init__()
         self.level = level
         self._lock = threading.Lock()
-        self._partial = {}  # thread ident -> list of str fragments
+        self._partial = {}  # thread ident -> pending partial line (str)
 
     def write(self, s):
         if not isinstance(s, str):
@@ -530,16 +537,20 @@ class ErrorStream(io.TextIOBase):
         ident = threading.get_ident()
         if "\n" not in s:
             with self._lock:
-                self._partial.setdefault(ident, []).append(s)
+                pending = self._partial.get(ident, "") + s
+                if len(pending) < self.MAX_PARTIAL:
+                    self._partial[ident] = pending
+                    return len(s)
+                del self._partial[ident]
+            _log(self.level, pending)  # a runaway line without newlines
             return len(s)
         with self._lock:
             pending = self._partial.pop(ident, None)
-        text = "".join(pending) + s if pending else s
-        lines = text.split("\n")
+        lines = (pending + s if pending else s).split("\n")
         rest = lines.pop()
         if rest:
             with self._lock:
-                self._partial[ident] = [rest]
+                self._partial[ident] = rest
         level = self.level
         for line in lines:
             if line.endswith("\r"):
@@ -554,14 +565,14 @@ class ErrorStream(io.TextIOBase):
         with self._lock:
             pending = self._partial.pop(threading.get_ident(), None)
         if pending:
-            _log(self.level, "".join(pending))
+            _log(self.level, pending)
 
     def flush_all(self):
         with self._lock:
             pending = list(self._partial.values())
             self._partial.clear()
-        for parts in pending:
-            _log(self.level, "".join(parts))
+        for line in pending:
+            _log(self.level, line)
 
     def close(self):
         try:
@@ -801,6 +812,11 @@ def _install_module(name, populate):
     return module
 
 
+def _legacy_logging_api():
+    """True if logging still has _acquireLock (removed in Python 3.13)."""
+    return hasattr(logging, "_acquireLock")
+
+
 class _PasteScriptFinder:
     """Meta-path finder that supplies ``paste.script.util.logging_config``.
 
@@ -848,7 +864,7 @@ class _PasteScriptFinder:
     def _real_usable(self, fullname, path, target):
         if self._find_elsewhere(fullname, path, target) is None:
             return False
-        if not hasattr(logging, "_acquireLock"):
+        if not _legacy_logging_api():
             return False
         try:
             return importlib.util.find_spec("six") is not None
