@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,7 +145,12 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	switch {
+	case errors.Is(err, server.ErrAbandoned):
+		log.Warn("grace period over: exiting with requests still running in Python", "grace", grace.String())
+		return nil // Python cannot be finalized under running threads
+	case err != nil:
 		log.Warn("grace period over; closed the remaining connections", "err", err)
 	}
 	if err := ip.Close(5 * time.Second); err != nil {

@@ -157,10 +157,17 @@ func (ip *Interpreter) LoadApp(target string, multithread, multiprocess bool) (A
 	ip.onMain(func() {
 		ct := C.CString(target)
 		defer C.free(unsafe.Pointer(ct))
-		var hint, cerr *C.char
-		id := C.wisp_load_app(ct, cbool(multithread), cbool(multiprocess), &hint, &cerr)
+		var hint, cerr, ctb *C.char
+		id := C.wisp_load_app(ct, cbool(multithread), cbool(multiprocess), &hint, &cerr, &ctb)
 		if id < 0 {
-			err = fmt.Errorf("load %q: %s", target, strings.TrimRight(takeCString(cerr), "\n"))
+			msg, tb := takeCString(cerr), takeCString(ctb)
+			if tb != "" {
+				ip.log.Error("the app failed to load", "target", target, "traceback", tb)
+			}
+			if !strings.HasPrefix(msg, "target ") {
+				msg = fmt.Sprintf("load %q: %s", target, msg)
+			}
+			err = errors.New(strings.TrimRight(msg, "\n"))
 			return
 		}
 		app = App{ID: int(id), Hint: takeCString(hint)}
@@ -199,29 +206,32 @@ func (ip *Interpreter) logPython(level int, msg string) {
 	ip.log.Log(nil, lv, msg, "source", "python")
 }
 
-// Thread is a Python thread state owned by one goroutine locked to its OS thread.
+// Thread is a handle through which Go runs requests: the callbacks of the
+// request in flight reach its Sink. The Python thread state itself belongs to
+// the OS thread (created by its first Acquire), so a goroutine must stay
+// locked to its OS thread from Acquire to Release.
 type Thread struct {
 	ip   *Interpreter
 	h    cgo.Handle
 	sink Sink
 }
 
-// Attach creates a Python thread state for the calling goroutine, which must
-// have called runtime.LockOSThread and keep it until Detach.
-func (ip *Interpreter) Attach() *Thread {
+// NewThread makes a Thread. Free it with Close.
+func (ip *Interpreter) NewThread() *Thread {
 	t := &Thread{ip: ip}
 	t.h = cgo.NewHandle(t)
-	C.wisp_thread_attach()
 	return t
 }
 
-// Detach destroys the thread state. The Thread cannot be used afterwards.
-func (t *Thread) Detach() {
-	C.wisp_thread_detach()
-	t.h.Delete()
-}
+// Close frees t.
+func (t *Thread) Close() { t.h.Delete() }
 
-// Acquire takes the GIL for this thread; Handle may then run several requests.
+// DetachOSThread destroys the Python thread state of the calling OS thread
+// (for a goroutine that locked it and is about to exit).
+func DetachOSThread() { C.wisp_thread_detach() }
+
+// Acquire takes the GIL for the calling OS thread, to which the goroutine must
+// be locked; Handle may then run several requests until Release.
 func (t *Thread) Acquire() { C.wisp_acquire() }
 
 // Release drops the GIL.

@@ -371,7 +371,30 @@ int wisp_init(const char *program, uintptr_t lh, const char *src, const char *ke
 	return 0;
 }
 
-int wisp_load_app(const char *target, int multithread, int multiprocess, char **hint, char **err) {
+/* load_error turns the pending exception of a failed load into a one-line
+ * message (*err) and the traceback worth logging (*tb, "" if none). */
+static void load_error(char **err, char **tb) {
+	PyObject *t = NULL, *v = NULL, *x = NULL;
+	py.PyErr_Fetch(&t, &v, &x);
+	py.PyErr_NormalizeException(&t, &v, &x);
+	PyObject *d = boot_attr("describe_load_error");
+	PyObject *res = d && t ? py.PyObject_CallFunctionObjArgs(d, t, v ? v : Py_None_, x ? x : Py_None_, NULL) : NULL;
+	XDECREF(d);
+	if (res && (FLAGS(res) & TPF_TUPLE) && py.PyTuple_Size(res) == 2) {
+		*err = utf8(py.PyTuple_GetItem(res, 0), NULL);
+		*tb = utf8(py.PyTuple_GetItem(res, 1), NULL);
+	} else {
+		py.PyErr_Clear();
+		*err = v ? utf8(v, NULL) : strdup("unknown error");
+		*tb = strdup("");
+	}
+	XDECREF(res);
+	XDECREF(t);
+	XDECREF(v);
+	XDECREF(x);
+}
+
+int wisp_load_app(const char *target, int multithread, int multiprocess, char **hint, char **err, char **tb) {
 	int rc = -1;
 	save_signals();
 	py.PyEval_RestoreThread(main_ts);
@@ -385,7 +408,7 @@ int wisp_load_app(const char *target, int multithread, int multiprocess, char **
 	XDECREF(load);
 	XDECREF(t);
 	if (!res) {
-		set_err(err, "load app");
+		load_error(err, tb);
 		goto out;
 	}
 	if (!(FLAGS(res) & TPF_TUPLE) || py.PyTuple_Size(res) != 2) {
@@ -477,14 +500,27 @@ static __thread PyThreadState *tts;
 static __thread int tgil;
 static unsigned long long thread_seq;
 
-void wisp_thread_attach(void) {
+static __thread int tattached;
+
+/* wisp_acquire takes the GIL for the calling OS thread, creating its Python
+ * thread state on first use; the state then stays with the thread for life. */
+void wisp_acquire(void) {
+	if (tattached) {
+		py.PyEval_RestoreThread(tts);
+		return;
+	}
 	tgil = py.PyGILState_Ensure();
 	tctx.gen = (__atomic_add_fetch(&thread_seq, 1, __ATOMIC_RELAXED)) << 40;
 	tctx.bbuf = malloc(BODY_BUF);
-	tts = py.PyEval_SaveThread();
+	tattached = 1;
 }
 
+void wisp_release(void) { tts = py.PyEval_SaveThread(); }
+
+/* wisp_thread_detach destroys the calling thread's Python thread state, if it has one. */
 void wisp_thread_detach(void) {
+	if (!tattached) return;
+	tattached = 0;
 	py.PyEval_RestoreThread(tts);
 	py.PyGILState_Release(tgil);
 	free(tctx.hbuf);
@@ -595,14 +631,16 @@ static rctx *ctx_of(PyObject *self) {
 	return &tctx;
 }
 
-/* write_body gathers body bytes in c->bbuf; when they do not fit, the headers
- * (first time), the gathered bytes and this chunk go to Go in one call. The GIL
- * is released only if that hand-off would block. Returns -1 when the client is
- * gone. */
-static int write_body(rctx *c, char *p, size_t n) {
+/* write_body passes one body block to Go. Blocks of a list or tuple (all made
+ * already, so nothing waits on them) gather in c->bbuf while they fit; any
+ * other block goes out at once with what was gathered (PEP 3333: a block must
+ * not wait while the app makes the next one). The headers go with the first
+ * hand-off. The GIL is released only if a hand-off would block. Returns -1
+ * when the client is gone. */
+static int write_body(rctx *c, char *p, size_t n, int gather) {
 	if (c->gone) return -1;
 	c->sent = 1;
-	if (c->blen + n <= BODY_BUF) {
+	if (gather && c->blen + n <= BODY_BUF) {
 		memcpy(c->bbuf + c->blen, p, n);
 		c->blen += n;
 		return 0;
@@ -638,7 +676,7 @@ static PyObject *wsgi_write(PyObject *self, PyObject *data) {
 	char *p;
 	Py_ssize_t n;
 	py.PyBytes_AsStringAndSize(data, &p, &n);
-	if (n > 0 && write_body(c, p, (size_t)n) < 0) {
+	if (n > 0 && write_body(c, p, (size_t)n, 0) < 0) {
 		py.PyErr_SetString(exc_OSError, "client disconnected");
 		return NULL;
 	}
@@ -799,6 +837,7 @@ static int respond(rctx *c, wisp_req *r, PyObject *result) {
 		if (s < 0) return fail(c, r);
 		if (s > 0) return c->gone ? WISP_GONE : WISP_OK;
 	}
+	int gather = (FLAGS(result) & (TPF_LIST | TPF_TUPLE)) != 0;
 	PyObject *it = py.PyObject_GetIter(result);
 	if (!it) return fail(c, r);
 	PyObject *item;
@@ -817,7 +856,7 @@ static int respond(rctx *c, wisp_req *r, PyObject *result) {
 				DECREF(item);
 				break;
 			}
-			if (write_body(c, p, (size_t)n) < 0) {
+			if (write_body(c, p, (size_t)n, gather) < 0) {
 				DECREF(item);
 				DECREF(it);
 				return WISP_GONE;
@@ -864,10 +903,6 @@ static void close_result(PyObject *result, wisp_req *r, int *rc) {
 		free(tb);
 	}
 }
-
-void wisp_acquire(void) { py.PyEval_RestoreThread(tts); }
-
-void wisp_release(void) { tts = py.PyEval_SaveThread(); }
 
 int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, const char *body,
                 size_t bodylen, int bodyfd, wisp_out *out) {

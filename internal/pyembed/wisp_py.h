@@ -25,8 +25,7 @@ int wisp_init(const char *program, uintptr_t log_handle, const char *boot,
               const char *keys, size_t keyslen, const char *paths, size_t pathslen,
               char **err);
 int wisp_load_app(const char *target, int multithread, int multiprocess,
-                  char **hint, char **err);
-void wisp_thread_attach(void);
+                  char **hint, char **err, char **tb);
 void wisp_thread_detach(void);
 /* wisp_out is what remains of a response when wisp_handle returns: the
  * headers if they were not handed to Go yet, the body bytes gathered since the
@@ -41,8 +40,9 @@ typedef struct wisp_out {
 	size_t errlen;
 } wisp_out;
 
-/* wisp_acquire and wisp_release take and drop the GIL for the calling worker
- * thread; a worker may run several requests under one acquisition. */
+/* wisp_acquire and wisp_release take and drop the GIL for the calling OS
+ * thread (whose Python thread state wisp_acquire creates on first use); a
+ * thread may run several requests under one acquisition. */
 void wisp_acquire(void);
 void wisp_release(void);
 

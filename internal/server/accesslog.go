@@ -54,6 +54,9 @@ func (a *accessLog) log(r *http.Request, status int, n int64, start time.Time) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if r.Method == http.MethodHead {
+		n = 0 // net/http sends no body for HEAD
+	}
 	host := r.RemoteAddr
 	if i := strings.LastIndexByte(host, ':'); i >= 0 {
 		host = strings.Trim(host[:i], "[]")
@@ -79,9 +82,9 @@ func (a *accessLog) log(r *http.Request, status int, n int64, start time.Time) {
 		b = strconv.AppendInt(b, n, 10)
 	}
 	b = append(b, " \""...)
-	b = append(b, quoteField(r.Referer())...)
+	b = append(b, orDash(quoteField(r.Referer()))...)
 	b = append(b, "\" \""...)
-	b = append(b, quoteField(r.UserAgent())...)
+	b = append(b, orDash(quoteField(r.UserAgent()))...)
 	b = append(b, "\"\n"...)
 	a.mu.Lock()
 	a.w.Write(b)
@@ -103,4 +106,11 @@ func quoteField(s string) string {
 	}
 	q := strconv.QuoteToASCII(s)
 	return q[1 : len(q)-1]
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

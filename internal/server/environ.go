@@ -28,7 +28,7 @@ func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathIn
 			bodyLen = st.Size()
 		}
 	}
-	if bodyLen > 0 || r.ContentLength == 0 && len(r.Header["Content-Length"]) > 0 {
+	if bodyLen > 0 || len(r.Header["Content-Length"]) > 0 || len(r.TransferEncoding) > 0 {
 		e.Add("CONTENT_LENGTH", strconv.FormatInt(bodyLen, 10))
 	}
 	s.mu.Lock()

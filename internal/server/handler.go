@@ -48,126 +48,208 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 	}
 	j.app = m.app
 	s.environ(&j.env, r, m.prefix, pathInfo, rawPath, query, int64(len(j.body)), j.bodyFile)
-	if !s.pool.submit(j) {
+	p := &responder{s: s, w: w, r: r, rc: http.NewResponseController(w.ResponseWriter)}
+	if s.pool.submit(j) {
+		s.respond(p, j)
+	} else {
 		w.Header().Set("Retry-After", "1")
 		plain(w, http.StatusServiceUnavailable, "503 Service Unavailable: all Python threads are busy and the queue is full")
 		s.log.Warn("request queue full: answered 503", "path", r.URL.Path, "queue", s.cfg.Queue)
-		return
 	}
-	s.respond(w, r, j)
 }
 
-// respond writes the events of j until the done event, watching the client.
-func (s *Server) respond(w *statusWriter, r *http.Request, j *job) {
-	ctx := r.Context()
-	wrote := false // the status line is written
-	allowed := true
-	rc := http.NewResponseController(w.ResponseWriter)
+// errTruncated means the app sent more than its Content-Length: the declared
+// bytes went out and the response is complete; the app must stop.
+var errTruncated = errors.New("response longer than its Content-Length")
+
+// errBadResponse means the app's status or headers were refused; a 500 went out instead.
+var errBadResponse = errors.New("bad response from app")
+
+// responder writes one response as the Python side hands it over: the status
+// line and headers with the first hand-off, then body bytes and files.
+type responder struct {
+	s       *Server
+	w       *statusWriter
+	r       *http.Request
+	rc      *http.ResponseController
+	wrote   bool  // the status line is written
+	allowed bool  // the status allows a body
+	left    int64 // body bytes the app's Content-Length still allows; -1: no limit
+}
+
+// deliver writes one hand-off: the body bytes a then b, then n bytes of file.
+// hdr are the app's status and headers, used on the first hand-off. An error
+// means the client is gone or the response cannot go on (it was logged).
+func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool) error {
+	if !p.wrote {
+		status, err := p.s.writeHeader(p.w, hdr, len(a)+len(b), file, n, done)
+		if err != nil {
+			p.s.log.Error("bad response from app", "method", p.r.Method, "uri", p.r.RequestURI, "err", err)
+			plain(p.w, http.StatusInternalServerError, "500 Internal Server Error")
+			p.wrote = true
+			return errBadResponse
+		}
+		p.wrote = true
+		p.allowed = bodyAllowed(status)
+		p.left = -1
+		if cl := p.w.Header()["Content-Length"]; len(cl) == 1 {
+			p.left, _ = strconv.ParseInt(cl[0], 10, 64)
+		}
+	}
+	if !p.allowed {
+		return nil
+	}
+	over := false
+	for _, d := range [2][]byte{a, b} {
+		if p.left >= 0 && int64(len(d)) > p.left {
+			d, over = d[:p.left], true
+		}
+		if len(d) == 0 {
+			continue
+		}
+		p.rc.SetWriteDeadline(time.Now().Add(p.s.cfg.WriteTimeout))
+		if _, err := p.w.Write(d); err != nil {
+			return err
+		}
+		if p.left >= 0 {
+			p.left -= int64(len(d))
+		}
+	}
+	if file != nil && p.left >= 0 && n > p.left {
+		n, over = p.left, true
+	}
+	if over {
+		// A response longer than its Content-Length would desynchronize the
+		// connection: send what was declared and stop the app.
+		p.s.log.Error("app sent more body than its Content-Length; the response was cut there",
+			"method", p.r.Method, "uri", p.r.RequestURI)
+	}
+	if file != nil && n > 0 {
+		p.rc.SetWriteDeadline(time.Now().Add(p.s.cfg.WriteTimeout + time.Duration(n>>20)*time.Second))
+		if _, err := io.Copy(p.w, io.LimitReader(file, n)); err != nil {
+			return err
+		}
+	}
+	if over {
+		return errTruncated
+	}
+	if !done {
+		p.rc.Flush()
+	}
+	return nil
+}
+
+// finish ends the response after the app returned with code: a failure before
+// anything was written becomes a 500; one after the response started aborts the
+// connection, so that a broken body never looks complete.
+func (p *responder) finish(code pyembed.Code, tb string) {
+	switch code {
+	case pyembed.ErrEarly, pyembed.ErrLate:
+		p.s.appError(p.r, tb, p.wrote)
+		if !p.wrote {
+			plain(p.w, http.StatusInternalServerError, "500 Internal Server Error")
+			return
+		}
+		panic(http.ErrAbortHandler)
+	case pyembed.Gone:
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// respond relays the events of a pool job until its done event, watching the
+// client. A hand-off that arrives while the previous one is still unwritten is
+// written with it: one write, and a Content-Length when that ends the body.
+func (s *Server) respond(p *responder, j *job) {
+	ctx := p.r.Context()
+	var pending *event
 	for {
 		var ev event
-		select {
-		case ev = <-j.events:
-		case <-ctx.Done():
-			j.goneNow()
-			ev = <-j.events
-		}
-		if j.aborted.Load() {
-			putBuf(ev.data)
-			if ev.file != nil {
-				ev.file.Close()
+		if pending != nil {
+			ev, pending = *pending, nil
+		} else {
+			select {
+			case ev = <-j.events:
+			case <-ctx.Done():
+				j.goneNow()
+				ev = <-j.events
 			}
-			if ev.done {
-				return
+		}
+		var next event // merged into ev's write
+		if !ev.done && ev.file == nil {
+			select {
+			case n := <-j.events:
+				if n.file == nil {
+					next = n
+				} else {
+					pending = &n
+				}
+			default:
+			}
+		}
+		done := ev.done || next.done
+		if j.aborted.Load() {
+			release(ev)
+			release(next)
+			if done {
+				panic(http.ErrAbortHandler)
 			}
 			continue
 		}
-		if !wrote {
-			if ev.done && (j.code == pyembed.ErrEarly || j.code == pyembed.ErrLate) {
-				s.appError(r, j, false)
-				putBuf(ev.data)
-				plain(w, http.StatusInternalServerError, "500 Internal Server Error")
-				return
-			}
-			status, err := s.writeHeader(w, r, j.hdr, ev)
-			if err != nil {
-				putBuf(ev.data)
-				s.log.Error("bad response from app", "method", r.Method, "uri", r.RequestURI, "err", err)
-				if ev.file != nil {
-					ev.file.Close()
+		if done && !p.wrote && (j.code == pyembed.ErrEarly || j.code == pyembed.ErrLate) {
+			release(ev)
+			release(next)
+			p.finish(j.code, j.tb)
+			return
+		}
+		err := p.deliver(j.hdr, ev.data, next.data, ev.file, ev.fileN, done)
+		release(ev)
+		release(next)
+		if err != nil {
+			j.goneNow()
+			if !done {
+				if pending != nil {
+					release(*pending)
+					done = pending.done
 				}
-				if !ev.done {
-					j.goneNow()
+				if !done {
 					drain(j)
 				}
-				plain(w, http.StatusInternalServerError, "500 Internal Server Error")
-				return
 			}
-			wrote = true
-			allowed = bodyAllowed(status)
-		}
-		if err := s.writeEvent(w, rc, ev, allowed); err != nil {
-			j.goneNow()
-			if !ev.done {
-				drain(j)
+			if err == errBadResponse || err == errTruncated {
+				return // the response is complete
 			}
 			panic(http.ErrAbortHandler)
 		}
-		if ev.done {
-			if j.code == pyembed.ErrLate {
-				s.appError(r, j, true)
-				panic(http.ErrAbortHandler) // never end a broken body as if complete
-			}
+		if done {
+			p.finish(j.code, j.tb)
 			return
 		}
-		rc.Flush()
+	}
+}
+
+func release(ev event) {
+	putBuf(ev.data)
+	if ev.file != nil {
+		ev.file.Close()
 	}
 }
 
 // drain waits for the app to finish after the client went away.
 func drain(j *job) {
 	for ev := range j.events {
-		putBuf(ev.data)
-		if ev.file != nil {
-			ev.file.Close()
-		}
+		release(ev)
 		if ev.done {
 			return
 		}
 	}
 }
 
-func (s *Server) appError(r *http.Request, j *job, late bool) {
+func (s *Server) appError(r *http.Request, tb string, late bool) {
 	msg := "app raised an exception; answered 500"
 	if late {
 		msg = "app raised an exception after the response started; connection aborted"
 	}
-	s.log.Error(msg, "method", r.Method, "uri", r.RequestURI, "traceback", j.tb)
-}
-
-func (s *Server) writeEvent(w *statusWriter, rc *http.ResponseController, ev event, allowed bool) error {
-	if len(ev.data) > 0 {
-		if allowed {
-			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			if _, err := w.Write(ev.data); err != nil {
-				putBuf(ev.data)
-				if ev.file != nil {
-					ev.file.Close()
-				}
-				return err
-			}
-		}
-	}
-	putBuf(ev.data)
-	if ev.file != nil {
-		defer ev.file.Close()
-		if allowed {
-			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout + time.Duration(ev.fileN>>20)*time.Second))
-			if _, err := io.Copy(w, io.LimitReader(ev.file, ev.fileN)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	s.log.Error(msg, "method", r.Method, "uri", r.RequestURI, "traceback", tb)
 }
 
 func bodyAllowed(status int) bool {
@@ -182,7 +264,9 @@ var hopByHop = map[string]bool{
 }
 
 // writeHeader applies the app's status and headers ("status\0name\0value\0...").
-func (s *Server) writeHeader(w *statusWriter, r *http.Request, hdr []byte, first event) (int, error) {
+// The first hand-off (size body bytes, then fileN bytes of file; done if that
+// is all) gives the Content-Length when the app sent none.
+func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.File, fileN int64, done bool) (int, error) {
 	i := bytes.IndexByte(hdr, 0)
 	if i < 3 {
 		return 0, errors.New("no status")
@@ -226,10 +310,10 @@ func (s *Server) writeHeader(w *statusWriter, r *http.Request, hdr []byte, first
 	}
 	if !hasLength && bodyAllowed(status) {
 		switch {
-		case first.file != nil && len(first.data) == 0:
-			h["Content-Length"] = []string{strconv.FormatInt(first.fileN, 10)}
-		case first.done:
-			h["Content-Length"] = []string{strconv.Itoa(len(first.data))}
+		case file != nil && done:
+			h["Content-Length"] = []string{strconv.FormatInt(int64(size)+fileN, 10)}
+		case done:
+			h["Content-Length"] = []string{strconv.Itoa(size)}
 		}
 	}
 	w.WriteHeader(status)

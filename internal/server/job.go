@@ -154,12 +154,8 @@ func (j *job) SendFile(hdr, a []byte, fd int, off, n int64) error {
 	if j.aborted.Load() {
 		return errGone
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", fd))
+	f, err := openFD(fd, off)
 	if err != nil {
-		return err
-	}
-	if _, err := f.Seek(off, 0); err != nil {
-		f.Close()
 		return err
 	}
 	if hdr != nil {
@@ -170,4 +166,18 @@ func (j *job) SendFile(hdr, a []byte, fd int, off, n int64) error {
 		ev.data = append(getBuf(len(a)), a...)
 	}
 	return j.send(ev)
+}
+
+// openFD opens a new description of the app's file fd, positioned at off, so
+// that the app may close or move fd at once.
+func openFD(fd int, off int64) (*os.File, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(off, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

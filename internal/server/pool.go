@@ -3,20 +3,50 @@ package server
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"wisp/internal/pyembed"
 )
 
-// pool is a fixed set of Python threads (the threadpool or simple handler)
-// taking jobs from one bounded queue. Each thread is a goroutine locked to its
-// OS thread for life, holding its own Python thread state.
+// pool is a fixed set of Python threads taking jobs from one bounded queue.
+// Each thread is a goroutine locked to its OS thread for life, holding its
+// own Python thread state.
+//
+// Waking a parked thread costs two OS thread switches, and a second thread
+// running Python only fights the first for the GIL unless the first is
+// blocked (in I/O, with the GIL released). So threads are woken lazily: a job
+// wakes a thread only when none is running; a running thread takes queued
+// jobs one after another under one GIL hold; and a watcher adds a thread when
+// jobs wait but none was taken for wakeDelay (the running ones are blocked).
+// CPU-bound apps thus run on one thread with no hand-offs, and I/O-bound apps
+// still get every thread within a few wakeDelays.
 type pool struct {
-	jobs chan *job
-	wg   sync.WaitGroup
+	threads int
+	jobs    chan *job     // the bounded queue
+	wake    chan struct{} // parked threads wait for a token here
+	kick    chan struct{} // tells the watcher that jobs are queued
+	quit    chan struct{} // closed by stop
+	running atomic.Int32  // threads currently taking jobs
+	taken   atomic.Uint64 // jobs taken so far: the watcher's sign of progress
+	wg      sync.WaitGroup
 }
 
+// wakeDelay is how long queued jobs may see no progress before another
+// thread is woken; maxBatch bounds the jobs run under one GIL acquisition.
+const (
+	wakeDelay = 500 * time.Microsecond
+	maxBatch  = 64
+)
+
 func startPool(ip *pyembed.Interpreter, threads, queue int) (*pool, error) {
-	p := &pool{jobs: make(chan *job, queue)}
+	p := &pool{
+		threads: threads,
+		jobs:    make(chan *job, queue),
+		wake:    make(chan struct{}, threads),
+		kick:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+	}
 	ready := make(chan struct{})
 	for i := 0; i < threads; i++ {
 		p.wg.Add(1)
@@ -25,28 +55,84 @@ func startPool(ip *pyembed.Interpreter, threads, queue int) (*pool, error) {
 	for i := 0; i < threads; i++ {
 		<-ready
 	}
+	p.wg.Add(1)
+	go p.watch()
 	return p, nil
+}
+
+// submit queues j without waiting; false means the queue is full.
+func (p *pool) submit(j *job) bool {
+	select {
+	case p.jobs <- j:
+	default:
+		return false
+	}
+	if p.running.Load() == 0 {
+		p.wakeOne()
+	} else {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+func (p *pool) wakeOne() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// poll takes a queued job without waiting, or returns nil.
+func (p *pool) poll() *job {
+	select {
+	case j := <-p.jobs:
+		p.taken.Add(1)
+		return j
+	default:
+		return nil
+	}
 }
 
 func (p *pool) worker(ip *pyembed.Interpreter, ready chan<- struct{}) {
 	defer p.wg.Done()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	t := ip.Attach()
-	defer t.Detach()
+	t := ip.NewThread()
+	defer t.Close()
+	defer pyembed.DetachOSThread()
 	ready <- struct{}{}
-	for j := range p.jobs {
-		p.batch(t, j)
+	for {
+		select {
+		case <-p.wake:
+		case <-p.quit:
+			for j := p.poll(); j != nil; j = p.poll() {
+				p.batch(t, j)
+			}
+			return
+		}
+		p.running.Add(1)
+		for {
+			j := p.poll()
+			if j == nil {
+				p.running.Add(-1)
+				// A job queued just before the decrement saw running > 0 and
+				// woke no one: look once more.
+				if j = p.poll(); j == nil {
+					break
+				}
+				p.running.Add(1)
+			}
+			p.batch(t, j)
+		}
 	}
 }
 
-// maxBatch bounds how many queued requests a thread runs under one GIL
-// acquisition.
-const maxBatch = 32
-
-// batch runs j and then, while more jobs are already queued, those too without
-// dropping the GIL in between: under load this saves a GIL hand-off (a thread
-// switch) per request. Python still switches threads every switch interval.
+// batch runs j and then, while more jobs are queued, those too without
+// dropping the GIL in between. Python still switches threads every switch
+// interval when another thread wants the GIL.
 func (p *pool) batch(t *pyembed.Thread, j *job) {
 	t.Acquire()
 	for n := 1; ; n++ {
@@ -56,32 +142,44 @@ func (p *pool) batch(t *pyembed.Thread, j *job) {
 		if n == maxBatch {
 			break
 		}
-		var ok bool
-		select {
-		case j, ok = <-p.jobs:
-			if ok {
-				continue
-			}
-		default:
+		if j = p.poll(); j == nil {
+			break
 		}
-		break
 	}
 	t.Release()
 }
 
-// submit queues j without waiting; false means the queue is full.
-func (p *pool) submit(j *job) bool {
-	select {
-	case p.jobs <- j:
-		return true
-	default:
-		return false
+// watch wakes another thread whenever jobs wait and none was taken for
+// wakeDelay: the running threads are blocked (I/O, sleep) or slow.
+func (p *pool) watch() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.kick:
+		case <-p.quit:
+			return
+		}
+		for len(p.jobs) > 0 {
+			before := p.taken.Load()
+			delay := wakeDelay
+			if int(p.running.Load()) >= p.threads {
+				delay = 10 * wakeDelay // all busy: just keep an eye on it
+			}
+			select {
+			case <-time.After(delay):
+			case <-p.quit:
+				return
+			}
+			if len(p.jobs) > 0 && p.taken.Load() == before {
+				p.wakeOne()
+			}
+		}
 	}
 }
 
 // stop lets the threads finish the queued jobs and waits for them to exit.
 // No submit may follow.
 func (p *pool) stop() {
-	close(p.jobs)
+	close(p.quit)
 	p.wg.Wait()
 }

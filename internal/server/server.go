@@ -161,7 +161,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    max(cfg.MaxHeaderBytes-4096, 1), // net/http allows 4096 bytes more
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
@@ -195,18 +195,35 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
+// ErrAbandoned is returned by Shutdown when requests were still running in
+// Python after the grace period: the interpreter must not be finalized.
+var ErrAbandoned = errors.New("requests still running in Python after the grace period were abandoned")
+
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends
-// (then closes what is left), and stops the Python threads.
+// (then closes what is left), and stops the Python threads. If Python threads
+// are still busy then (an app stuck in a call), it returns ErrAbandoned
+// without waiting for them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
 	}
-	s.pool.stop()
 	if s.access != nil {
-		s.access.close()
+		defer s.access.close()
 	}
-	return err
+	stopped := make(chan struct{})
+	go func() { s.pool.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case <-stopped:
+		return err
+	case <-time.After(time.Second):
+		return ErrAbandoned
+	}
 }
 
 // route finds the mount of a decoded path and splits it into SCRIPT_NAME and

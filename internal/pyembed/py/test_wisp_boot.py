@@ -1269,3 +1269,41 @@ def test_boot_runs_as_the_c_side_runs_it(tmp_path):
         result["errors"] = isinstance(boot.ErrorStream(), boot.io.TextIOBase)
     ''')
     assert res == dict(res, name="_wisp_boot", has_file=False, classes="_wisp_boot", errors=True)
+
+
+def test_input_from_fd_outlives_go_descriptor():
+    """An app that keeps wsgi.input past the request reads its own body even
+    after Go closed (and the kernel may have reused) the original descriptor."""
+    fd, name = tempfile.mkstemp()
+    try:
+        os.write(fd, b"body bytes")
+        f = wb.input_from_fd(fd)
+        os.close(fd)
+        other_fd, other = tempfile.mkstemp()  # likely reuses the number
+        os.write(other_fd, b"someone else's data")
+        assert f.read() == b"body bytes"
+        f.close()
+        os.close(other_fd)
+        os.unlink(other)
+    finally:
+        os.unlink(name)
+
+
+def test_describe_load_error(tmp_path, monkeypatch):
+    """A typo in a target is one line; an app that raises at import keeps its traceback."""
+    try:
+        wb.load("wisp_no_such_module_xyz:app")
+    except wb.LoadError as e:
+        msg, tb = wb.describe_load_error(type(e), e, e.__traceback__)
+    assert "wisp_no_such_module_xyz" in msg and "\n" not in msg
+    assert tb == ""
+    (tmp_path / "boom_at_import.py").write_text("def helper():\n    raise ZeroDivisionError('boom')\nhelper()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        wb.load("boom_at_import:app")
+    except wb.LoadError as e:
+        msg, tb = wb.describe_load_error(type(e), e, e.__traceback__)
+    assert "ZeroDivisionError" in msg and "\n" not in msg
+    assert "boom_at_import.py" in tb and "helper" in tb
+    msg, tb = wb.describe_load_error(ValueError, ValueError("x"), None)
+    assert msg == "ValueError: x"

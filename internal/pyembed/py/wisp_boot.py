@@ -598,11 +598,11 @@ def input_from_fd(fd, buffer_size=65536):
 
     Returns a binary buffered reader positioned at the start of the file
     (``read(n)``, ``read()``, ``readline(limit)``, ``readlines(hint)`` and
-    iteration).  The descriptor is not closed by Python (``closefd=False``):
-    Go owns it.  Close the returned object before Go closes the descriptor,
-    so an application that kept it cannot read a recycled descriptor later.
+    iteration).  It reads a duplicate of *fd* that it owns and closes, so Go
+    may close *fd* when the request ends, and an application that kept
+    ``wsgi.input`` still reads its own body, never a recycled descriptor.
     """
-    raw = io.FileIO(fd, "rb", closefd=False)
+    raw = io.FileIO(os.dup(fd), "rb", closefd=True)
     try:
         raw.seek(0)
     except (OSError, ValueError):
@@ -616,6 +616,43 @@ def _type_name(etype):
     if module in (None, "builtins", "__main__"):
         return name
     return "%s.%s" % (module, name)
+
+
+def describe_load_error(etype, value, tb):
+    """Split a failure of :func:`load` into ``(message, traceback)``.
+
+    *message* is one line for the command line.  *traceback* is the text worth
+    logging with it: the traceback of the exception the app's own code raised
+    (at import, in a factory, in Paste Deploy), or ``''`` when the message says
+    it all (a missing file, module or attribute), so that a typo in a target
+    gets one clear line rather than a page of importlib frames.
+    """
+    try:
+        if isinstance(value, LoadError):
+            cause = value.__cause__
+            if cause is None or not _has_app_frames(cause.__traceback__):
+                return str(value), ""
+            return str(value), format_exception(type(cause), cause, cause.__traceback__)
+        return ("%s: %s" % (_type_name(etype), value),
+                format_exception(etype, value, tb))
+    except Exception:  # never let reporting fail
+        return "%s" % (etype,), ""
+
+
+def _has_app_frames(tb):
+    """Whether a traceback runs through code other than the loading machinery
+    (wisp's, importlib's and Paste Deploy's)."""
+    machinery = [os.path.dirname(importlib.__file__) + os.sep]
+    deploy = sys.modules.get("paste.deploy")
+    if deploy is not None and getattr(deploy, "__file__", None):
+        machinery.append(os.path.dirname(deploy.__file__) + os.sep)
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not (os.path.basename(name) == "wisp_boot.py" or name.startswith("<frozen ")
+                or any(name.startswith(m) for m in machinery)):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def format_exception(etype, value, tb):

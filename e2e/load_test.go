@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestParallelRequests fires 100 concurrent requests per handler, each with
+// its own query and body, and checks that every answer is its own.
+func TestParallelRequests(t *testing.T) {
+	t.Parallel()
+	for _, handler := range []string{"threadpool", "simple"} {
+		t.Run(handler, func(t *testing.T) {
+			w := start(t, "--handler", handler, app("environ/app.py"))
+			const n = 100
+			var wg sync.WaitGroup
+			errs := make(chan string, n)
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					body := bytes.Repeat([]byte(fmt.Sprintf("req-%03d;", i)), 100+i*37)
+					req, _ := http.NewRequest("POST", fmt.Sprintf("%s/p/%d?id=%d", w.URL, i, i), bytes.NewReader(body))
+					req.Header.Set("X-Request-Id", fmt.Sprint(i))
+					resp, err := w.Client.Do(req)
+					if err != nil {
+						errs <- fmt.Sprintf("request %d: %v", i, err)
+						return
+					}
+					defer resp.Body.Close()
+					raw, err := io.ReadAll(resp.Body)
+					if err != nil || resp.StatusCode != 200 {
+						errs <- fmt.Sprintf("request %d: status %d, %v", i, resp.StatusCode, err)
+						return
+					}
+					var r envReply
+					if err := json.Unmarshal(raw, &r); err != nil {
+						errs <- fmt.Sprintf("request %d: bad JSON: %v", i, err)
+						return
+					}
+					sum := sha256.Sum256(body)
+					e := r.Environ
+					if e["PATH_INFO"] != fmt.Sprintf("/p/%d", i) || e["QUERY_STRING"] != fmt.Sprintf("id=%d", i) ||
+						e["HTTP_X_REQUEST_ID"] != fmt.Sprint(i) || e["CONTENT_LENGTH"] != fmt.Sprint(len(body)) ||
+						r.BodySHA256 != hex.EncodeToString(sum[:]) {
+						errs <- fmt.Sprintf("request %d got another request's data: PATH_INFO %q QUERY_STRING %q X-Request-Id %q CONTENT_LENGTH %q body ok %v",
+							i, e["PATH_INFO"], e["QUERY_STRING"], e["HTTP_X_REQUEST_ID"], e["CONTENT_LENGTH"], r.BodySHA256 == hex.EncodeToString(sum[:]))
+					}
+				}(i)
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
+			}
+		})
+	}
+}
+
+// patternReader yields the download app's byte stream: block i (64 KiB) is
+// base[i%251 : i%251+65536], base = 0..250 repeated.
+type patternReader struct {
+	base      []byte
+	remaining int64
+	block     int
+	off       int // offset within the current block
+}
+
+func newPatternReader(size int64) *patternReader {
+	base := make([]byte, 251*263)
+	for i := range base {
+		base[i] = byte(i % 251)
+	}
+	return &patternReader{base: base, remaining: size}
+}
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.remaining == 0 {
+		return 0, io.EOF
+	}
+	start := p.block%251 + p.off
+	n := min(len(b), 65536-p.off)
+	if int64(n) > p.remaining {
+		n = int(p.remaining)
+	}
+	copy(b, p.base[start:start+n])
+	p.off += n
+	p.remaining -= int64(n)
+	if p.off == 65536 {
+		p.off = 0
+		p.block++
+	}
+	return n, nil
+}
+
+func hashOf(r io.Reader) (string, int64) {
+	h := sha256.New()
+	n, _ := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n
+}
+
+const (
+	bigSize  = 50 << 20
+	rssLimit = 150 << 10 // kB
+)
+
+func checkPeakRSS(t *testing.T, w *wisp, what string) {
+	t.Helper()
+	hwm := vmKB(t, w.Pid(), "VmHWM")
+	rss := vmKB(t, w.Pid(), "VmRSS")
+	t.Logf("%s: VmHWM %d MB, VmRSS %d MB", what, hwm>>10, rss>>10)
+	if hwm > rssLimit {
+		t.Errorf("%s: peak RSS (VmHWM) %d MB, want < %d MB: the body is held in memory", what, hwm>>10, rssLimit>>10)
+	}
+}
+
+func TestBigUpload(t *testing.T) {
+	for _, framing := range []string{"content-length", "chunked"} {
+		t.Run(framing, func(t *testing.T) {
+			w := start(t, app("upload/app.py"))
+			want, _ := hashOf(newPatternReader(bigSize))
+			req := mustRequest(t, "POST", w.URL+"/", newPatternReader(bigSize))
+			if framing == "chunked" {
+				req.ContentLength = -1
+				req.TransferEncoding = []string{"chunked"}
+			} else {
+				req.ContentLength = bigSize
+			}
+			w.Client.Timeout = 120 * time.Second
+			begin := time.Now()
+			resp, body := w.do(t, req)
+			t.Logf("50 MB upload (%s) in %v", framing, time.Since(begin).Round(time.Millisecond))
+			var r struct {
+				Len             int64  `json:"len"`
+				SHA256          string `json:"sha256"`
+				ContentLength   string `json:"content_length"`
+				InputTerminated string `json:"input_terminated"`
+			}
+			if resp.StatusCode != 200 || json.Unmarshal(body, &r) != nil {
+				t.Fatalf("status %d body %q", resp.StatusCode, trunc(body))
+			}
+			if r.Len != bigSize || r.SHA256 != want {
+				t.Errorf("app read %d bytes sha %s, want %d sha %s", r.Len, r.SHA256, bigSize, want)
+			}
+			if r.ContentLength != fmt.Sprint(bigSize) {
+				t.Errorf("CONTENT_LENGTH %q, want %d", r.ContentLength, bigSize)
+			}
+			checkPeakRSS(t, w, "50 MB upload ("+framing+")")
+		})
+	}
+}
+
+func TestBigDownload(t *testing.T) {
+	for _, variant := range []string{"chunked", "cl"} {
+		t.Run(variant, func(t *testing.T) {
+			w := start(t, app("download/app.py"))
+			want, _ := hashOf(newPatternReader(bigSize))
+			target := fmt.Sprintf("%s/?%d", w.URL, bigSize)
+			if variant == "cl" {
+				target += "&cl"
+			}
+			w.Client.Timeout = 120 * time.Second
+			resp, err := w.Client.Get(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if variant == "cl" && resp.ContentLength != bigSize {
+				t.Errorf("Content-Length %d, want %d", resp.ContentLength, bigSize)
+			}
+			h := sha256.New()
+			// Read the first MB, then stall for a second: a server without a
+			// bounded response buffer would pull the whole stream into memory.
+			if _, err := io.CopyN(h, resp.Body, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			midRSS := vmKB(t, w.Pid(), "VmRSS")
+			rest, err := io.Copy(h, resp.Body)
+			if err != nil {
+				t.Fatalf("after %d bytes: %v", rest+1<<20, err)
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); rest+1<<20 != bigSize || got != want {
+				t.Errorf("got %d bytes sha %s, want %d sha %s", rest+1<<20, got, bigSize, want)
+			}
+			t.Logf("VmRSS while the client stalled: %d MB", midRSS>>10)
+			checkPeakRSS(t, w, "50 MB download ("+variant+")")
+		})
+	}
+}
+
+// TestValidator runs the other test apps behind wsgiref.validate.validator:
+// any PEP 3333 violation by the server raises AssertionError (a 500) or is
+// printed on stderr.
+func TestValidator(t *testing.T) {
+	t.Parallel()
+	for _, handler := range []string{"threadpool", "simple"} {
+		t.Run(handler, func(t *testing.T) {
+			t.Parallel()
+			dir := app("validated")
+			args := []string{"--handler", handler, "--pythonpath", dir}
+			for _, name := range []string{"environ", "input", "write", "close", "filewrap", "upload", "errors", "excinfo"} {
+				args = append(args, "--mount", "/"+name+"=wrapped:"+name+"_app")
+			}
+			w := start(t, append(args, "wrapped:application")...)
+			type req struct {
+				method, target, body string
+				chunked              bool
+				status               int
+			}
+			reqs := []req{
+				{"GET", "/", "", false, 200},
+				{"GET", "/environ/caf%C3%A9?x=1", "", false, 200},
+				{"POST", "/environ/post", "some body", false, 200},
+				{"POST", "/environ/chunked", "chunked body", true, 200},
+				{"HEAD", "/environ/", "", false, 200},
+				{"POST", "/input/read-n", inputBody, false, 200},
+				{"POST", "/input/readline", inputBody, false, 200},
+				{"POST", "/input/readlines", inputBody, false, 200},
+				{"POST", "/input/iter", inputBody, true, 200},
+				{"POST", "/input/count", strings.Repeat("line\n", 10000), true, 200},
+				{"GET", "/write/basic", "", false, 200},
+				{"GET", "/write/with-length", "", false, 200},
+				{"GET", "/write/then-iter", "", false, 200},
+				{"GET", "/close/normal?v1", "", false, 200},
+				{"GET", "/close/nolength?v2", "", false, 200},
+				{"HEAD", "/close/normal?v3", "", false, 200},
+				{"GET", "/filewrap/bytesio?size=70000", "", false, 200},
+				{"GET", "/filewrap/readonly?size=70000&nolength=1", "", false, 200},
+				{"GET", "/filewrap/file?path=" + dir + "/wrapped.py", "", false, 200},
+				{"POST", "/upload/", strings.Repeat("u", 300_000), false, 200},
+				{"POST", "/upload/", strings.Repeat("u", 300_000), true, 200},
+				{"GET", "/errors/?validated", "", false, 200},
+				{"GET", "/excinfo/replace", "", false, 503},
+			}
+			for _, rq := range reqs {
+				var body io.Reader
+				if rq.body != "" {
+					body = strings.NewReader(rq.body)
+				}
+				r := mustRequest(t, rq.method, w.URL+rq.target, body)
+				if rq.chunked {
+					r.ContentLength = -1
+					r.TransferEncoding = []string{"chunked"}
+				}
+				resp, b := w.do(t, r)
+				if resp.StatusCode != rq.status {
+					t.Errorf("%s %s: status %d, want %d; body %q", rq.method, rq.target, resp.StatusCode, rq.status, trunc(b))
+				}
+			}
+			time.Sleep(300 * time.Millisecond)
+			log := w.Stderr()
+			if !strings.Contains(log, "e2e-validated-stderr-canary") {
+				t.Errorf("the app's sys.stderr does not reach the server's log: validator complaints would be invisible")
+			}
+			for _, bad := range []string{"AssertionError", "WSGIWarning", "garbage collected without being closed"} {
+				if strings.Contains(log, bad) {
+					i := strings.Index(log, bad)
+					t.Errorf("validator complaint in the log: %q", log[max(0, i-600):min(len(log), i+300)])
+				}
+			}
+		})
+	}
+}

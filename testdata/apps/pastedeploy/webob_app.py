@@ -1,0 +1,27 @@
+"""webob_app: a WebOb app built by a Paste Deploy app factory."""
+import json
+
+from webob import Response
+from webob.dec import wsgify
+from webob.exc import HTTPNotFound
+
+
+def make_app(global_conf, greeting="Hello", **local_conf):
+    here = global_conf.get("here", "")
+
+    @wsgify
+    def app(req):
+        if req.path_info == "/" and req.method == "GET":
+            return Response("%s, %s!" % (greeting, req.GET.get("name", "world")), content_type="text/plain")
+        if req.path_info == "/form" and req.method == "POST":
+            return Response(json_body={"greeting": greeting, "name": req.POST.get("name"),
+                                       "tags": req.POST.getall("tag")})
+        if req.path_info == "/json" and req.method == "POST":
+            data = req.json_body
+            return Response(json_body={"sum": sum(data["numbers"]), "greeting": greeting})
+        if req.path_info == "/meta":
+            return Response(json_body={"script_name": req.script_name, "path_info": req.path_info,
+                                       "here": here, "greeting": greeting})
+        raise HTTPNotFound()
+
+    return app
