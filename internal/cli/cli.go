@@ -14,8 +14,16 @@ import (
 const usage = `wisp: a WSGI application server with CPython embedded
 
 Usage:
-  wisp run [flags] TARGET     serve one app (module:callable, file.py, config:app.ini[#name])
+  wisp run [flags] TARGET     serve one app (module:callable, file.py, config:app.ini[#name]);
+                              with --processes N, as a pool of N supervised worker processes
+  wisp serve [-c wisp.toml]   serve the sites and worker pools of a configuration file
+  wisp status                 show the pools and workers of a running 'wisp serve'
+  wisp recycle POOL           replace a pool's workers (overlapped: no request is dropped)
+  wisp start POOL             start a pool stopped by rapid-fail protection
+  wisp reload                 apply the changed configuration file (as SIGHUP does)
   wisp help [command]
+
+status, recycle, start and reload take -c wisp.toml or --socket PATH to find the server.
 
 Run 'wisp run -h' for the flags.
 `
@@ -30,6 +38,16 @@ func Main(args []string) int {
 	switch args[0] {
 	case "run":
 		err = runCmd(args[1:], os.Stdout, os.Stderr)
+	case "serve":
+		err = serveCmd(args[1:], os.Stdout, os.Stderr)
+	case "worker":
+		err = workerCmd(os.Stdout, os.Stderr)
+	case "status":
+		err = statusCmd(args[1:], os.Stdout, os.Stderr)
+	case "recycle", "start":
+		err = poolCmd(args[0], args[1:], os.Stdout, os.Stderr)
+	case "reload":
+		err = reloadCmd(args[1:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] == "run" {
 			err = runCmd([]string{"-h"}, os.Stdout, os.Stderr)
@@ -46,6 +64,8 @@ func Main(args []string) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errSilent):
+		return 1
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "wisp: %v\n", err)
 		return 2
@@ -56,6 +76,9 @@ func Main(args []string) int {
 }
 
 const version = "0.1.0"
+
+// errSilent fails the command after the error was already logged.
+var errSilent = errors.New("failed")
 
 // usageError is a mistake in the command line (exit code 2).
 type usageError struct{ error }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"wisp/internal/config"
 	"wisp/internal/pyembed"
 	"wisp/internal/server"
 )
@@ -42,6 +43,17 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	grace := fs.Duration("graceful-timeout", 30*time.Second, "on SIGTERM/SIGINT, time in-flight requests get to finish")
 	accessLog := fs.String("access-log", "-", "access log file, - for stdout, off for none")
 	level := fs.String("log-level", "info", "error log level: debug, info, warn, error")
+	timeout := fs.Duration("timeout", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (0: none)")
+	// Pool flags: with --processes, wisp runs the app as a supervised pool of worker processes.
+	processes := fs.Int("processes", 0, "run N supervised worker processes (a pool, as 'wisp serve' does); 0: in this process")
+	maxReq := fs.Int("max-requests", 0, "pool: recycle a worker after this many requests (0: never)")
+	maxReqJitter := fs.Int("max-requests-jitter", 0, "pool: add up to this many requests to --max-requests, per worker")
+	maxRSS := fs.Int("max-rss", 0, "pool: recycle a worker whose memory exceeds this many MB (0: never)")
+	maxRSSHard := fs.Int("max-rss-hard", 0, "pool: kill and replace a worker whose memory exceeds this many MB at once")
+	maxUptime := fs.Duration("max-uptime", 0, "pool: recycle a worker after this long (0: never)")
+	poolIdle := fs.Duration("pool-idle-timeout", 0, "pool: stop every worker after this long without requests; the next request starts them (0: never)")
+	startTimeout := fs.Duration("start-timeout", 60*time.Second, "pool: time a worker may take to import its apps")
+	ctlSocket := fs.String("control-socket", "", "pool: control socket for wisp status/recycle (default $TMPDIR/wisp-PID.sock)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wisp run [flags] [TARGET]\n\nTARGET is module:callable, path/to/app.py or config:app.ini[#name].\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -71,6 +83,32 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)}
 	}
+	if *processes > 0 {
+		if *chdir != "" {
+			if err := os.Chdir(*chdir); err != nil {
+				return fmt.Errorf("--chdir: %w", err)
+			}
+		}
+		sock := *ctlSocket
+		if sock == "" {
+			sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
+		}
+		toml, err := poolTOML(runPool{
+			bind: *bind, mounts: ms, python: *python, pythonpath: pypath, processes: *processes, threads: *threads,
+			handler: *handler, queue: *queue, maxBody: *maxBody, maxHeader: *maxHeader, timeout: *timeout,
+			maxReq: *maxReq, maxReqJitter: *maxReqJitter, maxRSS: *maxRSS, maxRSSHard: *maxRSSHard,
+			maxUptime: *maxUptime, idle: *poolIdle, start: *startTimeout, grace: *grace, socket: sock,
+			access: *accessLog, level: *level, rht: *rht, rt: *rt, wt: *wt, it: *it,
+		})
+		if err != nil {
+			return usageError{err}
+		}
+		cfg, err := config.Parse("flags", []byte(toml))
+		if err != nil {
+			return fmt.Errorf("pool settings: %w", err)
+		}
+		return supervise(cfg, stdout, stderr, func() (*config.Config, error) { return cfg, nil })
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
 	var access io.Writer
@@ -89,7 +127,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
 		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
-		IdleTimeout: *it, AccessLog: access, Log: log,
+		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout,
 	}
 	if cfg.Handler != "threadpool" && cfg.Handler != "simple" {
 		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}
@@ -119,6 +157,15 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	ip, err := pyembed.Start(pyembed.Options{Python: *python, Paths: paths, Logger: log})
 	if err != nil {
 		return err
+	}
+	cfg.OnTimeout = func(thread uint64, uri string) {
+		stack, hit, err := ip.Interrupt(thread, 5*time.Second)
+		if err != nil {
+			log.Error("stuck request: cannot interrupt it", "uri", uri, "err", err)
+			return
+		}
+		log.Error("stuck request: its Python stack; TimeoutError raised in it", "uri", uri, "thread", thread,
+			"interrupted", hit, "stack", stack)
 	}
 	srv, err := server.New(cfg, ip, ms)
 	if err != nil {
@@ -165,4 +212,59 @@ func firstWord(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// runPool is `wisp run` with --processes: the flags of a one-pool server.
+type runPool struct {
+	bind, python, handler, socket, access, level string
+	mounts                                       []server.Mount
+	pythonpath                                   []string
+	processes, threads, queue, maxHeader         int
+	maxReq, maxReqJitter, maxRSS, maxRSSHard     int
+	maxBody                                      int64
+	timeout, maxUptime, idle, start, grace       time.Duration
+	rht, rt, wt, it                              time.Duration
+}
+
+// poolTOML writes the flags as the configuration file they stand for, so that
+// they get the same defaults and validation as 'wisp serve'.
+func poolTOML(p runPool) (string, error) {
+	var b strings.Builder
+	q := func(s string) string {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	}
+	for _, s := range append([]string{p.bind, p.python, p.socket, p.access}, p.pythonpath...) {
+		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
+			return "", fmt.Errorf("control characters in %q", s)
+		}
+	}
+	d := func(v time.Duration) string { return q(v.String()) }
+	fmt.Fprintf(&b, "[server]\ncontrol_socket = %s\naccess_log = %s\nlog_level = %s\n", q(p.socket), q(p.access), q(p.level))
+	fmt.Fprintf(&b, "read_header_timeout = %s\nread_timeout = %s\nwrite_timeout = %s\nidle_timeout = %s\ngraceful_timeout = %s\n",
+		d(p.rht), d(p.rt), d(p.wt), d(p.it), d(p.grace))
+	fmt.Fprintf(&b, "\n[pools.default]\nprocesses = %d\nthreads = %d\nhandler = %s\nqueue = %d\nmax_body = %d\nmax_header_bytes = %d\n",
+		p.processes, p.threads, q(p.handler), p.queue, p.maxBody, p.maxHeader)
+	if p.python != "" {
+		fmt.Fprintf(&b, "python = %s\n", q(p.python))
+	}
+	if len(p.pythonpath) > 0 {
+		var qs []string
+		for _, s := range p.pythonpath {
+			qs = append(qs, q(s))
+		}
+		fmt.Fprintf(&b, "pythonpath = [%s]\n", strings.Join(qs, ", "))
+	}
+	fmt.Fprintf(&b, "max_requests = %d\nmax_requests_jitter = %d\nmax_rss_mb = %d\nmax_rss_hard_mb = %d\n",
+		p.maxReq, p.maxReqJitter, p.maxRSS, p.maxRSSHard)
+	fmt.Fprintf(&b, "max_uptime = %s\nidle_timeout = %s\nrequest_timeout = %s\nstart_timeout = %s\ngraceful_timeout = %s\n",
+		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
+	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", q(p.bind))
+	for _, m := range p.mounts {
+		path := m.Prefix
+		if path == "" {
+			path = "/"
+		}
+		fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  app = %s\n  pool = \"default\"\n", q(path), q(m.Target))
+	}
+	return b.String(), nil
 }

@@ -211,10 +211,14 @@ func (ip *Interpreter) logPython(level int, msg string) {
 // the OS thread (created by its first Acquire), so a goroutine must stay
 // locked to its OS thread from Acquire to Release.
 type Thread struct {
-	ip   *Interpreter
-	h    cgo.Handle
-	sink Sink
+	ip    *Interpreter
+	h     cgo.Handle
+	sink  Sink
+	ident uint64 // Python thread id of the OS thread that last acquired
 }
+
+// Ident returns the Python thread id of the OS thread that last called Acquire.
+func (t *Thread) Ident() uint64 { return t.ident }
 
 // NewThread makes a Thread. Free it with Close.
 func (ip *Interpreter) NewThread() *Thread {
@@ -232,7 +236,12 @@ func DetachOSThread() { C.wisp_thread_detach() }
 
 // Acquire takes the GIL for the calling OS thread, to which the goroutine must
 // be locked; Handle may then run several requests until Release.
-func (t *Thread) Acquire() { C.wisp_acquire() }
+func (t *Thread) Acquire() {
+	C.wisp_acquire()
+	if t.ident == 0 {
+		t.ident = uint64(C.wisp_thread_ident())
+	}
+}
 
 // Release drops the GIL.
 func (t *Thread) Release() { C.wisp_release() }
@@ -289,4 +298,34 @@ func cbool(b bool) C.int {
 		return 1
 	}
 	return 0
+}
+
+// ThreadIdent returns the Python thread id (threading.get_ident) of the
+// calling OS thread.
+func ThreadIdent() uint64 { return uint64(C.wisp_thread_ident()) }
+
+// Interrupt diagnoses and stops a request stuck in Python: it returns the
+// Python stack of thread ident and raises TimeoutError in it, which the thread
+// sees at its next bytecode (not while blocked inside a C call such as
+// time.sleep). It gives up after wait when it cannot get the GIL (a thread
+// stuck in C code holding it).
+func (ip *Interpreter) Interrupt(ident uint64, wait time.Duration) (stack string, hit bool, err error) {
+	type result struct {
+		stack string
+		n     int
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var cs *C.char
+		n := C.wisp_interrupt(C.ulong(ident), &cs)
+		done <- result{takeCString(cs), int(n)}
+	}()
+	select {
+	case r := <-done:
+		return r.stack, r.n > 0, nil
+	case <-time.After(wait):
+		return "", false, fmt.Errorf("no GIL within %v: a thread holds it inside C code", wait)
+	}
 }

@@ -942,3 +942,22 @@ int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, co
 	out->errlen = r->errlen;
 	return rc;
 }
+
+/* wisp_interrupt logs nothing itself: it returns the Python stack of thread
+ * ident (malloc'd) and raises TimeoutError in that thread, which sees it at its
+ * next bytecode. The calling thread takes the GIL for it. Returns the number
+ * of threads hit (0: no such thread). */
+int wisp_interrupt(unsigned long ident, char **stack) {
+	wisp_acquire();
+	PyObject *f = boot_attr("thread_stack");
+	PyObject *id = py.PyLong_FromUnsignedLongLong(ident);
+	PyObject *s = (f && id) ? py.PyObject_CallFunctionObjArgs(f, id, NULL) : NULL;
+	*stack = s ? utf8(s, NULL) : strdup("(no stack)");
+	if (!s) py.PyErr_Clear();
+	XDECREF(s);
+	XDECREF(id);
+	XDECREF(f);
+	int n = py.PyThreadState_SetAsyncExc(ident, exc_TimeoutError);
+	wisp_release();
+	return n;
+}

@@ -54,5 +54,6 @@ int wisp_handle(uintptr_t handle, int app, const char *env, size_t envlen, const
                 size_t bodylen, int bodyfd, wisp_out *out);
 int wisp_finalize(void);
 unsigned long wisp_thread_ident(void);
+int wisp_interrupt(unsigned long ident, char **stack);
 
 #endif

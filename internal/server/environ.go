@@ -31,10 +31,12 @@ func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathIn
 	if bodyLen > 0 || len(r.Header["Content-Length"]) > 0 || len(r.TransferEncoding) > 0 {
 		e.Add("CONTENT_LENGTH", strconv.FormatInt(bodyLen, 10))
 	}
-	s.mu.Lock()
-	port, host := s.port, s.host
-	s.mu.Unlock()
-	name := host
+	var port, name string
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		port, name = strconv.Itoa(a.Port), a.IP.String()
+	} else if fw := r.Header["X-Wisp-Server-Port"]; len(fw) == 1 {
+		port = fw[0] // a request forwarded from another pool
+	}
 	if r.Host != "" {
 		e.Add("HTTP_HOST", r.Host)
 		if h, _, err := net.SplitHostPort(r.Host); err == nil {
@@ -45,18 +47,23 @@ func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathIn
 	}
 	e.Add("SERVER_NAME", name)
 	e.Add("SERVER_PORT", port)
-	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i >= 0 {
-		e.Add("REMOTE_ADDR", strings.Trim(r.RemoteAddr[:i], "[]"))
-		e.Add("REMOTE_PORT", r.RemoteAddr[i+1:])
+	remote := r.RemoteAddr
+	if fw := r.Header["X-Wisp-Remote-Addr"]; len(fw) == 1 && isUnix(r) {
+		remote = fw[0] // trusted: only another pool's worker reaches a unix socket
+	}
+	if i := strings.LastIndexByte(remote, ':'); i >= 0 {
+		e.Add("REMOTE_ADDR", strings.Trim(remote[:i], "[]"))
+		e.Add("REMOTE_PORT", remote[i+1:])
 	} else {
-		e.Add("REMOTE_ADDR", r.RemoteAddr)
+		e.Add("REMOTE_ADDR", remote)
 	}
 	if r.TLS != nil {
 		e.Add("wsgi.url_scheme", "https")
 		e.Add("HTTPS", "on")
 	}
 	for name, vv := range r.Header {
-		if name == "Content-Type" || name == "Content-Length" || strings.IndexByte(name, '_') >= 0 {
+		if name == "Content-Type" || name == "Content-Length" || strings.IndexByte(name, '_') >= 0 ||
+			strings.HasPrefix(name, "X-Wisp-") {
 			// CONTENT_* are set above; a name with '_' would collide with its
 			// '-' twin in HTTP_* (header spoofing), so it is dropped, as nginx
 			// and gunicorn do.
@@ -122,4 +129,11 @@ func unhex(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
+}
+
+// isUnix reports whether r came over a unix socket (forwarded by a worker of
+// another pool).
+func isUnix(r *http.Request) bool {
+	_, ok := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
+	return ok
 }

@@ -18,6 +18,10 @@ import (
 // writes the response as the thread hands it over.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &statusWriter{ResponseWriter: w}
+	defer s.requests.Add(1)
+	if s.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
 	if s.access != nil {
 		start := time.Now()
 		defer func() { s.access.log(r, rw.status, rw.n, start) }()
@@ -33,8 +37,16 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 		plain(w, http.StatusNotFound, "404 Not Found: no application is mounted at this path")
 		return
 	}
+	if m.proxy != nil {
+		m.proxy.ServeHTTP(w, r)
+		return
+	}
 	j := getJob()
-	defer putJob(j)
+	defer func() {
+		if j != nil {
+			putJob(j)
+		}
+	}()
 	if status, msg := s.readBody(w, r, j); status != 0 {
 		if j.bodyFile != nil {
 			j.bodyFile.Close()
@@ -50,7 +62,10 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 	s.environ(&j.env, r, m.prefix, pathInfo, rawPath, query, int64(len(j.body)), j.bodyFile)
 	p := &responder{s: s, w: w, r: r, rc: http.NewResponseController(w.ResponseWriter)}
 	if s.pool.submit(j) {
-		s.respond(p, j)
+		if !s.respond(p, j, m.timeout) {
+			go drain(j) // timed out: the app still holds the job
+			j = nil
+		}
 	} else {
 		w.Header().Set("Retry-After", "1")
 		plain(w, http.StatusServiceUnavailable, "503 Service Unavailable: all Python threads are busy and the queue is full")
@@ -159,8 +174,18 @@ func (p *responder) finish(code pyembed.Code, tb string) {
 // respond relays the events of a pool job until its done event, watching the
 // client. A hand-off that arrives while the previous one is still unwritten is
 // written with it: one write, and a Content-Length when that ends the body.
-func (s *Server) respond(p *responder, j *job) {
+//
+// With a timeout, it answers 504 when the app overstays it (if nothing was
+// written yet), reports the stuck thread through Config.OnTimeout, and returns
+// false without waiting: the job then still belongs to the app.
+func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 	ctx := p.r.Context()
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
 	var pending *event
 	for {
 		var ev event
@@ -172,6 +197,9 @@ func (s *Server) respond(p *responder, j *job) {
 			case <-ctx.Done():
 				j.goneNow()
 				ev = <-j.events
+			case <-expired:
+				s.timedOut(p, j, timeout)
+				return false
 			}
 		}
 		var next event // merged into ev's write
@@ -199,7 +227,7 @@ func (s *Server) respond(p *responder, j *job) {
 			release(ev)
 			release(next)
 			p.finish(j.code, j.tb)
-			return
+			return true
 		}
 		err := p.deliver(j.hdr, ev.data, next.data, ev.file, ev.fileN, done)
 		release(ev)
@@ -216,15 +244,30 @@ func (s *Server) respond(p *responder, j *job) {
 				}
 			}
 			if err == errBadResponse || err == errTruncated {
-				return // the response is complete
+				return true // the response is complete
 			}
 			panic(http.ErrAbortHandler)
 		}
 		if done {
 			p.finish(j.code, j.tb)
-			return
+			return true
 		}
 	}
+}
+
+// timedOut handles a request that overstayed its timeout.
+func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
+	j.goneNow()
+	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.RequestURI,
+		"timeout", timeout.String())
+	if s.cfg.OnTimeout != nil {
+		go s.cfg.OnTimeout(j.thread.Load(), p.r.RequestURI)
+	}
+	if p.wrote {
+		panic(http.ErrAbortHandler)
+	}
+	p.w.Header().Set("Connection", "close")
+	plain(p.w, http.StatusGatewayTimeout, "504 Gateway Timeout: the application did not answer in time")
 }
 
 func release(ev event) {

@@ -42,6 +42,7 @@ type job struct {
 	events  chan event
 	abort   chan struct{} // closed when the client is gone
 	aborted atomic.Bool
+	thread  atomic.Uint64 // Python thread id running the job
 	code    pyembed.Code
 	tb      string
 }
@@ -89,6 +90,7 @@ func putBuf(b []byte) {
 // to release the GIL to do so.
 func (j *job) run(t *pyembed.Thread) (released bool) {
 	ev := event{done: true}
+	j.thread.Store(t.Ident())
 	if j.aborted.Load() {
 		j.code = pyembed.Gone
 	} else {
@@ -107,7 +109,12 @@ func (j *job) run(t *pyembed.Thread) (released bool) {
 	default:
 	}
 	t.Release()
-	j.events <- ev
+	select {
+	case j.events <- ev:
+	case <-j.abort:
+		// the connection goroutine left (timeout); drain still waits for done
+		j.events <- ev
+	}
 	return true
 }
 

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"wisp/internal/pyembed"
@@ -33,8 +34,12 @@ type Config struct {
 	WriteTimeout      time.Duration // time any single write to the client may take
 	IdleTimeout       time.Duration // keep-alive wait for the next request
 	Multiprocess      bool          // wsgi.multiprocess
-	AccessLog         io.Writer     // combined log format; nil: off
-	Log               *slog.Logger  // error log
+	RequestTimeout    time.Duration // time a request may spend in the app; then 504 (0: none)
+	// OnTimeout is called when a request overstays RequestTimeout, with the
+	// Python thread running it (pyembed thread ident); nil: just answer 504.
+	OnTimeout func(thread uint64, uri string)
+	AccessLog io.Writer    // combined log format; nil: off
+	Log       *slog.Logger // error log
 }
 
 // Defaults are the settings used where Config leaves zero.
@@ -90,15 +95,23 @@ func (c *Config) fill() error {
 	return nil
 }
 
-// Mount puts an app under a URL prefix ("" or "/" is the root).
+// Mount puts an app under a URL prefix ("" or "/" is the root): a Target
+// loaded into this process, or, with Forward set, the unix socket of another
+// worker pool that serves the prefix (cross-pool routing).
 type Mount struct {
-	Prefix string
-	Target string
+	Prefix  string
+	Target  string
+	Forward string // unix socket path; Target is then unused
+	Site    string // the site, named to the pool a request is forwarded to
+	// Timeout bounds each request's time in the app (0: Config.RequestTimeout).
+	Timeout time.Duration
 }
 
 type mount struct {
-	prefix string
-	app    int
+	prefix  string
+	app     int
+	proxy   http.Handler  // forwarding mount
+	timeout time.Duration // 0: none
 }
 
 // Server serves mounted WSGI apps from the embedded interpreter.
@@ -111,9 +124,12 @@ type Server struct {
 	access *accessLog
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	port string // SERVER_PORT of the listener
-	host string // its address, SERVER_NAME when a request has no Host
+	requests atomic.Uint64 // requests answered
+	conns    atomic.Int64  // open client connections
+	draining atomic.Bool   // responses carry Connection: close
+
+	lmu       sync.Mutex
+	listeners []net.Listener
 }
 
 // New loads every mount's app into ip and starts the Python threads.
@@ -137,6 +153,15 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			return nil, fmt.Errorf("mount %q: prefix given twice", m.Prefix)
 		}
 		seen[p] = true
+		mt := mount{prefix: p, timeout: m.Timeout}
+		if mt.timeout == 0 {
+			mt.timeout = cfg.RequestTimeout
+		}
+		if m.Forward != "" {
+			mt.proxy = NewForwarder(m.Forward, m.Site, cfg.Log)
+			s.mounts = append(s.mounts, mt)
+			continue
+		}
 		app, err := ip.LoadApp(m.Target, cfg.Handler != "simple", cfg.Multiprocess)
 		if err != nil {
 			return nil, err
@@ -144,7 +169,8 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		if app.Hint != "" {
 			hints[app.Hint] = true
 		}
-		s.mounts = append(s.mounts, mount{prefix: p, app: app.ID})
+		mt.app = app.ID
+		s.mounts = append(s.mounts, mt)
 	}
 	sort.SliceStable(s.mounts, func(a, b int) bool { return len(s.mounts[a].prefix) > len(s.mounts[b].prefix) })
 	if hints["simple"] && cfg.Handler == "threadpool" && !hints["threadpool"] {
@@ -162,7 +188,15 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    max(cfg.MaxHeaderBytes-4096, 1), // net/http allows 4096 bytes more
-		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				s.conns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				s.conns.Add(-1)
+			}
+		},
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
 }
@@ -180,14 +214,12 @@ func cleanPrefix(p string) (string, error) {
 	return p, nil
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. It may run on several
+// listeners at once.
 func (s *Server) Serve(ln net.Listener) error {
-	if a, ok := ln.Addr().(*net.TCPAddr); ok {
-		s.mu.Lock()
-		s.port = fmt.Sprint(a.Port)
-		s.host = a.IP.String()
-		s.mu.Unlock()
-	}
+	s.lmu.Lock()
+	s.listeners = append(s.listeners, ln)
+	s.lmu.Unlock()
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -203,7 +235,29 @@ var ErrAbandoned = errors.New("requests still running in Python after the grace 
 // (then closes what is left), and stops the Python threads. If Python threads
 // are still busy then (an app stuck in a call), it returns ErrAbandoned
 // without waiting for them.
+//
+// Keep-alive clients are not cut off: first the listeners close (queued
+// connections stay in the shared socket for other workers) and every response
+// carries Connection: close, so each client's next request is its last here;
+// only connections still open after drainLinger are closed while idle.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.lmu.Lock()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	s.lmu.Unlock()
+	linger := time.NewTimer(drainLinger)
+	for s.conns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+		case <-linger.C:
+		case <-time.After(10 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	linger.Stop()
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
@@ -240,3 +294,10 @@ func (s *Server) route(path string) (m *mount, pathInfo string) {
 	}
 	return nil, ""
 }
+
+// drainLinger is how long Shutdown lets keep-alive clients come back for a
+// last request (answered with Connection: close) before closing idle ones.
+const drainLinger = time.Second
+
+// Requests returns how many requests the server has answered.
+func (s *Server) Requests() uint64 { return s.requests.Load() }

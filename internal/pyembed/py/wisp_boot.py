@@ -655,6 +655,18 @@ def _has_app_frames(tb):
     return False
 
 
+def thread_stack(ident):
+    """The Python stack of thread *ident* as text (for a request that timed out)."""
+    try:
+        frame = sys._current_frames().get(ident)
+        if frame is None:
+            return "(thread %d is not running Python code)" % ident
+        import traceback
+        return "".join(traceback.format_stack(frame))
+    except Exception as e:  # never let diagnosis fail
+        return "(no stack: %s)" % e
+
+
 def format_exception(etype, value, tb):
     """The full traceback text of an exception, for the log; never raises.
 

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"wisp/internal/config"
+	"wisp/internal/control"
+	"wisp/internal/supervisor"
+)
+
+// serveCmd is `wisp serve -c wisp.toml`: the supervisor of the worker pools.
+func serveCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	path := fs.String("c", "wisp.toml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	return supervise(cfg, stdout, stderr, func() (*config.Config, error) { return config.Load(*path) })
+}
+
+func newLogger(w io.Writer, level string, attrs ...any) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("log level %q: want debug, info, warn or error", level)}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})).With(attrs...), nil
+}
+
+// supervise runs the supervisor for cfg until SIGTERM/SIGINT; SIGHUP and the
+// control API's reload apply what reload returns.
+func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*config.Config, error)) error {
+	log, err := newLogger(stderr, cfg.Server.LogLevel)
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	sup, err := supervisor.Start(cfg, supervisor.Options{Log: log, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		return err
+	}
+	apply := func() error {
+		nc, err := reload()
+		if err != nil {
+			log.Error("reload refused: the running configuration stays", "err", err)
+			return err
+		}
+		for _, w := range nc.Warnings {
+			log.Warn(w)
+		}
+		if err := sup.Reload(nc); err != nil {
+			log.Error("reload failed: the running configuration stays", "err", err)
+			return err
+		}
+		cfg = nc
+		return nil
+	}
+	ctl, err := control.Listen(cfg.Server.ControlSocket, sup, apply, log)
+	if err != nil {
+		sup.Shutdown(context.Background())
+		return err
+	}
+	defer ctl.Close()
+	sup.WaitReady(5 * time.Minute)
+	addrs := sup.Addrs()
+	keys := make([]string, 0, len(addrs))
+	for k := range addrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		log.Info("listening", "addr", addrs[k], "binding", k, "control", cfg.Server.ControlSocket)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			log.Info("SIGHUP: reloading the configuration")
+			apply()
+			continue
+		}
+		break
+	}
+	grace := time.Duration(cfg.Server.GracefulTimeout)
+	for _, p := range cfg.Pools {
+		grace = max(grace, time.Duration(p.GracefulTimeout))
+	}
+	log.Info("shutting down", "grace", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace+5*time.Second)
+	defer cancel()
+	if err := sup.Shutdown(ctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// workerCmd is `wisp worker`, started by the supervisor only.
+func workerCmd(stdout, stderr io.Writer) error {
+	spec, err := supervisor.ReadWorkerSpec()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, spec.LogLevel, "pool", spec.Pool, "worker", spec.ID, "pid", os.Getpid())
+	if err != nil {
+		return err
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(runtime.NumCPU() + spec.Threads)
+	}
+	if err := supervisor.RunWorker(spec, log, stdout); err != nil {
+		log.Error("worker failed", "err", err)
+		return errSilent
+	}
+	return nil
+}
+
+// controlFlags adds the flags that find a running server's control socket.
+func controlSocket(args []string, name string, stderr io.Writer, nargs int) (string, []string, bool, error) {
+	fs := newFlagSet(name, stderr)
+	path := fs.String("c", "wisp.toml", "configuration file of the running server")
+	socket := fs.String("socket", "", "control socket (default: the configuration's control_socket)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return "", nil, false, err
+	}
+	if fs.NArg() != nargs {
+		return "", nil, false, usageError{fmt.Errorf("%s takes %d argument(s)", name, nargs)}
+	}
+	if *socket != "" {
+		return *socket, fs.Args(), *asJSON, nil
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("find the control socket: %w (or pass --socket)", err)
+	}
+	return cfg.Server.ControlSocket, fs.Args(), *asJSON, nil
+}
+
+// statusCmd is `wisp status`.
+func statusCmd(args []string, stdout, stderr io.Writer) error {
+	sock, _, asJSON, err := controlSocket(args, "status", stderr, 0)
+	if err != nil {
+		return err
+	}
+	var st supervisor.Status
+	if err := control.Call(sock, "GET", "/v1/status", &st); err != nil {
+		return err
+	}
+	if asJSON {
+		e := json.NewEncoder(stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(st)
+	}
+	fmt.Fprintf(stdout, "wisp pid %d, config %s\n", st.PID, st.Config)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tSTATE\tWORKER\tPID\tWSTATE\tRSS MB\tREQUESTS\tUPTIME")
+	for _, p := range st.Pools {
+		state := string(p.State)
+		if p.Reason != "" {
+			state += " (" + p.Reason + ")"
+		}
+		if len(p.Workers) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\n", p.Name, state)
+		}
+		for _, w := range p.Workers {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Uptime)
+		}
+	}
+	return tw.Flush()
+}
+
+// poolCmd is `wisp recycle POOL` and `wisp start POOL`.
+func poolCmd(verb string, args []string, stdout, stderr io.Writer) error {
+	sock, rest, _, err := controlSocket(args, verb, stderr, 1)
+	if err != nil {
+		return err
+	}
+	if err := control.Call(sock, "POST", "/v1/pools/"+rest[0]+"/"+verb, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s: ok\n", verb, rest[0])
+	return nil
+}
+
+// reloadCmd is `wisp reload`.
+func reloadCmd(args []string, stdout, stderr io.Writer) error {
+	sock, _, _, err := controlSocket(args, "reload", stderr, 0)
+	if err != nil {
+		return err
+	}
+	if err := control.Call(sock, "POST", "/v1/reload", nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "reload: ok")
+	return nil
+}

@@ -1,0 +1,464 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// complete fills what depends on the whole file: pool names, the implicit
+// "default" pool, and absolute paths.
+func (l *loader) complete(c *Config) {
+	for name, p := range c.Pools {
+		p.Name = name
+	}
+	for _, s := range c.Sites {
+		for _, v := range s.Vdirs {
+			if v.Pool == "default" && c.Pools["default"] == nil {
+				c.Pools["default"] = DefaultPool()
+				c.Pools["default"].Name = "default"
+			}
+		}
+	}
+	if c.Server.ControlSocket != "" {
+		c.Server.ControlSocket = l.abs(c.Server.ControlSocket)
+	}
+	if a := c.Server.AccessLog; a != "-" && a != "off" && a != "" {
+		c.Server.AccessLog = l.abs(a)
+	}
+	for _, p := range c.Pools {
+		p.Chdir = l.abs(p.Chdir) // "" is the config's folder
+		if strings.Contains(p.Python, "/") {
+			p.Python = l.abs(p.Python)
+		}
+		for i, d := range p.PythonPath {
+			if d != "" {
+				p.PythonPath[i] = l.abs(d)
+			}
+		}
+	}
+	for _, s := range c.Sites {
+		for _, v := range s.Vdirs {
+			v.App = l.resolveApp(v.App)
+		}
+	}
+}
+
+func (l *loader) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(l.dir, p)
+}
+
+// resolveApp makes the file of a "file.py[:expr]" or "config:file.ini[#name]"
+// target absolute, as wisp_boot.load reads them; module targets are kept.
+func (l *loader) resolveApp(t string) string {
+	t = strings.TrimSpace(t)
+	switch {
+	case strings.HasPrefix(t, "config:"):
+		file, name, hash := strings.Cut(t[len("config:"):], "#")
+		if file == "" {
+			return t
+		}
+		t = "config:" + l.abs(file)
+		if hash {
+			t += "#" + name
+		}
+	case strings.HasSuffix(t, ".py"):
+		t = l.abs(t)
+	default:
+		if i := strings.Index(t, ".py:"); i > 0 {
+			t = l.abs(t[:i+3]) + t[i+3:]
+		}
+	}
+	return t
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+const nameRule = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 64 bytes"
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path
+// holds 108 bytes with the terminating NUL).
+const maxSocketPath = 107
+
+func (l *loader) validate(c *Config) {
+	l.validateServer(c.Server)
+	for _, name := range slices.Sorted(maps.Keys(c.Pools)) {
+		l.validatePool(keyPath("pools", name), c.Pools[name])
+	}
+	if len(c.Sites) == 0 {
+		l.errorf("sites", "no site is defined: add a [[sites]] table with a name, bindings and a [[sites.vdirs]]")
+	}
+	used := map[string]bool{}
+	names := map[string]string{} // site name → its key path
+	for i, s := range c.Sites {
+		sp := indexPath("sites", i)
+		switch {
+		case s.Name == "":
+			l.errorf(keyPath(sp, "name"), "a site needs a name")
+		case !nameRE.MatchString(s.Name):
+			l.errorf(keyPath(sp, "name"), "invalid site name %q: use %s", s.Name, nameRule)
+		case names[s.Name] != "":
+			l.errorf(keyPath(sp, "name"), "site name %q is already used by %s", s.Name, names[s.Name])
+		default:
+			names[s.Name] = sp
+		}
+		l.validateBindings(sp, s)
+		l.validateHostnames(sp, s)
+		if len(s.Vdirs) == 0 {
+			l.errorf(keyPath(sp, "vdirs"), "site %q has no vdir: add a [[sites.vdirs]] table with a path and an app", s.Name)
+		}
+		paths := map[string]string{}
+		for j, v := range s.Vdirs {
+			vp := indexPath(keyPath(sp, "vdirs"), j)
+			l.validateVdir(vp, v, c)
+			used[v.Pool] = true
+			if prev, ok := paths[v.Path]; ok && v.Path != "" {
+				l.errorf(keyPath(vp, "path"), "path %q is already used by %s", v.Path, prev)
+			} else {
+				paths[v.Path] = vp
+			}
+		}
+	}
+	l.checkSharedBindings(c.Sites)
+	for _, name := range slices.Sorted(maps.Keys(c.Pools)) {
+		if !used[name] {
+			l.warnf(keyPath("pools", name), "pool %q is not used by any vdir", name)
+		}
+	}
+}
+
+func (l *loader) validateServer(s *Server) {
+	if s.ControlSocket == "" {
+		l.errorf("server.control_socket", "must be a socket path")
+	} else if len(s.ControlSocket) > maxSocketPath {
+		l.errorf("server.control_socket", "path %q is %d bytes long, a unix socket path may have at most %d",
+			s.ControlSocket, len(s.ControlSocket), maxSocketPath)
+	}
+	if s.AccessLog == "" {
+		l.errorf("server.access_log", `must be "-" (standard output), "off" or a file path`)
+	}
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		l.errorf("server.log_level", `must be "debug", "info", "warn" or "error", got %q`, s.LogLevel)
+	}
+	positive(l, "server.read_header_timeout", s.ReadHeaderTimeout)
+	positive(l, "server.read_timeout", s.ReadTimeout)
+	positive(l, "server.write_timeout", s.WriteTimeout)
+	positive(l, "server.idle_timeout", s.IdleTimeout)
+	notNegative(l, "server.graceful_timeout", s.GracefulTimeout)
+}
+
+func (l *loader) validatePool(pp string, p *Pool) {
+	key := func(k string) string { return keyPath(pp, k) }
+	if !nameRE.MatchString(p.Name) {
+		l.errorf(pp, "invalid pool name %q: use %s", p.Name, nameRule)
+	}
+	between(l, key("processes"), p.Processes, 1, 256)
+	between(l, key("threads"), p.Threads, 1, 1024)
+	switch p.Handler {
+	case "threadpool":
+	case "simple":
+		if p.Threads != 1 && l.defined(key("threads")) {
+			l.warnf(key("threads"), "the simple handler runs one Python thread; threads = %d has no effect", p.Threads)
+		}
+		p.Threads = 1
+	default:
+		l.errorf(key("handler"), `must be "threadpool" or "simple", got %q`, p.Handler)
+	}
+	if strings.ContainsRune(p.Python, 0) {
+		l.errorf(key("python"), "must not contain a NUL byte")
+	}
+	if strings.ContainsRune(p.Chdir, 0) {
+		l.errorf(key("chdir"), "must not contain a NUL byte")
+	}
+	for i, d := range p.PythonPath {
+		if d == "" || strings.ContainsRune(d, 0) {
+			l.errorf(indexPath(key("pythonpath"), i), "must be a non-empty folder path without NUL bytes")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			l.errorf(keyPath(key("env"), k), "invalid environment variable name %q: must be non-empty, without '=' or NUL", k)
+		} else if strings.ContainsRune(p.Env[k], 0) {
+			l.errorf(keyPath(key("env"), k), "must not contain a NUL byte")
+		}
+	}
+	atLeast(l, key("max_requests"), p.MaxRequests, 0)
+	if p.MaxRequests > 0 {
+		between(l, key("max_requests_jitter"), p.MaxRequestsJitter, 0, p.MaxRequests)
+	} else if atLeast(l, key("max_requests_jitter"), p.MaxRequestsJitter, 0) && p.MaxRequestsJitter > 0 {
+		l.warnf(key("max_requests_jitter"), "has no effect without max_requests")
+	}
+	softOK := atLeast(l, key("max_rss_mb"), p.MaxRSSMB, 0)
+	if atLeast(l, key("max_rss_hard_mb"), p.MaxRSSHardMB, 0) && softOK &&
+		p.MaxRSSMB > 0 && p.MaxRSSHardMB > 0 && p.MaxRSSHardMB < p.MaxRSSMB {
+		l.errorf(key("max_rss_hard_mb"), "must be at least max_rss_mb (%d), got %d", p.MaxRSSMB, p.MaxRSSHardMB)
+	}
+	notNegative(l, key("max_uptime"), p.MaxUptime)
+	notNegative(l, key("idle_timeout"), p.IdleTimeout)
+	notNegative(l, key("request_timeout"), p.RequestTimeout)
+	positive(l, key("start_timeout"), p.StartTimeout)
+	notNegative(l, key("graceful_timeout"), p.GracefulTimeout)
+	between(l, key("rapid_fail_max"), p.RapidFailMax, 1, 1000)
+	positive(l, key("rapid_fail_window"), p.RapidFailWindow)
+	if p.User != "" && !validAccount(p.User) {
+		l.errorf(key("user"), "invalid user %q: want a user name or a numeric uid", p.User)
+	}
+	if p.Group != "" && !validAccount(p.Group) {
+		l.errorf(key("group"), "invalid group %q: want a group name or a numeric gid", p.Group)
+	}
+	between(l, key("queue"), p.Queue, 1, 1000000)
+	if p.MaxBody <= 0 {
+		l.errorf(key("max_body"), "must be positive, got %d", p.MaxBody)
+	}
+	if p.MaxHeaderBytes < 1<<10 || p.MaxHeaderBytes > 16<<20 {
+		l.errorf(key("max_header_bytes"), "must be between 1KiB and 16MiB, got %d", p.MaxHeaderBytes)
+	}
+}
+
+var accountRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$`)
+
+// validAccount checks the syntax of a user or group: a name, or a numeric id
+// below 2^32-1 (which means "no id" to the kernel).
+func validAccount(s string) bool {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return n < 1<<32-1
+	}
+	return accountRE.MatchString(s)
+}
+
+func between(l *loader, p string, v, lo, hi int) bool {
+	if v < lo || v > hi {
+		l.errorf(p, "must be between %d and %d, got %d", lo, hi, v)
+		return false
+	}
+	return true
+}
+
+func atLeast(l *loader, p string, v, lo int) bool {
+	if v < lo {
+		l.errorf(p, "must be at least %d, got %d", lo, v)
+		return false
+	}
+	return true
+}
+
+func positive(l *loader, p string, d Duration) {
+	if d <= 0 {
+		l.errorf(p, "must be a positive duration, got %s", d)
+	}
+}
+
+func notNegative(l *loader, p string, d Duration) {
+	if d < 0 {
+		l.errorf(p, "must not be negative, got %s", d)
+	}
+}
+
+func (l *loader) validateVdir(vp string, v *Vdir, c *Config) {
+	if v.Path == "" && !l.defined(keyPath(vp, "path")) {
+		l.errorf(vp, `a vdir needs a path (a URL prefix like "/" or "/api")`)
+	} else if path, err := cleanVdirPath(v.Path); err != nil {
+		l.errorf(keyPath(vp, "path"), "%v", err)
+		v.Path = ""
+	} else {
+		v.Path = path
+	}
+	app := strings.TrimSpace(v.App)
+	switch {
+	case app == "" && !l.defined(keyPath(vp, "app")):
+		l.errorf(vp, `a vdir needs an app ("module:callable", "file.py" or "config:file.ini")`)
+	case app == "":
+		l.errorf(keyPath(vp, "app"), "must not be empty")
+	case app == "config:" || strings.HasPrefix(app, "config:#"):
+		l.errorf(keyPath(vp, "app"), "target %q names no ini file", v.App)
+	case strings.ContainsRune(app, 0):
+		l.errorf(keyPath(vp, "app"), "must not contain a NUL byte")
+	}
+	if c.Pools[v.Pool] == nil {
+		defined := slices.Sorted(maps.Keys(c.Pools))
+		if c.Pools["default"] == nil {
+			defined = append([]string{"default"}, defined...)
+		}
+		l.errorf(keyPath(vp, "pool"), "pool %q is not defined (pools: %s)", v.Pool, strings.Join(defined, ", "))
+	}
+	notNegative(l, keyPath(vp, "request_timeout"), v.RequestTimeout)
+}
+
+// cleanVdirPath checks a URL prefix and drops its trailing slash.
+func cleanVdirPath(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("path %q must start with /", p)
+	}
+	if i := strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '?' || r == '#' || r == '%' }); i >= 0 {
+		return "", fmt.Errorf("path %q must not contain %q", p, p[i:i+1])
+	}
+	q := strings.TrimSuffix(p, "/")
+	if q == "" {
+		return "/", nil
+	}
+	for _, seg := range strings.Split(q[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("path %q must not have empty, . or .. segments", p)
+		}
+	}
+	return q, nil
+}
+
+// binding is a parsed "host:port".
+type binding struct {
+	site, index int
+	text        string
+	host        string // canonical: lower case, IPs in netip form; "" for all interfaces
+	port        int
+}
+
+func (b binding) overlaps(o binding) bool {
+	return b.port == o.port && b.port != 0 && (b.host == o.host || b.host == "" || o.host == "")
+}
+
+func parseBinding(s string) (binding, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return binding{}, fmt.Errorf(`invalid binding %q: want host:port, like "127.0.0.1:8080", "[::1]:8080" or ":8080"`, s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return binding{}, fmt.Errorf("invalid binding %q: the port must be a number from 0 to 65535", s)
+	}
+	b := binding{text: s, port: n}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !a.IsUnspecified() {
+			b.host = a.Unmap().String()
+		}
+	} else if host != "" {
+		if !validHostname(host, false) {
+			return binding{}, fmt.Errorf("invalid binding %q: %q is not an IP address or a host name", s, host)
+		}
+		b.host = strings.ToLower(host)
+	}
+	return b, nil
+}
+
+func (l *loader) validateBindings(sp string, s *Site) {
+	bp := keyPath(sp, "bindings")
+	if len(s.Bindings) == 0 {
+		l.errorf(bp, `site %q has no binding: add bindings = ["127.0.0.1:8080"]`, s.Name)
+	}
+	var seen []binding
+	for i, text := range s.Bindings {
+		b, err := parseBinding(text)
+		if err != nil {
+			l.errorf(indexPath(bp, i), "%v", err)
+			continue
+		}
+		for _, o := range seen {
+			if b.host == o.host && b.port == o.port {
+				l.errorf(indexPath(bp, i), "binding %q is listed twice (also %s)", text, indexPath(bp, o.index))
+				break
+			}
+			if b.overlaps(o) {
+				l.errorf(indexPath(bp, i), "binding %q overlaps %q (%s) of the same site", text, o.text, indexPath(bp, o.index))
+				break
+			}
+		}
+		b.index = i
+		seen = append(seen, b)
+	}
+}
+
+// validHostname checks a DNS name; wildcard allows a leading "*.".
+func validHostname(h string, wildcard bool) bool {
+	if wildcard {
+		h = strings.TrimPrefix(h, "*.")
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (l *loader) validateHostnames(sp string, s *Site) {
+	hp := keyPath(sp, "hostnames")
+	seen := map[string]int{}
+	for i, h := range s.Hostnames {
+		if _, err := netip.ParseAddr(h); err != nil && !validHostname(h, true) {
+			l.errorf(indexPath(hp, i), `invalid host name %q: want a name like "example.com" or "*.example.com", without port`, h)
+			continue
+		}
+		k := strings.ToLower(strings.TrimSuffix(h, "."))
+		if j, ok := seen[k]; ok { // sameHost
+			l.errorf(indexPath(hp, i), "host name %q is listed twice (also %s)", h, indexPath(hp, j))
+			continue
+		}
+		seen[k] = i
+	}
+}
+
+// sameHost compares host names as DNS does: without case or trailing dot.
+func sameHost(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// checkSharedBindings applies the IIS rule to bindings (or overlapping
+// wildcard and specific addresses) claimed by several sites: each site
+// needs its own host names, and at most one may have none.
+func (l *loader) checkSharedBindings(sites []*Site) {
+	var all []binding
+	for i, s := range sites {
+		for j, text := range s.Bindings {
+			if b, err := parseBinding(text); err == nil {
+				b.site, b.index = i, j
+				all = append(all, b)
+			}
+		}
+	}
+	reported := map[[2]int]bool{}
+	for x, b := range all {
+		for _, a := range all[:x] {
+			if a.site == b.site || !a.overlaps(b) || reported[[2]int{a.site, b.site}] {
+				continue
+			}
+			sa, sb := sites[a.site], sites[b.site]
+			where := indexPath(keyPath(indexPath("sites", a.site), "bindings"), a.index)
+			verb := "is already claimed by"
+			if a.text != b.text {
+				verb = fmt.Sprintf("overlaps %q of", a.text)
+			}
+			if len(sa.Hostnames) == 0 && len(sb.Hostnames) == 0 {
+				reported[[2]int{a.site, b.site}] = true
+				l.errorf(indexPath(keyPath(indexPath("sites", b.site), "bindings"), b.index),
+					"binding %q %s site %q (%s); sites sharing a binding need distinct hostnames (one of them may have none)",
+					b.text, verb, sa.Name, where)
+				continue
+			}
+			for k, h := range sb.Hostnames {
+				if slices.ContainsFunc(sa.Hostnames, func(o string) bool { return sameHost(o, h) }) {
+					reported[[2]int{a.site, b.site}] = true
+					l.errorf(indexPath(keyPath(indexPath("sites", b.site), "hostnames"), k),
+						"host name %q on binding %q is already claimed by site %q (%s)", h, b.text, sa.Name, where)
+				}
+			}
+		}
+	}
+}

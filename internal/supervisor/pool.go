@@ -1,0 +1,362 @@
+package supervisor
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"wisp/internal/config"
+)
+
+// Crash restarts wait minBackoff, doubling per consecutive failure up to maxBackoff.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 10 * time.Second
+)
+
+// pool is one application pool at run time. Owned by the supervisor goroutine.
+type pool struct {
+	s          *Supervisor
+	name       string
+	cfg        *config.Pool
+	spec       WorkerSpec
+	userCred   *syscall.Credential
+	state      PoolState
+	reason     string      // why the pool is stopped
+	workers    []*worker   // starting, ready or draining
+	failures   []time.Time // recent crashes, for rapid-fail protection
+	backoff    time.Duration
+	restarting int // restarts scheduled after a crash
+	requests   uint64
+	lastActive time.Time
+	waiters    []chan struct{} // standby requests waiting for a ready worker
+}
+
+// worker is one worker process.
+type worker struct {
+	id            int
+	pool          *pool
+	cmd           *exec.Cmd
+	pid           int
+	state         State
+	started       time.Time
+	readyAt       time.Time
+	requests      uint64
+	rss           int64
+	maxRequests   int
+	replaces      *worker // the worker this one takes over from once ready
+	replacedBy    *worker
+	killTimer     *time.Timer
+	startTimedOut bool
+}
+
+func (w *worker) signal(sig syscall.Signal) {
+	if w.cmd != nil && w.cmd.Process != nil {
+		w.cmd.Process.Signal(sig)
+	}
+}
+
+// readStatus relays the worker's status pipe to the supervisor goroutine.
+func (w *worker) readStatus(r *os.File) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var m statusMsg
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue
+		}
+		w.pool.s.post(func() { w.pool.message(w, m) })
+	}
+}
+
+// startWorkers starts the pool's processes.
+func (p *pool) startWorkers() {
+	for i := p.live(); i < p.cfg.Processes; i++ {
+		p.s.spawn(p, nil)
+	}
+}
+
+// live counts the pool's filled slots: workers starting for a slot of their
+// own, ready workers (a ready one being replaced counts once), and restarts
+// scheduled after a crash.
+func (p *pool) live() int {
+	n := p.restarting
+	for _, w := range p.workers {
+		if (w.state == Starting && w.replaces == nil) || w.state == Ready {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *pool) hasReady() bool {
+	for _, w := range p.workers {
+		if w.state == Ready {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pool) message(w *worker, m statusMsg) {
+	if m.Requests > w.requests {
+		p.requests += m.Requests - w.requests
+		p.lastActive = time.Now()
+		w.requests = m.Requests
+	}
+	switch m.Event {
+	case "ready":
+		if w.state != Starting {
+			return
+		}
+		w.state = Ready
+		w.readyAt = time.Now()
+		p.backoff = minBackoff
+		p.s.log.Info("worker ready", "pool", p.name, "worker", w.id, "pid", w.pid,
+			"start", time.Since(w.started).Round(time.Millisecond).String())
+		if old := w.replaces; old != nil && old.state == Ready {
+			p.drain(old, "replaced")
+		}
+		w.replaces = nil
+		if p.state == PoolRunning {
+			for _, c := range p.waiters {
+				close(c)
+			}
+			p.waiters = nil
+		}
+		p.s.updateStandby()
+	case "stats":
+		if w.state == Ready && w.maxRequests > 0 && w.requests >= uint64(w.maxRequests) {
+			p.recycle(w, fmt.Sprintf("max requests (%d)", w.maxRequests))
+		}
+	case "stuck":
+		p.recycle(w, "a request timed out and did not return")
+	}
+}
+
+// recycle replaces w overlapped: a new worker starts, and w drains once the
+// new one is ready.
+func (p *pool) recycle(w *worker, reason string) {
+	if w.state != Ready || w.replacedBy != nil || p.state != PoolRunning {
+		if w.state == Starting {
+			// its settings are stale already: replace it when it is ready
+			w.signal(syscall.SIGKILL)
+			w.state = Stopped
+			p.s.spawn(p, nil)
+		}
+		return
+	}
+	p.s.log.Info("recycling worker", "pool", p.name, "worker", w.id, "pid", w.pid, "reason", reason)
+	if nw := p.s.spawn(p, w); nw != nil {
+		w.replacedBy = nw
+	}
+}
+
+// drain asks w to finish its in-flight requests and exit; after the graceful
+// timeout it is killed.
+func (p *pool) drain(w *worker, reason string) {
+	if w.state == Draining || w.state == Stopped {
+		return
+	}
+	if w.state == Starting {
+		w.state = Stopped
+		w.signal(syscall.SIGKILL)
+		return
+	}
+	w.state = Draining
+	p.s.log.Info("worker draining", "pool", p.name, "worker", w.id, "pid", w.pid, "reason", reason)
+	w.signal(syscall.SIGTERM)
+	grace := time.Duration(p.cfg.GracefulTimeout) + 5*time.Second
+	w.killTimer = time.AfterFunc(grace, func() {
+		p.s.post(func() {
+			if w.state == Draining {
+				p.s.log.Warn("worker did not drain in time: killed", "pool", p.name, "worker", w.id, "pid", w.pid)
+				w.signal(syscall.SIGKILL)
+			}
+		})
+	})
+}
+
+// exited handles the end of a worker process.
+func (p *pool) exited(w *worker, err error) {
+	for i, x := range p.workers {
+		if x == w {
+			p.workers = append(p.workers[:i], p.workers[i+1:]...)
+			break
+		}
+	}
+	if w.killTimer != nil {
+		w.killTimer.Stop()
+	}
+	if w.replacedBy != nil && w.replacedBy.replaces == w {
+		w.replacedBy.replaces = nil
+	}
+	if w.state == Draining || w.state == Stopped {
+		w.state = Stopped
+		p.s.log.Info("worker stopped", "pool", p.name, "worker", w.id, "pid", w.pid)
+		p.s.updateStandby()
+		return
+	}
+	how := exitText(err)
+	if w.startTimedOut {
+		how = "did not become ready within start_timeout"
+	}
+	wasStarting := w.state == Starting
+	w.state = Crashed
+	if old := w.replaces; old != nil {
+		old.replacedBy = nil // it keeps serving; recycling is tried again later
+	}
+	if wasStarting {
+		how += " while starting"
+	}
+	p.failed(w, how)
+}
+
+// failed records a crash: rapid-fail protection may stop the pool, else a
+// replacement starts after a capped backoff.
+func (p *pool) failed(w *worker, how string) {
+	now := time.Now()
+	p.failures = append(p.recentFailures(now), now)
+	p.s.log.Error("worker crashed", "pool", p.name, "worker", w.id, "pid", w.pid, "how", how,
+		"failures", len(p.failures), "window", time.Duration(p.cfg.RapidFailWindow).String())
+	if p.state != PoolRunning {
+		return
+	}
+	if p.cfg.RapidFail && len(p.failures) >= p.cfg.RapidFailMax {
+		p.stop(fmt.Sprintf("rapid-fail protection: %d failures within %s", len(p.failures),
+			time.Duration(p.cfg.RapidFailWindow)))
+		return
+	}
+	if w.replaces != nil {
+		return // a failed replacement: the old worker serves on
+	}
+	delay := p.backoff
+	p.backoff = min(2*p.backoff, maxBackoff)
+	p.restarting++
+	time.AfterFunc(delay, func() {
+		p.s.post(func() {
+			p.restarting--
+			if p.state == PoolRunning && p.s.pools[p.name] == p && p.live() < p.cfg.Processes {
+				p.s.spawn(p, nil)
+			}
+		})
+	})
+}
+
+func (p *pool) recentFailures(now time.Time) []time.Time {
+	window := time.Duration(p.cfg.RapidFailWindow)
+	keep := p.failures[:0]
+	for _, t := range p.failures {
+		if now.Sub(t) < window {
+			keep = append(keep, t)
+		}
+	}
+	p.failures = keep
+	return keep
+}
+
+// stop stops the pool (rapid-fail protection): its workers drain, and the
+// supervisor answers its requests with 503 until it is started again.
+func (p *pool) stop(reason string) {
+	if p.state == PoolStopped {
+		return
+	}
+	p.state = PoolStopped
+	p.reason = reason
+	p.s.log.Error("pool stopped: answering 503 until 'wisp start "+p.name+"' or a reload", "pool", p.name, "reason", reason)
+	for _, w := range p.workers {
+		p.drain(w, "pool stopped")
+	}
+	for _, c := range p.waiters {
+		close(c)
+	}
+	p.waiters = nil
+	p.s.updateStandby()
+}
+
+// start (re)starts a stopped or idle pool.
+func (p *pool) start(why string) {
+	if p.state == PoolRunning {
+		return
+	}
+	p.s.log.Info("pool starting", "pool", p.name, "was", string(p.state), "why", why)
+	p.state = PoolRunning
+	p.reason = ""
+	p.failures = nil
+	p.backoff = minBackoff
+	p.lastActive = time.Now()
+	p.startWorkers()
+	p.s.updateStandby()
+}
+
+// tick checks memory, uptime and idleness once a second.
+func (p *pool) tick() {
+	now := time.Now()
+	for _, w := range append([]*worker(nil), p.workers...) {
+		w.rss = readRSS(w.pid)
+		if w.state != Ready {
+			continue
+		}
+		mb := w.rss >> 20
+		switch {
+		case p.cfg.MaxRSSHardMB > 0 && mb >= int64(p.cfg.MaxRSSHardMB):
+			p.s.log.Warn("worker over its hard memory limit: killed and replaced", "pool", p.name, "worker", w.id,
+				"pid", w.pid, "rss_mb", mb, "max_rss_hard_mb", p.cfg.MaxRSSHardMB)
+			w.state = Stopped
+			w.signal(syscall.SIGKILL)
+			if w.replacedBy == nil {
+				p.s.spawn(p, nil)
+			}
+		case p.cfg.MaxRSSMB > 0 && mb >= int64(p.cfg.MaxRSSMB):
+			p.recycle(w, fmt.Sprintf("memory: rss %d MB over max_rss_mb %d", mb, p.cfg.MaxRSSMB))
+		case p.cfg.MaxUptime > 0 && now.Sub(w.readyAt) >= time.Duration(p.cfg.MaxUptime):
+			p.recycle(w, "max uptime "+time.Duration(p.cfg.MaxUptime).String())
+		}
+	}
+	if p.state == PoolRunning && p.cfg.IdleTimeout > 0 && now.Sub(p.lastActive) >= time.Duration(p.cfg.IdleTimeout) &&
+		len(p.waiters) == 0 && p.hasReady() {
+		p.s.log.Info("pool idle: scaling to zero; the next request starts it", "pool", p.name,
+			"idle_timeout", time.Duration(p.cfg.IdleTimeout).String())
+		p.state = PoolIdle
+		for _, w := range p.workers {
+			p.drain(w, "idle")
+		}
+		p.s.updateStandby()
+	}
+	if p.state == PoolRunning && p.live() < p.cfg.Processes {
+		p.startWorkers()
+	}
+}
+
+// readRSS returns the resident memory of a process in bytes (0 if gone).
+func readRSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[1], 10, 64)
+	return n * int64(os.Getpagesize())
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exited with status 0"
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by signal " + ws.Signal().String()
+		}
+		return fmt.Sprintf("exited with status %d", ee.ExitCode())
+	}
+	return err.Error()
+}

@@ -1,0 +1,91 @@
+// Package supervisor runs worker pools as IIS runs application pools: N
+// worker processes per pool (started by exec, never fork), sharing inherited
+// listeners; each becomes ready only after importing its apps. It recycles
+// workers overlapped (the replacement is ready before the old one drains) on
+// max requests, memory, uptime, idleness, configuration change or demand;
+// replaces crashed workers with capped backoff; and stops a pool that fails
+// too often (rapid-fail protection) until it is started again. It is never in
+// the request path, except for a pool with no running worker.
+package supervisor
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// WorkerSpec is everything one worker process needs. The supervisor passes it
+// as JSON in the environment variable WorkerEnv; the listeners are inherited
+// as file descriptors 4, 5, ... in Listeners order, and fd 3 is the status
+// pipe on which the worker writes JSON lines (see statusMsg).
+type WorkerSpec struct {
+	Pool       string   `json:"pool"`
+	ID         int      `json:"id"` // worker number within the supervisor, for logs
+	Python     string   `json:"python"`
+	Chdir      string   `json:"chdir"`
+	PythonPath []string `json:"pythonpath"`
+
+	Handler        string        `json:"handler"`
+	Threads        int           `json:"threads"`
+	Queue          int           `json:"queue"`
+	MaxBody        int64         `json:"max_body"`
+	MaxHeaderBytes int           `json:"max_header_bytes"`
+	ReadHeader     time.Duration `json:"read_header_timeout"`
+	Read           time.Duration `json:"read_timeout"`
+	Write          time.Duration `json:"write_timeout"`
+	Idle           time.Duration `json:"idle_timeout"`
+	Graceful       time.Duration `json:"graceful_timeout"`
+	RequestTimeout time.Duration `json:"request_timeout"`
+	Multiprocess   bool          `json:"multiprocess"`
+	AccessLog      string        `json:"access_log"` // "-", "off" or a file
+	LogLevel       string        `json:"log_level"`
+
+	Sites     []SiteSpec     `json:"sites"`
+	Listeners []ListenerSpec `json:"listeners"`
+}
+
+// SiteSpec is one site as a worker serves it: every vdir of the site, local
+// (this worker's pool) or forwarded to the unix socket of another pool.
+type SiteSpec struct {
+	Name   string      `json:"name"`
+	Mounts []MountSpec `json:"mounts"`
+}
+
+// MountSpec is one virtual directory.
+type MountSpec struct {
+	Prefix  string        `json:"prefix"`
+	Target  string        `json:"target,omitempty"`
+	Forward string        `json:"forward,omitempty"` // unix socket of the pool that serves it
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// ListenerSpec describes an inherited listener: a site binding, or (Site
+// empty) the pool's own unix socket that other pools forward to.
+type ListenerSpec struct {
+	Site string `json:"site,omitempty"`
+	Addr string `json:"addr"`
+}
+
+// WorkerEnv is the environment variable carrying a worker's spec.
+const WorkerEnv = "WISP_WORKER"
+
+// statusMsg is one line a worker writes on its status pipe.
+type statusMsg struct {
+	Event    string `json:"event"` // "ready", "stats", "recycle", "stuck"
+	Requests uint64 `json:"requests,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ReadWorkerSpec reads the spec of the current process, if it is a worker.
+func ReadWorkerSpec() (*WorkerSpec, error) {
+	raw := os.Getenv(WorkerEnv)
+	if raw == "" {
+		return nil, fmt.Errorf("%s is not set: 'wisp worker' is started by 'wisp serve', not by hand", WorkerEnv)
+	}
+	var s WorkerSpec
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", WorkerEnv, err)
+	}
+	return &s, nil
+}

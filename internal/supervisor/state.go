@@ -1,0 +1,80 @@
+package supervisor
+
+import "fmt"
+
+// State is where a worker process is in its life.
+type State int
+
+const (
+	Starting State = iota // exec'd, importing its apps; not serving yet
+	Ready                 // serving requests
+	Draining              // replaced or stopping: finishing in-flight requests
+	Stopped               // exited when asked to
+	Crashed               // exited on its own, killed, or never became ready
+)
+
+func (s State) String() string {
+	switch s {
+	case Starting:
+		return "starting"
+	case Ready:
+		return "ready"
+	case Draining:
+		return "draining"
+	case Stopped:
+		return "stopped"
+	case Crashed:
+		return "crashed"
+	}
+	return "unknown"
+}
+
+// MarshalText makes State a string in JSON.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// PoolState is where a pool is: running its workers, scaled to zero after
+// its idle timeout, or stopped by rapid-fail protection (or on demand).
+type PoolState string
+
+const (
+	PoolRunning PoolState = "running"
+	PoolIdle    PoolState = "idle"
+	PoolStopped PoolState = "stopped"
+)
+
+// Status is a snapshot of the supervisor for `wisp status` and the control API.
+type Status struct {
+	PID    int          `json:"pid"`
+	Config string       `json:"config"`
+	Pools  []PoolStatus `json:"pools"`
+}
+
+// PoolStatus is one pool in a Status.
+type PoolStatus struct {
+	Name     string         `json:"name"`
+	State    PoolState      `json:"state"`
+	Reason   string         `json:"reason,omitempty"` // why it is stopped
+	Failures int            `json:"recent_failures"`
+	Workers  []WorkerStatus `json:"workers"`
+}
+
+// WorkerStatus is one worker process in a Status.
+type WorkerStatus struct {
+	ID       int     `json:"id"`
+	PID      int     `json:"pid"`
+	State    State   `json:"state"`
+	RSSMB    float64 `json:"rss_mb"`
+	Requests uint64  `json:"requests"`
+	Uptime   string  `json:"uptime"`
+}
+
+// UnmarshalText reads a State written by MarshalText.
+func (s *State) UnmarshalText(b []byte) error {
+	for st := Starting; st <= Crashed; st++ {
+		if st.String() == string(b) {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown worker state %q", b)
+}

@@ -1,0 +1,784 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"wisp/internal/config"
+	"wisp/internal/server"
+)
+
+// Options are the supervisor's fixed settings.
+type Options struct {
+	Exe    string       // the wisp binary to exec as `wisp worker` ("": this one)
+	Log    *slog.Logger // the supervisor's log
+	Stdout io.Writer    // workers' stdout (access logs)
+	Stderr io.Writer    // workers' stderr (their error logs)
+}
+
+// Supervisor owns the listeners and the worker pools of one configuration.
+// All its state belongs to one goroutine (run), locked to its OS thread so
+// that Pdeathsig of the workers it starts fires only when the supervisor dies;
+// other goroutines reach it through post and call.
+type Supervisor struct {
+	opt       Options
+	log       *slog.Logger
+	cfg       *config.Config
+	events    chan func()
+	quit      chan struct{}
+	done      chan struct{}
+	listeners map[string]*listener // by address; pool sockets by "pool:NAME"
+	pools     map[string]*pool
+	rundir    string
+	nextID    int
+	stopping  bool
+}
+
+// listener is a socket the supervisor owns and passes to workers. While no
+// worker serves it (its pool idle or stopped), the supervisor answers on it.
+type listener struct {
+	key     string
+	addr    string
+	site    *config.Site // for a binding
+	pool    string       // for a pool's unix socket
+	file    *os.File
+	standby *http.Server
+	sbLn    net.Listener
+}
+
+// Start opens every binding, starts every pool, and returns once each pool
+// has its workers starting. Use Wait, Shutdown, Reload, Recycle, StartPool
+// and Status afterwards.
+func Start(cfg *config.Config, opt Options) (*Supervisor, error) {
+	if opt.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the wisp binary: %w", err)
+		}
+		opt.Exe = exe
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Stdout == nil {
+		opt.Stdout = os.Stdout
+	}
+	if opt.Stderr == nil {
+		opt.Stderr = os.Stderr
+	}
+	rundir, err := os.MkdirTemp("", "wisp-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Supervisor{
+		opt: opt, log: opt.Log, events: make(chan func(), 256), quit: make(chan struct{}), done: make(chan struct{}),
+		listeners: map[string]*listener{}, pools: map[string]*pool{}, rundir: rundir,
+	}
+	if err := s.openListeners(cfg); err != nil {
+		s.closeListeners()
+		os.RemoveAll(rundir)
+		return nil, err
+	}
+	s.cfg = cfg
+	ready := make(chan error, 1)
+	go s.run(ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addrs returns the bound address of every site binding (ports resolved).
+func (s *Supervisor) Addrs() map[string]string {
+	out := map[string]string{}
+	s.call(func() {
+		for _, l := range s.listeners {
+			if l.site != nil {
+				out[l.key] = l.addr
+			}
+		}
+	})
+	return out
+}
+
+func (s *Supervisor) openListeners(cfg *config.Config) error {
+	for _, st := range cfg.Sites {
+		for _, b := range st.Bindings {
+			if l, ok := s.listeners[b]; ok {
+				if l.site.Name != st.Name {
+					s.log.Warn("binding shared by two sites: the first one serves it (host-based selection is not supported yet)",
+						"binding", b, "site", l.site.Name, "ignored", st.Name)
+				}
+				l.site = st
+				continue
+			}
+			ln, err := net.Listen("tcp", b)
+			if err != nil {
+				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
+			}
+			f, err := ln.(*net.TCPListener).File()
+			ln.Close()
+			if err != nil {
+				return err
+			}
+			s.listeners[b] = &listener{key: b, addr: ln.Addr().String(), site: st, file: f}
+		}
+	}
+	for name := range cfg.Pools {
+		if err := s.openPoolSocket(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Supervisor) openPoolSocket(name string) error {
+	key := "pool:" + name
+	if _, ok := s.listeners[key]; ok {
+		return nil
+	}
+	path := filepath.Join(s.rundir, "pool-"+strconv.Itoa(len(s.listeners))+".sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("pool %q: socket: %w", name, err)
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	f, err := ul.File()
+	ln.Close()
+	if err != nil {
+		return err
+	}
+	s.listeners[key] = &listener{key: key, addr: path, pool: name, file: f}
+	return nil
+}
+
+func (s *Supervisor) closeListeners() {
+	for _, l := range s.listeners {
+		s.standbyOff(l)
+		l.file.Close()
+	}
+}
+
+// run is the supervisor's goroutine: it owns every pool and worker.
+func (s *Supervisor) run(ready chan<- error) {
+	runtime.LockOSThread() // never unlocked: Pdeathsig follows the thread that started the child
+	defer close(s.done)
+	names := make([]string, 0, len(s.cfg.Pools))
+	for n := range s.cfg.Pools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p, err := s.newPool(s.cfg, n)
+		if err != nil {
+			ready <- err
+			return
+		}
+		s.pools[n] = p
+	}
+	for _, n := range names {
+		s.pools[n].startWorkers()
+	}
+	ready <- nil
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case f := <-s.events:
+			f()
+		case <-tick.C:
+			s.tick()
+		case <-s.quit:
+			return
+		}
+		if s.stopping && s.liveWorkers() == 0 {
+			return
+		}
+	}
+}
+
+// post queues f to run on the supervisor goroutine.
+func (s *Supervisor) post(f func()) {
+	select {
+	case s.events <- f:
+	case <-s.done:
+	}
+}
+
+// call runs f on the supervisor goroutine and waits for it.
+func (s *Supervisor) call(f func()) bool {
+	done := make(chan struct{})
+	select {
+	case s.events <- func() { f(); close(done) }:
+	case <-s.done:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *Supervisor) liveWorkers() int {
+	n := 0
+	for _, p := range s.pools {
+		n += len(p.workers)
+	}
+	return n
+}
+
+func (s *Supervisor) tick() {
+	for _, p := range s.pools {
+		p.tick()
+	}
+}
+
+// Wait blocks until the supervisor has stopped.
+func (s *Supervisor) Wait() { <-s.done }
+
+// Shutdown drains every worker (in-flight requests finish within each pool's
+// graceful timeout), kills what is left when ctx ends, and releases the
+// listeners.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.call(func() {
+		s.stopping = true
+		for _, p := range s.pools {
+			p.state = PoolStopped
+			p.reason = "shutting down"
+			for _, w := range p.workers {
+				p.drain(w, "shutdown")
+			}
+		}
+		for _, l := range s.listeners {
+			s.standbyOff(l)
+		}
+	})
+	var err error
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		err = errors.New("grace period over: killed the remaining workers")
+		s.call(func() {
+			for _, p := range s.pools {
+				for _, w := range p.workers {
+					w.signal(syscall.SIGKILL)
+				}
+			}
+		})
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+			close(s.quit)
+			<-s.done
+		}
+	}
+	s.closeListeners()
+	os.RemoveAll(s.rundir)
+	return err
+}
+
+// Reload applies a new configuration: unchanged pools keep running
+// untouched, changed ones recycle overlapped, new ones start, removed ones
+// drain. Bindings that appear are opened; a binding that cannot be opened
+// fails the reload and changes nothing.
+func (s *Supervisor) Reload(cfg *config.Config) error {
+	var err error
+	ok := s.call(func() { err = s.reload(cfg) })
+	if !ok {
+		return errors.New("the supervisor is stopping")
+	}
+	return err
+}
+
+func (s *Supervisor) reload(cfg *config.Config) error {
+	old := s.cfg
+	// Open what is new first, so that a failure leaves everything as it was.
+	var opened []*listener
+	for _, st := range cfg.Sites {
+		for _, b := range st.Bindings {
+			if _, ok := s.listeners[b]; ok {
+				continue
+			}
+			ln, err := net.Listen("tcp", b)
+			if err != nil {
+				for _, l := range opened {
+					l.file.Close()
+					delete(s.listeners, l.key)
+				}
+				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
+			}
+			f, err := ln.(*net.TCPListener).File()
+			ln.Close()
+			if err != nil {
+				return err
+			}
+			l := &listener{key: b, addr: ln.Addr().String(), site: st, file: f}
+			s.listeners[b] = l
+			opened = append(opened, l)
+		}
+	}
+	for name := range cfg.Pools {
+		if err := s.openPoolSocket(name); err != nil {
+			return err
+		}
+	}
+	changed, added, removed, routes := config.Diff(old, cfg)
+	if old.Server.Fingerprint() != cfg.Server.Fingerprint() || routes {
+		// every worker's listeners, routes or server settings change
+		changed = nil
+		for n := range cfg.Pools {
+			if old.Pools[n] != nil {
+				changed = append(changed, n)
+			}
+		}
+	}
+	s.cfg = cfg
+	for _, st := range cfg.Sites {
+		for _, b := range st.Bindings {
+			s.listeners[b].site = st
+		}
+	}
+	for _, n := range removed {
+		p := s.pools[n]
+		p.state = PoolStopped
+		p.reason = "removed from the configuration"
+		for _, w := range p.workers {
+			p.drain(w, "removed from the configuration")
+		}
+		delete(s.pools, n)
+		s.log.Info("pool removed", "pool", n)
+	}
+	for _, n := range changed {
+		p := s.pools[n]
+		np, err := s.newPool(cfg, n)
+		if err != nil {
+			s.log.Error("pool cannot be updated; it keeps its old settings", "pool", n, "err", err)
+			continue
+		}
+		p.cfg, p.spec, p.userCred = np.cfg, np.spec, np.userCred
+		s.log.Info("pool changed: recycling its workers", "pool", n)
+		if p.state == PoolRunning {
+			for _, w := range p.workers {
+				p.recycle(w, "configuration change")
+			}
+		}
+	}
+	for _, n := range added {
+		p, err := s.newPool(cfg, n)
+		if err != nil {
+			s.log.Error("pool cannot start", "pool", n, "err", err)
+			continue
+		}
+		s.pools[n] = p
+		p.startWorkers()
+		s.log.Info("pool added", "pool", n)
+	}
+	// Bindings no site uses any more: close once the old workers are gone
+	// (they hold their own copies; closing ours stops nothing in flight).
+	used := map[string]bool{}
+	for _, st := range cfg.Sites {
+		for _, b := range st.Bindings {
+			used[b] = true
+		}
+	}
+	for k, l := range s.listeners {
+		if l.site != nil && !used[k] {
+			s.standbyOff(l)
+			l.file.Close()
+			delete(s.listeners, k)
+		}
+		if l.pool != "" && cfg.Pools[l.pool] == nil && s.pools[l.pool] == nil {
+			l.file.Close()
+			delete(s.listeners, k)
+		}
+	}
+	s.updateStandby()
+	s.log.Info("configuration reloaded", "changed", strings.Join(changed, ","), "added", strings.Join(added, ","),
+		"removed", strings.Join(removed, ","))
+	return nil
+}
+
+// Recycle replaces every worker of a pool, overlapped.
+func (s *Supervisor) Recycle(name string) error {
+	var err error
+	s.call(func() {
+		p := s.pools[name]
+		if p == nil {
+			err = fmt.Errorf("no pool %q", name)
+			return
+		}
+		if p.state != PoolRunning {
+			err = fmt.Errorf("pool %q is %s", name, p.state)
+			return
+		}
+		for _, w := range p.workers {
+			p.recycle(w, "on demand")
+		}
+	})
+	return err
+}
+
+// StartPool starts a pool that rapid-fail protection (or idleness) stopped.
+func (s *Supervisor) StartPool(name string) error {
+	var err error
+	s.call(func() {
+		p := s.pools[name]
+		if p == nil {
+			err = fmt.Errorf("no pool %q", name)
+			return
+		}
+		p.start("on demand")
+	})
+	return err
+}
+
+// Status returns a snapshot of every pool and worker.
+func (s *Supervisor) Status() Status {
+	st := Status{PID: os.Getpid()}
+	s.call(func() {
+		st.Config = s.cfg.File
+		names := make([]string, 0, len(s.pools))
+		for n := range s.pools {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		now := time.Now()
+		for _, n := range names {
+			p := s.pools[n]
+			ps := PoolStatus{Name: n, State: p.state, Reason: p.reason, Failures: len(p.recentFailures(now))}
+			for _, w := range p.workers {
+				ws := WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
+					Requests: w.requests}
+				if !w.readyAt.IsZero() {
+					ws.Uptime = now.Sub(w.readyAt).Truncate(time.Second).String()
+				}
+				ps.Workers = append(ps.Workers, ws)
+			}
+			st.Pools = append(st.Pools, ps)
+		}
+	})
+	return st
+}
+
+// newPool builds a pool's runtime and worker spec from cfg.
+func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
+	pc := cfg.Pools[name]
+	p := &pool{s: s, name: name, cfg: pc, state: PoolRunning, backoff: minBackoff, lastActive: time.Now()}
+	if pc.User != "" || pc.Group != "" {
+		cred, err := credential(pc.User, pc.Group)
+		if err != nil {
+			return nil, fmt.Errorf("pool %q: %w", name, err)
+		}
+		p.userCred = cred
+	}
+	sv := cfg.Server
+	spec := WorkerSpec{
+		Pool: name, Python: pc.Python, Chdir: pc.Chdir, PythonPath: pc.PythonPath,
+		Handler: pc.Handler, Threads: pc.Threads, Queue: pc.Queue, MaxBody: int64(pc.MaxBody),
+		MaxHeaderBytes: int(pc.MaxHeaderBytes), ReadHeader: time.Duration(sv.ReadHeaderTimeout),
+		Read: time.Duration(sv.ReadTimeout), Write: time.Duration(sv.WriteTimeout), Idle: time.Duration(sv.IdleTimeout),
+		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
+		Multiprocess: pc.Processes > 1, AccessLog: sv.AccessLog, LogLevel: sv.LogLevel,
+	}
+	for _, st := range cfg.Sites {
+		primary := primaryPool(st)
+		serves := false
+		site := SiteSpec{Name: st.Name}
+		for _, v := range st.Vdirs {
+			m := MountSpec{Prefix: v.Path, Timeout: time.Duration(v.RequestTimeout)}
+			if v.Pool == name {
+				m.Target = v.App
+				serves = true
+			} else {
+				m.Forward = s.listeners["pool:"+v.Pool].addr
+			}
+			site.Mounts = append(site.Mounts, m)
+		}
+		if !serves {
+			continue
+		}
+		spec.Sites = append(spec.Sites, site)
+		if primary == name {
+			for _, b := range st.Bindings {
+				spec.Listeners = append(spec.Listeners, ListenerSpec{Site: st.Name, Addr: b})
+			}
+		}
+	}
+	spec.Listeners = append(spec.Listeners, ListenerSpec{Addr: "pool:" + name})
+	p.spec = spec
+	return p, nil
+}
+
+// primaryPool is the pool that accepts on a site's bindings: the one serving
+// its shortest (usually root) vdir. Requests for other pools' vdirs are
+// forwarded by its workers, the exception rather than the rule.
+func primaryPool(st *config.Site) string {
+	best := ""
+	bestLen := -1
+	for _, v := range st.Vdirs {
+		if bestLen < 0 || len(v.Path) < bestLen {
+			best, bestLen = v.Pool, len(v.Path)
+		}
+	}
+	return best
+}
+
+// credential resolves a pool's user and group (names or ids); it needs root.
+func credential(u, g string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("user/group %q/%q: wisp must start as root to run a pool as another user", u, g)
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
+	if u != "" {
+		usr, err := user.Lookup(u)
+		if err != nil {
+			if usr, err = user.LookupId(u); err != nil {
+				return nil, fmt.Errorf("user %q: no such user", u)
+			}
+		}
+		uid, _ := strconv.Atoi(usr.Uid)
+		gid, _ := strconv.Atoi(usr.Gid)
+		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+	}
+	if g != "" {
+		grp, err := user.LookupGroup(g)
+		if err != nil {
+			if grp, err = user.LookupGroupId(g); err != nil {
+				return nil, fmt.Errorf("group %q: no such group", g)
+			}
+		}
+		gid, _ := strconv.Atoi(grp.Gid)
+		cred.Gid = uint32(gid)
+	}
+	cred.NoSetGroups = true
+	return cred, nil
+}
+
+// spawn execs one worker of p; it replaces old once ready (nil: a new slot).
+func (s *Supervisor) spawn(p *pool, old *worker) *worker {
+	s.nextID++
+	spec := p.spec
+	spec.ID = s.nextID
+	w := &worker{id: s.nextID, pool: p, state: Starting, started: time.Now(), replaces: old}
+	if n := p.cfg.MaxRequests; n > 0 {
+		w.maxRequests = n
+		if j := p.cfg.MaxRequestsJitter; j > 0 {
+			w.maxRequests += rand.IntN(j + 1)
+		}
+	}
+	raw, _ := json.Marshal(spec)
+	r, wr, err := os.Pipe()
+	if err != nil {
+		s.log.Error("cannot start a worker", "pool", p.name, "err", err)
+		return nil
+	}
+	files := []*os.File{wr}
+	for _, l := range spec.Listeners {
+		files = append(files, s.listeners[l.Addr].file)
+	}
+	cmd := exec.Command(s.opt.Exe, "worker")
+	cmd.Env = os.Environ()
+	for k, v := range p.cfg.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, WorkerEnv+"="+string(raw))
+	cmd.Stdout, cmd.Stderr = s.opt.Stdout, s.opt.Stderr
+	cmd.ExtraFiles = files
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred}
+	err = cmd.Start()
+	wr.Close()
+	if err != nil {
+		r.Close()
+		s.log.Error("cannot start a worker", "pool", p.name, "err", err)
+		p.failed(w, err.Error())
+		return nil
+	}
+	w.cmd, w.pid = cmd, cmd.Process.Pid
+	p.workers = append(p.workers, w)
+	s.log.Info("worker starting", "pool", p.name, "worker", w.id, "pid", w.pid)
+	go w.readStatus(r)
+	go func() {
+		err := cmd.Wait()
+		s.post(func() { p.exited(w, err) })
+	}()
+	timeout := time.Duration(p.cfg.StartTimeout)
+	time.AfterFunc(timeout, func() {
+		s.post(func() {
+			if w.state == Starting {
+				s.log.Error("worker did not become ready in time: killed", "pool", p.name, "worker", w.id,
+					"start_timeout", timeout.String())
+				w.startTimedOut = true
+				w.signal(syscall.SIGKILL)
+			}
+		})
+	})
+	return w
+}
+
+// standbyOn makes the supervisor answer on l (no worker serves it).
+func (s *Supervisor) standbyOn(l *listener) {
+	if l.standby != nil {
+		return
+	}
+	fd, err := syscall.Dup(int(l.file.Fd()))
+	if err != nil {
+		s.log.Error("standby listener", "addr", l.addr, "err", err)
+		return
+	}
+	f := os.NewFile(uintptr(fd), l.addr)
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		s.log.Error("standby listener", "addr", l.addr, "err", err)
+		return
+	}
+	srv := &http.Server{Handler: s.standbyHandler(l), ReadHeaderTimeout: 10 * time.Second}
+	l.standby, l.sbLn = srv, ln
+	go srv.Serve(ln)
+}
+
+// standbyOff stops answering on l: the listener closes now, requests being
+// answered finish in the background.
+func (s *Supervisor) standbyOff(l *listener) {
+	if l.standby == nil {
+		return
+	}
+	l.sbLn.Close()
+	srv := l.standby
+	l.standby, l.sbLn = nil, nil
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+}
+
+// updateStandby turns standby on for every listener whose serving pool has
+// no worker (idle or stopped) and off for the others.
+func (s *Supervisor) updateStandby() {
+	for _, l := range s.listeners {
+		name := l.pool
+		if l.site != nil {
+			name = primaryPool(l.site)
+		}
+		p := s.pools[name]
+		if s.stopping || (p != nil && p.state == PoolRunning) {
+			s.standbyOff(l)
+		} else {
+			s.standbyOn(l)
+		}
+	}
+}
+
+// standbyHandler answers for pools without workers: a stopped pool gets 503
+// with Retry-After; an idle one is started, and the request waits for it and
+// is then forwarded to it.
+func (s *Supervisor) standbyHandler(l *listener) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		site := l.site
+		poolName := l.pool
+		siteName := r.Header.Get("X-Wisp-Site")
+		if site != nil {
+			siteName = site.Name
+			poolName = routePool(site, r.URL.Path)
+		}
+		if poolName == "" {
+			http.Error(w, "404 Not Found: no application is mounted at this path", http.StatusNotFound)
+			return
+		}
+		var wait chan struct{}
+		var socket, reason string
+		var timeout time.Duration
+		s.call(func() {
+			p := s.pools[poolName]
+			if p == nil || s.stopping {
+				reason = "the server is stopping"
+				return
+			}
+			socket = s.listeners["pool:"+poolName].addr
+			timeout = time.Duration(p.cfg.StartTimeout) + 5*time.Second
+			switch p.state {
+			case PoolStopped:
+				reason = "pool " + p.name + " is stopped: " + p.reason
+			case PoolIdle:
+				p.start("a request arrived after idle timeout")
+				fallthrough
+			default:
+				if p.hasReady() {
+					return
+				}
+				wait = make(chan struct{})
+				p.waiters = append(p.waiters, wait)
+			}
+		})
+		if reason == "" && wait != nil {
+			select {
+			case <-wait:
+			case <-time.After(timeout):
+				reason = "pool " + poolName + " did not start in time"
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if reason != "" {
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "503 Service Unavailable: "+reason, http.StatusServiceUnavailable)
+			return
+		}
+		server.NewForwarder(socket, siteName, s.log).ServeHTTP(w, r)
+	})
+}
+
+// routePool finds the pool of the vdir serving path in site (longest prefix).
+func routePool(site *config.Site, path string) string {
+	best, bestLen := "", -1
+	for _, v := range site.Vdirs {
+		p := strings.TrimRight(v.Path, "/")
+		if (p == "" || path == p || strings.HasPrefix(path, p+"/")) && len(p) > bestLen {
+			best, bestLen = v.Pool, len(p)
+		}
+	}
+	return best
+}
+
+// WaitReady waits until every running pool has a ready worker (or timeout).
+func (s *Supervisor) WaitReady(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ok := true
+		if !s.call(func() {
+			for _, p := range s.pools {
+				if p.state == PoolRunning && !p.hasReady() {
+					ok = false
+				}
+			}
+		}) {
+			return false
+		}
+		if ok {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}

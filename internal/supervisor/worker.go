@@ -1,0 +1,182 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"wisp/internal/pyembed"
+	"wisp/internal/server"
+)
+
+// RunWorker is the body of a worker process (`wisp worker`): it starts the
+// pool's interpreter, loads every app of its sites, serves the inherited
+// listeners, reports "ready" and then its request count on the status pipe,
+// and drains on SIGTERM. log is the process's error log.
+func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
+	status := os.NewFile(3, "status")
+	var mu sync.Mutex
+	report := func(m statusMsg) {
+		b, _ := json.Marshal(m)
+		mu.Lock()
+		status.Write(append(b, '\n'))
+		mu.Unlock()
+	}
+	if spec.Chdir != "" {
+		if err := os.Chdir(spec.Chdir); err != nil {
+			return fmt.Errorf("chdir: %w", err)
+		}
+	}
+	cwd, _ := os.Getwd()
+	ip, err := pyembed.Start(pyembed.Options{Python: spec.Python, Paths: append([]string{cwd}, spec.PythonPath...), Logger: log})
+	if err != nil {
+		return err
+	}
+	var access io.Writer
+	switch spec.AccessLog {
+	case "off", "":
+	case "-":
+		access = stdout
+	default:
+		f, err := os.OpenFile(spec.AccessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		defer f.Close()
+		access = f
+	}
+	stuck := make(chan struct{}, 1)
+	onTimeout := func(thread uint64, uri string) {
+		stack, hit, err := ip.Interrupt(thread, 5*time.Second)
+		if err != nil {
+			log.Error("stuck request: cannot interrupt it", "uri", uri, "err", err)
+		} else {
+			log.Error("stuck request: its Python stack; TimeoutError raised in it", "uri", uri, "thread", thread,
+				"interrupted", hit, "stack", stack)
+		}
+		select {
+		case stuck <- struct{}{}:
+		default:
+		}
+	}
+	cfg := server.Config{
+		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
+		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
+		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
+		RequestTimeout: spec.RequestTimeout, OnTimeout: onTimeout, AccessLog: access, Log: log,
+	}
+	sites := map[string]*server.Server{}
+	var all []*server.Server
+	for _, st := range spec.Sites {
+		var ms []server.Mount
+		for _, m := range st.Mounts {
+			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name})
+		}
+		c := cfg
+		srv, err := server.New(c, ip, ms)
+		if err != nil {
+			return err
+		}
+		sites[st.Name] = srv
+		all = append(all, srv)
+	}
+	// The pool's unix socket: requests forwarded by other pools name their site.
+	internal := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := sites[r.Header.Get("X-Wisp-Site")]
+		if srv == nil {
+			http.Error(w, "502 Bad Gateway: unknown site", http.StatusBadGateway)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})}
+	errc := make(chan error, len(spec.Listeners))
+	for i, l := range spec.Listeners {
+		f := os.NewFile(uintptr(4+i), l.Addr)
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", l.Addr, err)
+		}
+		if l.Site == "" {
+			go func() { errc <- internal.Serve(ln) }()
+			continue
+		}
+		srv := sites[l.Site]
+		if srv == nil {
+			ln.Close()
+			continue
+		}
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	report(statusMsg{Event: "ready"})
+	log.Info("apps loaded; serving")
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last uint64
+	count := func() uint64 {
+		var n uint64
+		for _, s := range all {
+			n += s.Requests()
+		}
+		return n
+	}
+	for done := false; !done; {
+		select {
+		case <-sigs:
+			done = true
+		case err := <-errc:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: %w", err)
+			}
+		case <-stuck:
+			report(statusMsg{Event: "stuck", Requests: count()})
+		case <-tick.C:
+			if n := count(); n != last {
+				last = n
+				report(statusMsg{Event: "stats", Requests: n})
+			}
+		}
+	}
+	// Drain: no new connections, in-flight requests finish with Connection: close.
+	ctx, cancel := context.WithTimeout(context.Background(), spec.Graceful)
+	defer cancel()
+	var wg sync.WaitGroup
+	abandoned := false
+	var amu sync.Mutex
+	wg.Add(1)
+	go func() { defer wg.Done(); internal.Shutdown(ctx) }()
+	for _, s := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(ctx); errors.Is(err, server.ErrAbandoned) {
+				amu.Lock()
+				abandoned = true
+				amu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	report(statusMsg{Event: "stats", Requests: count()})
+	if abandoned {
+		log.Warn("grace period over: exiting with requests still running in Python")
+		return nil
+	}
+	if err := ip.Close(5 * time.Second); err != nil {
+		log.Warn("python shutdown", "err", err)
+	}
+	return nil
+}
