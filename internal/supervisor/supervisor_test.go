@@ -1,0 +1,69 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"os/exec"
+	"testing"
+
+	"wisp/internal/config"
+)
+
+func TestRoutePool(t *testing.T) {
+	site := &config.Site{Name: "s", Vdirs: []*config.Vdir{
+		{Path: "/", Pool: "root"}, {Path: "/api", Pool: "api"}, {Path: "/api/v2", Pool: "v2"},
+	}}
+	for path, want := range map[string]string{
+		"/": "root", "/x": "root", "/api": "api", "/api/": "api", "/apix": "root",
+		"/api/v2": "v2", "/api/v2/users": "v2", "/api/v20": "api",
+	} {
+		if got := routePool(site, path); got != want {
+			t.Errorf("routePool(%q) = %q, want %q", path, got, want)
+		}
+	}
+	if got := primaryPool(site); got != "root" {
+		t.Errorf("primaryPool = %q, want root (the shortest vdir)", got)
+	}
+	if got := routePool(&config.Site{Vdirs: []*config.Vdir{{Path: "/only", Pool: "p"}}}, "/other"); got != "" {
+		t.Errorf("routePool without a root vdir = %q, want none", got)
+	}
+}
+
+func TestStateJSON(t *testing.T) {
+	for st := Starting; st <= Crashed; st++ {
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back State
+		if err := json.Unmarshal(b, &back); err != nil || back != st {
+			t.Errorf("state %v: round trip gave %v, %v", st, back, err)
+		}
+	}
+	var s State
+	if err := json.Unmarshal([]byte(`"bogus"`), &s); err == nil {
+		t.Error("unknown state accepted")
+	}
+}
+
+func TestLive(t *testing.T) {
+	p := &pool{restarting: 1}
+	old := &worker{state: Ready}
+	repl := &worker{state: Starting, replaces: old}
+	old.replacedBy = repl
+	p.workers = []*worker{old, repl, {state: Starting}, {state: Draining}, {state: Stopped}}
+	// the restart, the ready worker being replaced (once), the new starting slot
+	if got := p.live(); got != 3 {
+		t.Errorf("live() = %d, want 3", got)
+	}
+}
+
+func TestExitText(t *testing.T) {
+	err := exec.Command("sh", "-c", "exit 3").Run()
+	if got := exitText(err); got != "exited with status 3" {
+		t.Errorf("exitText = %q", got)
+	}
+	err = exec.Command("sh", "-c", "kill -9 $$").Run()
+	if got := exitText(err); got != "killed by signal killed" {
+		t.Errorf("exitText = %q", got)
+	}
+}
