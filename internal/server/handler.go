@@ -63,7 +63,12 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 	p := &responder{s: s, w: w, r: r, rc: http.NewResponseController(w.ResponseWriter)}
 	if s.pool.submit(j) {
 		if !s.respond(p, j, m.timeout) {
-			go drain(j) // timed out: the app still holds the job
+			// Timed out: the app still holds the job; its thread is back once it returns.
+			go func(j *job, uri string, began time.Time) {
+				drain(j)
+				s.log.Warn("the timed-out request has ended", "uri", uri, "after", time.Since(began).Round(time.Millisecond).String(),
+					"traceback", j.tb)
+			}(j, r.RequestURI, time.Now())
 			j = nil
 		}
 	} else {

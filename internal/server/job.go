@@ -109,12 +109,7 @@ func (j *job) run(t *pyembed.Thread) (released bool) {
 	default:
 	}
 	t.Release()
-	select {
-	case j.events <- ev:
-	case <-j.abort:
-		// the connection goroutine left (timeout); drain still waits for done
-		j.events <- ev
-	}
+	j.events <- ev // the connection goroutine (or drain, after a timeout) always takes it
 	return true
 }
 
