@@ -356,6 +356,9 @@ func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.Fil
 	if !hasType {
 		h["Content-Type"] = nil // no sniffing: send none, as the app did
 	}
+	if s.draining.Load() {
+		h.Set("Connection", "close") // the client's next request goes to another worker
+	}
 	if !hasLength && bodyAllowed(status) {
 		switch {
 		case file != nil && done:

@@ -34,9 +34,12 @@ type pool struct {
 
 // wakeDelay is how long queued jobs may see no progress before another
 // thread is woken; maxBatch bounds the jobs run under one GIL acquisition.
+// contendedAcquire is how long taking the GIL may take before it counts as
+// waiting for another thread.
 const (
-	wakeDelay = 500 * time.Microsecond
-	maxBatch  = 64
+	wakeDelay        = 500 * time.Microsecond
+	maxBatch         = 64
+	contendedAcquire = 200 * time.Microsecond
 )
 
 func startPool(ip *pyembed.Interpreter, threads, queue int) (*pool, error) {
@@ -125,19 +128,29 @@ func (p *pool) worker(ip *pyembed.Interpreter, ready chan<- struct{}) {
 				}
 				p.running.Add(1)
 			}
-			p.batch(t, j)
+			if contended := p.batch(t, j); contended && p.running.Load() > 1 {
+				// Another running thread held the GIL: two CPU-bound threads
+				// only trade it every switch interval (a convoy that makes
+				// tail latency). Step back; the watcher wakes threads again
+				// if the queue stalls.
+				p.running.Add(-1)
+				break
+			}
 		}
 	}
 }
 
 // batch runs j and then, while more jobs are queued, those too without
 // dropping the GIL in between. Python still switches threads every switch
-// interval when another thread wants the GIL.
-func (p *pool) batch(t *pyembed.Thread, j *job) {
+// interval when another thread wants the GIL. It reports whether taking the
+// GIL had to wait for another thread.
+func (p *pool) batch(t *pyembed.Thread, j *job) (contended bool) {
+	start := time.Now()
 	t.Acquire()
+	contended = time.Since(start) > contendedAcquire
 	for n := 1; ; n++ {
 		if j.run(t) {
-			return // it released the GIL
+			return contended // it released the GIL
 		}
 		if n == maxBatch {
 			break
@@ -147,6 +160,7 @@ func (p *pool) batch(t *pyembed.Thread, j *job) {
 		}
 	}
 	t.Release()
+	return contended
 }
 
 // watch wakes another thread whenever jobs wait and none was taken for
