@@ -64,11 +64,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 	if s.pool.submit(j) {
 		if !s.respond(p, j, m.timeout) {
 			// Timed out: the app still holds the job; its thread is back once it returns.
-			go func(j *job, uri string, began time.Time) {
-				drain(j)
-				s.log.Warn("the timed-out request has ended", "uri", uri, "after", time.Since(began).Round(time.Millisecond).String(),
-					"traceback", j.tb)
-			}(j, r.RequestURI, time.Now())
+			go s.afterTimeout(j, r.RequestURI, time.Now())
 			j = nil
 		}
 	} else {
@@ -258,6 +254,32 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			return true
 		}
 	}
+}
+
+// afterTimeout waits for a timed-out job to end, and reports it through
+// OnStuck if it has not ended StuckGrace later.
+func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
+	ended := make(chan struct{})
+	go func() {
+		drain(j)
+		close(ended)
+	}()
+	grace := s.cfg.StuckGrace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	select {
+	case <-ended:
+	case <-time.After(grace):
+		s.log.Error("a timed-out request has not returned: it holds a Python thread", "uri", uri,
+			"since", time.Since(began).Round(time.Millisecond).String())
+		if s.cfg.OnStuck != nil {
+			s.cfg.OnStuck(uri)
+		}
+		<-ended
+	}
+	s.log.Warn("the timed-out request has ended", "uri", uri, "after", time.Since(began).Round(time.Millisecond).String(),
+		"traceback", j.tb)
 }
 
 // timedOut handles a request that overstayed its timeout.

@@ -38,6 +38,10 @@ type Config struct {
 	// OnTimeout is called when a request overstays RequestTimeout, with the
 	// Python thread running it (pyembed thread ident); nil: just answer 504.
 	OnTimeout func(thread uint64, uri string)
+	// OnStuck is called when a timed-out request has still not returned
+	// StuckGrace later: its thread is lost to the pool (recycle the process).
+	OnStuck    func(uri string)
+	StuckGrace time.Duration // 0: 5s
 	AccessLog io.Writer    // combined log format; nil: off
 	Log       *slog.Logger // error log
 }
@@ -130,6 +134,7 @@ type Server struct {
 
 	lmu       sync.Mutex
 	listeners []net.Listener
+	serving   sync.WaitGroup // Serve loops
 }
 
 // New loads every mount's app into ip and starts the Python threads.
@@ -219,7 +224,9 @@ func cleanPrefix(p string) (string, error) {
 func (s *Server) Serve(ln net.Listener) error {
 	s.lmu.Lock()
 	s.listeners = append(s.listeners, ln)
+	s.serving.Add(1)
 	s.lmu.Unlock()
+	defer s.serving.Done()
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -247,6 +254,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.lmu.Unlock()
+	// A connection accepted just before the close must be counted (and
+	// answered) before the server starts shutting down.
+	loops := make(chan struct{})
+	go func() { s.serving.Wait(); close(loops) }()
+	select {
+	case <-loops:
+	case <-ctx.Done():
+	}
 	linger := time.NewTimer(drainLinger)
 	for s.conns.Load() > 0 {
 		select {

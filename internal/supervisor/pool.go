@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +41,7 @@ type pool struct {
 type worker struct {
 	id            int
 	pool          *pool
-	cmd           *exec.Cmd
+	proc          *os.Process
 	pid           int
 	state         State
 	started       time.Time
@@ -57,8 +56,8 @@ type worker struct {
 }
 
 func (w *worker) signal(sig syscall.Signal) {
-	if w.cmd != nil && w.cmd.Process != nil {
-		w.cmd.Process.Signal(sig)
+	if w.proc != nil {
+		w.proc.Signal(sig)
 	}
 }
 
@@ -184,7 +183,7 @@ func (p *pool) drain(w *worker, reason string) {
 }
 
 // exited handles the end of a worker process.
-func (p *pool) exited(w *worker, err error) {
+func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 	for i, x := range p.workers {
 		if x == w {
 			p.workers = append(p.workers[:i], p.workers[i+1:]...)
@@ -203,7 +202,7 @@ func (p *pool) exited(w *worker, err error) {
 		p.s.updateStandby()
 		return
 	}
-	how := exitText(err)
+	how := exitText(st, err)
 	if w.startTimedOut {
 		how = "did not become ready within start_timeout"
 	}
@@ -348,15 +347,12 @@ func readRSS(pid int) int64 {
 	return n * int64(os.Getpagesize())
 }
 
-func exitText(err error) string {
-	if err == nil {
-		return "exited with status 0"
+func exitText(st *os.ProcessState, err error) string {
+	if err != nil || st == nil {
+		return fmt.Sprint("wait failed: ", err)
 	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return "killed by signal " + ws.Signal().String()
-		}
-		return fmt.Sprintf("exited with status %d", ee.ExitCode())
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by signal " + ws.Signal().String()
 	}
-	return err.Error()
+	return fmt.Sprintf("exited with status %d", st.ExitCode())
 }

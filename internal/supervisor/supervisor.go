@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -58,7 +57,7 @@ type listener struct {
 	addr    string
 	site    *config.Site // for a binding
 	pool    string       // for a pool's unix socket
-	file    *os.File
+	fd      int // our close-on-exec duplicate, passed to workers as is
 	standby *http.Server
 	sbLn    net.Listener
 }
@@ -133,12 +132,11 @@ func (s *Supervisor) openListeners(cfg *config.Config) error {
 			if err != nil {
 				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
 			}
-			f, err := ln.(*net.TCPListener).File()
-			ln.Close()
+			fd, err := dupListener(ln)
 			if err != nil {
-				return err
+				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
 			}
-			s.listeners[b] = &listener{key: b, addr: ln.Addr().String(), site: st, file: f}
+			s.listeners[b] = &listener{key: b, addr: ln.Addr().String(), site: st, fd: fd}
 		}
 	}
 	for name := range cfg.Pools {
@@ -159,22 +157,46 @@ func (s *Supervisor) openPoolSocket(name string) error {
 	if err != nil {
 		return fmt.Errorf("pool %q: socket: %w", name, err)
 	}
-	ul := ln.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false)
-	f, err := ul.File()
-	ln.Close()
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	fd, err := dupListener(ln)
 	if err != nil {
-		return err
+		return fmt.Errorf("pool %q: socket: %w", name, err)
 	}
-	s.listeners[key] = &listener{key: key, addr: path, pool: name, file: f}
+	s.listeners[key] = &listener{key: key, addr: path, pool: name, fd: fd}
 	return nil
 }
 
 func (s *Supervisor) closeListeners() {
 	for _, l := range s.listeners {
 		s.standbyOff(l)
-		l.file.Close()
+		syscall.Close(l.fd)
 	}
+}
+
+// dupListener returns a close-on-exec duplicate of ln's socket and closes ln.
+// It never goes through os.File.Fd, which would switch the socket, shared
+// with every worker, to blocking mode: an accept in a worker could then block
+// for good after another worker took the connection.
+func dupListener(ln net.Listener) (int, error) {
+	defer ln.Close()
+	sc, err := ln.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	err = sc.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			derr = e
+			return
+		}
+		nfd = int(r)
+	})
+	if err == nil {
+		err = derr
+	}
+	return nfd, err
 }
 
 // run is the supervisor's goroutine: it owns every pool and worker.
@@ -322,17 +344,16 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			ln, err := net.Listen("tcp", b)
 			if err != nil {
 				for _, l := range opened {
-					l.file.Close()
+					syscall.Close(l.fd)
 					delete(s.listeners, l.key)
 				}
 				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
 			}
-			f, err := ln.(*net.TCPListener).File()
-			ln.Close()
+			fd, err := dupListener(ln)
 			if err != nil {
 				return err
 			}
-			l := &listener{key: b, addr: ln.Addr().String(), site: st, file: f}
+			l := &listener{key: b, addr: ln.Addr().String(), site: st, fd: fd}
 			s.listeners[b] = l
 			opened = append(opened, l)
 		}
@@ -404,11 +425,11 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	for k, l := range s.listeners {
 		if l.site != nil && !used[k] {
 			s.standbyOff(l)
-			l.file.Close()
+			syscall.Close(l.fd)
 			delete(s.listeners, k)
 		}
 		if l.pool != "" && cfg.Pools[l.pool] == nil && s.pools[l.pool] == nil {
-			l.file.Close()
+			syscall.Close(l.fd)
 			delete(s.listeners, k)
 		}
 	}
@@ -592,20 +613,21 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 		s.log.Error("cannot start a worker", "pool", p.name, "err", err)
 		return nil
 	}
-	files := []*os.File{wr}
+	// Raw descriptors (syscall.ForkExec, not exec.Cmd): exec.Cmd would call
+	// os.File.Fd on the shared listeners and make them blocking.
+	fds := []uintptr{devNull(), fileFD(s.opt.Stdout), fileFD(s.opt.Stderr), fdOf(wr)}
 	for _, l := range spec.Listeners {
-		files = append(files, s.listeners[l.Addr].file)
+		fds = append(fds, uintptr(s.listeners[l.Addr].fd))
 	}
-	cmd := exec.Command(s.opt.Exe, "worker")
-	cmd.Env = os.Environ()
+	env := os.Environ()
 	for k, v := range p.cfg.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		env = append(env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, WorkerEnv+"="+string(raw))
-	cmd.Stdout, cmd.Stderr = s.opt.Stdout, s.opt.Stderr
-	cmd.ExtraFiles = files
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred}
-	err = cmd.Start()
+	env = append(env, WorkerEnv+"="+string(raw))
+	pid, err := syscall.ForkExec(s.opt.Exe, []string{s.opt.Exe, "worker"}, &syscall.ProcAttr{
+		Env: env, Files: fds,
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred, Setpgid: false},
+	})
 	wr.Close()
 	if err != nil {
 		r.Close()
@@ -613,13 +635,14 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 		p.failed(w, err.Error())
 		return nil
 	}
-	w.cmd, w.pid = cmd, cmd.Process.Pid
+	proc, _ := os.FindProcess(pid)
+	w.proc, w.pid = proc, pid
 	p.workers = append(p.workers, w)
 	s.log.Info("worker starting", "pool", p.name, "worker", w.id, "pid", w.pid)
 	go w.readStatus(r)
 	go func() {
-		err := cmd.Wait()
-		s.post(func() { p.exited(w, err) })
+		st, err := proc.Wait()
+		s.post(func() { p.exited(w, st, err) })
 	}()
 	timeout := time.Duration(p.cfg.StartTimeout)
 	time.AfterFunc(timeout, func() {
@@ -640,7 +663,7 @@ func (s *Supervisor) standbyOn(l *listener) {
 	if l.standby != nil {
 		return
 	}
-	fd, err := syscall.Dup(int(l.file.Fd()))
+	fd, err := syscall.Dup(l.fd)
 	if err != nil {
 		s.log.Error("standby listener", "addr", l.addr, "err", err)
 		return
@@ -781,4 +804,25 @@ func (s *Supervisor) WaitReady(timeout time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
+}
+
+// fdOf returns f's descriptor for a child. Only for files whose blocking mode
+// does not matter (pipes, the log streams).
+func fdOf(f *os.File) uintptr { return f.Fd() }
+
+// fileFD is w's descriptor if it is a file, else /dev/null's.
+func fileFD(w io.Writer) uintptr {
+	if f, ok := w.(*os.File); ok {
+		return f.Fd()
+	}
+	return devNull()
+}
+
+var devNullFile *os.File
+
+func devNull() uintptr {
+	if devNullFile == nil {
+		devNullFile, _ = os.Open(os.DevNull)
+	}
+	return devNullFile.Fd()
 }

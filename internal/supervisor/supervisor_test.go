@@ -58,12 +58,14 @@ func TestLive(t *testing.T) {
 }
 
 func TestExitText(t *testing.T) {
-	err := exec.Command("sh", "-c", "exit 3").Run()
-	if got := exitText(err); got != "exited with status 3" {
+	c := exec.Command("sh", "-c", "exit 3")
+	c.Run()
+	if got := exitText(c.ProcessState, nil); got != "exited with status 3" {
 		t.Errorf("exitText = %q", got)
 	}
-	err = exec.Command("sh", "-c", "kill -9 $$").Run()
-	if got := exitText(err); got != "killed by signal killed" {
+	c = exec.Command("sh", "-c", "kill -9 $$")
+	c.Run()
+	if got := exitText(c.ProcessState, nil); got != "killed by signal killed" {
 		t.Errorf("exitText = %q", got)
 	}
 }

@@ -64,6 +64,8 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 			log.Error("stuck request: its Python stack; TimeoutError raised in it", "uri", uri, "thread", thread,
 				"interrupted", hit, "stack", stack)
 		}
+	}
+	onStuck := func(uri string) {
 		select {
 		case stuck <- struct{}{}:
 		default:
@@ -73,7 +75,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
-		RequestTimeout: spec.RequestTimeout, OnTimeout: onTimeout, AccessLog: access, Log: log,
+		RequestTimeout: spec.RequestTimeout, OnTimeout: onTimeout, OnStuck: onStuck, AccessLog: access, Log: log,
 	}
 	sites := map[string]*server.Server{}
 	var all []*server.Server
