@@ -42,8 +42,8 @@ type Config struct {
 	// StuckGrace later: its thread is lost to the pool (recycle the process).
 	OnStuck    func(uri string)
 	StuckGrace time.Duration // 0: 5s
-	AccessLog io.Writer    // combined log format; nil: off
-	Log       *slog.Logger // error log
+	AccessLog  io.Writer     // combined log format; nil: off
+	Log        *slog.Logger  // error log
 }
 
 // Defaults are the settings used where Config leaves zero.

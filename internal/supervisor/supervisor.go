@@ -57,7 +57,7 @@ type listener struct {
 	addr    string
 	site    *config.Site // for a binding
 	pool    string       // for a pool's unix socket
-	fd      int // our close-on-exec duplicate, passed to workers as is
+	fd      int          // our close-on-exec duplicate, passed to workers as is
 	standby *http.Server
 	sbLn    net.Listener
 }
