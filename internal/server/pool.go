@@ -18,9 +18,10 @@ import (
 // blocked (in I/O, with the GIL released). So threads are woken lazily: a job
 // wakes a thread only when none is running; a running thread takes queued
 // jobs one after another under one GIL hold; and a watcher adds a thread when
-// jobs wait but none was taken for wakeDelay (the running ones are blocked).
-// CPU-bound apps thus run on one thread with no hand-offs, and I/O-bound apps
-// still get every thread within a few wakeDelays.
+// jobs wait, none was taken for wakeDelay, and the threads used less than
+// half of that time on the CPU (they are blocked, not computing). CPU-bound
+// apps thus run on one thread with no hand-offs, and I/O-bound apps still get
+// every thread within a few wakeDelays.
 type pool struct {
 	threads int
 	jobs    chan *job     // the bounded queue
@@ -30,6 +31,20 @@ type pool struct {
 	running atomic.Int32  // threads currently taking jobs
 	taken   atomic.Uint64 // jobs taken so far: the watcher's sign of progress
 	wg      sync.WaitGroup
+
+	cmu    sync.Mutex
+	clocks []pyembed.CPUClock // of every thread
+}
+
+// cpu returns the CPU time all the pool's threads have used.
+func (p *pool) cpu() time.Duration {
+	p.cmu.Lock()
+	defer p.cmu.Unlock()
+	var d time.Duration
+	for _, c := range p.clocks {
+		d += c.Used()
+	}
+	return d
 }
 
 // wakeDelay is how long queued jobs may see no progress before another
@@ -106,6 +121,9 @@ func (p *pool) worker(ip *pyembed.Interpreter, ready chan<- struct{}) {
 	t := ip.NewThread()
 	defer t.Close()
 	defer pyembed.DetachOSThread()
+	p.cmu.Lock()
+	p.clocks = append(p.clocks, pyembed.ThreadCPUClock())
+	p.cmu.Unlock()
 	ready <- struct{}{}
 	for {
 		select {
@@ -174,7 +192,7 @@ func (p *pool) watch() {
 			return
 		}
 		for len(p.jobs) > 0 {
-			before := p.taken.Load()
+			before, cpu := p.taken.Load(), p.cpu()
 			delay := wakeDelay
 			if int(p.running.Load()) >= p.threads {
 				delay = 10 * wakeDelay // all busy: just keep an eye on it
@@ -184,7 +202,7 @@ func (p *pool) watch() {
 			case <-p.quit:
 				return
 			}
-			if len(p.jobs) > 0 && p.taken.Load() == before {
+			if len(p.jobs) > 0 && p.taken.Load() == before && p.cpu()-cpu < delay/2 {
 				p.wakeOne()
 			}
 		}
