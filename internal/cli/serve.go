@@ -184,7 +184,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 		if len(p.Workers) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\n", p.Name, state)
 		}
-		for _, w := range p.Workers {
+		for _, w := range append(p.Workers, p.Exited...) {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Uptime)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 // environ fills e with the request's CGI variables (PEP 3333); the wsgi.*
 // constants and wsgi.input are added on the Python side.
-func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathInfo, rawPath, query string, bodyLen int64, bodyFile *os.File) {
+func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathInfo, query string, bodyLen int64, bodyFile *os.File) {
 	e.Add("REQUEST_METHOD", r.Method)
 	e.Add("SCRIPT_NAME", scriptName)
 	e.Add("PATH_INFO", pathInfo)
@@ -32,8 +32,9 @@ func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathIn
 		e.Add("CONTENT_LENGTH", strconv.FormatInt(bodyLen, 10))
 	}
 	var port, name string
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
-		port, name = strconv.Itoa(a.Port), a.IP.String()
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	if local != nil {
+		port = strconv.Itoa(local.Port)
 	} else if fw := r.Header["X-Wisp-Server-Port"]; len(fw) == 1 {
 		port = fw[0] // a request forwarded from another pool
 	}
@@ -44,6 +45,8 @@ func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathIn
 		} else {
 			name = r.Host
 		}
+	} else if local != nil {
+		name = local.IP.String()
 	}
 	e.Add("SERVER_NAME", name)
 	e.Add("SERVER_PORT", port)

@@ -59,7 +59,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 		defer j.bodyFile.Close()
 	}
 	j.app = m.app
-	s.environ(&j.env, r, m.prefix, pathInfo, rawPath, query, int64(len(j.body)), j.bodyFile)
+	s.environ(&j.env, r, m.prefix, pathInfo, query, int64(len(j.body)), j.bodyFile)
 	p := &responder{s: s, w: w, r: r, rc: http.NewResponseController(w.ResponseWriter)}
 	if s.pool.submit(j) {
 		if !s.respond(p, j, m.timeout) {

@@ -35,6 +35,19 @@ type pool struct {
 	requests   uint64
 	lastActive time.Time
 	waiters    []chan struct{} // standby requests waiting for a ready worker
+	history    []WorkerStatus  // the last workers that exited, newest last
+}
+
+// historySize is how many exited workers `wisp status` still shows.
+const historySize = 5
+
+// remember keeps an exited worker for `wisp status`.
+func (p *pool) remember(w *worker) {
+	p.history = append(p.history, WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
+		Requests: w.requests, Uptime: "exited " + time.Now().Format(time.TimeOnly)})
+	if len(p.history) > historySize {
+		p.history = p.history[1:]
+	}
 }
 
 // worker is one worker process.
@@ -198,6 +211,7 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 	}
 	if w.state == Draining || w.state == Stopped {
 		w.state = Stopped
+		p.remember(w)
 		p.s.log.Info("worker stopped", "pool", p.name, "worker", w.id, "pid", w.pid)
 		p.s.updateStandby()
 		return
@@ -208,6 +222,7 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 	}
 	wasStarting := w.state == Starting
 	w.state = Crashed
+	p.remember(w)
 	if old := w.replaces; old != nil {
 		old.replacedBy = nil // it keeps serving; recycling is tried again later
 	}

@@ -495,6 +495,7 @@ func (s *Supervisor) Status() Status {
 				}
 				ps.Workers = append(ps.Workers, ws)
 			}
+			ps.Exited = append(ps.Exited, p.history...)
 			st.Pools = append(st.Pools, ps)
 		}
 	})
