@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +44,34 @@ func TestRequestTimeoutInProcess(t *testing.T) {
 		if strings.Contains(line, "has ended") && !strings.Contains(line, "TimeoutError") {
 			t.Errorf("the request ended without the TimeoutError raised in it: %s", line)
 		}
+	}
+}
+
+// TestLongCPURequestDoesNotStarveOthers: while one request spins on the CPU
+// (holding the GIL between switch intervals), short requests on the other
+// threads are still answered promptly, as with plain Python threads.
+func TestLongCPURequestDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	w := start(t, "--threads", "4", "--timeout", "4s", app("stuck/app.py"))
+	spun := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(w.URL + "/spin")
+		if err != nil {
+			spun <- 0
+			return
+		}
+		resp.Body.Close()
+		spun <- resp.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond) // the spinner holds the running thread
+	for i := 0; i < 5; i++ {
+		began := time.Now()
+		resp, body := w.get(t, "/")
+		if d := time.Since(began); resp.StatusCode != 200 || string(body) != "ok" || d > time.Second {
+			t.Fatalf("short request %d during a long CPU-bound one: %d %q after %v; want 200 within 1s", i, resp.StatusCode, body, d)
+		}
+	}
+	if code := <-spun; code != 504 {
+		t.Errorf("the spinning request ended with %d, want 504 from --timeout", code)
 	}
 }

@@ -19,9 +19,10 @@ import (
 // wakes a thread only when none is running; a running thread takes queued
 // jobs one after another under one GIL hold; and a watcher adds a thread when
 // jobs wait, none was taken for wakeDelay, and the threads used less than
-// half of that time on the CPU (they are blocked, not computing). CPU-bound
-// apps thus run on one thread with no hand-offs, and I/O-bound apps still get
-// every thread within a few wakeDelays.
+// half of that time on the CPU (they are blocked, not computing), or none was
+// taken for busyStall at all. CPU-bound apps thus run on one thread with no
+// hand-offs, I/O-bound apps still get every thread within a few wakeDelays,
+// and a long CPU-bound request delays the queue by busyStall at most.
 type pool struct {
 	threads int
 	jobs    chan *job     // the bounded queue
@@ -55,6 +56,7 @@ const (
 	wakeDelay        = 500 * time.Microsecond
 	maxBatch         = 64
 	contendedAcquire = 200 * time.Microsecond
+	busyStall        = 5 * time.Millisecond // Python's default switch interval
 )
 
 func startPool(ip *pyembed.Interpreter, threads, queue int) (*pool, error) {
@@ -181,8 +183,10 @@ func (p *pool) batch(t *pyembed.Thread, j *job) (contended bool) {
 	return contended
 }
 
-// watch wakes another thread whenever jobs wait and none was taken for
-// wakeDelay: the running threads are blocked (I/O, sleep) or slow.
+// watch wakes another thread when jobs wait and none was taken for
+// wakeDelay while the running threads barely used the CPU (they are blocked:
+// I/O, sleep), or for busyStall even though they compute (a long CPU-bound
+// request: a second thread then gets GIL time slices for the queued ones).
 func (p *pool) watch() {
 	defer p.wg.Done()
 	for {
@@ -191,6 +195,7 @@ func (p *pool) watch() {
 		case <-p.quit:
 			return
 		}
+		var stalled time.Duration
 		for len(p.jobs) > 0 {
 			before, cpu := p.taken.Load(), p.cpu()
 			delay := wakeDelay
@@ -202,8 +207,14 @@ func (p *pool) watch() {
 			case <-p.quit:
 				return
 			}
-			if len(p.jobs) > 0 && p.taken.Load() == before && p.cpu()-cpu < delay/2 {
+			if len(p.jobs) == 0 || p.taken.Load() != before {
+				stalled = 0
+				continue
+			}
+			stalled += delay
+			if p.cpu()-cpu < delay/2 || stalled >= busyStall {
 				p.wakeOne()
+				stalled = 0
 			}
 		}
 	}
