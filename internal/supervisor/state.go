@@ -55,7 +55,7 @@ type PoolStatus struct {
 	State    PoolState      `json:"state"`
 	Reason   string         `json:"reason,omitempty"` // why it is stopped
 	Failures int            `json:"recent_failures"`
-	Workers  []WorkerStatus `json:"workers"`           // starting, ready, draining
+	Workers  []WorkerStatus `json:"workers"`          // starting, ready, draining
 	Exited   []WorkerStatus `json:"exited,omitempty"` // the last few that stopped or crashed
 }
 
