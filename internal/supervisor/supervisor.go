@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,6 +49,9 @@ type Supervisor struct {
 	rundir    string
 	nextID    int
 	stopping  bool
+
+	forwarders sync.Map // socket+site → http.Handler, used by standby handlers
+	devNull    *os.File // workers' stdin
 }
 
 // listener is a socket the supervisor owns and passes to workers. While no
@@ -82,13 +86,18 @@ func Start(cfg *config.Config, opt Options) (*Supervisor, error) {
 	if opt.Stderr == nil {
 		opt.Stderr = os.Stderr
 	}
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
 	rundir, err := os.MkdirTemp("", "wisp-")
 	if err != nil {
+		devNull.Close()
 		return nil, err
 	}
 	s := &Supervisor{
 		opt: opt, log: opt.Log, events: make(chan func(), 256), quit: make(chan struct{}), done: make(chan struct{}),
-		listeners: map[string]*listener{}, pools: map[string]*pool{}, rundir: rundir,
+		listeners: map[string]*listener{}, pools: map[string]*pool{}, rundir: rundir, devNull: devNull,
 	}
 	if err := s.openListeners(cfg); err != nil {
 		s.closeListeners()
@@ -616,7 +625,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	}
 	// Raw descriptors (syscall.ForkExec, not exec.Cmd): exec.Cmd would call
 	// os.File.Fd on the shared listeners and make them blocking.
-	fds := []uintptr{devNull(), fileFD(s.opt.Stdout), fileFD(s.opt.Stderr), fdOf(wr)}
+	fds := []uintptr{s.devNull.Fd(), s.fileFD(s.opt.Stdout), s.fileFD(s.opt.Stderr), wr.Fd()}
 	for _, l := range spec.Listeners {
 		fds = append(fds, uintptr(s.listeners[l.Addr].fd))
 	}
@@ -769,8 +778,19 @@ func (s *Supervisor) standbyHandler(l *listener) http.Handler {
 			http.Error(w, "503 Service Unavailable: "+reason, http.StatusServiceUnavailable)
 			return
 		}
-		server.NewForwarder(socket, siteName, s.log).ServeHTTP(w, r)
+		s.forwarder(socket, siteName).ServeHTTP(w, r)
 	})
+}
+
+// forwarder returns the (cached) forwarder to a pool socket for a site, so
+// that standby requests reuse connections.
+func (s *Supervisor) forwarder(socket, site string) http.Handler {
+	key := socket + "\x00" + site
+	if f, ok := s.forwarders.Load(key); ok {
+		return f.(http.Handler)
+	}
+	f, _ := s.forwarders.LoadOrStore(key, server.NewForwarder(socket, site, s.log))
+	return f.(http.Handler)
 }
 
 // routePool finds the pool of the vdir serving path in site (longest prefix).
@@ -807,23 +827,11 @@ func (s *Supervisor) WaitReady(timeout time.Duration) bool {
 	return false
 }
 
-// fdOf returns f's descriptor for a child. Only for files whose blocking mode
-// does not matter (pipes, the log streams).
-func fdOf(f *os.File) uintptr { return f.Fd() }
-
-// fileFD is w's descriptor if it is a file, else /dev/null's.
-func fileFD(w io.Writer) uintptr {
+// fileFD is w's descriptor for a child if w is a file, else /dev/null's.
+// Only for the log streams, whose blocking mode does not matter.
+func (s *Supervisor) fileFD(w io.Writer) uintptr {
 	if f, ok := w.(*os.File); ok {
 		return f.Fd()
 	}
-	return devNull()
-}
-
-var devNullFile *os.File
-
-func devNull() uintptr {
-	if devNullFile == nil {
-		devNullFile, _ = os.Open(os.DevNull)
-	}
-	return devNullFile.Fd()
+	return s.devNull.Fd()
 }
