@@ -158,8 +158,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.OnTimeout = func(thread uint64, uri string) {
-		stack, hit, err := ip.Interrupt(thread, 5*time.Second)
+	cfg.OnTimeout = func(thread uint64, uri string, still func() bool) {
+		stack, hit, err := ip.Interrupt(thread, 5*time.Second, still)
 		if err != nil {
 			log.Error("stuck request: cannot interrupt it", "uri", uri, "err", err)
 			return

@@ -305,26 +305,30 @@ func cbool(b bool) C.int {
 func ThreadIdent() uint64 { return uint64(C.wisp_thread_ident()) }
 
 // Interrupt diagnoses and stops a request stuck in Python: it returns the
-// Python stack of thread ident and raises TimeoutError in it, which the thread
-// sees at its next bytecode (not while blocked inside a C call such as
-// time.sleep). It gives up after wait when it cannot get the GIL (a thread
-// stuck in C code holding it).
-func (ip *Interpreter) Interrupt(ident uint64, wait time.Duration) (stack string, hit bool, err error) {
+// Python stack of thread ident and, if still() (called holding the GIL, so
+// the thread cannot finish its request meanwhile) reports that the stuck
+// request is still running, raises TimeoutError in that thread, which sees it
+// at its next bytecode (not while blocked inside a C call such as
+// time.sleep). It gives up waiting after wait when it cannot get the GIL (a
+// thread stuck in C code holding it); the attempt then completes later, still
+// guarded by still().
+func (ip *Interpreter) Interrupt(ident uint64, wait time.Duration, still func() bool) (stack string, hit bool, err error) {
 	type result struct {
 		stack string
-		n     int
+		hit   bool
 	}
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var cs *C.char
-		n := C.wisp_interrupt(C.ulong(ident), &cs)
-		done <- result{takeCString(cs), int(n)}
+		stack := takeCString(C.wisp_interrupt_begin(C.ulong(ident)))
+		hit := still() && C.wisp_interrupt_raise(C.ulong(ident)) > 0
+		C.wisp_release()
+		done <- result{stack, hit}
 	}()
 	select {
 	case r := <-done:
-		return r.stack, r.n > 0, nil
+		return r.stack, r.hit, nil
 	case <-time.After(wait):
 		return "", false, fmt.Errorf("no GIL within %v: a thread holds it inside C code", wait)
 	}

@@ -48,6 +48,8 @@ typedef struct PyMethodDef {
 #define TPF_TUPLE (1UL << 26)
 #define TPF_BYTES (1UL << 27)
 #define TPF_UNICODE (1UL << 28)
+#define TPF_BASE_EXC (1UL << 30)
+#define TPF_TYPE (1UL << 31)
 
 #define WISP_API(X)                                                                   \
 	X(void, Py_IncRef, (PyObject *))                                                  \
@@ -219,8 +221,8 @@ static char *utf8(PyObject *o, size_t *len) {
 		out = xstrndup(p, (size_t)n);
 	} else {
 		py.PyErr_Clear();
-		n = 22;
-		out = xstrndup("<unprintable exception>", 22);
+		n = 23;
+		out = xstrndup("<unprintable exception>", 23);
 	}
 	XDECREF(b);
 	XDECREF(s);
@@ -357,8 +359,13 @@ int wisp_init(const char *program, uintptr_t lh, const char *src, const char *ke
 		return set_err(err, "wisp_boot is missing FileWrapper, ErrorStream, input_from_fd or format_exception");
 
 	nkeys = 1;
-	for (const char *p = keybuf; p < keybuf + keyslen && nkeys < MAX_KEYS; p += strlen(p) + 1)
+	for (const char *p = keybuf; p < keybuf + keyslen; p += strlen(p) + 1) {
+		if (nkeys == MAX_KEYS) {
+			*err = strdup("too many interned environ keys (raise MAX_KEYS in wisp_py.c)");
+			return -1;
+		}
 		keys[nkeys++] = py.PyUnicode_InternFromString(p);
+	}
 	k_input = py.PyUnicode_InternFromString("wsgi.input");
 
 	main_ts = py.PyEval_SaveThread();
@@ -695,12 +702,22 @@ static PyObject *start_response(PyObject *self, PyObject *args) {
 	}
 	PyObject *exc = na == 3 ? py.PyTuple_GetItem(args, 2) : Py_None_;
 	if (exc != Py_None_) {
+		if (!(FLAGS(exc) & TPF_TUPLE) || py.PyTuple_Size(exc) != 3) {
+			py.PyErr_SetString(exc_TypeError, "exc_info must be a 3-tuple (type, value, traceback)");
+			return NULL;
+		}
+		PyObject *t = py.PyTuple_GetItem(exc, 0), *v = py.PyTuple_GetItem(exc, 1);
+		if (t == Py_None_) {
+			exc = Py_None_; /* sys.exc_info() outside an except block: no exception */
+		} else if (!(FLAGS(t) & TPF_TYPE) || !(py.PyType_GetFlags((PyTypeObject *)t) & TPF_BASE_EXC) ||
+		           (v != Py_None_ && !(FLAGS(v) & TPF_BASE_EXC))) {
+			py.PyErr_SetString(exc_TypeError, "exc_info must hold an exception type and instance (sys.exc_info())");
+			return NULL;
+		}
+	}
+	if (exc != Py_None_) {
 		if (c->sent) {
 			/* PEP 3333: headers already went out, re-raise the app's exception */
-			if (!(FLAGS(exc) & TPF_TUPLE) || py.PyTuple_Size(exc) != 3) {
-				py.PyErr_SetString(exc_TypeError, "exc_info must be a 3-tuple");
-				return NULL;
-			}
 			PyObject *t = py.PyTuple_GetItem(exc, 0), *v = py.PyTuple_GetItem(exc, 1), *tb = py.PyTuple_GetItem(exc, 2);
 			INCREF(t);
 			INCREF(v);
@@ -832,7 +849,9 @@ static int try_sendfile(rctx *c, PyObject *result) {
 }
 
 static int respond(rctx *c, wisp_req *r, PyObject *result) {
-	if (py.PyObject_IsInstance(result, filewrapper) == 1) {
+	int isfw = py.PyObject_IsInstance(result, filewrapper);
+	if (isfw < 0) return fail(c, r);
+	if (isfw == 1) {
 		int s = try_sendfile(c, result);
 		if (s < 0) return fail(c, r);
 		if (s > 0) return c->gone ? WISP_GONE : WISP_OK;
@@ -932,6 +951,9 @@ int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, co
 		close_result(result, r, &rc);
 		DECREF(result);
 	}
+	/* a TimeoutError raised in this thread that arrived too late (the app had
+	 * returned) must not hit the thread's next request */
+	py.PyThreadState_SetAsyncExc(py.PyThread_get_thread_ident(), NULL);
 	c->handle = 0;
 	c->gen++;
 	out->hdr = (c->handed || !c->started) ? NULL : c->hbuf;
@@ -943,21 +965,22 @@ int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, co
 	return rc;
 }
 
-/* wisp_interrupt logs nothing itself: it returns the Python stack of thread
- * ident (malloc'd) and raises TimeoutError in that thread, which sees it at its
- * next bytecode. The calling thread takes the GIL for it. Returns the number
- * of threads hit (0: no such thread). */
-int wisp_interrupt(unsigned long ident, char **stack) {
+/* wisp_interrupt_begin takes the GIL for the calling thread and returns the
+ * Python stack of thread ident (malloc'd). The caller decides, holding the GIL,
+ * whether to raise (wisp_interrupt_raise), then calls wisp_release. */
+char *wisp_interrupt_begin(unsigned long ident) {
 	wisp_acquire();
 	PyObject *f = boot_attr("thread_stack");
 	PyObject *id = py.PyLong_FromUnsignedLongLong(ident);
 	PyObject *s = (f && id) ? py.PyObject_CallFunctionObjArgs(f, id, NULL) : NULL;
-	*stack = s ? utf8(s, NULL) : strdup("(no stack)");
+	char *stack = s ? utf8(s, NULL) : strdup("(no stack)");
 	if (!s) py.PyErr_Clear();
 	XDECREF(s);
 	XDECREF(id);
 	XDECREF(f);
-	int n = py.PyThreadState_SetAsyncExc(ident, exc_TimeoutError);
-	wisp_release();
-	return n;
+	return stack;
 }
+
+/* wisp_interrupt_raise raises TimeoutError in thread ident (seen at its next
+ * bytecode); the caller holds the GIL. Returns the number of threads hit. */
+int wisp_interrupt_raise(unsigned long ident) { return py.PyThreadState_SetAsyncExc(ident, exc_TimeoutError); }

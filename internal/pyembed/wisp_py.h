@@ -54,6 +54,7 @@ int wisp_handle(uintptr_t handle, int app, const char *env, size_t envlen, const
                 size_t bodylen, int bodyfd, wisp_out *out);
 int wisp_finalize(void);
 unsigned long wisp_thread_ident(void);
-int wisp_interrupt(unsigned long ident, char **stack);
+char *wisp_interrupt_begin(unsigned long ident);
+int wisp_interrupt_raise(unsigned long ident);
 
 #endif

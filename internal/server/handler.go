@@ -43,29 +43,30 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 	}
 	j := getJob()
 	defer func() {
-		if j != nil {
+		if j != nil { // not handed to afterTimeout
+			if j.bodyFile != nil {
+				j.bodyFile.Close()
+			}
 			putJob(j)
 		}
 	}()
 	if status, msg := s.readBody(w, r, j); status != 0 {
-		if j.bodyFile != nil {
-			j.bodyFile.Close()
-		}
 		w.Header().Set("Connection", "close")
 		plain(w, status, msg)
 		return
-	}
-	if j.bodyFile != nil {
-		defer j.bodyFile.Close()
 	}
 	j.app = m.app
 	s.environ(&j.env, r, m.prefix, pathInfo, query, int64(len(j.body)), j.bodyFile)
 	p := &responder{s: s, w: w, r: r, rc: http.NewResponseController(w.ResponseWriter)}
 	if s.pool.submit(j) {
 		if !s.respond(p, j, m.timeout) {
-			// Timed out: the app still holds the job; its thread is back once it returns.
+			// Timed out: the app still holds the job (and reads its body
+			// file); afterTimeout releases them once it returns.
 			go s.afterTimeout(j, r.RequestURI, time.Now())
 			j = nil
+			if p.wrote {
+				panic(http.ErrAbortHandler) // the response had started: never end it as if complete
+			}
 		}
 	} else {
 		w.Header().Set("Retry-After", "1")
@@ -98,7 +99,7 @@ type responder struct {
 // means the client is gone or the response cannot go on (it was logged).
 func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool) error {
 	if !p.wrote {
-		status, err := p.s.writeHeader(p.w, hdr, len(a)+len(b), file, n, done)
+		status, err := p.s.writeHeader(p.w, hdr, len(a)+len(b), file, n, done, p.r.Method == http.MethodHead)
 		if err != nil {
 			p.s.log.Error("bad response from app", "method", p.r.Method, "uri", p.r.RequestURI, "err", err)
 			plain(p.w, http.StatusInternalServerError, "500 Internal Server Error")
@@ -268,6 +269,11 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 	if grace <= 0 {
 		grace = 5 * time.Second
 	}
+	defer func() {
+		if j.bodyFile != nil {
+			j.bodyFile.Close()
+		}
+	}()
 	select {
 	case <-ended:
 	case <-time.After(grace):
@@ -288,10 +294,12 @@ func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.RequestURI,
 		"timeout", timeout.String())
 	if s.cfg.OnTimeout != nil {
-		go s.cfg.OnTimeout(j.thread.Load(), p.r.RequestURI)
+		if th := j.thread.Load(); th != 0 {
+			go s.cfg.OnTimeout(th, p.r.RequestURI, j.running.Load)
+		}
 	}
 	if p.wrote {
-		panic(http.ErrAbortHandler)
+		return // the caller aborts the connection once the job is handed over
 	}
 	p.w.Header().Set("Connection", "close")
 	plain(p.w, http.StatusGatewayTimeout, "504 Gateway Timeout: the application did not answer in time")
@@ -335,8 +343,9 @@ var hopByHop = map[string]bool{
 
 // writeHeader applies the app's status and headers ("status\0name\0value\0...").
 // The first hand-off (size body bytes, then fileN bytes of file; done if that
-// is all) gives the Content-Length when the app sent none.
-func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.File, fileN int64, done bool) (int, error) {
+// is all) gives the Content-Length when the app sent none (head: the request
+// is a HEAD, whose empty body tells nothing).
+func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.File, fileN int64, done, head bool) (int, error) {
 	i := bytes.IndexByte(hdr, 0)
 	if i < 3 {
 		return 0, errors.New("no status")
@@ -385,7 +394,7 @@ func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.Fil
 		switch {
 		case file != nil && done:
 			h["Content-Length"] = []string{strconv.FormatInt(int64(size)+fileN, 10)}
-		case done:
+		case done && (size > 0 || !head): // an empty HEAD body says nothing of GET's length
 			h["Content-Length"] = []string{strconv.Itoa(size)}
 		}
 	}

@@ -43,6 +43,7 @@ type job struct {
 	abort   chan struct{} // closed when the client is gone
 	aborted atomic.Bool
 	thread  atomic.Uint64 // Python thread id running the job
+	running atomic.Bool   // in the app; changes only under the GIL
 	code    pyembed.Code
 	tb      string
 }
@@ -61,6 +62,7 @@ func putJob(j *job) {
 	j.env.Reset()
 	j.body, j.bodyFile, j.hdr, j.tb = nil, nil, j.hdr[:0], ""
 	j.aborted.Store(false)
+	j.thread.Store(0)
 	jobPool.Put(j)
 }
 
@@ -94,7 +96,9 @@ func (j *job) run(t *pyembed.Thread) (released bool) {
 	if j.aborted.Load() {
 		j.code = pyembed.Gone
 	} else {
+		j.running.Store(true)
 		res := t.Handle(j.app, &j.env, j.body, j.bodyFile, j)
+		j.running.Store(false)
 		j.code, j.tb = res.Code, res.Traceback
 		if res.Hdr != nil {
 			j.hdr = append(j.hdr[:0], res.Hdr...)

@@ -36,8 +36,10 @@ type Config struct {
 	Multiprocess      bool          // wsgi.multiprocess
 	RequestTimeout    time.Duration // time a request may spend in the app; then 504 (0: none)
 	// OnTimeout is called when a request overstays RequestTimeout, with the
-	// Python thread running it (pyembed thread ident); nil: just answer 504.
-	OnTimeout func(thread uint64, uri string)
+	// Python thread running it (pyembed thread ident, 0 if it has not started)
+	// and still, which reports (called holding the GIL) whether that thread
+	// still runs this request; nil: just answer 504.
+	OnTimeout func(thread uint64, uri string, still func() bool)
 	// OnStuck is called when a timed-out request has still not returned
 	// StuckGrace later: its thread is lost to the pool (recycle the process).
 	OnStuck    func(uri string)

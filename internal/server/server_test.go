@@ -128,7 +128,7 @@ func TestWriteHeader(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		w := &statusWriter{ResponseWriter: rec}
-		status, err := s.writeHeader(w, c.hdr, c.size, nil, 0, c.done)
+		status, err := s.writeHeader(w, c.hdr, c.size, nil, 0, c.done, false)
 		if (err != nil) != c.wantErr {
 			t.Errorf("%s: err = %v, want error %v", c.name, err, c.wantErr)
 			continue

@@ -56,8 +56,8 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		access = f
 	}
 	stuck := make(chan struct{}, 1)
-	onTimeout := func(thread uint64, uri string) {
-		stack, hit, err := ip.Interrupt(thread, 5*time.Second)
+	onTimeout := func(thread uint64, uri string, still func() bool) {
+		stack, hit, err := ip.Interrupt(thread, 5*time.Second, still)
 		if err != nil {
 			log.Error("stuck request: cannot interrupt it", "uri", uri, "err", err)
 		} else {
