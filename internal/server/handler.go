@@ -189,6 +189,8 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 		expired = t.C
 	}
 	var pending *event
+	gone := ctx.Done()
+	complete := false // the response is whole (cut at Content-Length, or a 500 for bad headers)
 	for {
 		var ev event
 		if pending != nil {
@@ -196,9 +198,10 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 		} else {
 			select {
 			case ev = <-j.events:
-			case <-ctx.Done():
-				j.goneNow()
-				ev = <-j.events
+			case <-gone:
+				j.goneNow() // the app stops at its next hand-off; keep watching the timeout
+				gone = nil
+				continue
 			case <-expired:
 				s.timedOut(p, j, timeout)
 				return false
@@ -221,6 +224,9 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			release(ev)
 			release(next)
 			if done {
+				if complete {
+					return true
+				}
 				panic(http.ErrAbortHandler)
 			}
 			continue
@@ -235,20 +241,16 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 		release(ev)
 		release(next)
 		if err != nil {
+			// Stop the app; its remaining events are dropped above until done.
 			j.goneNow()
-			if !done {
-				if pending != nil {
-					release(*pending)
-					done = pending.done
+			complete = err == errBadResponse || err == errTruncated
+			if done {
+				if complete {
+					return true
 				}
-				if !done {
-					drain(j)
-				}
+				panic(http.ErrAbortHandler)
 			}
-			if err == errBadResponse || err == errTruncated {
-				return true // the response is complete
-			}
-			panic(http.ErrAbortHandler)
+			continue
 		}
 		if done {
 			p.finish(j.code, j.tb)
