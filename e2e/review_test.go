@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"os"
 	"testing"
 	"time"
 )
@@ -55,5 +56,24 @@ func TestHeadEmptyBodyHasNoZeroLength(t *testing.T) {
 	resp, _ := w.do(t, req)
 	if cl := resp.Header.Get("Content-Length"); cl == "0" {
 		t.Errorf("HEAD /empty: Content-Length %q, want none", cl)
+	}
+}
+
+// TestFileWrapperGetsLength: a file_wrapper response without Content-Length
+// gets the file's length (so it goes out with sendfile, not chunked).
+func TestFileWrapperGetsLength(t *testing.T) {
+	t.Parallel()
+	w := start(t, app("review/app.py"))
+	resp, body := w.get(t, "/file-nolen")
+	want, err := os.ReadFile(app("review/app.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || string(body) != string(want) {
+		t.Fatalf("/file-nolen: %d, %d bytes, want the %d bytes of the file", resp.StatusCode, len(body), len(want))
+	}
+	if resp.ContentLength != int64(len(want)) || len(resp.TransferEncoding) > 0 {
+		t.Errorf("/file-nolen: Content-Length %d, Transfer-Encoding %v; want %d and no chunking",
+			resp.ContentLength, resp.TransferEncoding, len(want))
 	}
 }

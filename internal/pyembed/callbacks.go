@@ -7,6 +7,7 @@ package pyembed
 import "C"
 
 import (
+	"errors"
 	"runtime/cgo"
 	"unsafe"
 )
@@ -36,10 +37,14 @@ func go_wisp_write(h C.uintptr_t, hdr *C.char, hl C.size_t, a *C.char, al C.size
 //export go_wisp_sendfile
 func go_wisp_sendfile(h C.uintptr_t, hdr *C.char, hl C.size_t, a *C.char, al C.size_t, fd C.int, off, n C.longlong) C.int {
 	t := cgo.Handle(h).Value().(*Thread)
-	if t.sink.SendFile(cbytes(hdr, hl), cbytes(a, al), int(fd), int64(off), int64(n)) != nil {
+	switch err := t.sink.SendFile(cbytes(hdr, hl), cbytes(a, al), int(fd), int64(off), int64(n)); {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrFileUnusable):
+		return -2
+	default:
 		return -1
 	}
-	return 0
 }
 
 // cbytes views C memory as a slice, valid only while C keeps it.

@@ -31,6 +31,10 @@ var started atomic.Bool
 // cannot be taken without waiting.
 var ErrWouldBlock = errors.New("would block")
 
+// ErrFileUnusable is returned (wrapped) by Sink.SendFile when it cannot use
+// the file; the app then gets an OSError (a 500 unless its body started).
+var ErrFileUnusable = errors.New("cannot send the file_wrapper's file")
+
 // Sink receives one response from a Python worker thread, in hand-offs of up
 // to 64 KiB: the thread gathers small chunks itself and calls the sink only
 // when its buffer is full. Its methods run on that thread with the GIL held

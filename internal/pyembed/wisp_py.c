@@ -839,7 +839,12 @@ static int try_sendfile(rctx *c, PyObject *result) {
 	long long len = st.st_size > off ? st.st_size - off : 0;
 	char *h = c->handed ? NULL : c->hbuf;
 	size_t hl = c->handed ? 0 : c->hlen;
-	if (c->gone || go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len) < 0) {
+	int rc = c->gone ? -1 : go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len);
+	if (rc == -2) {
+		py.PyErr_SetString(exc_OSError, "wisp cannot send the file_wrapper's file (see the error log)");
+		return -1;
+	}
+	if (rc < 0) {
 		c->gone = 1;
 	} else {
 		c->handed = 1;

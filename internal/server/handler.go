@@ -208,10 +208,11 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			}
 		}
 		var next event // merged into ev's write
-		if !ev.done && ev.file == nil {
+		if !ev.done {
 			select {
 			case n := <-j.events:
-				if n.file == nil {
+				// merge unless it would put bytes after ev's file out of order
+				if n.file == nil && (ev.file == nil || len(n.data) == 0) {
 					next = n
 				} else {
 					pending = &n
@@ -394,7 +395,7 @@ func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.Fil
 	}
 	if !hasLength && bodyAllowed(status) {
 		switch {
-		case file != nil && done:
+		case file != nil: // a file_wrapper's file always ends the body
 			h["Content-Length"] = []string{strconv.FormatInt(int64(size)+fileN, 10)}
 		case done && (size > 0 || !head): // an empty HEAD body says nothing of GET's length
 			h["Content-Length"] = []string{strconv.Itoa(size)}

@@ -162,7 +162,7 @@ func (j *job) SendFile(hdr, a []byte, fd int, off, n int64) error {
 	}
 	f, err := openFD(fd, off)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", pyembed.ErrFileUnusable, err)
 	}
 	if hdr != nil {
 		j.hdr = append(j.hdr[:0], hdr...)

@@ -4,6 +4,13 @@ import time
 
 
 def application(environ, start_response):
+    if environ["PATH_INFO"] == "/file-nolen":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](open(__file__, "rb"))
+    return _gen(environ, start_response)
+
+
+def _gen(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/excinfo-none":
         start_response("200 OK", [("Content-Type", "text/plain")])
