@@ -35,11 +35,13 @@ func go_wisp_write(h C.uintptr_t, hdr *C.char, hl C.size_t, a *C.char, al C.size
 }
 
 //export go_wisp_sendfile
-func go_wisp_sendfile(h C.uintptr_t, hdr *C.char, hl C.size_t, a *C.char, al C.size_t, fd C.int, off, n C.longlong) C.int {
+func go_wisp_sendfile(h C.uintptr_t, hdr *C.char, hl C.size_t, a *C.char, al C.size_t, fd C.int, off, n C.longlong, block C.int) C.int {
 	t := cgo.Handle(h).Value().(*Thread)
-	switch err := t.sink.SendFile(cbytes(hdr, hl), cbytes(a, al), int(fd), int64(off), int64(n)); {
+	switch err := t.sink.SendFile(cbytes(hdr, hl), cbytes(a, al), int(fd), int64(off), int64(n), block != 0); {
 	case err == nil:
 		return 0
+	case err == ErrWouldBlock:
+		return 1
 	case errors.Is(err, ErrFileUnusable):
 		return -2
 	default:

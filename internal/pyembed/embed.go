@@ -47,9 +47,9 @@ type Sink interface {
 	// other error means the client is gone.
 	Write(hdr, a, b []byte, block bool) error
 	// SendFile is like Write with the body bytes a, followed by n bytes of the
-	// regular file fd from offset off. fd belongs to the app: the sink must open
-	// its own copy before returning.
-	SendFile(hdr, a []byte, fd int, off, n int64) error
+	// regular file fd from offset off (block as for Write). fd belongs to the
+	// app: the sink must open its own copy before returning.
+	SendFile(hdr, a []byte, fd int, off, n int64, block bool) error
 }
 
 // Code is the outcome of one request.

@@ -839,7 +839,12 @@ static int try_sendfile(rctx *c, PyObject *result) {
 	long long len = st.st_size > off ? st.st_size - off : 0;
 	char *h = c->handed ? NULL : c->hbuf;
 	size_t hl = c->handed ? 0 : c->hlen;
-	int rc = c->gone ? -1 : go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len);
+	int rc = c->gone ? -1 : go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len, 0);
+	if (rc == 1) { /* the hand-off queue is full (a slow client): wait without the GIL */
+		PyThreadState *ts = py.PyEval_SaveThread();
+		rc = go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len, 1);
+		py.PyEval_RestoreThread(ts);
+	}
 	if (rc == -2) {
 		py.PyErr_SetString(exc_OSError, "wisp cannot send the file_wrapper's file (see the error log)");
 		return -1;

@@ -156,9 +156,12 @@ func (j *job) send(ev event) error {
 
 // SendFile implements pyembed.Sink: it opens its own description of the file,
 // so the app may close fd at once, and queues it for sendfile.
-func (j *job) SendFile(hdr, a []byte, fd int, off, n int64) error {
+func (j *job) SendFile(hdr, a []byte, fd int, off, n int64, block bool) error {
 	if j.aborted.Load() {
 		return errGone
+	}
+	if !block && len(j.events) == cap(j.events) {
+		return pyembed.ErrWouldBlock
 	}
 	f, err := openFD(fd, off)
 	if err != nil {
