@@ -636,7 +636,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	env = append(env, WorkerEnv+"="+string(raw))
 	pid, err := syscall.ForkExec(s.opt.Exe, []string{s.opt.Exe, "worker"}, &syscall.ProcAttr{
 		Env: env, Files: fds,
-		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred, Setpgid: false},
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred},
 	})
 	wr.Close()
 	if err != nil {
