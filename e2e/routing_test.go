@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -116,6 +117,20 @@ func TestISAPISimpleHandlerScript(t *testing.T) {
 	w.getJSON(t, "/some/where", &r)
 	if r.App != "simple" || r.PathInfo != "/some/where" || r.ScriptName != "" {
 		t.Errorf("got app %q SCRIPT_NAME %q PATH_INFO %q; want simple '' /some/where", r.App, r.ScriptName, r.PathInfo)
+	}
+	// ISAPISimpleHandler was IIS's single-threaded handler: wisp runs it so.
+	if r.Multithread == nil || *r.Multithread {
+		t.Errorf("ISAPISimpleHandler app: wsgi.multithread %v, want False", r.Multithread)
+	}
+	if !strings.Contains(w.Stderr(), "handler=simple") {
+		t.Errorf("the listening line does not say handler=simple:\n%s", tail(w.Stderr(), 5))
+	}
+	// --handler overrides the script's choice.
+	w2 := start(t, "--handler", "threadpool", app("isapi_simple/app.py"))
+	var r2 mountReply
+	w2.getJSON(t, "/", &r2)
+	if r2.Multithread == nil || !*r2.Multithread {
+		t.Errorf("ISAPISimpleHandler app with --handler threadpool: wsgi.multithread %v, want True", r2.Multithread)
 	}
 }
 

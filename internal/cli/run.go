@@ -26,7 +26,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults
 	bind := fs.String("bind", "127.0.0.1:8000", "address to listen on (host:port)")
 	threads := fs.Int("threads", d.Threads, "Python threads of the threadpool handler")
-	handler := fs.String("handler", "threadpool", "threadpool (N threads) or simple (one thread)")
+	handler := fs.String("handler", "", "threadpool (N threads; the default) or simple (one thread; the default for an ISAPISimpleHandler script)")
 	python := fs.String("python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
 	chdir := fs.String("chdir", "", "change to this folder before loading the apps")
 	var pypath, mounts listFlag
@@ -129,7 +129,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
 		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout,
 	}
-	if cfg.Handler != "threadpool" && cfg.Handler != "simple" {
+	if cfg.Handler != "" && cfg.Handler != "threadpool" && cfg.Handler != "simple" {
 		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}
 	}
 	if *chdir != "" {
@@ -176,8 +176,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		srv.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
+	handlerName, threadCount := srv.Handler()
 	log.Info("listening", "addr", ln.Addr().String(), "python", firstWord(ip.Info.Version), "lib", ip.Info.Lib,
-		"handler", cfg.Handler, "threads", cfg.Threads)
+		"handler", handlerName, "threads", threadCount)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -242,8 +243,11 @@ func poolTOML(p runPool) (string, error) {
 	fmt.Fprintf(&b, "[server]\ncontrol_socket = %s\naccess_log = %s\nlog_level = %s\n", q(p.socket), q(p.access), q(p.level))
 	fmt.Fprintf(&b, "read_header_timeout = %s\nread_timeout = %s\nwrite_timeout = %s\nidle_timeout = %s\ngraceful_timeout = %s\n",
 		d(p.rht), d(p.rt), d(p.wt), d(p.it), d(p.grace))
-	fmt.Fprintf(&b, "\n[pools.default]\nprocesses = %d\nthreads = %d\nhandler = %s\nqueue = %d\nmax_body = %d\nmax_header_bytes = %d\n",
-		p.processes, p.threads, q(p.handler), p.queue, p.maxBody, p.maxHeader)
+	fmt.Fprintf(&b, "\n[pools.default]\nprocesses = %d\nthreads = %d\nqueue = %d\nmax_body = %d\nmax_header_bytes = %d\n",
+		p.processes, p.threads, p.queue, p.maxBody, p.maxHeader)
+	if p.handler != "" {
+		fmt.Fprintf(&b, "handler = %s\n", q(p.handler))
+	}
 	if p.python != "" {
 		fmt.Fprintf(&b, "python = %s\n", q(p.python))
 	}

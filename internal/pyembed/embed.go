@@ -179,6 +179,11 @@ func (ip *Interpreter) LoadApp(target string, multithread, multiprocess bool) (A
 	return app, err
 }
 
+// SetMultithread changes wsgi.multithread for an app loaded with LoadApp.
+func (ip *Interpreter) SetMultithread(app int, on bool) {
+	ip.onMain(func() { C.wisp_set_multithread(C.int(app), cbool(on)) })
+}
+
 // Close finalizes Python on its main thread. Every Thread must be detached
 // first. A finalization that hangs (a non-daemon Python thread) is abandoned
 // after timeout and reported.

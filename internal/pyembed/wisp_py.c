@@ -464,6 +464,18 @@ out:
 	return rc;
 }
 
+/* wisp_set_multithread sets wsgi.multithread of an app (main thread only). */
+int wisp_set_multithread(int app, int on) {
+	if (app < 0 || app >= napps) return -1;
+	py.PyEval_RestoreThread(main_ts);
+	PyObject *b = py.PyBool_FromLong(on);
+	int rc = py.PyDict_SetItemString(apps[app].base, "wsgi.multithread", b);
+	DECREF(b);
+	if (rc < 0) py.PyErr_Clear();
+	main_ts = py.PyEval_SaveThread();
+	return rc;
+}
+
 int wisp_finalize(void) {
 	py.PyEval_RestoreThread(main_ts);
 	return py.Py_FinalizeEx();

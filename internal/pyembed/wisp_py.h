@@ -52,6 +52,7 @@ void wisp_release(void);
  * The body is in memory (body, bodylen) or in the file bodyfd (>= 0). */
 int wisp_handle(uintptr_t handle, int app, const char *env, size_t envlen, const char *body,
                 size_t bodylen, int bodyfd, wisp_out *out);
+int wisp_set_multithread(int app, int on);
 int wisp_finalize(void);
 unsigned long wisp_thread_ident(void);
 char *wisp_interrupt_begin(unsigned long ident);

@@ -23,7 +23,9 @@ import (
 // Config holds the server's settings. Zero durations and sizes take the
 // defaults from Defaults.
 type Config struct {
-	Handler           string        // "threadpool" (default) or "simple" (one thread)
+	// Handler is "threadpool" or "simple" (one thread). Empty: threadpool,
+	// unless every app is an ISAPI-WSGI ISAPISimpleHandler, as IIS ran it.
+	Handler           string
 	Threads           int           // Python threads of the threadpool handler
 	Queue             int           // requests that may wait for a thread; beyond: 503
 	MaxBody           int64         // request body limit in bytes; beyond: 413
@@ -141,6 +143,7 @@ type Server struct {
 
 // New loads every mount's app into ip and starts the Python threads.
 func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
+	chosen := cfg.Handler != ""
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
@@ -180,8 +183,15 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		s.mounts = append(s.mounts, mt)
 	}
 	sort.SliceStable(s.mounts, func(a, b int) bool { return len(s.mounts[a].prefix) > len(s.mounts[b].prefix) })
-	if hints["simple"] && cfg.Handler == "threadpool" && !hints["threadpool"] {
-		s.log.Warn("the app was written for ISAPISimpleHandler (one thread); it runs on the threadpool handler here, use --handler simple to run it single-threaded")
+	if hints["simple"] && !hints["threadpool"] && !chosen {
+		// ISAPISimpleHandler was IIS's single-threaded handler: honour it.
+		s.cfg.Handler, s.cfg.Threads = "simple", 1
+		for _, m := range s.mounts {
+			if m.proxy == nil {
+				ip.SetMultithread(m.app, false)
+			}
+		}
+		s.log.Info("the app uses ISAPISimpleHandler: serving it single-threaded (handler simple; --handler overrides)")
 	}
 	if cfg.AccessLog != nil {
 		s.access = newAccessLog(cfg.AccessLog)
@@ -318,3 +328,6 @@ const drainLinger = time.Second
 
 // Requests returns how many requests the server has answered.
 func (s *Server) Requests() uint64 { return s.requests.Load() }
+
+// Handler returns the handler in use and its number of Python threads.
+func (s *Server) Handler() (string, int) { return s.cfg.Handler, s.cfg.Threads }

@@ -8,7 +8,8 @@ if hasattr(sys, "isapidllhandle"):
 
 def demo_app(environ, start_response):
     data = json.dumps({"app": "simple", "PATH_INFO": environ.get("PATH_INFO"),
-                       "SCRIPT_NAME": environ.get("SCRIPT_NAME")}).encode()
+                       "SCRIPT_NAME": environ.get("SCRIPT_NAME"),
+                       "multithread": environ.get("wsgi.multithread")}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
 
