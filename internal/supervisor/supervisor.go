@@ -442,6 +442,13 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			delete(s.listeners, k)
 		}
 	}
+	// A reload also restarts pools that rapid-fail protection stopped (as
+	// `wisp start` does): the new configuration may be the fix.
+	for _, p := range s.pools {
+		if p.state == PoolStopped && strings.HasPrefix(p.reason, "rapid-fail") {
+			p.start("configuration reloaded")
+		}
+	}
 	s.updateStandby()
 	s.log.Info("configuration reloaded", "changed", strings.Join(changed, ","), "added", strings.Join(added, ","),
 		"removed", strings.Join(removed, ","))
