@@ -1005,7 +1005,8 @@ func TestServeRunProcesses(t *testing.T) {
 	}
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
 	w := start(t, "--processes", "2", "--threads", "4", "--max-requests", "150", "--max-rss", "90",
-		"--timeout", "1s", "--graceful-timeout", "5s", "--control-socket", sock, "--access-log", "off",
+		// --timeout 3s: long enough for /leak?mb=100 on a loaded CI machine under -race
+		"--timeout", "3s", "--graceful-timeout", "5s", "--control-socket", sock, "--access-log", "off",
 		app("pool_app/app.py"))
 	ps := &poolServer{wisp: w, Dir: filepath.Dir(sock), Socket: sock}
 	pids := ps.readyWorkers(t, "default", 2)
@@ -1031,7 +1032,7 @@ func TestServeRunProcesses(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		resp, body, err := getOnce(t, w.URL+"/spin", 20*time.Second)
 		if err != nil || resp.StatusCode != 504 {
-			t.Errorf("GET /spin with --timeout 1s: %v %s %q; want 504", err, respStatus(resp), trunc(body))
+			t.Errorf("GET /spin with --timeout 3s: %v %s %q; want 504", err, respStatus(resp), trunc(body))
 		}
 		if len(w.waitLogLines("stuck request", 10*time.Second, "spin_forever_e2e")) == 0 {
 			t.Errorf("no \"stuck request\" line with the stack of spin_forever_e2e")
