@@ -341,7 +341,7 @@ func bodyAllowed(status int) bool {
 // framing is the server's job.
 var hopByHop = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
-	"Te": true, "Trailer": true, "Upgrade": true, "Proxy-Authenticate": false,
+	"Te": true, "Trailer": true, "Upgrade": true,
 }
 
 // writeHeader applies the app's status and headers ("status\0name\0value\0...").
