@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -79,9 +78,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if len(ms) == 0 {
 		return usageError{fmt.Errorf("nothing to serve: give a TARGET or --mount PREFIX=TARGET")}
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)}
+	if _, err := newLogger(stderr, *level); err != nil {
+		return err
 	}
 	if *processes > 0 {
 		if *chdir != "" {
@@ -109,21 +107,15 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return supervise(cfg, stdout, stderr, func() (*config.Config, error) { return cfg, nil })
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-
-	var access io.Writer
-	switch *accessLog {
-	case "off", "":
-	case "-":
-		access = stdout
-	default:
-		f, err := os.OpenFile(*accessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			return fmt.Errorf("access log: %w", err)
-		}
-		defer f.Close()
-		access = f
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
 	}
+	access, closeAccess, err := server.OpenAccessLog(*accessLog, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
 	cfg := server.Config{
 		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
 		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
@@ -158,15 +150,6 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.OnTimeout = func(thread uint64, uri string, still func() bool) {
-		stack, hit, err := ip.Interrupt(thread, 5*time.Second, still)
-		if err != nil {
-			log.Error("stuck request: cannot interrupt it", "uri", uri, "err", err)
-			return
-		}
-		log.Error("stuck request: its Python stack; TimeoutError raised in it", "uri", uri, "thread", thread,
-			"interrupted", hit, "stack", stack)
-	}
 	srv, err := server.New(cfg, ip, ms)
 	if err != nil {
 		return err
@@ -177,7 +160,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	handlerName, threadCount := srv.Handler()
-	log.Info("listening", "addr", ln.Addr().String(), "python", firstWord(ip.Info.Version), "lib", ip.Info.Lib,
+	log.Info("listening", "addr", ln.Addr().String(), "python", ip.Info.Release(), "lib", ip.Info.Lib,
 		"handler", handlerName, "threads", threadCount)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -206,13 +189,6 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-func firstWord(s string) string {
-	if i := strings.IndexByte(s, ' '); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // runPool is `wisp run` with --processes: the flags of a one-pool server.

@@ -35,6 +35,9 @@ print(json.dumps(dict(executable=sys.executable, version=sys.version, hexversion
   ldlibrary=v("LDLIBRARY") or "", instsoname=v("INSTSONAME") or "", shared=v("Py_ENABLE_SHARED") or 0,
   multiarch=v("MULTIARCH") or "")))`
 
+// Release is the interpreter's version number ("3.11.2").
+func (in *Interp) Release() string { return firstWord(in.Version) }
+
 // Probe runs the interpreter named by python (a path, a venv folder, or a command
 // on PATH; "" means python3) and finds its libpython.
 func Probe(python string) (*Interp, error) {

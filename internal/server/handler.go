@@ -291,15 +291,25 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 		"traceback", j.tb)
 }
 
+// interrupt logs the Python stack of the thread running a timed-out request
+// and raises TimeoutError in it if (checked under the GIL) it still runs it.
+func (s *Server) interrupt(thread uint64, uri string, still func() bool) {
+	stack, hit, err := s.ip.Interrupt(thread, 5*time.Second, still)
+	if err != nil {
+		s.log.Error("stuck request: cannot interrupt it", "uri", uri, "err", err)
+		return
+	}
+	s.log.Error("stuck request: its Python stack; TimeoutError raised in it", "uri", uri, "thread", thread,
+		"interrupted", hit, "stack", stack)
+}
+
 // timedOut handles a request that overstayed its timeout.
 func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	j.goneNow()
 	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.RequestURI,
 		"timeout", timeout.String())
-	if s.cfg.OnTimeout != nil {
-		if th := j.thread.Load(); th != 0 {
-			go s.cfg.OnTimeout(th, p.r.RequestURI, j.running.Load)
-		}
+	if th := j.thread.Load(); th != 0 {
+		go s.interrupt(th, p.r.RequestURI, j.running.Load)
 	}
 	if p.wrote {
 		return // the caller aborts the connection once the job is handed over

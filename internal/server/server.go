@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -36,12 +37,7 @@ type Config struct {
 	WriteTimeout      time.Duration // time any single write to the client may take
 	IdleTimeout       time.Duration // keep-alive wait for the next request
 	Multiprocess      bool          // wsgi.multiprocess
-	RequestTimeout    time.Duration // time a request may spend in the app; then 504 (0: none)
-	// OnTimeout is called when a request overstays RequestTimeout, with the
-	// Python thread running it (pyembed thread ident, 0 if it has not started)
-	// and still, which reports (called holding the GIL) whether that thread
-	// still runs this request; nil: just answer 504.
-	OnTimeout func(thread uint64, uri string, still func() bool)
+	RequestTimeout    time.Duration // time a request may spend in the app; then 504, its thread's stack logged and TimeoutError raised in it (0: none)
 	// OnStuck is called when a timed-out request has still not returned
 	// StuckGrace later: its thread is lost to the pool (recycle the process).
 	OnStuck    func(uri string)
@@ -331,3 +327,20 @@ func (s *Server) Requests() uint64 { return s.requests.Load() }
 
 // Handler returns the handler in use and its number of Python threads.
 func (s *Server) Handler() (string, int) { return s.cfg.Handler, s.cfg.Threads }
+
+// OpenAccessLog opens an access log named as the flags and the config write
+// it: "-" is stdout, "off" or "" is none, anything else a file appended to.
+// close releases the file (a no-op otherwise).
+func OpenAccessLog(spec string, stdout io.Writer) (w io.Writer, close func() error, err error) {
+	switch spec {
+	case "off", "":
+		return nil, func() error { return nil }, nil
+	case "-":
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(spec, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("access log: %w", err)
+	}
+	return f, f.Close, nil
+}

@@ -42,29 +42,12 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var access io.Writer
-	switch spec.AccessLog {
-	case "off", "":
-	case "-":
-		access = stdout
-	default:
-		f, err := os.OpenFile(spec.AccessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			return fmt.Errorf("access log: %w", err)
-		}
-		defer f.Close()
-		access = f
+	access, closeAccess, err := server.OpenAccessLog(spec.AccessLog, stdout)
+	if err != nil {
+		return err
 	}
+	defer closeAccess()
 	stuck := make(chan struct{}, 1)
-	onTimeout := func(thread uint64, uri string, still func() bool) {
-		stack, hit, err := ip.Interrupt(thread, 5*time.Second, still)
-		if err != nil {
-			log.Error("stuck request: cannot interrupt it", "uri", uri, "err", err)
-		} else {
-			log.Error("stuck request: its Python stack; TimeoutError raised in it", "uri", uri, "thread", thread,
-				"interrupted", hit, "stack", stack)
-		}
-	}
 	onStuck := func(uri string) {
 		select {
 		case stuck <- struct{}{}:
@@ -75,7 +58,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
-		RequestTimeout: spec.RequestTimeout, OnTimeout: onTimeout, OnStuck: onStuck, AccessLog: access, Log: log,
+		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log,
 	}
 	sites := map[string]*server.Server{}
 	var all []*server.Server
