@@ -137,15 +137,11 @@ func (s *Supervisor) openListeners(cfg *config.Config) error {
 				l.site = st
 				continue
 			}
-			ln, err := net.Listen("tcp", b)
+			l, err := openBinding(st, b)
 			if err != nil {
-				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
+				return err
 			}
-			fd, err := dupListener(ln)
-			if err != nil {
-				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
-			}
-			s.listeners[b] = &listener{key: b, addr: ln.Addr().String(), site: st, fd: fd}
+			s.listeners[b] = l
 		}
 	}
 	for name := range cfg.Pools {
@@ -180,6 +176,18 @@ func (s *Supervisor) closeListeners() {
 		s.standbyOff(l)
 		syscall.Close(l.fd)
 	}
+}
+
+// openBinding listens on a site's binding.
+func openBinding(st *config.Site, b string) (*listener, error) {
+	ln, err := net.Listen("tcp", b)
+	if err == nil {
+		var fd int
+		if fd, err = dupListener(ln); err == nil {
+			return &listener{key: b, addr: ln.Addr().String(), site: st, fd: fd}, nil
+		}
+	}
+	return nil, fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
 }
 
 // dupListener returns a close-on-exec duplicate of ln's socket and closes ln.
@@ -350,19 +358,14 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			if _, ok := s.listeners[b]; ok {
 				continue
 			}
-			ln, err := net.Listen("tcp", b)
+			l, err := openBinding(st, b)
 			if err != nil {
 				for _, l := range opened {
 					syscall.Close(l.fd)
 					delete(s.listeners, l.key)
 				}
-				return fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
-			}
-			fd, err := dupListener(ln)
-			if err != nil {
 				return err
 			}
-			l := &listener{key: b, addr: ln.Addr().String(), site: st, fd: fd}
 			s.listeners[b] = l
 			opened = append(opened, l)
 		}
