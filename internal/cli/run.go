@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -137,14 +136,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		paths = append(paths, p)
 	}
-	if os.Getenv("GOMAXPROCS") == "" {
-		// Python threads are pinned OS threads; leave Go enough processors.
-		n := cfg.Threads
-		if cfg.Handler == "simple" {
-			n = 1
-		}
-		runtime.GOMAXPROCS(runtime.NumCPU() + n)
-	}
+	setProcs(1)
 
 	ip, err := pyembed.Start(pyembed.Options{Python: *python, Paths: paths, Logger: log})
 	if err != nil {

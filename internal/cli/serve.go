@@ -126,9 +126,7 @@ func workerCmd(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(runtime.NumCPU() + spec.Threads)
-	}
+	setProcs(spec.Processes)
 	if err := supervisor.RunWorker(spec, log, stdout); err != nil {
 		log.Error("worker failed", "err", err)
 		return errSilent
@@ -215,4 +213,16 @@ func reloadCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "reload: ok")
 	return nil
+}
+
+// setProcs sizes Go's processors, unless GOMAXPROCS is set, for a process that
+// is one of processes sharing the CPUs: Python threads run in C and need no Go
+// processor, and one CPU of the share goes to the Python thread holding the
+// GIL, so Go gets the rest of the share, at least one.
+func setProcs(processes int) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	n := runtime.GOMAXPROCS(0)/max(processes, 1) - 1 // the default honours CPU affinity and cgroup limits
+	runtime.GOMAXPROCS(max(n, 1))
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"runtime/cgo"
 	"strings"
@@ -26,31 +25,6 @@ var bootSource string
 // started guards the one interpreter a process may hold: CPython cannot be
 // initialized twice in one process.
 var started atomic.Bool
-
-// ErrWouldBlock is returned by Sink.Write when block is false and the chunk
-// cannot be taken without waiting.
-var ErrWouldBlock = errors.New("would block")
-
-// ErrFileUnusable is returned (wrapped) by Sink.SendFile when it cannot use
-// the file; the app then gets an OSError (a 500 unless its body started).
-var ErrFileUnusable = errors.New("cannot send the file_wrapper's file")
-
-// Sink receives one response from a Python worker thread, in hand-offs of up
-// to 64 KiB: the thread gathers small chunks itself and calls the sink only
-// when its buffer is full. Its methods run on that thread with the GIL held
-// unless stated, so they must not wait. Every slice is valid only during the call.
-type Sink interface {
-	// Write takes the status and headers (on the first hand-off only, else
-	// nil; validated, latin-1, "status\x00name\x00value\x00...") and the body
-	// bytes a then b. With block false it returns ErrWouldBlock rather than
-	// wait; it is then called again with block true and the GIL released. Any
-	// other error means the client is gone.
-	Write(hdr, a, b []byte, block bool) error
-	// SendFile is like Write with the body bytes a, followed by n bytes of the
-	// regular file fd from offset off (block as for Write). fd belongs to the
-	// app: the sink must open its own copy before returning.
-	SendFile(hdr, a []byte, fd int, off, n int64, block bool) error
-}
 
 // Code is the outcome of one request.
 type Code int
@@ -213,84 +187,6 @@ func (ip *Interpreter) logPython(level int, msg string) {
 		lv = slog.LevelWarn
 	}
 	ip.log.Log(nil, lv, msg, "source", "python")
-}
-
-// Thread is a handle through which Go runs requests: the callbacks of the
-// request in flight reach its Sink. The Python thread state itself belongs to
-// the OS thread (created by its first Acquire), so a goroutine must stay
-// locked to its OS thread from Acquire to Release.
-type Thread struct {
-	ip    *Interpreter
-	h     cgo.Handle
-	sink  Sink
-	ident uint64 // Python thread id of the OS thread that last acquired
-}
-
-// Ident returns the Python thread id of the OS thread that last called Acquire.
-func (t *Thread) Ident() uint64 { return t.ident }
-
-// NewThread makes a Thread. Free it with Close.
-func (ip *Interpreter) NewThread() *Thread {
-	t := &Thread{ip: ip}
-	t.h = cgo.NewHandle(t)
-	return t
-}
-
-// Close frees t.
-func (t *Thread) Close() { t.h.Delete() }
-
-// DetachOSThread destroys the Python thread state of the calling OS thread
-// (for a goroutine that locked it and is about to exit).
-func DetachOSThread() { C.wisp_thread_detach() }
-
-// Acquire takes the GIL for the calling OS thread, to which the goroutine must
-// be locked; Handle may then run several requests until Release.
-func (t *Thread) Acquire() {
-	C.wisp_acquire()
-	if t.ident == 0 {
-		t.ident = uint64(C.wisp_thread_ident())
-	}
-}
-
-// Release drops the GIL.
-func (t *Thread) Release() { C.wisp_release() }
-
-// Result is what remains of a response when Handle returns.
-type Result struct {
-	Code      Code
-	Hdr       []byte // status and headers, if no Write hand-off took them yet
-	Body      []byte // body bytes not handed off yet
-	Traceback string // the app's traceback for ErrEarly and ErrLate
-}
-
-// Handle runs one request of app on this thread, which holds the GIL: env is
-// its environ; the body is in memory or in bodyFile. The response goes to
-// sink, and the rest of it comes back in the Result, whose Hdr and Body stay
-// valid until this thread's next Handle.
-func (t *Thread) Handle(app int, env *Environ, body []byte, bodyFile *os.File, sink Sink) Result {
-	t.sink = sink
-	var bp *C.char
-	if len(body) > 0 {
-		bp = (*C.char)(unsafe.Pointer(&body[0]))
-	}
-	fd := C.int(-1)
-	if bodyFile != nil {
-		fd = C.int(bodyFile.Fd())
-	}
-	var ep *C.char
-	if len(env.buf) > 0 {
-		ep = (*C.char)(unsafe.Pointer(&env.buf[0]))
-	}
-	var out C.wisp_out
-	rc := C.wisp_handle(C.uintptr_t(t.h), C.int(app), ep, C.size_t(len(env.buf)), bp, C.size_t(len(body)), fd, &out)
-	t.sink = nil
-	runtime.KeepAlive(bodyFile)
-	res := Result{Code: Code(rc), Hdr: cbytes(out.hdr, out.hdrlen), Body: cbytes(out.body, out.bodylen)}
-	if out.err != nil {
-		res.Traceback = C.GoStringN(out.err, C.int(out.errlen))
-		C.free(unsafe.Pointer(out.err))
-	}
-	return res
 }
 
 func takeCString(p *C.char) string {

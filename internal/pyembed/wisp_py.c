@@ -2,14 +2,15 @@
  *
  * Every Python API is called through the `py` table, filled with dlsym from the
  * libpython chosen at run time. Only stable-ABI symbols are used. Per request, a
- * worker thread takes the GIL once (wisp_handle), builds the environ, calls the
- * app, validates start_response, and hands the status, headers and body chunks to
- * Go through the go_wisp_* callbacks; the GIL is released only when a hand-off
- * would block (a slow client).
+ * pool thread (wisp_pool.c) holding the GIL runs wisp_run_job: it builds the
+ * environ, calls the app, validates start_response, and hands the status,
+ * headers and body chunks to Go as events (wisp_emit); the GIL is released only
+ * when a hand-off must wait (a slow client).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -175,7 +176,10 @@ static struct {
 static int napps;
 static struct sigaction saved_sig[65];
 
+/* log_text writes to wisp's error log: through the completion queue on a pool
+ * thread (which never calls into Go), directly elsewhere. */
 static void log_text(int level, const char *s, size_t n) {
+	if (wisp_emit_log(level, s, n) == 0) return;
 	go_wisp_log(log_handle, level, (char *)s, n);
 }
 
@@ -483,9 +487,8 @@ int wisp_finalize(void) {
 
 /* ---- worker threads ---- */
 
-/* wisp_req is one request as wisp_handle received it. */
+/* wisp_req is one request as wisp_run_job runs it. */
 typedef struct wisp_req {
-	uintptr_t handle;
 	int app;
 	const char *env;
 	size_t envlen;
@@ -498,7 +501,7 @@ typedef struct wisp_req {
 
 /* rctx is the state of the request a worker thread is running. */
 typedef struct rctx {
-	uintptr_t handle;
+	wisp_job *job;          /* the request in flight, NULL between requests */
 	unsigned long long gen; /* identifies the request; start_response carries it */
 	int started;            /* start_response called */
 	int sent;               /* headers count as sent (PEP 3333): a body byte was produced */
@@ -643,7 +646,7 @@ static int encode_headers(rctx *c, PyObject *status, PyObject *headers) {
 
 static rctx *ctx_of(PyObject *self) {
 	unsigned long long g = py.PyLong_AsUnsignedLongLong(self);
-	if (tctx.handle == 0 || g != tctx.gen) {
+	if (!tctx.job || g != tctx.gen) {
 		py.PyErr_SetString(exc_RuntimeError, "start_response/write used outside of its request or thread");
 		return NULL;
 	}
@@ -666,13 +669,7 @@ static int write_body(rctx *c, char *p, size_t n, int gather) {
 	}
 	char *h = c->handed ? NULL : c->hbuf;
 	size_t hl = c->handed ? 0 : c->hlen;
-	int rc = go_wisp_write(c->handle, h, hl, c->bbuf, c->blen, p, n, 0);
-	if (rc == 1) {
-		PyThreadState *ts = py.PyEval_SaveThread();
-		rc = go_wisp_write(c->handle, h, hl, c->bbuf, c->blen, p, n, 1);
-		py.PyEval_RestoreThread(ts);
-	}
-	if (rc < 0) {
+	if (wisp_emit(c->job, h, hl, c->bbuf, c->blen, p, n, -1, 0) < 0) {
 		c->gone = 1;
 		return -1;
 	}
@@ -851,17 +848,19 @@ static int try_sendfile(rctx *c, PyObject *result) {
 	long long len = st.st_size > off ? st.st_size - off : 0;
 	char *h = c->handed ? NULL : c->hbuf;
 	size_t hl = c->handed ? 0 : c->hlen;
-	int rc = c->gone ? -1 : go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len, 0);
-	if (rc == 1) { /* the hand-off queue is full (a slow client): wait without the GIL */
-		PyThreadState *ts = py.PyEval_SaveThread();
-		rc = go_wisp_sendfile(c->handle, h, hl, c->bbuf, c->blen, (int)fd, off, len, 1);
-		py.PyEval_RestoreThread(ts);
-	}
-	if (rc == -2) {
-		py.PyErr_SetString(exc_OSError, "wisp cannot send the file_wrapper's file (see the error log)");
+	if (c->gone) return 1;
+	/* a description of its own, so that the app may close or move fd at once */
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", (int)fd);
+	int own = open(path, O_RDONLY | O_CLOEXEC);
+	if (own < 0 || lseek(own, off, SEEK_SET) != off) {
+		int e = errno;
+		if (own >= 0) close(own);
+		py.PyErr_Format(exc_OSError, "wisp cannot send the file_wrapper's file: %s", strerror(e));
 		return -1;
 	}
-	if (rc < 0) {
+	if (wisp_emit(c->job, h, hl, c->bbuf, c->blen, NULL, 0, own, len) < 0) {
+		close(own);
 		c->gone = 1;
 	} else {
 		c->handed = 1;
@@ -945,46 +944,49 @@ static void close_result(PyObject *result, wisp_req *r, int *rc) {
 	}
 }
 
-int wisp_handle(uintptr_t handle, int app, const char *envbuf, size_t envlen, const char *body,
-                size_t bodylen, int bodyfd, wisp_out *out) {
-	wisp_req req = {handle, app, envbuf, envlen, body, bodylen, bodyfd, NULL, 0};
+/* wisp_run_job runs one request on the calling pool thread, which holds the
+ * GIL, and ends it with its done event. The environ is a flat, pointer-free
+ * buffer: entries of [u8 key id][u32 len][value]; key id 0 is followed by [u32
+ * len][key name] before the value. */
+void wisp_run_job(wisp_job *j) {
+	wisp_req req = {j->app, j->env, j->envlen, j->body, j->bodylen, j->bodyfd, NULL, 0};
 	wisp_req *r = &req;
 	rctx *c = &tctx;
-	c->handle = r->handle;
+	__atomic_store_n(&j->ident, py.PyThread_get_thread_ident(), __ATOMIC_RELEASE);
+	c->job = j;
 	c->gen++;
 	c->started = c->sent = c->handed = c->gone = 0;
 	c->hlen = 0;
 	c->blen = 0;
-	r->err = NULL;
-	r->errlen = 0;
 	int rc;
-	PyObject *env = build_environ(r);
-	PyObject *self = py.PyLong_FromUnsignedLongLong(c->gen);
-	PyObject *sr = self ? py.PyCFunction_NewEx(&sr_def, self, NULL) : NULL;
-	XDECREF(self);
-	PyObject *result = NULL;
-	if (env && sr) result = py.PyObject_CallFunctionObjArgs(apps[r->app].app, env, sr, NULL);
-	XDECREF(env);
-	XDECREF(sr);
-	if (!result) {
-		rc = fail(c, r);
+	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) {
+		rc = WISP_GONE;
 	} else {
-		rc = respond(c, r, result);
-		close_result(result, r, &rc);
-		DECREF(result);
+		__atomic_store_n(&j->running, 1, __ATOMIC_RELEASE);
+		PyObject *env = build_environ(r);
+		PyObject *self = py.PyLong_FromUnsignedLongLong(c->gen);
+		PyObject *sr = self ? py.PyCFunction_NewEx(&sr_def, self, NULL) : NULL;
+		XDECREF(self);
+		PyObject *result = NULL;
+		if (env && sr) result = py.PyObject_CallFunctionObjArgs(apps[r->app].app, env, sr, NULL);
+		XDECREF(env);
+		XDECREF(sr);
+		if (!result) {
+			rc = fail(c, r);
+		} else {
+			rc = respond(c, r, result);
+			close_result(result, r, &rc);
+			DECREF(result);
+		}
+		__atomic_store_n(&j->running, 0, __ATOMIC_RELEASE);
+		/* a TimeoutError raised in this thread that arrived too late (the app
+		 * had returned) must not hit the thread's next request */
+		py.PyThreadState_SetAsyncExc(py.PyThread_get_thread_ident(), NULL);
 	}
-	/* a TimeoutError raised in this thread that arrived too late (the app had
-	 * returned) must not hit the thread's next request */
-	py.PyThreadState_SetAsyncExc(py.PyThread_get_thread_ident(), NULL);
-	c->handle = 0;
+	c->job = NULL;
 	c->gen++;
-	out->hdr = (c->handed || !c->started) ? NULL : c->hbuf;
-	out->hdrlen = out->hdr ? c->hlen : 0;
-	out->body = c->bbuf;
-	out->bodylen = c->blen;
-	out->err = r->err;
-	out->errlen = r->errlen;
-	return rc;
+	const char *hdr = (c->handed || !c->started) ? NULL : c->hbuf;
+	wisp_emit_done(j, hdr, hdr ? c->hlen : 0, c->bbuf, c->blen, rc, r->err, r->errlen);
 }
 
 /* wisp_interrupt_begin takes the GIL for the calling thread and returns the

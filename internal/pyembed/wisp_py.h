@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Result codes of wisp_handle. */
+/* Result codes of a request (wisp_ev.code). */
 enum {
 	WISP_OK = 0,          /* response complete */
 	WISP_ERR_EARLY = 1,   /* app failed before the headers were sent: answer 500 */
@@ -27,31 +27,97 @@ int wisp_init(const char *program, uintptr_t log_handle, const char *boot,
 int wisp_load_app(const char *target, int multithread, int multiprocess,
                   char **hint, char **err, char **tb);
 void wisp_thread_detach(void);
-/* wisp_out is what remains of a response when wisp_handle returns: the
- * headers if they were not handed to Go yet, the body bytes gathered since the
- * last hand-off (both valid until the thread's next request), and the app's
- * traceback on failure (malloc'd; the caller frees it). */
-typedef struct wisp_out {
-	const char *hdr;
-	size_t hdrlen;
-	const char *body;
+/* ---- the request pool (wisp_pool.c) ----
+ *
+ * Python threads live in one long C call (wisp_pool_work) and never return to
+ * Go between requests: Go queues jobs (wisp_pool_submit), the threads run them
+ * under the GIL, several per acquisition while more wait, and hand each
+ * response back as events on a completion queue. Go drains that queue
+ * (wisp_pool_drain) after an eventfd wake-up that is written only when its
+ * reader sleeps. No Go scheduler hand-off happens per request on the Python side. */
+
+typedef struct wisp_pool wisp_pool;
+
+/* wisp_job is one request. Go fills the request fields before submitting and
+ * owns the job again once it has taken its done event. */
+typedef struct wisp_job {
+	uintptr_t handle;    /* the Go job (cgo.Handle) */
+	int app;
+	char *env;           /* the flat environ (C memory, see wisp_run_job) */
+	size_t envlen, envcap;
+	const char *body;    /* in-memory body (pinned Go memory), or */
 	size_t bodylen;
-	char *err;
+	int bodyfd;          /* the spilled body's file, or -1 */
+	int aborted;         /* atomic: the client is gone, or the request timed out */
+	int running;         /* atomic: in the app; changes only under the GIL */
+	unsigned long ident; /* atomic: Python thread id of the thread running it */
+	/* private to wisp_pool.c */
+	int inflight;        /* data events Go has not freed yet */
+	void *waitcond;      /* the thread waits here for inflight to drop */
+	wisp_pool *pool;
+	struct wisp_job *next;
+} wisp_job;
+
+/* wisp_ev is one hand-off from a Python thread to Go: the status and headers
+ * (the first time), body bytes, then n bytes of a file (an fd of its own, which
+ * Go closes), or the end of the response with its code and traceback. */
+typedef struct wisp_ev {
+	struct wisp_ev *next;
+	wisp_job *job;
+	uintptr_t handle;
+	char *hdr;           /* "status\0name\0value\0..." or NULL (points into buf) */
+	size_t hdrlen;
+	char *data;          /* body bytes (points into buf) */
+	size_t len;
+	int fd;              /* -1: none */
+	long long n;
+	int done, code;
+	char *err;           /* the app's traceback (done, malloc'd) */
 	size_t errlen;
-} wisp_out;
+	char buf[];
+} wisp_ev;
+
+/* wisp_pool_new makes a pool; efd is a non-blocking eventfd. A pool is never
+ * freed: Go may release events after its threads are gone. */
+wisp_pool *wisp_pool_new(int threads, int queue, int efd);
+/* wisp_pool_work runs the calling thread as one of the pool's Python threads
+ * until wisp_pool_quit; the thread's Python state is created on first use. */
+void wisp_pool_work(wisp_pool *p);
+/* wisp_pool_submit queues j: 0 queued, 1 queued while threads run (the caller
+ * may check for a stall), -1 the queue is full. */
+int wisp_pool_submit(wisp_pool *p, wisp_job *j);
+void wisp_pool_wake(wisp_pool *p);
+void wisp_pool_stats(wisp_pool *p, int *queued, int *running, unsigned long long *taken);
+/* wisp_pool_drain takes up to max events; with none, it arms the eventfd wake-up
+ * and returns 0, or -1 once the pool has quit and every event was taken. */
+int wisp_pool_drain(wisp_pool *p, wisp_ev **out, int max);
+void wisp_pool_quit(wisp_pool *p);
+/* wisp_pool_closed tells the drainer that the threads have exited. */
+void wisp_pool_closed(wisp_pool *p);
+/* wisp_ev_free frees an event Go is done with, which lets its thread go on if
+ * it waited for room. */
+void wisp_ev_free(wisp_ev *e);
+/* wisp_job_abort tells the thread running j that its client is gone. */
+void wisp_job_abort(wisp_job *j);
+
+unsigned long wisp_job_ident(wisp_job *j);
+int wisp_job_running(wisp_job *j);
+
+/* used by wisp_py.c on a pool thread */
+int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, const char *b, size_t bl, int fd,
+              long long n);
+void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, size_t bl, int code, char *err,
+                    size_t errlen);
+void wisp_run_job(wisp_job *j);
+/* wisp_emit_log queues a message for the error log (an event without a job,
+ * its level in code) if the calling thread is a pool thread; else it returns -1. */
+int wisp_emit_log(int level, const char *msg, size_t n);
 
 /* wisp_acquire and wisp_release take and drop the GIL for the calling OS
- * thread (whose Python thread state wisp_acquire creates on first use); a
- * thread may run several requests under one acquisition. */
+ * thread (whose Python thread state wisp_acquire creates on first use). */
 void wisp_acquire(void);
 void wisp_release(void);
 
-/* wisp_handle runs one request on the calling worker thread, which holds the
- * GIL. The environ is a flat, pointer-free buffer: entries of [u8 key id][u32
- * len][value]; key id 0 is followed by [u32 len][key name] before the value.
- * The body is in memory (body, bodylen) or in the file bodyfd (>= 0). */
-int wisp_handle(uintptr_t handle, int app, const char *env, size_t envlen, const char *body,
-                size_t bodylen, int bodyfd, wisp_out *out);
 int wisp_set_multithread(int app, int on);
 int wisp_finalize(void);
 unsigned long wisp_thread_ident(void);

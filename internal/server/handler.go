@@ -41,13 +41,13 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 		m.proxy.ServeHTTP(w, r)
 		return
 	}
-	j := getJob()
+	j := &job{Job: s.pool.Job()}
 	defer func() {
 		if j != nil { // not handed to afterTimeout
 			if j.bodyFile != nil {
 				j.bodyFile.Close()
 			}
-			putJob(j)
+			s.pool.Put(j.Job)
 		}
 	}()
 	if status, msg := s.readBody(w, r, j); status != 0 {
@@ -55,10 +55,9 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 		plain(w, status, msg)
 		return
 	}
-	j.app = m.app
-	s.environ(&j.env, r, m.prefix, pathInfo, query, int64(len(j.body)), j.bodyFile)
+	s.environ(&j.Env, r, m.prefix, pathInfo, query, int64(len(j.body)), j.bodyFile)
 	p := &responder{s: s, w: w, r: r, rc: http.NewResponseController(w.ResponseWriter)}
-	if s.pool.submit(j) {
+	if s.pool.Submit(j.Job, m.app, j.body, j.bodyFile) {
 		if !s.respond(p, j, m.timeout) {
 			// Timed out: the app still holds the job (and reads its body
 			// file); afterTimeout releases them once it returns.
@@ -188,16 +187,18 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 		defer t.Stop()
 		expired = t.C
 	}
-	var pending *event
+	var pending *pyembed.Event
 	gone := ctx.Done()
 	complete := false // the response is whole (cut at Content-Length, or a 500 for bad headers)
+	events := j.Events()
 	for {
-		var ev event
+		var ev pyembed.Event
 		if pending != nil {
 			ev, pending = *pending, nil
 		} else {
 			select {
-			case ev = <-j.events:
+			case ev = <-events:
+				j.take(&ev)
 			case <-gone:
 				j.goneNow() // the app stops at its next hand-off; keep watching the timeout
 				gone = nil
@@ -207,12 +208,13 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 				return false
 			}
 		}
-		var next event // merged into ev's write
-		if !ev.done {
+		var next pyembed.Event // merged into ev's write
+		if !ev.Done {
 			select {
-			case n := <-j.events:
+			case n := <-events:
+				j.take(&n)
 				// merge unless it would put bytes after ev's file out of order
-				if n.file == nil && (ev.file == nil || len(n.data) == 0) {
+				if n.File == nil && (ev.File == nil || len(n.Data) == 0) {
 					next = n
 				} else {
 					pending = &n
@@ -220,10 +222,10 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			default:
 			}
 		}
-		done := ev.done || next.done
-		if j.aborted.Load() {
-			release(ev)
-			release(next)
+		done := ev.Done || next.Done
+		if j.aborted {
+			ev.Release()
+			next.Release()
 			if done {
 				if complete {
 					return true
@@ -233,14 +235,14 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			continue
 		}
 		if done && !p.wrote && (j.code == pyembed.ErrEarly || j.code == pyembed.ErrLate) {
-			release(ev)
-			release(next)
+			ev.Release()
+			next.Release()
 			p.finish(j.code, j.tb)
 			return true
 		}
-		err := p.deliver(j.hdr, ev.data, next.data, ev.file, ev.fileN, done)
-		release(ev)
-		release(next)
+		err := p.deliver(j.hdr, ev.Data, next.Data, ev.File, ev.FileN, done)
+		ev.Release()
+		next.Release()
 		if err != nil {
 			// Stop the app; its remaining events are dropped above until done.
 			j.goneNow()
@@ -276,6 +278,7 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 		if j.bodyFile != nil {
 			j.bodyFile.Close()
 		}
+		s.pool.Put(j.Job)
 	}()
 	select {
 	case <-ended:
@@ -308,8 +311,8 @@ func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	j.goneNow()
 	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.RequestURI,
 		"timeout", timeout.String())
-	if th := j.thread.Load(); th != 0 {
-		go s.interrupt(th, p.r.RequestURI, j.running.Load)
+	if th := j.Thread(); th != 0 {
+		go s.interrupt(th, p.r.RequestURI, j.Running)
 	}
 	if p.wrote {
 		return // the caller aborts the connection once the job is handed over
@@ -318,18 +321,14 @@ func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	plain(p.w, http.StatusGatewayTimeout, "504 Gateway Timeout: the application did not answer in time")
 }
 
-func release(ev event) {
-	putBuf(ev.data)
-	if ev.file != nil {
-		ev.file.Close()
-	}
-}
-
 // drain waits for the app to finish after the client went away.
 func drain(j *job) {
-	for ev := range j.events {
-		release(ev)
-		if ev.done {
+	for {
+		ev := <-j.Events()
+		j.take(&ev)
+		done := ev.Done
+		ev.Release()
+		if done {
 			return
 		}
 	}

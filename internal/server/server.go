@@ -123,7 +123,7 @@ type Server struct {
 	cfg    Config
 	ip     *pyembed.Interpreter
 	mounts []mount // longest prefix first
-	pool   *pool
+	pool   *pyembed.Pool
 	http   *http.Server
 	access *accessLog
 	log    *slog.Logger
@@ -192,7 +192,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	if cfg.AccessLog != nil {
 		s.access = newAccessLog(cfg.AccessLog)
 	}
-	if s.pool, err = startPool(ip, s.cfg.Threads, s.cfg.Queue); err != nil {
+	if s.pool, err = ip.StartPool(s.cfg.Threads, s.cfg.Queue); err != nil {
 		return nil, err
 	}
 	s.http = &http.Server{
@@ -289,7 +289,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		defer s.access.close()
 	}
 	stopped := make(chan struct{})
-	go func() { s.pool.stop(); close(stopped) }()
+	go func() { s.pool.Stop(); close(stopped) }()
 	select {
 	case <-stopped:
 		return err

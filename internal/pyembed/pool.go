@@ -1,0 +1,353 @@
+package pyembed
+
+/*
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include "wisp_py.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Pool is a fixed set of Python threads that run requests (Jobs) from one
+// bounded queue. Each thread is a goroutine locked to its OS thread that
+// spends its whole life in one C call (wisp_pool.c): between requests it
+// parks in C, not in Go, so no request costs a Go scheduler hand-off of a
+// locked thread. Responses come back as Events through a completion queue
+// that one goroutine drains, woken through an eventfd only when it sleeps.
+//
+// A second thread running Python only fights the first for the GIL unless the
+// first is blocked (in I/O, with the GIL released). So threads are woken
+// lazily: a job wakes a thread only when none is running; a running thread
+// takes queued jobs one after another under one GIL hold; and a watcher adds a
+// thread when jobs wait, none was taken for wakeDelay, and the threads used
+// less than half of that time on the CPU (they are blocked, not computing), or
+// none was taken for busyStall at all. CPU-bound apps thus run on one thread
+// with no hand-offs, I/O-bound apps still get every thread within a few
+// wakeDelays, and a long CPU-bound request delays the queue by busyStall at most.
+type Pool struct {
+	ip      *Interpreter
+	c       *C.wisp_pool
+	threads int
+	efd     *os.File
+	kick    chan struct{} // tells the watcher that jobs are queued
+	quit    chan struct{} // closed by Stop
+	wg      sync.WaitGroup
+	drained chan struct{} // closed when the drainer has delivered every event
+
+	cmu    sync.Mutex
+	probes []threadProbe // of every thread
+
+	fmu  sync.Mutex
+	free []*Job
+}
+
+// wakeDelay is how long queued jobs may see no progress before another
+// thread is woken; busyStall is the longest a CPU-bound request may hold up
+// the queue (Python's default switch interval).
+const (
+	wakeDelay = 500 * time.Microsecond
+	busyStall = 5 * time.Millisecond
+)
+
+// eventCap is the capacity of a Job's event channel: wisp_pool.c's
+// MAX_INFLIGHT data events plus the done event, so the drainer never waits.
+const eventCap = 4 + 1
+
+// StartPool starts threads Python threads with a queue of queue jobs.
+func (ip *Interpreter) StartPool(threads, queue int) (*Pool, error) {
+	fd, err := C.eventfd(0, C.EFD_NONBLOCK|C.EFD_CLOEXEC)
+	if fd < 0 {
+		return nil, errors.New("eventfd: " + err.Error())
+	}
+	p := &Pool{
+		ip:      ip,
+		threads: threads,
+		efd:     os.NewFile(uintptr(fd), "wisp-pool-events"),
+		kick:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		drained: make(chan struct{}),
+	}
+	p.c = C.wisp_pool_new(C.int(threads), C.int(queue), fd)
+	if p.c == nil {
+		p.efd.Close()
+		return nil, errors.New("out of memory")
+	}
+	ready := make(chan struct{})
+	for i := 0; i < threads; i++ {
+		p.wg.Add(1)
+		go p.thread(ready)
+	}
+	for i := 0; i < threads; i++ {
+		<-ready
+	}
+	go p.drain()
+	go p.watch()
+	return p, nil
+}
+
+func (p *Pool) thread(ready chan<- struct{}) {
+	defer p.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p.cmu.Lock()
+	p.probes = append(p.probes, probeThisThread())
+	p.cmu.Unlock()
+	ready <- struct{}{}
+	C.wisp_pool_work(p.c)
+	C.wisp_thread_detach()
+}
+
+// cpu returns the CPU time all the pool's threads have used, and whether any
+// of them is runnable.
+func (p *Pool) cpu() (used time.Duration, runnable bool) {
+	p.cmu.Lock()
+	defer p.cmu.Unlock()
+	for _, t := range p.probes {
+		used += t.cpu()
+	}
+	for _, t := range p.probes {
+		if t.runnable() {
+			return used, true
+		}
+	}
+	return used, false
+}
+
+func (p *Pool) stats() (queued, running int, taken uint64) {
+	var q, r C.int
+	var t C.ulonglong
+	C.wisp_pool_stats(p.c, &q, &r, &t)
+	return int(q), int(r), uint64(t)
+}
+
+// watch wakes another thread when jobs wait and none was taken for wakeDelay
+// while every thread sleeps (blocked in I/O or sleep, with the GIL released:
+// another thread can run), or for busyStall while they compute (a long
+// CPU-bound request: a second thread then gets GIL time slices for the queued
+// ones). A thread that is runnable but barely got the CPU (the machine is
+// overloaded) gets no company: another thread would only wait for the GIL too.
+func (p *Pool) watch() {
+	tick := time.NewTimer(time.Hour)
+	tick.Stop()
+	for {
+		select {
+		case <-p.kick:
+		case <-p.quit:
+			return
+		}
+		var stalled time.Duration
+		for {
+			queued, running, before := p.stats()
+			if queued == 0 {
+				break
+			}
+			cpu, _ := p.cpu()
+			delay := wakeDelay
+			if running >= p.threads {
+				delay = 10 * wakeDelay // all busy: just keep an eye on it
+			}
+			tick.Reset(delay)
+			select {
+			case <-tick.C:
+			case <-p.quit:
+				return
+			}
+			queued, _, taken := p.stats()
+			if queued == 0 || taken != before {
+				stalled = 0
+				continue
+			}
+			stalled += delay
+			used, runnable := p.cpu()
+			computing := used-cpu >= delay/2
+			if !runnable || (computing && stalled >= busyStall) {
+				C.wisp_pool_wake(p.c)
+				stalled = 0
+			}
+		}
+	}
+}
+
+// drain delivers the threads' events to their jobs.
+func (p *Pool) drain() {
+	defer close(p.drained)
+	var evs [64]*C.wisp_ev
+	var buf [8]byte
+	for {
+		n := int(C.wisp_pool_drain(p.c, &evs[0], C.int(len(evs))))
+		if n < 0 {
+			return
+		}
+		if n == 0 {
+			// armed: the next event writes the eventfd
+			if _, err := p.efd.Read(buf[:]); err != nil {
+				return
+			}
+			continue
+		}
+		for _, e := range evs[:n] {
+			if e.handle == 0 { // a log message
+				p.ip.logPython(int(e.code), C.GoStringN(e.data, C.int(e.len)))
+				C.wisp_ev_free(e)
+				continue
+			}
+			j := cgo.Handle(e.handle).Value().(*Job)
+			ev := Event{e: e, Done: e.done != 0}
+			ev.Hdr = cbytes(e.hdr, e.hdrlen)
+			ev.Data = cbytes(e.data, e.len)
+			if e.fd >= 0 {
+				ev.File = os.NewFile(uintptr(e.fd), "file_wrapper")
+				ev.FileN = int64(e.n)
+			}
+			if ev.Done {
+				ev.Code = Code(e.code)
+				if e.err != nil {
+					ev.Traceback = C.GoStringN(e.err, C.int(e.errlen))
+				}
+			}
+			j.events <- ev
+		}
+	}
+}
+
+// Stop lets the threads finish the queued jobs, waits for them to exit and
+// for every event to be delivered. No Submit may follow.
+func (p *Pool) Stop() {
+	close(p.quit)
+	C.wisp_pool_quit(p.c)
+	p.wg.Wait()
+	C.wisp_pool_closed(p.c)
+	<-p.drained
+	p.efd.Close()
+}
+
+// Event is one hand-off of a response from a Python thread: the status and
+// headers (with the first), body bytes, then FileN bytes of File (sendfile),
+// or the end of the response (Done) with its Code and Traceback. Hdr and Data
+// view C memory: valid until Release, which also closes File unless it was
+// taken (set to nil) by the receiver.
+type Event struct {
+	Hdr       []byte // "status\x00name\x00value\x00...", latin-1, validated
+	Data      []byte
+	File      *os.File
+	FileN     int64
+	Done      bool
+	Code      Code
+	Traceback string
+	e         *C.wisp_ev
+}
+
+// Release frees the event's memory and lets its thread go on if it waited
+// for room.
+func (ev *Event) Release() {
+	if ev.e == nil {
+		return
+	}
+	if ev.File != nil {
+		ev.File.Close()
+	}
+	C.wisp_ev_free(ev.e)
+	*ev = Event{}
+}
+
+// Job is one request: Env is its environ, set before Submit; the response
+// arrives on Events, the last one Done. A Job is reused through the Pool that
+// made it (Put), only after its done event.
+type Job struct {
+	c      *C.wisp_job
+	h      cgo.Handle
+	pool   *Pool
+	pin    runtime.Pinner
+	Env    Environ
+	events chan Event
+}
+
+// Job returns a fresh or reused Job.
+func (p *Pool) Job() *Job {
+	p.fmu.Lock()
+	if n := len(p.free); n > 0 {
+		j := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.fmu.Unlock()
+		return j
+	}
+	p.fmu.Unlock()
+	j := &Job{pool: p, events: make(chan Event, eventCap)}
+	j.c = (*C.wisp_job)(C.calloc(1, C.sizeof_wisp_job))
+	j.h = cgo.NewHandle(j)
+	j.c.handle = C.uintptr_t(j.h)
+	return j
+}
+
+// Put returns j for reuse: its done event was taken and every event released.
+func (p *Pool) Put(j *Job) {
+	j.pin.Unpin()
+	j.Env.Reset()
+	p.fmu.Lock()
+	p.free = append(p.free, j)
+	p.fmu.Unlock()
+}
+
+// Events is where the response arrives.
+func (j *Job) Events() <-chan Event { return j.events }
+
+// Submit queues j for app with its body in memory (body) or in bodyFile,
+// which must stay open until the done event. It returns false when the queue
+// is full.
+func (p *Pool) Submit(j *Job, app int, body []byte, bodyFile *os.File) bool {
+	c := j.c
+	c.app = C.int(app)
+	if n := len(j.Env.buf); n > 0 {
+		if C.size_t(n) > c.envcap {
+			C.free(unsafe.Pointer(c.env))
+			c.env = (*C.char)(C.malloc(C.size_t(n)))
+			c.envcap = C.size_t(n)
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(c.env)), n), j.Env.buf)
+	}
+	c.envlen = C.size_t(len(j.Env.buf))
+	c.body, c.bodylen = nil, 0
+	if len(body) > 0 {
+		j.pin.Pin(&body[0])
+		c.body = (*C.char)(unsafe.Pointer(&body[0]))
+		c.bodylen = C.size_t(len(body))
+	}
+	c.bodyfd = -1
+	if bodyFile != nil {
+		c.bodyfd = C.int(bodyFile.Fd())
+	}
+	switch C.wisp_pool_submit(p.c, c) {
+	case 0:
+		return true
+	case 1:
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	j.pin.Unpin()
+	return false
+}
+
+// Abort tells the app that the client is gone (or the request timed out):
+// its next hand-off fails, and a job still queued is not run.
+func (j *Job) Abort() { C.wisp_job_abort(j.c) }
+
+// Thread returns the Python thread id running j (0 before it started).
+func (j *Job) Thread() uint64 {
+	return uint64(C.wisp_job_ident(j.c))
+}
+
+// Running reports whether j is in the app; called holding the GIL (as
+// Interrupt's still does), the answer cannot change meanwhile.
+func (j *Job) Running() bool { return C.wisp_job_running(j.c) != 0 }

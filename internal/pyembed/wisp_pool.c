@@ -1,0 +1,367 @@
+/* wisp_pool.c: the queue between Go and the Python threads, in both directions.
+ *
+ * Jobs go in through a bounded queue; a thread that finds it empty parks on a
+ * condition variable. Threads are woken lazily: a job wakes one only when none
+ * is running (a running thread takes queued jobs one after another under one
+ * GIL hold, with no hand-off); Go's watcher wakes more when the queue stalls
+ * (wisp_pool_wake). Responses come back as events on one completion queue,
+ * drained by a Go goroutine that sleeps on an eventfd, written only when that
+ * goroutine is asleep. No Python API is used here except through wisp_py.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wisp_py.h"
+
+/* MAX_BATCH bounds the jobs one thread runs under one GIL acquisition;
+ * CONTENDED_NS is how long taking the GIL may take before it counts as waiting
+ * for another thread; MAX_INFLIGHT bounds the data events of one response that
+ * Go has not written yet (with 64 KiB each, the memory of a streaming response). */
+#define MAX_BATCH 64
+#define CONTENDED_NS 200000LL
+#define MAX_INFLIGHT 4
+
+struct wisp_pool {
+	pthread_mutex_t mu; /* the job queue and thread counts */
+	pthread_cond_t wake;
+	wisp_job *head, *tail;
+	int queued, cap;
+	int threads;
+	int tokens;  /* wake-ups granted and not yet taken by a parked thread */
+	int running; /* threads taking jobs */
+	int quit;
+	unsigned long long taken; /* jobs taken so far (atomic) */
+
+	pthread_mutex_t emu; /* the completion queue and every job's inflight */
+	wisp_ev *ehead, *etail;
+	int armed;  /* the drainer sleeps on the eventfd */
+	int closed; /* the threads have exited */
+	int efd;
+};
+
+wisp_pool *wisp_pool_new(int threads, int queue, int efd) {
+	wisp_pool *p = calloc(1, sizeof *p);
+	if (!p) return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	pthread_mutex_init(&p->emu, NULL);
+	p->cap = queue;
+	p->threads = threads;
+	p->efd = efd;
+	return p;
+}
+
+static long long now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* wake_locked grants one parked thread a wake-up. */
+static void wake_locked(wisp_pool *p) {
+	if (p->running + p->tokens < p->threads) {
+		p->tokens++;
+		pthread_cond_signal(&p->wake);
+	}
+}
+
+int wisp_pool_submit(wisp_pool *p, wisp_job *j) {
+	j->next = NULL;
+	j->pool = p;
+	j->inflight = 0;
+	j->waitcond = NULL;
+	__atomic_store_n(&j->aborted, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&j->running, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&j->ident, 0, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&p->mu);
+	if (p->queued >= p->cap || p->quit) {
+		pthread_mutex_unlock(&p->mu);
+		return -1;
+	}
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	p->queued++;
+	int rc = 1;
+	if (p->running == 0 && p->tokens == 0) {
+		wake_locked(p);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+void wisp_pool_wake(wisp_pool *p) {
+	pthread_mutex_lock(&p->mu);
+	if (p->queued > 0) wake_locked(p);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void wisp_pool_stats(wisp_pool *p, int *queued, int *running, unsigned long long *taken) {
+	pthread_mutex_lock(&p->mu);
+	*queued = p->queued;
+	*running = p->running;
+	pthread_mutex_unlock(&p->mu);
+	*taken = __atomic_load_n(&p->taken, __ATOMIC_RELAXED);
+}
+
+static wisp_job *pop_locked(wisp_pool *p) {
+	wisp_job *j = p->head;
+	if (!j) return NULL;
+	p->head = j->next;
+	if (!p->head) p->tail = NULL;
+	p->queued--;
+	__atomic_add_fetch(&p->taken, 1, __ATOMIC_RELAXED);
+	return j;
+}
+
+static wisp_job *poll_job(wisp_pool *p) {
+	pthread_mutex_lock(&p->mu);
+	wisp_job *j = pop_locked(p);
+	pthread_mutex_unlock(&p->mu);
+	return j;
+}
+
+/* batch runs j and then, while more jobs are queued, those too without
+ * dropping the GIL in between (Python still switches threads every switch
+ * interval when another thread wants the GIL). It reports whether taking the
+ * GIL had to wait for another thread. */
+static int batch(wisp_pool *p, wisp_job *j) {
+	long long t0 = now_ns();
+	wisp_acquire();
+	int contended = now_ns() - t0 > CONTENDED_NS;
+	for (int n = 1;; n++) {
+		wisp_run_job(j);
+		if (n == MAX_BATCH || !(j = poll_job(p))) break;
+	}
+	wisp_release();
+	return contended;
+}
+
+/* tpool is the pool of the calling thread, if it is a pool thread. */
+static __thread wisp_pool *tpool;
+
+void wisp_pool_work(wisp_pool *p) {
+	tpool = p;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->tokens && !p->quit) pthread_cond_wait(&p->wake, &p->mu);
+		if (p->quit && !p->tokens) {
+			/* finish what is queued, then leave */
+			wisp_job *j;
+			while ((j = pop_locked(p))) {
+				pthread_mutex_unlock(&p->mu);
+				batch(p, j);
+				pthread_mutex_lock(&p->mu);
+			}
+			pthread_mutex_unlock(&p->mu);
+			tpool = NULL;
+			return;
+		}
+		p->tokens--;
+		p->running++;
+		for (;;) {
+			wisp_job *j = pop_locked(p);
+			if (!j) {
+				p->running--;
+				break;
+			}
+			pthread_mutex_unlock(&p->mu);
+			int contended = batch(p, j);
+			pthread_mutex_lock(&p->mu);
+			if (contended && p->running > 1) {
+				/* Another running thread held the GIL: two CPU-bound threads
+				 * only trade it every switch interval (a convoy that makes tail
+				 * latency). Step back; the watcher wakes threads again if the
+				 * queue stalls. */
+				p->running--;
+				break;
+			}
+		}
+	}
+}
+
+void wisp_pool_quit(wisp_pool *p) {
+	pthread_mutex_lock(&p->mu);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->wake);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- completions ---- */
+
+static void notify(wisp_pool *p) {
+	uint64_t one = 1;
+	while (write(p->efd, &one, sizeof one) < 0 && errno == EINTR) {
+	}
+}
+
+/* push_locked appends e; it returns whether the drainer must be woken. */
+static int push_locked(wisp_pool *p, wisp_ev *e) {
+	e->next = NULL;
+	if (p->etail)
+		p->etail->next = e;
+	else
+		p->ehead = e;
+	p->etail = e;
+	if (p->armed) {
+		p->armed = 0;
+		return 1;
+	}
+	return 0;
+}
+
+void wisp_pool_closed(wisp_pool *p) {
+	pthread_mutex_lock(&p->emu);
+	p->closed = 1;
+	int w = p->armed;
+	p->armed = 0;
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+}
+
+int wisp_pool_drain(wisp_pool *p, wisp_ev **out, int max) {
+	int n = 0;
+	pthread_mutex_lock(&p->emu);
+	while (n < max && p->ehead) {
+		wisp_ev *e = p->ehead;
+		p->ehead = e->next;
+		if (!p->ehead) p->etail = NULL;
+		out[n++] = e;
+	}
+	if (n == 0) {
+		if (p->closed) n = -1;
+		else p->armed = 1;
+	}
+	pthread_mutex_unlock(&p->emu);
+	return n;
+}
+
+static wisp_ev *new_ev(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, const char *b, size_t bl) {
+	wisp_ev *e = malloc(sizeof *e + hl + al + bl);
+	if (!e) return NULL;
+	memset(e, 0, sizeof *e);
+	e->job = j;
+	e->handle = j->handle;
+	e->fd = -1;
+	char *q = e->buf;
+	if (hdr) {
+		e->hdr = q;
+		e->hdrlen = hl;
+		memcpy(q, hdr, hl);
+		q += hl;
+	}
+	e->data = q;
+	if (al) memcpy(q, a, al);
+	if (bl) memcpy(q + al, b, bl);
+	e->len = al + bl;
+	return e;
+}
+
+int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, const char *b, size_t bl, int fd,
+              long long n) {
+	wisp_pool *p = j->pool;
+	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
+	wisp_ev *e = new_ev(j, hdr, hl, a, al, b, bl);
+	if (!e) return -1;
+	e->fd = fd;
+	e->n = n;
+	pthread_mutex_lock(&p->emu);
+	if (j->inflight >= MAX_INFLIGHT) {
+		/* Go has not written the earlier hand-offs (a slow client): wait
+		 * without the GIL. Lock order is GIL, then emu: drop emu first. */
+		pthread_mutex_unlock(&p->emu);
+		wisp_release();
+		pthread_cond_t cond;
+		pthread_cond_init(&cond, NULL);
+		pthread_mutex_lock(&p->emu);
+		j->waitcond = &cond;
+		while (j->inflight >= MAX_INFLIGHT && !__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&cond, &p->emu);
+		j->waitcond = NULL;
+		pthread_mutex_unlock(&p->emu);
+		pthread_cond_destroy(&cond);
+		wisp_acquire();
+		pthread_mutex_lock(&p->emu);
+		if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_unlock(&p->emu);
+			free(e);
+			return -1;
+		}
+	}
+	j->inflight++;
+	int w = push_locked(p, e);
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+	return 0;
+}
+
+void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, size_t bl, int code, char *err,
+                    size_t errlen) {
+	wisp_pool *p = j->pool;
+	wisp_ev *e = new_ev(j, hdr, hl, body, bl, NULL, 0);
+	if (!e) {
+		/* no memory for the body: end the response as failed */
+		if (code == WISP_OK) code = hdr ? WISP_ERR_EARLY : WISP_ERR_LATE;
+		while (!(e = new_ev(j, NULL, 0, NULL, 0, NULL, 0))) usleep(1000);
+	}
+	e->done = 1;
+	e->code = code;
+	e->err = err;
+	e->errlen = errlen;
+	pthread_mutex_lock(&p->emu);
+	int w = push_locked(p, e);
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+	/* j belongs to Go from here on */
+}
+
+int wisp_emit_log(int level, const char *msg, size_t n) {
+	wisp_pool *p = tpool;
+	if (!p) return -1;
+	wisp_ev *e = malloc(sizeof *e + n);
+	if (!e) return -1;
+	memset(e, 0, sizeof *e);
+	e->fd = -1;
+	e->code = level;
+	e->data = e->buf;
+	memcpy(e->buf, msg, n);
+	e->len = n;
+	pthread_mutex_lock(&p->emu);
+	int w = push_locked(p, e);
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+	return 0;
+}
+
+void wisp_ev_free(wisp_ev *e) {
+	if (!e->done && e->job) {
+		wisp_job *j = e->job;
+		wisp_pool *p = j->pool;
+		pthread_mutex_lock(&p->emu);
+		if (--j->inflight < MAX_INFLIGHT && j->waitcond) pthread_cond_signal(j->waitcond);
+		pthread_mutex_unlock(&p->emu);
+	}
+	free(e->err);
+	free(e);
+}
+
+void wisp_job_abort(wisp_job *j) {
+	__atomic_store_n(&j->aborted, 1, __ATOMIC_RELEASE);
+	wisp_pool *p = j->pool;
+	if (!p) return;
+	pthread_mutex_lock(&p->emu);
+	if (j->waitcond) pthread_cond_signal(j->waitcond);
+	pthread_mutex_unlock(&p->emu);
+}
+
+unsigned long wisp_job_ident(wisp_job *j) { return __atomic_load_n(&j->ident, __ATOMIC_ACQUIRE); }
+int wisp_job_running(wisp_job *j) { return __atomic_load_n(&j->running, __ATOMIC_ACQUIRE); }
