@@ -136,7 +136,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		paths = append(paths, p)
 	}
-	setProcs(1)
+	tuneRuntime(1)
 
 	ip, err := pyembed.Start(pyembed.Options{Python: *python, Paths: paths, Logger: log})
 	if err != nil {

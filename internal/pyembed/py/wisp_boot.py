@@ -26,18 +26,13 @@ This file must stay importable on CPython 3.9 and newer and use only the
 standard library at import time.
 """
 
-import ast
-import configparser
 import importlib
 import importlib.machinery
 import importlib.util
 import io
-import logging
-import logging.config
 import os
 import sys
 import threading
-import traceback
 
 __all__ = [
     "LoadError",
@@ -235,6 +230,10 @@ def _parse_expr(target, expr):
 
     Returns ``(names, call)`` where *call* is ``None`` or ``(args, kwargs)``.
     """
+    names = expr.strip().split(".")
+    if all(n.isidentifier() for n in names):
+        return names, None  # the common case, without importing ast
+    import ast
     try:
         node = ast.parse(expr.strip(), mode="eval").body
     except SyntaxError as e:
@@ -440,6 +439,8 @@ def _apply_logging_config(fname, defaults=None, quiet=False):
     Without a ``[loggers]`` section nothing happens; missing ``[formatters]``
     or ``[handlers]`` sections count as empty.  Returns True if applied.
     """
+    import configparser
+    import logging.config
     if hasattr(fname, "readline"):
         source = getattr(fname, "name", None)
         path = os.path.abspath(source) if isinstance(source, str) else None
@@ -673,6 +674,7 @@ def format_exception(etype, value, tb):
     *value* may be ``None`` (then *etype* alone is reported) and *tb* may be
     ``None`` (then ``value.__traceback__`` is used).
     """
+    import traceback
     try:
         if value is None and isinstance(etype, type):
             # An exception that was never instantiated: name its type.
@@ -820,6 +822,7 @@ def fileConfig(fname, defaults=None):
 
 
 def _populate_logging_config(module):
+    import logging.config
     module.__doc__ = (
         "wisp's stand-in for paste.script.util.logging_config (PasteScript is\n"
         "not installed, or its version cannot run on this Python).")
@@ -863,6 +866,7 @@ def _install_module(name, populate):
 
 def _legacy_logging_api():
     """True if logging still has _acquireLock (removed in Python 3.13)."""
+    import logging
     return hasattr(logging, "_acquireLock")
 
 
