@@ -274,3 +274,45 @@ func TestValidator(t *testing.T) {
 		})
 	}
 }
+
+// TestBlockedThreadsServeTogether: requests that block in I/O (sleep, with the
+// GIL released) must run on every Python thread at once. The pool runs one
+// thread while it computes and wakes the others only when it blocks, so this
+// fails if that wake-up is lost: 8 requests of 1 s on 4 threads take 2 s, on
+// one thread 8 s.
+func TestBlockedThreadsServeTogether(t *testing.T) {
+	t.Parallel()
+	w := start(t, "--threads", "4", app("slow/app.py"))
+	const n = 8
+	began := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			resp, err := w.Client.Get(fmt.Sprintf("%s/sleep?1&b%d", w.URL, i))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != fmt.Sprintf("done b%d", i) {
+				errs <- fmt.Sprintf("request %d: %d %q", i, resp.StatusCode, b)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	took := time.Since(began)
+	if took < 1900*time.Millisecond {
+		t.Errorf("8 sleeps of 1 s on 4 threads took %v: more than 4 ran at once", took)
+	}
+	if took > 5*time.Second {
+		t.Errorf("8 sleeps of 1 s on 4 threads took %v, want about 2 s: the threads did not serve together", took)
+	}
+}

@@ -106,20 +106,26 @@ func (p *Pool) thread(ready chan<- struct{}) {
 	C.wisp_thread_detach()
 }
 
-// cpu returns the CPU time all the pool's threads have used, and whether any
-// of them is runnable.
-func (p *Pool) cpu() (used time.Duration, runnable bool) {
+// cpu returns the CPU time all the pool's threads have used.
+func (p *Pool) cpu() (used time.Duration) {
 	p.cmu.Lock()
 	defer p.cmu.Unlock()
 	for _, t := range p.probes {
 		used += t.cpu()
 	}
+	return used
+}
+
+// runnable reports whether any of the pool's threads is runnable.
+func (p *Pool) runnable() bool {
+	p.cmu.Lock()
+	defer p.cmu.Unlock()
 	for _, t := range p.probes {
 		if t.runnable() {
-			return used, true
+			return true
 		}
 	}
-	return used, false
+	return false
 }
 
 func (p *Pool) stats() (queued, running int, taken uint64) {
@@ -144,13 +150,13 @@ func (p *Pool) watch() {
 		case <-p.quit:
 			return
 		}
-		var stalled time.Duration
+		var stalled time.Duration // without progress, while jobs wait
+		var stallCPU time.Duration // the threads' CPU time when the stall was seen
 		for {
 			queued, running, before := p.stats()
 			if queued == 0 {
 				break
 			}
-			cpu, _ := p.cpu()
 			delay := wakeDelay
 			if running >= p.threads {
 				delay = 10 * wakeDelay // all busy: just keep an eye on it
@@ -166,11 +172,17 @@ func (p *Pool) watch() {
 				stalled = 0
 				continue
 			}
+			if !p.runnable() {
+				C.wisp_pool_wake(p.c) // every thread sleeps: blocked in I/O
+				stalled = 0
+				continue
+			}
+			if stalled == 0 {
+				stallCPU = p.cpu()
+			}
 			stalled += delay
-			used, runnable := p.cpu()
-			computing := used-cpu >= delay/2
-			if !runnable || (computing && stalled >= busyStall) {
-				C.wisp_pool_wake(p.c)
+			if stalled > busyStall && p.cpu()-stallCPU >= (stalled-delay)/2 {
+				C.wisp_pool_wake(p.c) // a long computation: let a second thread take turns
 				stalled = 0
 			}
 		}
