@@ -100,10 +100,10 @@ func TestPoolKillWorkerUnderLoad(t *testing.T) {
 	}
 }
 
-// 2. max_requests recycling under continuous load: no request fails, and
+// 2. max_requests recycling under 30 s of continuous load: no request fails, and
 // workers are recycled several times for reason max requests.
 func TestPoolMaxRequestsUnderLoad(t *testing.T) {
-	dur := envDuration(t, "WISP_E2E_POOL_LOAD", 12*time.Second)
+	dur := envDuration(t, "WISP_E2E_POOL_LOAD", 30*time.Second) // the issue: 30 s of continuous load
 	s := serve(t, onePoolConfig("processes = 2\nthreads = 4\nmax_requests = 200\nmax_requests_jitter = 0"))
 	load := startLoad(t, s.URL+"/work?ms=1", 6, nil)
 	// clients that open a new connection per request: nothing retries for them
