@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@
 #define MAX_BATCH 64
 #define CONTENDED_NS 200000LL
 #define MAX_INFLIGHT 4
+#ifndef SPIN_NS
+#define SPIN_NS 50000LL
+#endif
 
 struct wisp_pool {
 	pthread_mutex_t mu; /* the job queue and thread counts */
@@ -170,6 +174,16 @@ void wisp_pool_work(wisp_pool *p) {
 		p->running++;
 		for (;;) {
 			wisp_job *j = pop_locked(p);
+			if (!j && SPIN_NS > 0) {
+				/* Under load the next job is usually a few microseconds
+				 * away: wait for it a little, yielding the CPU, rather than
+				 * park and cost a wake-up on both sides. */
+				pthread_mutex_unlock(&p->mu);
+				long long t0 = now_ns();
+				while (!__atomic_load_n(&p->queued, __ATOMIC_RELAXED) && now_ns() - t0 < SPIN_NS) sched_yield();
+				pthread_mutex_lock(&p->mu);
+				j = pop_locked(p);
+			}
 			if (!j) {
 				p->running--;
 				break;
