@@ -214,7 +214,10 @@ func (p *Pool) drain() {
 			}
 			j := cgo.Handle(e.handle).Value().(*Job)
 			ev := Event{e: e, Done: e.done != 0}
-			ev.Hdr = cbytes(e.hdr, e.hdrlen)
+			if e.hdr != nil {
+				j.hdr = append(j.hdr[:0], cbytes(e.hdr, e.hdrlen)...)
+				ev.Hdr = j.hdr
+			}
 			ev.Data = cbytes(e.data, e.len)
 			if e.fd >= 0 {
 				ev.File = os.NewFile(uintptr(e.fd), "file_wrapper")
@@ -244,9 +247,9 @@ func (p *Pool) Stop() {
 
 // Event is one hand-off of a response from a Python thread: the status and
 // headers (with the first), body bytes, then FileN bytes of File (sendfile),
-// or the end of the response (Done) with its Code and Traceback. Hdr and Data
-// view C memory: valid until Release, which also closes File unless it was
-// taken (set to nil) by the receiver.
+// or the end of the response (Done) with its Code and Traceback. Data views C
+// memory, valid until Release, which also closes File. Hdr stays valid until
+// the Job is Put.
 type Event struct {
 	Hdr       []byte // "status\x00name\x00value\x00...", latin-1, validated
 	Data      []byte
@@ -281,6 +284,7 @@ type Job struct {
 	pin    runtime.Pinner
 	Env    Environ
 	events chan Event
+	hdr    []byte // the status and headers of the response, reused
 }
 
 // Job returns a fresh or reused Job.

@@ -14,10 +14,18 @@ import (
 	"wisp/internal/pyembed"
 )
 
+// exchange is the per-request state of ServeHTTP, allocated as one object.
+type exchange struct {
+	sw statusWriter
+	p  responder
+	j  job
+}
+
 // ServeHTTP routes one request to its app, runs it on a Python thread and
 // writes the response as the thread hands it over.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rw := &statusWriter{ResponseWriter: w}
+	x := &exchange{sw: statusWriter{ResponseWriter: w}}
+	rw := &x.sw
 	defer s.requests.Add(1)
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
@@ -26,10 +34,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer func() { s.access.log(r, rw.status, rw.n, start) }()
 	}
-	s.serve(rw, r)
+	s.serve(x, r)
 }
 
-func (s *Server) serve(w *statusWriter, r *http.Request) {
+func (s *Server) serve(x *exchange, r *http.Request) {
+	w := &x.sw
 	rawPath, query := splitURI(r)
 	path := unescapePath(rawPath)
 	m, pathInfo := s.route(path)
@@ -41,7 +50,8 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 		m.proxy.ServeHTTP(w, r)
 		return
 	}
-	j := &job{Job: s.pool.Job()}
+	j := &x.j
+	j.Job = s.pool.Job()
 	defer func() {
 		if j != nil { // not handed to afterTimeout
 			if j.bodyFile != nil {
@@ -56,7 +66,8 @@ func (s *Server) serve(w *statusWriter, r *http.Request) {
 		return
 	}
 	s.environ(&j.Env, r, m.prefix, pathInfo, query, int64(len(j.body)), j.bodyFile)
-	p := &responder{s: s, w: w, r: r, rc: http.NewResponseController(w.ResponseWriter)}
+	p := &x.p
+	*p = responder{s: s, w: w, r: r, rc: *http.NewResponseController(w.ResponseWriter)}
 	if s.pool.Submit(j.Job, m.app, j.body, j.bodyFile) {
 		if !s.respond(p, j, m.timeout) {
 			// Timed out: the app still holds the job (and reads its body
@@ -87,7 +98,7 @@ type responder struct {
 	s       *Server
 	w       *statusWriter
 	r       *http.Request
-	rc      *http.ResponseController
+	rc      http.ResponseController
 	wrote   bool  // the status line is written
 	allowed bool  // the status allows a body
 	left    int64 // body bytes the app's Content-Length still allows; -1: no limit
@@ -367,24 +378,38 @@ func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.Fil
 		return 0, errors.New("status " + string(hdr[:i]) + ": an informational status cannot end a response")
 	}
 	h := w.Header()
-	rest := hdr[i+1:]
+	// One string holds every name and value, and one array every value
+	// slice: two allocations for the whole header block.
+	rest := string(hdr[i+1:])
+	vals := make([]string, 0, bytes.Count(hdr[i+1:], []byte{0})/2+1)
+	add := func(key, value string) {
+		if old := h[key]; old != nil {
+			h[key] = append(old, value)
+			return
+		}
+		vals = append(vals, value)
+		h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	hasLength, hasType := false, false
 	for len(rest) > 0 {
-		a := bytes.IndexByte(rest, 0)
-		name := string(rest[:a])
+		a := strings.IndexByte(rest, 0)
+		name := rest[:a]
 		rest = rest[a+1:]
-		b := bytes.IndexByte(rest, 0)
-		value := string(rest[:b])
+		b := strings.IndexByte(rest, 0)
+		value := rest[:b]
 		rest = rest[b+1:]
-		key := http.CanonicalHeaderKey(name)
+		key := http.CanonicalHeaderKey(name) // no copy when already canonical
 		switch key {
 		case "Content-Length":
-			n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+			t := strings.TrimSpace(value)
+			n, err := strconv.ParseInt(t, 10, 64)
 			if err != nil || n < 0 || hasLength {
 				return 0, errors.New("invalid or repeated Content-Length " + strconv.Quote(value))
 			}
 			hasLength = true
-			value = strconv.FormatInt(n, 10)
+			if t != value || t[0] == '+' || (len(t) > 1 && t[0] == '0') {
+				value = strconv.FormatInt(n, 10)
+			}
 		case "Content-Type":
 			hasType = true
 		}
@@ -394,7 +419,7 @@ func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.Fil
 			}
 			continue
 		}
-		h[key] = append(h[key], value)
+		add(key, value)
 	}
 	if !hasType {
 		h["Content-Type"] = nil // no sniffing: send none, as the app did
@@ -405,9 +430,9 @@ func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.Fil
 	if !hasLength && bodyAllowed(status) {
 		switch {
 		case file != nil: // a file_wrapper's file always ends the body
-			h["Content-Length"] = []string{strconv.FormatInt(int64(size)+fileN, 10)}
+			add("Content-Length", strconv.FormatInt(int64(size)+fileN, 10))
 		case done && (size > 0 || !head): // an empty HEAD body says nothing of GET's length
-			h["Content-Length"] = []string{strconv.Itoa(size)}
+			add("Content-Length", strconv.Itoa(size))
 		}
 	}
 	w.WriteHeader(status)

@@ -14,7 +14,7 @@ type job struct {
 	*pyembed.Job
 	body     []byte
 	bodyFile *os.File
-	hdr      []byte // status and headers, from the event that carried them
+	hdr      []byte // status and headers, from the event that carried them (valid until the Job is Put)
 	aborted  bool   // Abort was called
 	code     pyembed.Code
 	tb       string
@@ -32,7 +32,7 @@ func (j *job) goneNow() {
 // take records what an event of the job tells: its headers, its outcome.
 func (j *job) take(ev *pyembed.Event) {
 	if ev.Hdr != nil {
-		j.hdr = append(j.hdr[:0], ev.Hdr...)
+		j.hdr = ev.Hdr
 	}
 	if ev.Done {
 		j.code, j.tb = ev.Code, ev.Traceback
