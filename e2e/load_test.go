@@ -316,3 +316,50 @@ func TestBlockedThreadsServeTogether(t *testing.T) {
 		t.Errorf("8 sleeps of 1 s on 4 threads took %v, want about 2 s: the threads did not serve together", took)
 	}
 }
+
+// TestConcurrentInMemoryUploads: many concurrent bodies that stay in memory
+// (up to --mem-body), each checked by its sha256. Their buffers are pinned
+// for the Python thread and freed soon after, so the garbage collector runs
+// constantly among them: a stale Go pointer in a C structure crashed the
+// server here ("found bad pointer in Go heap").
+func TestConcurrentInMemoryUploads(t *testing.T) {
+	t.Parallel()
+	w := start(t, "--threads", "4", app("upload/app.py"))
+	const clients, each = 32, 12
+	var wg sync.WaitGroup
+	errs := make(chan string, clients*each)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				body := bytes.Repeat([]byte{byte(c), byte(i), 7}, (256<<10+c*4099+i*997)/3)
+				resp, err := w.Client.Post(w.URL+"/", "application/octet-stream", bytes.NewReader(body))
+				if err != nil {
+					errs <- fmt.Sprintf("client %d request %d: %v", c, i, err)
+					return
+				}
+				var r struct {
+					Len    int    `json:"len"`
+					SHA256 string `json:"sha256"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&r)
+				resp.Body.Close()
+				sum := sha256.Sum256(body)
+				if err != nil || resp.StatusCode != 200 || r.Len != len(body) || r.SHA256 != hex.EncodeToString(sum[:]) {
+					errs <- fmt.Sprintf("client %d request %d: status %d, len %d of %d, sha ok %v, %v",
+						c, i, resp.StatusCode, r.Len, len(body), r.SHA256 == hex.EncodeToString(sum[:]), err)
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if strings.Contains(w.Stderr(), "fatal error") {
+		t.Errorf("the server crashed:\n%s", w.Stderr())
+	}
+}

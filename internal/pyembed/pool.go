@@ -320,28 +320,19 @@ func (j *Job) Events() <-chan Event { return j.events }
 // which must stay open until the done event. It returns false when the queue
 // is full.
 func (p *Pool) Submit(j *Job, app int, body []byte, bodyFile *os.File) bool {
-	c := j.c
-	c.app = C.int(app)
+	var env, bp *C.char
 	if n := len(j.Env.buf); n > 0 {
-		if C.size_t(n) > c.envcap {
-			C.free(unsafe.Pointer(c.env))
-			c.env = (*C.char)(C.malloc(C.size_t(n)))
-			c.envcap = C.size_t(n)
-		}
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(c.env)), n), j.Env.buf)
+		env = (*C.char)(unsafe.Pointer(&j.Env.buf[0]))
 	}
-	c.envlen = C.size_t(len(j.Env.buf))
-	c.body, c.bodylen = nil, 0
 	if len(body) > 0 {
-		j.pin.Pin(&body[0])
-		c.body = (*C.char)(unsafe.Pointer(&body[0]))
-		c.bodylen = C.size_t(len(body))
+		j.pin.Pin(&body[0]) // C keeps this pointer until the done event
+		bp = (*C.char)(unsafe.Pointer(&body[0]))
 	}
-	c.bodyfd = -1
+	fd := C.int(-1)
 	if bodyFile != nil {
-		c.bodyfd = C.int(bodyFile.Fd())
+		fd = C.int(bodyFile.Fd())
 	}
-	switch C.wisp_pool_submit(p.c, c) {
+	switch C.wisp_pool_submit(p.c, j.c, C.int(app), env, C.size_t(len(j.Env.buf)), bp, C.size_t(len(body)), fd) {
 	case 0:
 		return true
 	case 1:

@@ -75,7 +75,20 @@ static void wake_locked(wisp_pool *p) {
 	}
 }
 
-int wisp_pool_submit(wisp_pool *p, wisp_job *j) {
+int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t envlen, const char *body,
+                     size_t bodylen, int bodyfd) {
+	if (envlen > j->envcap) {
+		char *e = realloc(j->env, envlen);
+		if (!e) return -2;
+		j->env = e;
+		j->envcap = envlen;
+	}
+	if (envlen) memcpy(j->env, env, envlen);
+	j->envlen = envlen;
+	j->app = app;
+	j->body = body;
+	j->bodylen = bodylen;
+	j->bodyfd = bodyfd;
 	j->next = NULL;
 	j->pool = p;
 	j->inflight = 0;

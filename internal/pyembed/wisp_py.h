@@ -38,8 +38,8 @@ void wisp_thread_detach(void);
 
 typedef struct wisp_pool wisp_pool;
 
-/* wisp_job is one request. Go fills the request fields before submitting and
- * owns the job again once it has taken its done event. */
+/* wisp_job is one request. wisp_pool_submit fills the request fields; Go owns
+ * the job again once it has taken its done event. */
 typedef struct wisp_job {
 	uintptr_t handle;    /* the Go job (cgo.Handle) */
 	int app;
@@ -83,9 +83,13 @@ wisp_pool *wisp_pool_new(int threads, int queue, int efd);
 /* wisp_pool_work runs the calling thread as one of the pool's Python threads
  * until wisp_pool_quit; the thread's Python state is created on first use. */
 void wisp_pool_work(wisp_pool *p);
-/* wisp_pool_submit queues j: 0 queued, 1 queued while threads run (the caller
- * may check for a stall), -1 the queue is full. */
-int wisp_pool_submit(wisp_pool *p, wisp_job *j);
+/* wisp_pool_submit fills j with a request (the environ is copied; the body,
+ * pinned Go memory, is kept until the done event) and queues it: 0 queued, 1
+ * queued while threads run (the caller may check for a stall), -1 the queue is
+ * full, -2 out of memory. Go never writes a pointer into a C struct itself:
+ * its write barrier would look at the stale value. */
+int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t envlen, const char *body,
+                     size_t bodylen, int bodyfd);
 void wisp_pool_wake(wisp_pool *p);
 void wisp_pool_stats(wisp_pool *p, int *queued, int *running, unsigned long long *taken);
 /* wisp_pool_drain takes up to max events; with none, it arms the eventfd wake-up
