@@ -54,10 +54,7 @@ func (s *Server) serve(x *exchange, r *http.Request) {
 	j.Job = s.pool.Job()
 	defer func() {
 		if j != nil { // not handed to afterTimeout
-			if j.bodyFile != nil {
-				j.bodyFile.Close()
-			}
-			s.pool.Put(j.Job)
+			s.endJob(j)
 		}
 	}()
 	if status, msg := s.readBody(w, r, j); status != 0 {
@@ -273,6 +270,16 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 	}
 }
 
+// endJob releases what a job held once the app is done with it.
+func (s *Server) endJob(j *job) {
+	if j.bodyFile != nil {
+		j.bodyFile.Close()
+	}
+	s.bodies.release(j.bodyMem)
+	j.body, j.bodyMem = nil, 0
+	s.pool.Put(j.Job)
+}
+
 // afterTimeout waits for a timed-out job to end, and reports it through
 // OnStuck if it has not ended StuckGrace later.
 func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
@@ -285,12 +292,7 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 	if grace <= 0 {
 		grace = 5 * time.Second
 	}
-	defer func() {
-		if j.bodyFile != nil {
-			j.bodyFile.Close()
-		}
-		s.pool.Put(j.Job)
-	}()
+	defer s.endJob(j)
 	select {
 	case <-ended:
 	case <-time.After(grace):
@@ -483,8 +485,8 @@ func plain(w http.ResponseWriter, status int, msg string) {
 }
 
 // readBody reads the request body before the app is called (a slow client must
-// never hold a Python thread): in memory up to MemBody, in an unlinked temp
-// file beyond, never more than MaxBody. It returns a status and message when
+// never hold a Python thread): in memory up to MemBody if the memory budget
+// has room for it, in an unlinked temp file otherwise, never more than MaxBody. It returns a status and message when
 // the request must be refused.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, string) {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
@@ -494,24 +496,33 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, 
 		return http.StatusRequestEntityTooLarge, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	var buf []byte
+	// room in memory: the declared length, or MemBody for a body of unknown length
+	want := s.cfg.MemBody
 	if r.ContentLength > 0 && r.ContentLength <= s.cfg.MemBody {
-		buf = make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(body, buf); err != nil {
+		want = r.ContentLength
+	}
+	var mem bytes.Buffer
+	if r.ContentLength <= s.cfg.MemBody && s.bodies.acquire(want, s.cfg.BodyWait) {
+		j.bodyMem = want
+		if r.ContentLength > 0 {
+			buf := make([]byte, r.ContentLength)
+			if _, err := io.ReadFull(body, buf); err != nil {
+				return bodyError(err)
+			}
+			j.body = buf
+			return 0, ""
+		}
+		// Unknown length: gather up to MemBody, then spill.
+		n, err := io.Copy(&mem, io.LimitReader(body, s.cfg.MemBody+1))
+		if err != nil {
 			return bodyError(err)
 		}
-		j.body = buf
-		return 0, ""
-	}
-	// Unknown or large length: gather up to MemBody, then spill.
-	var mem bytes.Buffer
-	n, err := io.Copy(&mem, io.LimitReader(body, s.cfg.MemBody+1))
-	if err != nil {
-		return bodyError(err)
-	}
-	if n <= s.cfg.MemBody {
-		j.body = mem.Bytes()
-		return 0, ""
+		if n <= s.cfg.MemBody {
+			j.body = mem.Bytes()
+			return 0, ""
+		}
+		s.bodies.release(j.bodyMem) // it goes to a file after all
+		j.bodyMem = 0
 	}
 	f, err := os.CreateTemp("", "wisp-body-*")
 	if err != nil {

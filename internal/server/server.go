@@ -31,6 +31,8 @@ type Config struct {
 	Queue             int           // requests that may wait for a thread; beyond: 503
 	MaxBody           int64         // request body limit in bytes; beyond: 413
 	MemBody           int64         // bodies up to this size stay in memory, larger ones spill to a temp file
+	BodyMemory        int64         // bodies held in memory at once, all requests together; a body that finds no room within BodyWait spills (0: 2 x Threads x MemBody)
+	BodyWait          time.Duration // 0: 1s
 	MaxHeaderBytes    int           // request line and headers; beyond: 431
 	ReadHeaderTimeout time.Duration // time to read the request headers
 	ReadTimeout       time.Duration // time to read the whole request, body included
@@ -84,6 +86,12 @@ func (c *Config) fill() error {
 	if c.MemBody <= 0 {
 		c.MemBody = d.MemBody
 	}
+	if c.BodyMemory < c.MemBody {
+		c.BodyMemory = 2 * int64(c.Threads) * c.MemBody
+	}
+	if c.BodyWait <= 0 {
+		c.BodyWait = time.Second
+	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = d.MaxHeaderBytes
 	}
@@ -124,6 +132,7 @@ type Server struct {
 	ip     *pyembed.Interpreter
 	mounts []mount // longest prefix first
 	pool   *pyembed.Pool
+	bodies *memBudget // BodyMemory
 	http   *http.Server
 	access *accessLog
 	log    *slog.Logger
@@ -192,6 +201,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	if cfg.AccessLog != nil {
 		s.access = newAccessLog(cfg.AccessLog)
 	}
+	s.bodies = newMemBudget(s.cfg.BodyMemory)
 	if s.pool, err = ip.StartPool(s.cfg.Threads, s.cfg.Queue); err != nil {
 		return nil, err
 	}
