@@ -2,6 +2,9 @@
 # python3 on PATH (which may be a pyenv that cannot see Debian's packages).
 PYTHON ?= /usr/bin/python3
 GO ?= go
+# wisp speaks HTTP/1.1 only (HTTP/2 needs TLS, which wisp leaves to a front
+# proxy): leaving net/http's HTTP/2 out saves about 1 MiB of resident memory.
+BUILDFLAGS ?= -tags nethttpomithttp2
 
 .PHONY: deps build run test test-go test-py bench
 
@@ -10,7 +13,7 @@ deps:
 	scripts/deps.sh
 
 build:
-	$(GO) build -o bin/wisp ./cmd/wisp
+	$(GO) build $(BUILDFLAGS) -o bin/wisp ./cmd/wisp
 
 run: build
 	bin/wisp run --python $(PYTHON) --chdir examples/hello app.py
