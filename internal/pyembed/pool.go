@@ -27,12 +27,13 @@ import (
 // A second thread running Python only fights the first for the GIL unless the
 // first is blocked (in I/O, with the GIL released). So threads are woken
 // lazily: a job wakes a thread only when none is running; a running thread
-// takes queued jobs one after another under one GIL hold; and a watcher adds a
-// thread when jobs wait, none was taken for wakeDelay, and the threads used
-// less than half of that time on the CPU (they are blocked, not computing), or
-// none was taken for busyStall at all. CPU-bound apps thus run on one thread
-// with no hand-offs, I/O-bound apps still get every thread within a few
-// wakeDelays, and a long CPU-bound request delays the queue by busyStall at most.
+// takes queued jobs one after another under one GIL hold, and waits a few
+// tens of microseconds for the next before it parks; and a watcher adds a
+// thread when jobs wait, none was taken for wakeDelay, and every thread sleeps
+// (blocked, not computing), or none was taken for busyStall while they
+// compute. CPU-bound apps thus run on one thread with no hand-offs, I/O-bound
+// apps still get every thread within a few wakeDelays, and a long CPU-bound
+// request delays the queue by busyStall at most.
 type Pool struct {
 	ip      *Interpreter
 	c       *C.wisp_pool
@@ -60,7 +61,7 @@ const (
 
 // eventCap is the capacity of a Job's event channel: wisp_pool.c's
 // MAX_INFLIGHT data events plus the done event, so the drainer never waits.
-const eventCap = 4 + 1
+const eventCap = 8 + 1
 
 // StartPool starts threads Python threads with a queue of queue jobs.
 func (ip *Interpreter) StartPool(threads, queue int) (*Pool, error) {

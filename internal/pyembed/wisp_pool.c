@@ -23,10 +23,12 @@
 /* MAX_BATCH bounds the jobs one thread runs under one GIL acquisition;
  * CONTENDED_NS is how long taking the GIL may take before it counts as waiting
  * for another thread; MAX_INFLIGHT bounds the data events of one response that
- * Go has not written yet (with 64 KiB each, the memory of a streaming response). */
+ * Go has not written yet (with 64 KiB each, the memory of a streaming response);
+ * a thread that waits for room is woken when half of them are written, so that
+ * it makes several hand-offs per wake-up. */
 #define MAX_BATCH 64
 #define CONTENDED_NS 200000LL
-#define MAX_INFLIGHT 4
+#define MAX_INFLIGHT 8
 #ifndef SPIN_NS
 #define SPIN_NS 50000LL
 #endif
@@ -106,7 +108,7 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
 	else
 		p->head = j;
 	p->tail = j;
-	p->queued++;
+	__atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED); /* read without the lock by spinning threads */
 	int rc = 1;
 	if (p->running == 0 && p->tokens == 0) {
 		wake_locked(p);
@@ -135,7 +137,7 @@ static wisp_job *pop_locked(wisp_pool *p) {
 	if (!j) return NULL;
 	p->head = j->next;
 	if (!p->head) p->tail = NULL;
-	p->queued--;
+	__atomic_sub_fetch(&p->queued, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&p->taken, 1, __ATOMIC_RELAXED);
 	return j;
 }
@@ -272,10 +274,57 @@ int wisp_pool_drain(wisp_pool *p, wisp_ev **out, int max) {
 	return n;
 }
 
+/* Events of a streaming response (64 KiB chunks and some headers) come and
+ * go thousands of times a second; from malloc, each one grew and trimmed the
+ * arena, faulting its pages in again. Up to EV_KEEP of them are kept. */
+#define EV_BIG (68 * 1024)
+#define EV_KEEP 32
+static pthread_mutex_t evmu = PTHREAD_MUTEX_INITIALIZER;
+static wisp_ev *evfree;
+static int nevfree;
+
+static wisp_ev *alloc_ev(size_t n) {
+	if (n > EV_BIG) {
+		wisp_ev *e = malloc(sizeof *e + n);
+		if (e) e->big = 0;
+		return e;
+	}
+	if (n > 4096) {
+		pthread_mutex_lock(&evmu);
+		wisp_ev *e = evfree;
+		if (e) {
+			evfree = e->next;
+			nevfree--;
+		}
+		pthread_mutex_unlock(&evmu);
+		if (!e && (e = malloc(sizeof *e + EV_BIG))) e->big = 1;
+		return e;
+	}
+	wisp_ev *e = malloc(sizeof *e + n);
+	if (e) e->big = 0;
+	return e;
+}
+
+static void free_ev(wisp_ev *e) {
+	if (e->big) {
+		pthread_mutex_lock(&evmu);
+		if (nevfree < EV_KEEP) {
+			e->next = evfree;
+			evfree = e;
+			nevfree++;
+			e = NULL;
+		}
+		pthread_mutex_unlock(&evmu);
+	}
+	free(e);
+}
+
 static wisp_ev *new_ev(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, const char *b, size_t bl) {
-	wisp_ev *e = malloc(sizeof *e + hl + al + bl);
+	wisp_ev *e = alloc_ev(hl + al + bl);
 	if (!e) return NULL;
+	int big = e->big;
 	memset(e, 0, sizeof *e);
+	e->big = big;
 	e->job = j;
 	e->handle = j->handle;
 	e->fd = -1;
@@ -320,7 +369,7 @@ int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al,
 		pthread_mutex_lock(&p->emu);
 		if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) {
 			pthread_mutex_unlock(&p->emu);
-			free(e);
+			free_ev(e);
 			return -1;
 		}
 	}
@@ -354,9 +403,11 @@ void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, s
 int wisp_emit_log(int level, const char *msg, size_t n) {
 	wisp_pool *p = tpool;
 	if (!p) return -1;
-	wisp_ev *e = malloc(sizeof *e + n);
+	wisp_ev *e = alloc_ev(n);
 	if (!e) return -1;
+	int big = e->big;
 	memset(e, 0, sizeof *e);
+	e->big = big;
 	e->fd = -1;
 	e->code = level;
 	e->data = e->buf;
@@ -374,11 +425,11 @@ void wisp_ev_free(wisp_ev *e) {
 		wisp_job *j = e->job;
 		wisp_pool *p = j->pool;
 		pthread_mutex_lock(&p->emu);
-		if (--j->inflight < MAX_INFLIGHT && j->waitcond) pthread_cond_signal(j->waitcond);
+		if (--j->inflight <= MAX_INFLIGHT / 2 && j->waitcond) pthread_cond_signal(j->waitcond);
 		pthread_mutex_unlock(&p->emu);
 	}
 	free(e->err);
-	free(e);
+	free_ev(e);
 }
 
 void wisp_job_abort(wisp_job *j) {

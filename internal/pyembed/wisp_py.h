@@ -74,6 +74,7 @@ typedef struct wisp_ev {
 	int done, code;
 	char *err;           /* the app's traceback (done, malloc'd) */
 	size_t errlen;
+	int big;             /* from wisp_pool.c's cache of big events */
 	char buf[];
 } wisp_ev;
 
