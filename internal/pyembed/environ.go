@@ -25,7 +25,7 @@ var envKeyID = func() map[string]byte {
 }()
 
 // Environ is a request's CGI/WSGI variables in the flat, pointer-free form
-// wisp_handle reads. Keys and values are bytes that Python decodes as latin-1
+// wisp_run_job reads. Keys and values are bytes that Python decodes as latin-1
 // (PEP 3333 "bytes in str"). The zero value is empty and ready to use.
 type Environ struct {
 	buf []byte
