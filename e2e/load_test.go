@@ -21,47 +21,33 @@ func TestParallelRequests(t *testing.T) {
 	for _, handler := range []string{"threadpool", "simple"} {
 		t.Run(handler, func(t *testing.T) {
 			w := start(t, "--handler", handler, app("environ/app.py"))
-			const n = 100
-			var wg sync.WaitGroup
-			errs := make(chan string, n)
-			for i := 0; i < n; i++ {
-				wg.Add(1)
-				go func(i int) {
-					defer wg.Done()
-					body := bytes.Repeat([]byte(fmt.Sprintf("req-%03d;", i)), 100+i*37)
-					req, _ := http.NewRequest("POST", fmt.Sprintf("%s/p/%d?id=%d", w.URL, i, i), bytes.NewReader(body))
-					req.Header.Set("X-Request-Id", fmt.Sprint(i))
-					resp, err := w.Client.Do(req)
-					if err != nil {
-						errs <- fmt.Sprintf("request %d: %v", i, err)
-						return
-					}
-					defer resp.Body.Close()
-					raw, err := io.ReadAll(resp.Body)
-					if err != nil || resp.StatusCode != 200 {
-						errs <- fmt.Sprintf("request %d: status %d, %v", i, resp.StatusCode, err)
-						return
-					}
-					var r envReply
-					if err := json.Unmarshal(raw, &r); err != nil {
-						errs <- fmt.Sprintf("request %d: bad JSON: %v", i, err)
-						return
-					}
-					sum := sha256.Sum256(body)
-					e := r.Environ
-					if e["PATH_INFO"] != fmt.Sprintf("/p/%d", i) || e["QUERY_STRING"] != fmt.Sprintf("id=%d", i) ||
-						e["HTTP_X_REQUEST_ID"] != fmt.Sprint(i) || e["CONTENT_LENGTH"] != fmt.Sprint(len(body)) ||
-						r.BodySHA256 != hex.EncodeToString(sum[:]) {
-						errs <- fmt.Sprintf("request %d got another request's data: PATH_INFO %q QUERY_STRING %q X-Request-Id %q CONTENT_LENGTH %q body ok %v",
-							i, e["PATH_INFO"], e["QUERY_STRING"], e["HTTP_X_REQUEST_ID"], e["CONTENT_LENGTH"], r.BodySHA256 == hex.EncodeToString(sum[:]))
-					}
-				}(i)
-			}
-			wg.Wait()
-			close(errs)
-			for e := range errs {
-				t.Error(e)
-			}
+			fanOut(t, 100, func(i int) error {
+				body := bytes.Repeat([]byte(fmt.Sprintf("req-%03d;", i)), 100+i*37)
+				req, _ := http.NewRequest("POST", fmt.Sprintf("%s/p/%d?id=%d", w.URL, i, i), bytes.NewReader(body))
+				req.Header.Set("X-Request-Id", fmt.Sprint(i))
+				resp, err := w.Client.Do(req)
+				if err != nil {
+					return fmt.Errorf("request %d: %v", i, err)
+				}
+				defer resp.Body.Close()
+				raw, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != 200 {
+					return fmt.Errorf("request %d: status %d, %v", i, resp.StatusCode, err)
+				}
+				var r envReply
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return fmt.Errorf("request %d: bad JSON: %v", i, err)
+				}
+				sum := sha256.Sum256(body)
+				e := r.Environ
+				if e["PATH_INFO"] != fmt.Sprintf("/p/%d", i) || e["QUERY_STRING"] != fmt.Sprintf("id=%d", i) ||
+					e["HTTP_X_REQUEST_ID"] != fmt.Sprint(i) || e["CONTENT_LENGTH"] != fmt.Sprint(len(body)) ||
+					r.BodySHA256 != hex.EncodeToString(sum[:]) {
+					return fmt.Errorf("request %d got another request's data: PATH_INFO %q QUERY_STRING %q X-Request-Id %q CONTENT_LENGTH %q body ok %v",
+						i, e["PATH_INFO"], e["QUERY_STRING"], e["HTTP_X_REQUEST_ID"], e["CONTENT_LENGTH"], r.BodySHA256 == hex.EncodeToString(sum[:]))
+				}
+				return nil
+			})
 		})
 	}
 }
@@ -283,31 +269,19 @@ func TestValidator(t *testing.T) {
 func TestBlockedThreadsServeTogether(t *testing.T) {
 	t.Parallel()
 	w := start(t, "--threads", "4", app("slow/app.py"))
-	const n = 8
 	began := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan string, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			resp, err := w.Client.Get(fmt.Sprintf("%s/sleep?1&b%d", w.URL, i))
-			if err != nil {
-				errs <- err.Error()
-				return
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || string(b) != fmt.Sprintf("done b%d", i) {
-				errs <- fmt.Sprintf("request %d: %d %q", i, resp.StatusCode, b)
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	fanOut(t, 8, func(i int) error {
+		resp, err := w.Client.Get(fmt.Sprintf("%s/sleep?1&b%d", w.URL, i))
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != fmt.Sprintf("done b%d", i) {
+			return fmt.Errorf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+		return nil
+	})
 	took := time.Since(began)
 	if took < 1900*time.Millisecond {
 		t.Errorf("8 sleeps of 1 s on 4 threads took %v: more than 4 ran at once", took)
@@ -325,41 +299,49 @@ func TestBlockedThreadsServeTogether(t *testing.T) {
 func TestConcurrentInMemoryUploads(t *testing.T) {
 	t.Parallel()
 	w := start(t, "--threads", "4", app("upload/app.py"))
-	const clients, each = 32, 12
-	var wg sync.WaitGroup
-	errs := make(chan string, clients*each)
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				body := bytes.Repeat([]byte{byte(c), byte(i), 7}, (256<<10+c*4099+i*997)/3)
-				resp, err := w.Client.Post(w.URL+"/", "application/octet-stream", bytes.NewReader(body))
-				if err != nil {
-					errs <- fmt.Sprintf("client %d request %d: %v", c, i, err)
-					return
-				}
-				var r struct {
-					Len    int    `json:"len"`
-					SHA256 string `json:"sha256"`
-				}
-				err = json.NewDecoder(resp.Body).Decode(&r)
-				resp.Body.Close()
-				sum := sha256.Sum256(body)
-				if err != nil || resp.StatusCode != 200 || r.Len != len(body) || r.SHA256 != hex.EncodeToString(sum[:]) {
-					errs <- fmt.Sprintf("client %d request %d: status %d, len %d of %d, sha ok %v, %v",
-						c, i, resp.StatusCode, r.Len, len(body), r.SHA256 == hex.EncodeToString(sum[:]), err)
-					return
-				}
+	fanOut(t, 32, func(c int) error {
+		for i := 0; i < 12; i++ {
+			body := bytes.Repeat([]byte{byte(c), byte(i), 7}, (256<<10+c*4099+i*997)/3)
+			resp, err := w.Client.Post(w.URL+"/", "application/octet-stream", bytes.NewReader(body))
+			if err != nil {
+				return fmt.Errorf("client %d request %d: %v", c, i, err)
 			}
-		}(c)
+			var r struct {
+				Len    int    `json:"len"`
+				SHA256 string `json:"sha256"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			sum := sha256.Sum256(body)
+			if err != nil || resp.StatusCode != 200 || r.Len != len(body) || r.SHA256 != hex.EncodeToString(sum[:]) {
+				return fmt.Errorf("client %d request %d: status %d, len %d of %d, sha ok %v, %v",
+					c, i, resp.StatusCode, r.Len, len(body), r.SHA256 == hex.EncodeToString(sum[:]), err)
+			}
+		}
+		return nil
+	})
+	if strings.Contains(w.Stderr(), "fatal error") {
+		t.Errorf("the server crashed:\n%s", w.Stderr())
+	}
+}
+
+// fanOut runs f(0) ... f(n-1) at once and reports every error they return.
+func fanOut(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := f(i); err != nil {
+				errs <- err
+			}
+		}(i)
 	}
 	wg.Wait()
 	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
-	if strings.Contains(w.Stderr(), "fatal error") {
-		t.Errorf("the server crashed:\n%s", w.Stderr())
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -151,7 +151,7 @@ func (p *Pool) watch() {
 		case <-p.quit:
 			return
 		}
-		var stalled time.Duration // without progress, while jobs wait
+		var stalled time.Duration  // without progress, while jobs wait
 		var stallCPU time.Duration // the threads' CPU time when the stall was seen
 		for {
 			queued, running, before := p.stats()

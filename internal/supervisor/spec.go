@@ -38,7 +38,7 @@ type WorkerSpec struct {
 	Graceful       time.Duration `json:"graceful_timeout"`
 	RequestTimeout time.Duration `json:"request_timeout"`
 	Multiprocess   bool          `json:"multiprocess"`
-	Processes      int           `json:"processes"` // of the pool: the worker sizes GOMAXPROCS to its share of the CPUs
+	Processes      int           `json:"processes"`  // of the pool: the worker sizes GOMAXPROCS to its share of the CPUs
 	AccessLog      string        `json:"access_log"` // "-", "off" or a file
 	LogLevel       string        `json:"log_level"`
 
