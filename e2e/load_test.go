@@ -345,3 +345,41 @@ func fanOut(t *testing.T, n int, f func(i int) error) {
 		t.Error(err)
 	}
 }
+
+// TestTricklingBodiesDoNotStallOthers: bodies take room from a memory budget
+// (2 x threads x --mem-body) before they are read. Clients that hold room
+// while trickling their bodies must not stall the others: a body that finds
+// no room within a second goes to a temp file instead of waiting for them.
+func TestTricklingBodiesDoNotStallOthers(t *testing.T) {
+	t.Parallel()
+	// budget: 2 x 1 thread x 64 KiB = 128 KiB; two trickling bodies of 60000 hold 120000
+	w := start(t, "--threads", "1", "--mem-body", "65536", app("upload/app.py"))
+	for i := 0; i < 2; i++ {
+		c := dialRaw(t, w.Addr)
+		c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + strings.Repeat("t", 100))
+	}
+	time.Sleep(200 * time.Millisecond) // let the server take their room
+	body := bytes.Repeat([]byte("abcdefghij"), 6000)
+	began := time.Now()
+	resp, err := w.Client.Post(w.URL+"/", "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Len    int    `json:"len"`
+		SHA256 string `json:"sha256"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	took := time.Since(began)
+	sum := sha256.Sum256(body)
+	if err != nil || resp.StatusCode != 200 || r.Len != len(body) || r.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("status %d, len %d of %d, sha ok %v, %v", resp.StatusCode, r.Len, len(body), r.SHA256 == hex.EncodeToString(sum[:]), err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the upload took %v behind two trickling clients; want about 1 s (then a temp file)", took)
+	}
+	if took < 900*time.Millisecond {
+		t.Errorf("the upload took %v: it did not wait for room behind two trickling clients (budget not applied?)", took)
+	}
+}
