@@ -187,7 +187,7 @@ func TestEnvironHTTP10(t *testing.T) {
 func TestEnvironChunkedBody(t *testing.T) {
 	t.Parallel()
 	w := start(t, app("environ/app.py"))
-	for _, size := range []int{0, 1, 3000, 300_000} {
+	for _, size := range []int{0, 1, 3000, 65536, 65537, 300_000, 3_000_000} { // in memory: the first 64 KiB, grown; spilled beyond --mem-body
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
 			var req strings.Builder

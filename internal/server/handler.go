@@ -496,8 +496,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, 
 		return http.StatusRequestEntityTooLarge, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	// room in memory: the declared length, or MemBody for a body of unknown length
-	want := s.cfg.MemBody
+	// room in memory: the declared length; for a body of unknown length, a
+	// first 64 KiB (most are small), more only if free at once
+	want := min(s.cfg.MemBody, 64<<10)
 	if r.ContentLength > 0 && r.ContentLength <= s.cfg.MemBody {
 		want = r.ContentLength
 	}
@@ -512,12 +513,22 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, 
 			j.body = buf
 			return 0, ""
 		}
-		// Unknown length: gather up to MemBody, then spill.
-		n, err := io.Copy(&mem, io.LimitReader(body, s.cfg.MemBody+1))
+		// Unknown length: gather what fits in memory, then spill.
+		n, err := io.Copy(&mem, io.LimitReader(body, want+1))
 		if err != nil {
 			return bodyError(err)
 		}
-		if n <= s.cfg.MemBody {
+		if n > want && want < s.cfg.MemBody && s.bodies.acquire(s.cfg.MemBody-want, 0) {
+			j.bodyMem = s.cfg.MemBody
+			var more int64
+			more, err = io.Copy(&mem, io.LimitReader(body, s.cfg.MemBody-n+1))
+			if err != nil {
+				return bodyError(err)
+			}
+			n += more
+			want = s.cfg.MemBody
+		}
+		if n <= want {
 			j.body = mem.Bytes()
 			return 0, ""
 		}
