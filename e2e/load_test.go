@@ -302,20 +302,8 @@ func TestConcurrentInMemoryUploads(t *testing.T) {
 	fanOut(t, 32, func(c int) error {
 		for i := 0; i < 12; i++ {
 			body := bytes.Repeat([]byte{byte(c), byte(i), 7}, (256<<10+c*4099+i*997)/3)
-			resp, err := w.Client.Post(w.URL+"/", "application/octet-stream", bytes.NewReader(body))
-			if err != nil {
+			if err := uploadAndCheck(w, body); err != nil {
 				return fmt.Errorf("client %d request %d: %v", c, i, err)
-			}
-			var r struct {
-				Len    int    `json:"len"`
-				SHA256 string `json:"sha256"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&r)
-			resp.Body.Close()
-			sum := sha256.Sum256(body)
-			if err != nil || resp.StatusCode != 200 || r.Len != len(body) || r.SHA256 != hex.EncodeToString(sum[:]) {
-				return fmt.Errorf("client %d request %d: status %d, len %d of %d, sha ok %v, %v",
-					c, i, resp.StatusCode, r.Len, len(body), r.SHA256 == hex.EncodeToString(sum[:]), err)
 			}
 		}
 		return nil
@@ -361,9 +349,24 @@ func TestTricklingBodiesDoNotStallOthers(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let the server take their room
 	body := bytes.Repeat([]byte("abcdefghij"), 6000)
 	began := time.Now()
+	if err := uploadAndCheck(w, body); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(began)
+	if took > 5*time.Second {
+		t.Errorf("the upload took %v behind two trickling clients; want about 1 s (then a temp file)", took)
+	}
+	if took < 900*time.Millisecond {
+		t.Errorf("the upload took %v: it did not wait for room behind two trickling clients (budget not applied?)", took)
+	}
+}
+
+// uploadAndCheck posts body to the upload app and checks the length and
+// sha256 it read.
+func uploadAndCheck(w *wisp, body []byte) error {
 	resp, err := w.Client.Post(w.URL+"/", "application/octet-stream", bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var r struct {
 		Len    int    `json:"len"`
@@ -371,15 +374,10 @@ func TestTricklingBodiesDoNotStallOthers(t *testing.T) {
 	}
 	err = json.NewDecoder(resp.Body).Decode(&r)
 	resp.Body.Close()
-	took := time.Since(began)
 	sum := sha256.Sum256(body)
 	if err != nil || resp.StatusCode != 200 || r.Len != len(body) || r.SHA256 != hex.EncodeToString(sum[:]) {
-		t.Fatalf("status %d, len %d of %d, sha ok %v, %v", resp.StatusCode, r.Len, len(body), r.SHA256 == hex.EncodeToString(sum[:]), err)
+		return fmt.Errorf("status %d, len %d of %d, sha ok %v, %v",
+			resp.StatusCode, r.Len, len(body), r.SHA256 == hex.EncodeToString(sum[:]), err)
 	}
-	if took > 5*time.Second {
-		t.Errorf("the upload took %v behind two trickling clients; want about 1 s (then a temp file)", took)
-	}
-	if took < 900*time.Millisecond {
-		t.Errorf("the upload took %v: it did not wait for room behind two trickling clients (budget not applied?)", took)
-	}
+	return nil
 }
