@@ -12,7 +12,9 @@ import (
 )
 
 // go_wisp_log is called by wisp_py.c, with the GIL held, for wsgi.errors and
-// the interpreter's own messages.
+// the interpreter's own messages written on threads other than a Pool's (the
+// main thread, threads the app starts); a Pool's threads queue theirs as
+// events instead, so that they never call into Go.
 
 //export go_wisp_log
 func go_wisp_log(h C.uintptr_t, level C.int, p *C.char, n C.size_t) {
