@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -285,7 +286,8 @@ type Job struct {
 	pin    runtime.Pinner
 	Env    Environ
 	events chan Event
-	hdr    []byte // the status and headers of the response, reused
+	hdr    []byte        // the status and headers of the response, reused
+	seq    atomic.Uint64 // counts the requests j carried (Submit)
 }
 
 // Job returns a fresh or reused Job.
@@ -333,6 +335,7 @@ func (p *Pool) Submit(j *Job, app int, body []byte, bodyFile *os.File) bool {
 	if bodyFile != nil {
 		fd = C.int(bodyFile.Fd())
 	}
+	j.seq.Add(1)
 	switch C.wisp_pool_submit(p.c, j.c, C.int(app), env, C.size_t(len(j.Env.buf)), bp, C.size_t(len(body)), fd) {
 	case 0:
 		return true
@@ -356,6 +359,11 @@ func (j *Job) Thread() uint64 {
 	return uint64(C.wisp_job_ident(j.c))
 }
 
-// Running reports whether j is in the app; called holding the GIL (as
-// Interrupt's still does), the answer cannot change meanwhile.
-func (j *Job) Running() bool { return C.wisp_job_running(j.c) != 0 }
+// StillRunning returns a check that reports whether the request j carries now
+// is in the app: false once it has ended, even after j is reused for another
+// request. Called holding the GIL (as Interrupt's still does), the answer
+// cannot change meanwhile.
+func (j *Job) StillRunning() func() bool {
+	seq := j.seq.Load()
+	return func() bool { return j.seq.Load() == seq && C.wisp_job_running(j.c) != 0 }
+}

@@ -325,7 +325,7 @@ func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.RequestURI,
 		"timeout", timeout.String())
 	if th := j.Thread(); th != 0 {
-		go s.interrupt(th, p.r.RequestURI, j.Running)
+		go s.interrupt(th, p.r.RequestURI, j.StillRunning()) // bound to this request: j is reused once it ends
 	}
 	if p.wrote {
 		return // the caller aborts the connection once the job is handed over
