@@ -225,7 +225,8 @@ func reloadCmd(args []string, stdout, stderr io.Writer) error {
 //
 // Garbage collection: wisp's Go heap is small and short-lived (per-request
 // state; Python's memory is not in it), so half the default target keeps
-// about 2 MiB less resident for about 1% more CPU.
+// about 2 MiB less resident (hello); its CPU cost was within the noise of
+// three A/B pairs.
 func tuneRuntime(processes int) {
 	if os.Getenv("GOMAXPROCS") == "" {
 		n := runtime.GOMAXPROCS(0)/max(processes, 1) - 1 // the default honours CPU affinity and cgroup limits

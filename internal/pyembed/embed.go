@@ -205,10 +205,6 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-// ThreadIdent returns the Python thread id (threading.get_ident) of the
-// calling OS thread.
-func ThreadIdent() uint64 { return uint64(C.wisp_thread_ident()) }
-
 // Interrupt diagnoses and stops a request stuck in Python: it returns the
 // Python stack of thread ident and, if still() (called holding the GIL, so
 // the thread cannot finish its request meanwhile) reports that the stuck

@@ -154,11 +154,11 @@ func (p *Pool) watch() {
 		}
 		var stalled time.Duration  // without progress, while jobs wait
 		var stallCPU time.Duration // the threads' CPU time when the stall was seen
+		// Look only after a delay: checking at once would find the job
+		// already taken and wake this goroutine again for the next one,
+		// once per request; kicks meanwhile wait in the channel.
 		for {
-			queued, running, before := p.stats()
-			if queued == 0 {
-				break
-			}
+			_, running, before := p.stats()
 			delay := wakeDelay
 			if running >= p.threads {
 				delay = 10 * wakeDelay // all busy: just keep an eye on it
@@ -170,7 +170,10 @@ func (p *Pool) watch() {
 				return
 			}
 			queued, _, taken := p.stats()
-			if queued == 0 || taken != before {
+			if queued == 0 {
+				break
+			}
+			if taken != before {
 				stalled = 0
 				continue
 			}

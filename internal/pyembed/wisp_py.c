@@ -298,9 +298,9 @@ int wisp_init(const char *program, uintptr_t lh, const char *src, const char *ke
               const char *paths, size_t pathslen, char **err) {
 	log_handle = lh;
 	/* glibc gives every thread that mallocs an arena of its own, up to 8 per
-	 * CPU; the Python threads take turns under the GIL, so two arenas serve them
-	 * as fast and keep each thread's free memory from becoming resident memory
-	 * nobody else can use. MALLOC_ARENA_MAX still overrides. */
+	 * CPU, and each arena keeps freed memory resident for its thread alone. The
+	 * Python threads take turns under the GIL, so they hardly contend for two
+	 * shared arenas. MALLOC_ARENA_MAX still overrides. */
 	if (!getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
 	save_signals();
 	static wchar_t *wprog;
@@ -556,8 +556,6 @@ void wisp_thread_detach(void) {
 	free(tctx.bbuf);
 	memset(&tctx, 0, sizeof tctx);
 }
-
-unsigned long wisp_thread_ident(void) { return py.PyThread_get_thread_ident(); }
 
 static int tput(rctx *c, const char *p, size_t n) {
 	if (c->tlen + n + 1 > c->tcap) {

@@ -125,7 +125,6 @@ void wisp_release(void);
 
 int wisp_set_multithread(int app, int on);
 int wisp_finalize(void);
-unsigned long wisp_thread_ident(void);
 char *wisp_interrupt_begin(unsigned long ident);
 int wisp_interrupt_raise(unsigned long ident);
 
