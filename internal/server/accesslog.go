@@ -2,12 +2,14 @@ package server
 
 import (
 	"bufio"
+	"encoding/base64"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"wisp/internal/h1"
 )
 
 // accessLog writes one line per request in the combined log format, buffered
@@ -50,19 +52,16 @@ func (a *accessLog) close() {
 }
 
 // log appends: host - user [time] "request line" status bytes "referer" "user-agent"
-func (a *accessLog) log(r *http.Request, status int, n int64, start time.Time) {
+func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time) {
 	if status == 0 {
-		status = http.StatusOK
-	}
-	if r.Method == http.MethodHead {
-		n = 0 // net/http sends no body for HEAD
+		status = 200
 	}
 	host := r.RemoteAddr
 	if i := strings.LastIndexByte(host, ':'); i >= 0 {
 		host = strings.Trim(host[:i], "[]")
 	}
 	user := "-"
-	if u, _, ok := r.BasicAuth(); ok && u != "" {
+	if u := basicUser(r.Header("Authorization")); u != "" {
 		user = quoteField(u)
 	}
 	b := make([]byte, 0, 256)
@@ -72,7 +71,7 @@ func (a *accessLog) log(r *http.Request, status int, n int64, start time.Time) {
 	b = append(b, " ["...)
 	b = start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
-	b = append(b, quoteField(r.Method+" "+r.RequestURI+" "+r.Proto)...)
+	b = append(b, quoteField(r.Method+" "+r.Target+" "+r.Proto)...)
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
@@ -82,13 +81,29 @@ func (a *accessLog) log(r *http.Request, status int, n int64, start time.Time) {
 		b = strconv.AppendInt(b, n, 10)
 	}
 	b = append(b, " \""...)
-	b = append(b, orDash(quoteField(r.Referer()))...)
+	b = append(b, orDash(quoteField(r.Header("Referer")))...)
 	b = append(b, "\" \""...)
-	b = append(b, orDash(quoteField(r.UserAgent()))...)
+	b = append(b, orDash(quoteField(r.Header("User-Agent")))...)
 	b = append(b, "\"\n"...)
 	a.mu.Lock()
 	a.w.Write(b)
 	a.mu.Unlock()
+}
+
+// basicUser returns the user name of an "Authorization: Basic ..." value.
+func basicUser(auth string) string {
+	if len(auth) < 6 || !strings.EqualFold(auth[:6], "Basic ") {
+		return ""
+	}
+	dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
+	if err != nil {
+		return ""
+	}
+	u, _, ok := strings.Cut(string(dec), ":")
+	if !ok {
+		return ""
+	}
+	return u
 }
 
 // quoteField escapes quotes, backslashes and control bytes so that a client

@@ -2,41 +2,43 @@ package server
 
 import (
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 
+	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 )
 
 // environ fills e with the request's CGI variables (PEP 3333); the wsgi.*
 // constants and wsgi.input are added on the Python side.
-func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathInfo, query string, bodyLen int64, bodyFile *os.File) {
+func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo string, bodyLen int64, bodyFile *os.File) {
 	e.Add("REQUEST_METHOD", r.Method)
 	e.Add("SCRIPT_NAME", scriptName)
 	e.Add("PATH_INFO", pathInfo)
-	e.Add("QUERY_STRING", query)
-	e.Add("REQUEST_URI", r.RequestURI)
-	e.Add("RAW_URI", r.RequestURI)
+	e.Add("QUERY_STRING", r.Query)
+	e.Add("REQUEST_URI", r.Target)
+	e.Add("RAW_URI", r.Target)
 	e.Add("SERVER_PROTOCOL", r.Proto)
-	if ct := r.Header["Content-Type"]; len(ct) > 0 {
-		e.Add("CONTENT_TYPE", ct[0])
+	if ct := r.Header("Content-Type"); ct != "" {
+		e.Add("CONTENT_TYPE", ct)
 	}
 	if bodyFile != nil {
 		if st, err := bodyFile.Stat(); err == nil {
 			bodyLen = st.Size()
 		}
 	}
-	if bodyLen > 0 || len(r.Header["Content-Length"]) > 0 || len(r.TransferEncoding) > 0 {
+	if bodyLen > 0 || r.ContentLength != 0 || r.Header("Content-Length") != "" {
 		e.Add("CONTENT_LENGTH", strconv.FormatInt(bodyLen, 10))
 	}
+	unix := false
 	var port, name string
-	local, _ := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
-	if local != nil {
-		port = strconv.Itoa(local.Port)
-	} else if fw := r.Header["X-Wisp-Server-Port"]; len(fw) == 1 {
-		port = fw[0] // a request forwarded from another pool
+	switch a := r.Local.(type) {
+	case *net.TCPAddr:
+		port = strconv.Itoa(a.Port)
+	case *net.UnixAddr:
+		unix = true // a request forwarded from another pool: its X-Wisp-* headers are trusted
+		port = r.Header("X-Wisp-Server-Port")
 	}
 	if r.Host != "" {
 		e.Add("HTTP_HOST", r.Host)
@@ -45,14 +47,14 @@ func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathIn
 		} else {
 			name = r.Host
 		}
-	} else if local != nil {
-		name = local.IP.String()
+	} else if a, ok := r.Local.(*net.TCPAddr); ok {
+		name = a.IP.String()
 	}
 	e.Add("SERVER_NAME", name)
 	e.Add("SERVER_PORT", port)
 	remote := r.RemoteAddr
-	if fw := r.Header["X-Wisp-Remote-Addr"]; len(fw) == 1 && isUnix(r) {
-		remote = fw[0] // trusted: only another pool's worker reaches a unix socket
+	if fw := r.Header("X-Wisp-Remote-Addr"); fw != "" && unix {
+		remote = fw
 	}
 	if i := strings.LastIndexByte(remote, ':'); i >= 0 {
 		e.Add("REMOTE_ADDR", strings.Trim(remote[:i], "[]"))
@@ -60,44 +62,52 @@ func (s *Server) environ(e *pyembed.Environ, r *http.Request, scriptName, pathIn
 	} else {
 		e.Add("REMOTE_ADDR", remote)
 	}
-	if r.TLS != nil {
-		e.Add("wsgi.url_scheme", "https")
-		e.Add("HTTPS", "on")
-	}
-	for name, vv := range r.Header {
-		if name == "Content-Type" || name == "Content-Length" || strings.IndexByte(name, '_') >= 0 ||
-			strings.HasPrefix(name, "X-Wisp-") {
-			// CONTENT_* are set above; a name with '_' would collide with its
-			// '-' twin in HTTP_* (header spoofing), so it is dropped, as nginx
-			// and gunicorn do.
+	fields := r.Fields
+	for i, f := range fields {
+		name := f.Name
+		if strings.IndexByte(name, '_') >= 0 || skipHeader(name) {
+			// CONTENT_* are set above, HTTP_HOST from the target; a name with
+			// '_' would collide with its '-' twin in HTTP_* (header spoofing),
+			// so it is dropped, as nginx and gunicorn do.
 			continue
 		}
-		v := vv[0]
-		if len(vv) > 1 {
-			sep := ","
-			if name == "Cookie" {
-				sep = "; "
+		v := f.Value
+		dup := false
+		for _, g := range fields[:i] {
+			if strings.EqualFold(g.Name, name) {
+				dup = true // joined with its first occurrence
+				break
 			}
-			v = strings.Join(vv, sep)
+		}
+		if dup {
+			continue
+		}
+		for _, g := range fields[i+1:] {
+			if strings.EqualFold(g.Name, name) {
+				sep := ","
+				if strings.EqualFold(name, "Cookie") {
+					sep = "; "
+				}
+				v += sep + g.Value
+			}
 		}
 		e.AddHeader(name, v)
 	}
 }
 
-// splitURI returns the raw (still escaped) path and the raw query of r.
-func splitURI(r *http.Request) (string, string) {
-	uri := r.RequestURI
-	if uri == "*" {
-		return "*", ""
+// skipHeader reports the request headers that do not become HTTP_* variables.
+func skipHeader(name string) bool {
+	switch {
+	case len(name) == 4:
+		return strings.EqualFold(name, "Host")
+	case len(name) == 12:
+		return strings.EqualFold(name, "Content-Type")
+	case len(name) == 14:
+		return strings.EqualFold(name, "Content-Length")
+	case len(name) > 7:
+		return strings.EqualFold(name[:7], "X-Wisp-")
 	}
-	if !strings.HasPrefix(uri, "/") {
-		// absolute-form (http://host/path?q): take what net/http parsed
-		return r.URL.EscapedPath(), r.URL.RawQuery
-	}
-	if i := strings.IndexByte(uri, '?'); i >= 0 {
-		return uri[:i], uri[i+1:]
-	}
-	return uri, ""
+	return false
 }
 
 // unescapePath decodes %XX sequences into raw bytes (Python then reads them as
@@ -132,11 +142,4 @@ func unhex(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
-}
-
-// isUnix reports whether r came over a unix socket (forwarded by a worker of
-// another pool).
-func isUnix(r *http.Request) bool {
-	_, ok := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
-	return ok
 }

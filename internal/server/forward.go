@@ -2,11 +2,16 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
+	"strings"
+
+	"wisp/internal/h1"
 )
 
 // NewForwarder relays requests of site for a mount served by another worker
@@ -52,7 +57,101 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.Warn("forward to pool failed", "socket", socket, "uri", r.RequestURI, "err", err)
 			w.Header().Set("Retry-After", "1")
-			plain(w, http.StatusBadGateway, "502 Bad Gateway: the pool serving this path is not answering")
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, "502 Bad Gateway: the pool serving this path is not answering\n")
 		},
 	}
+}
+
+// isUnix reports whether r came over a unix socket (forwarded by a worker of
+// another pool).
+func isUnix(r *http.Request) bool {
+	_, ok := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
+	return ok
+}
+
+// bridge serves h1 exchanges with a net/http handler: a forwarding mount's
+// reverse proxy (cross-pool routing is not on the hot path).
+type bridge struct{ h http.Handler }
+
+// ServeH1 implements h1.Handler.
+func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, r.Local))
+	defer cancel()
+	u, err := url.Parse(r.Path)
+	if err != nil {
+		plain(w, 400, "400 Bad Request: malformed request target")
+		return
+	}
+	u.RawQuery = r.Query
+	req := (&http.Request{
+		Method: r.Method, URL: u, Proto: r.Proto, ProtoMajor: 1, ProtoMinor: r.Minor,
+		Header: make(http.Header, len(r.Fields)), Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.Target,
+		ContentLength: r.ContentLength, Body: http.NoBody,
+	}).WithContext(ctx)
+	if r.ContentLength != 0 {
+		req.Body = io.NopCloser(r.Body)
+	}
+	for _, f := range r.Fields {
+		if !strings.EqualFold(f.Name, "Host") {
+			req.Header.Add(f.Name, f.Value)
+		}
+	}
+	bw := &bridgeWriter{w: w, h: make(http.Header)}
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			w.Abort() // the proxy could not finish the body
+		}
+	}()
+	b.h.ServeHTTP(bw, req)
+}
+
+// bridgeWriter is the http.ResponseWriter of a bridged exchange.
+type bridgeWriter struct {
+	w     *h1.Response
+	h     http.Header
+	wrote bool
+}
+
+func (b *bridgeWriter) Header() http.Header { return b.h }
+
+func (b *bridgeWriter) WriteHeader(code int) {
+	if b.wrote || code < 200 {
+		return // a forwarded 1xx is not relayed
+	}
+	b.wrote = true
+	b.w.SetStatus(code, "")
+	for k, vv := range b.h {
+		switch k {
+		case "Content-Length":
+			if n, err := strconv.ParseInt(vv[0], 10, 64); err == nil && len(vv) == 1 {
+				b.w.SetContentLength(n)
+			}
+			continue
+		case "Connection", "Transfer-Encoding", "Keep-Alive", "Trailer", "Upgrade", "Te", "Proxy-Connection":
+			continue
+		}
+		for _, v := range vv {
+			b.w.AddHeader(k, v)
+		}
+	}
+}
+
+func (b *bridgeWriter) Write(p []byte) (int, error) {
+	if !b.wrote {
+		b.WriteHeader(http.StatusOK)
+	}
+	return b.w.Write(p)
+}
+
+// Flush sends what was written so far (the proxy streams as the app produces).
+func (b *bridgeWriter) Flush() {
+	if !b.wrote {
+		b.WriteHeader(http.StatusOK)
+	}
+	b.w.Flush()
 }

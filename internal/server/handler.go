@@ -4,52 +4,47 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 )
 
-// exchange is the per-request state of ServeHTTP, allocated as one object.
+// exchange is the per-request state of ServeH1, allocated as one object.
 type exchange struct {
-	sw statusWriter
-	p  responder
-	j  job
+	p responder
+	j job
 }
 
-// ServeHTTP routes one request to its app, runs it on a Python thread and
+// ServeH1 routes one request to its app, runs it on a Python thread and
 // writes the response as the thread hands it over.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{sw: statusWriter{ResponseWriter: w}}
-	rw := &x.sw
+func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	defer s.requests.Add(1)
 	if s.draining.Load() {
-		w.Header().Set("Connection", "close")
+		w.SetClose()
 	}
 	if s.access != nil {
 		start := time.Now()
-		defer func() { s.access.log(r, rw.status, rw.n, start) }()
+		defer func() { s.access.log(r, w.Status(), w.Written(), start) }()
 	}
-	s.serve(x, r)
+	s.serve(w, r)
 }
 
-func (s *Server) serve(x *exchange, r *http.Request) {
-	w := &x.sw
-	rawPath, query := splitURI(r)
-	path := unescapePath(rawPath)
+func (s *Server) serve(w *h1.Response, r *h1.Request) {
+	path := unescapePath(r.Path)
 	m, pathInfo := s.route(path)
 	if m == nil {
-		plain(w, http.StatusNotFound, "404 Not Found: no application is mounted at this path")
+		plain(w, 404, "404 Not Found: no application is mounted at this path")
 		return
 	}
 	if m.proxy != nil {
-		m.proxy.ServeHTTP(w, r)
+		m.proxy.ServeH1(w, r)
 		return
 	}
+	x := &exchange{}
 	j := &x.j
 	j.Job = s.pool.Job()
 	defer func() {
@@ -57,28 +52,28 @@ func (s *Server) serve(x *exchange, r *http.Request) {
 			s.endJob(j)
 		}
 	}()
-	if status, msg := s.readBody(w, r, j); status != 0 {
-		w.Header().Set("Connection", "close")
+	if status, msg := s.readBody(r, j); status != 0 {
+		w.SetClose()
 		plain(w, status, msg)
 		return
 	}
-	s.environ(&j.Env, r, m.prefix, pathInfo, query, int64(len(j.body)), j.bodyFile)
+	s.environ(&j.Env, r, m.prefix, pathInfo, int64(len(j.body)), j.bodyFile)
 	p := &x.p
-	*p = responder{s: s, w: w, r: r, rc: *http.NewResponseController(w.ResponseWriter)}
+	*p = responder{s: s, w: w, r: r}
 	if s.pool.Submit(j.Job, m.app, j.body, j.bodyFile) {
 		if !s.respond(p, j, m.timeout) {
 			// Timed out: the app still holds the job (and reads its body
 			// file); afterTimeout releases them once it returns.
-			go s.afterTimeout(j, r.RequestURI, time.Now())
+			go s.afterTimeout(j, r.Target, time.Now())
 			j = nil
 			if p.wrote {
-				panic(http.ErrAbortHandler) // the response had started: never end it as if complete
+				w.Abort() // the response had started: never end it as if complete
 			}
 		}
 	} else {
-		w.Header().Set("Retry-After", "1")
-		plain(w, http.StatusServiceUnavailable, "503 Service Unavailable: all Python threads are busy and the queue is full")
-		s.log.Warn("request queue full: answered 503", "path", r.URL.Path, "queue", s.cfg.Queue)
+		w.AddHeader("Retry-After", "1")
+		plain(w, 503, "503 Service Unavailable: all Python threads are busy and the queue is full")
+		s.log.Warn("request queue full: answered 503", "path", r.Path, "queue", s.cfg.Queue)
 	}
 }
 
@@ -93,9 +88,8 @@ var errBadResponse = errors.New("bad response from app")
 // line and headers with the first hand-off, then body bytes and files.
 type responder struct {
 	s       *Server
-	w       *statusWriter
-	r       *http.Request
-	rc      http.ResponseController
+	w       *h1.Response
+	r       *h1.Request
 	wrote   bool  // the status line is written
 	allowed bool  // the status allows a body
 	left    int64 // body bytes the app's Content-Length still allows; -1: no limit
@@ -106,19 +100,16 @@ type responder struct {
 // means the client is gone or the response cannot go on (it was logged).
 func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool) error {
 	if !p.wrote {
-		status, err := p.s.writeHeader(p.w, hdr, len(a)+len(b), file, n, done, p.r.Method == http.MethodHead)
+		status, length, err := p.s.writeHeader(p.w, hdr, len(a)+len(b), file, n, done, p.r.Method == "HEAD")
 		if err != nil {
-			p.s.log.Error("bad response from app", "method", p.r.Method, "uri", p.r.RequestURI, "err", err)
-			plain(p.w, http.StatusInternalServerError, "500 Internal Server Error")
+			p.s.log.Error("bad response from app", "method", p.r.Method, "uri", p.r.Target, "err", err)
+			plain(p.w, 500, "500 Internal Server Error")
 			p.wrote = true
 			return errBadResponse
 		}
 		p.wrote = true
 		p.allowed = bodyAllowed(status)
-		p.left = -1
-		if cl := p.w.Header()["Content-Length"]; len(cl) == 1 {
-			p.left, _ = strconv.ParseInt(cl[0], 10, 64)
-		}
+		p.left = length
 	}
 	if !p.allowed {
 		return nil
@@ -131,7 +122,6 @@ func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool)
 		if len(d) == 0 {
 			continue
 		}
-		p.rc.SetWriteDeadline(time.Now().Add(p.s.cfg.WriteTimeout))
 		if _, err := p.w.Write(d); err != nil {
 			return err
 		}
@@ -146,11 +136,10 @@ func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool)
 		// A response longer than its Content-Length would desynchronize the
 		// connection: send what was declared and stop the app.
 		p.s.log.Error("app sent more body than its Content-Length; the response was cut there",
-			"method", p.r.Method, "uri", p.r.RequestURI)
+			"method", p.r.Method, "uri", p.r.Target)
 	}
 	if file != nil && n > 0 {
-		p.rc.SetWriteDeadline(time.Now().Add(p.s.cfg.WriteTimeout + time.Duration(n>>20)*time.Second))
-		if _, err := io.Copy(p.w, io.LimitReader(file, n)); err != nil {
+		if _, err := p.w.WriteFile(file, n); err != nil {
 			return err
 		}
 	}
@@ -158,7 +147,7 @@ func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool)
 		return errTruncated
 	}
 	if !done {
-		p.rc.Flush()
+		return p.w.Flush()
 	}
 	return nil
 }
@@ -171,14 +160,19 @@ func (p *responder) finish(code pyembed.Code, tb string) {
 	case pyembed.ErrEarly, pyembed.ErrLate:
 		p.s.appError(p.r, tb, p.wrote)
 		if !p.wrote {
-			plain(p.w, http.StatusInternalServerError, "500 Internal Server Error")
+			plain(p.w, 500, "500 Internal Server Error")
 			return
 		}
-		panic(http.ErrAbortHandler)
+		p.w.Abort()
 	case pyembed.Gone:
-		panic(http.ErrAbortHandler)
+		p.w.Abort()
 	}
 }
+
+// watchAfter is how long an app may run before its client's connection is
+// watched for a hang-up (a watch costs a goroutine and a read; most requests
+// end sooner, and a vanished client is seen at the first failed write anyway).
+const watchAfter = 50 * time.Millisecond
 
 // respond relays the events of a pool job until its done event, watching the
 // client. A hand-off that arrives while the previous one is still unwritten is
@@ -188,15 +182,16 @@ func (p *responder) finish(code pyembed.Code, tb string) {
 // written yet), reports the stuck thread through Config.OnTimeout, and returns
 // false without waiting: the job then still belongs to the app.
 func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
-	ctx := p.r.Context()
 	var expired <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		expired = t.C
 	}
+	watch := time.NewTimer(watchAfter)
+	defer watch.Stop()
 	var pending *pyembed.Event
-	gone := ctx.Done()
+	var gone <-chan struct{}
 	complete := false // the response is whole (cut at Content-Length, or a 500 for bad headers)
 	events := j.Events()
 	for {
@@ -207,6 +202,9 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			select {
 			case ev = <-events:
 				j.take(&ev)
+			case <-watch.C:
+				gone = p.r.Gone()
+				continue
 			case <-gone:
 				j.goneNow() // the app stops at its next hand-off; keep watching the timeout
 				gone = nil
@@ -235,10 +233,10 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			ev.Release()
 			next.Release()
 			if done {
-				if complete {
-					return true
+				if !complete {
+					p.w.Abort()
 				}
-				panic(http.ErrAbortHandler)
+				return true
 			}
 			continue
 		}
@@ -256,10 +254,10 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			j.goneNow()
 			complete = err == errBadResponse || err == errTruncated
 			if done {
-				if complete {
-					return true
+				if !complete {
+					p.w.Abort()
 				}
-				panic(http.ErrAbortHandler)
+				return true
 			}
 			continue
 		}
@@ -322,16 +320,16 @@ func (s *Server) interrupt(thread uint64, uri string, still func() bool) {
 // timedOut handles a request that overstayed its timeout.
 func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	j.goneNow()
-	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.RequestURI,
+	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.Target,
 		"timeout", timeout.String())
 	if th := j.Thread(); th != 0 {
-		go s.interrupt(th, p.r.RequestURI, j.StillRunning()) // bound to this request: j is reused once it ends
+		go s.interrupt(th, p.r.Target, j.StillRunning()) // bound to this request: j is reused once it ends
 	}
 	if p.wrote {
 		return // the caller aborts the connection once the job is handed over
 	}
-	p.w.Header().Set("Connection", "close")
-	plain(p.w, http.StatusGatewayTimeout, "504 Gateway Timeout: the application did not answer in time")
+	p.w.SetClose()
+	plain(p.w, 504, "504 Gateway Timeout: the application did not answer in time")
 }
 
 // drain waits for the app to finish after the client went away.
@@ -347,52 +345,62 @@ func drain(j *job) {
 	}
 }
 
-func (s *Server) appError(r *http.Request, tb string, late bool) {
+func (s *Server) appError(r *h1.Request, tb string, late bool) {
 	msg := "app raised an exception; answered 500"
 	if late {
 		msg = "app raised an exception after the response started; connection aborted"
 	}
-	s.log.Error(msg, "method", r.Method, "uri", r.RequestURI, "traceback", tb)
+	s.log.Error(msg, "method", r.Method, "uri", r.Target, "traceback", tb)
 }
 
 func bodyAllowed(status int) bool {
-	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+	return status >= 200 && status != 204 && status != 304
 }
 
-// hopByHop are the response headers a WSGI app must not send (PEP 3333);
-// framing is the server's job.
-var hopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
-	"Te": true, "Trailer": true, "Upgrade": true,
+// hopByHop reports the response headers a WSGI app must not send (PEP
+// 3333): framing is the server's job.
+func hopByHop(name string) bool {
+	switch len(name) {
+	case 2:
+		return strings.EqualFold(name, "TE")
+	case 7:
+		return strings.EqualFold(name, "Trailer") || strings.EqualFold(name, "Upgrade")
+	case 10:
+		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
+	case 16:
+		return strings.EqualFold(name, "Proxy-Connection")
+	case 17:
+		return strings.EqualFold(name, "Transfer-Encoding")
+	}
+	return false
 }
 
-// writeHeader applies the app's status and headers ("status\0name\0value\0...").
-// The first hand-off (size body bytes, then fileN bytes of file; done if that
-// is all) gives the Content-Length when the app sent none (head: the request
-// is a HEAD, whose empty body tells nothing).
-func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.File, fileN int64, done, head bool) (int, error) {
+// headerSink receives a response's status and headers (an *h1.Response).
+type headerSink interface {
+	SetStatus(code int, line string)
+	AddHeader(name, value string)
+	SetContentLength(n int64)
+	SetClose()
+}
+
+// writeHeader applies the app's status and headers ("status\0name\0value\0...",
+// validated on the Python side) and returns the status and the Content-Length
+// (-1: none). The first hand-off (size body bytes, then fileN bytes of file;
+// done if that is all) gives the Content-Length when the app sent none (head:
+// the request is a HEAD, whose empty body tells nothing).
+func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, fileN int64, done, head bool) (int, int64, error) {
 	i := bytes.IndexByte(hdr, 0)
 	if i < 3 {
-		return 0, errors.New("no status")
+		return 0, -1, errors.New("no status")
 	}
-	status, _ := strconv.Atoi(string(hdr[:3]))
+	line := string(hdr[:i])
+	status, _ := strconv.Atoi(line[:3])
 	if status < 200 {
-		return 0, errors.New("status " + string(hdr[:i]) + ": an informational status cannot end a response")
+		return 0, -1, errors.New("status " + line + ": an informational status cannot end a response")
 	}
-	h := w.Header()
-	// One string holds every name and value, and one array every value
-	// slice: two allocations for the whole header block.
+	// One string holds every name and value.
 	rest := string(hdr[i+1:])
-	vals := make([]string, 0, bytes.Count(hdr[i+1:], []byte{0})/2+1)
-	add := func(key, value string) {
-		if old := h[key]; old != nil {
-			h[key] = append(old, value)
-			return
-		}
-		vals = append(vals, value)
-		h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
-	hasLength, hasType := false, false
+	length := int64(-1)
 	for len(rest) > 0 {
 		a := strings.IndexByte(rest, 0)
 		name := rest[:a]
@@ -400,102 +408,61 @@ func (s *Server) writeHeader(w *statusWriter, hdr []byte, size int, file *os.Fil
 		b := strings.IndexByte(rest, 0)
 		value := rest[:b]
 		rest = rest[b+1:]
-		key := http.CanonicalHeaderKey(name) // no copy when already canonical
-		switch key {
-		case "Content-Length":
-			t := strings.TrimSpace(value)
-			n, err := strconv.ParseInt(t, 10, 64)
-			if err != nil || n < 0 || hasLength {
-				return 0, errors.New("invalid or repeated Content-Length " + strconv.Quote(value))
+		if len(name) == 14 && strings.EqualFold(name, "Content-Length") {
+			n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+			if err != nil || n < 0 || length >= 0 {
+				return 0, -1, errors.New("invalid or repeated Content-Length " + strconv.Quote(value))
 			}
-			hasLength = true
-			if t != value || t[0] == '+' || (len(t) > 1 && t[0] == '0') {
-				value = strconv.FormatInt(n, 10)
-			}
-		case "Content-Type":
-			hasType = true
+			length = n
+			continue
 		}
-		if hopByHop[key] {
-			if key == "Connection" && strings.Contains(strings.ToLower(value), "close") {
-				h.Set("Connection", "close")
+		if hopByHop(name) {
+			if len(name) == 10 && strings.EqualFold(name, "Connection") && strings.Contains(strings.ToLower(value), "close") {
+				w.SetClose()
 			}
 			continue
 		}
-		add(key, value)
-	}
-	if !hasType {
-		h["Content-Type"] = nil // no sniffing: send none, as the app did
+		w.AddHeader(name, value)
 	}
 	if s.draining.Load() {
-		h.Set("Connection", "close") // the client's next request goes to another worker
+		w.SetClose() // the client's next request goes to another worker
 	}
-	if !hasLength && bodyAllowed(status) {
+	if length < 0 && bodyAllowed(status) {
 		switch {
 		case file != nil: // a file_wrapper's file always ends the body
-			add("Content-Length", strconv.FormatInt(int64(size)+fileN, 10))
+			length = int64(size) + fileN
 		case done && (size > 0 || !head): // an empty HEAD body says nothing of GET's length
-			add("Content-Length", strconv.Itoa(size))
+			length = int64(size)
 		}
 	}
-	w.WriteHeader(status)
-	return status, nil
-}
-
-// statusWriter remembers the status and body size for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+	if length >= 0 {
+		w.SetContentLength(length)
 	}
-	w.ResponseWriter.WriteHeader(code)
+	w.SetStatus(status, line)
+	return status, length, nil
 }
 
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
-	return n, err
-}
-
-// ReadFrom keeps net/http's sendfile path reachable through the wrapper.
-func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := io.Copy(w.ResponseWriter, src)
-	w.n += n
-	return n, err
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func plain(w http.ResponseWriter, status int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(msg)+1))
-	w.WriteHeader(status)
-	io.WriteString(w, msg+"\n")
+// plain answers with a short text/plain message.
+func plain(w *h1.Response, status int, msg string) {
+	w.SetStatus(status, "")
+	w.AddHeader("Content-Type", "text/plain; charset=utf-8")
+	w.SetContentLength(int64(len(msg) + 1))
+	w.Write([]byte(msg + "\n"))
 }
 
 // readBody reads the request body before the app is called (a slow client must
 // never hold a Python thread): in memory up to MemBody if the memory budget
-// has room for it, in an unlinked temp file otherwise, never more than MaxBody. It returns a status and message when
-// the request must be refused.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, string) {
-	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+// has room for it, in an unlinked temp file otherwise, never more than
+// MaxBody. It returns a status and message when the request must be refused.
+func (s *Server) readBody(r *h1.Request, j *job) (int, string) {
+	if r.ContentLength == 0 {
 		return 0, ""
 	}
 	if r.ContentLength > s.cfg.MaxBody {
-		return http.StatusRequestEntityTooLarge, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
+		return 413, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	body := r.Body
+	body.Limit(s.cfg.MaxBody)
 	// room in memory: the declared length; for a body of unknown length, a
 	// first 64 KiB (most are small), more only if free at once
 	want := min(s.cfg.MemBody, 64<<10)
@@ -508,7 +475,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, 
 		if r.ContentLength > 0 {
 			buf := make([]byte, r.ContentLength)
 			if _, err := io.ReadFull(body, buf); err != nil {
-				return bodyError(err)
+				return s.bodyError(err)
 			}
 			j.body = buf
 			return 0, ""
@@ -516,14 +483,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, 
 		// Unknown length: gather what fits in memory, then spill.
 		n, err := io.Copy(&mem, io.LimitReader(body, want+1))
 		if err != nil {
-			return bodyError(err)
+			return s.bodyError(err)
 		}
 		if n > want && want < s.cfg.MemBody && s.bodies.acquire(s.cfg.MemBody-want, 0) {
 			j.bodyMem = s.cfg.MemBody
 			var more int64
 			more, err = io.Copy(&mem, io.LimitReader(body, s.cfg.MemBody-n+1))
 			if err != nil {
-				return bodyError(err)
+				return s.bodyError(err)
 			}
 			n += more
 			want = s.cfg.MemBody
@@ -538,31 +505,30 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, j *job) (int, 
 	f, err := os.CreateTemp("", "wisp-body-*")
 	if err != nil {
 		s.log.Error("cannot spill request body", "err", err)
-		return http.StatusInternalServerError, "500 Internal Server Error"
+		return 500, "500 Internal Server Error"
 	}
 	os.Remove(f.Name())
 	j.bodyFile = f
 	if _, err := f.Write(mem.Bytes()); err != nil {
-		return http.StatusInternalServerError, "500 Internal Server Error"
+		return 500, "500 Internal Server Error"
 	}
 	if _, err := io.Copy(f, body); err != nil {
 		if _, ok := err.(*os.PathError); ok {
 			s.log.Error("cannot spill request body", "err", err)
-			return http.StatusInternalServerError, "500 Internal Server Error"
+			return 500, "500 Internal Server Error"
 		}
-		return bodyError(err)
+		return s.bodyError(err)
 	}
 	return 0, ""
 }
 
-func bodyError(err error) (int, string) {
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return http.StatusRequestEntityTooLarge, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(mb.Limit, 10) + " bytes"
+// bodyError is the answer to a request body that could not be read.
+func (s *Server) bodyError(err error) (int, string) {
+	switch h1.BodyError(err) {
+	case 413:
+		return 413, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
+	case 408:
+		return 408, "408 Request Timeout: the body did not arrive in time"
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return http.StatusRequestTimeout, "408 Request Timeout: the body did not arrive in time"
-	}
-	return http.StatusBadRequest, "400 Bad Request: incomplete or malformed request body"
+	return 400, "400 Bad Request: incomplete or malformed request body"
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 )
 
@@ -122,7 +122,7 @@ type Mount struct {
 type mount struct {
 	prefix  string
 	app     int
-	proxy   http.Handler  // forwarding mount
+	proxy   h1.Handler    // forwarding mount
 	timeout time.Duration // 0: none
 }
 
@@ -133,17 +133,14 @@ type Server struct {
 	mounts []mount // longest prefix first
 	pool   *pyembed.Pool
 	bodies *memBudget // BodyMemory
-	http   *http.Server
+	h1     *h1.Server
 	access *accessLog
 	log    *slog.Logger
 
 	requests atomic.Uint64 // requests answered
-	conns    atomic.Int64  // open client connections
 	draining atomic.Bool   // responses carry Connection: close
 
-	lmu       sync.Mutex
-	listeners []net.Listener
-	serving   sync.WaitGroup // Serve loops
+	serving sync.WaitGroup // Serve loops
 }
 
 // New loads every mount's app into ip and starts the Python threads.
@@ -173,7 +170,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			mt.timeout = cfg.RequestTimeout
 		}
 		if m.Forward != "" {
-			mt.proxy = NewForwarder(m.Forward, m.Site, cfg.Log)
+			mt.proxy = bridge{NewForwarder(m.Forward, m.Site, cfg.Log)}
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
@@ -205,21 +202,14 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	if s.pool, err = ip.StartPool(s.cfg.Threads, s.cfg.Queue); err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{
+	s.h1 = &h1.Server{
 		Handler:           s,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    max(cfg.MaxHeaderBytes-4096, 1), // net/http allows 4096 bytes more
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			switch st {
-			case http.StateNew:
-				s.conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				s.conns.Add(-1)
-			}
-		},
-		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		Log:               cfg.Log,
 	}
 	return s, nil
 }
@@ -240,13 +230,10 @@ func cleanPrefix(p string) (string, error) {
 // Serve accepts connections on ln until Shutdown. It may run on several
 // listeners at once.
 func (s *Server) Serve(ln net.Listener) error {
-	s.lmu.Lock()
-	s.listeners = append(s.listeners, ln)
 	s.serving.Add(1)
-	s.lmu.Unlock()
 	defer s.serving.Done()
-	err := s.http.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
+	err := s.h1.Serve(ln)
+	if errors.Is(err, h1.ErrServerClosed) {
 		return nil
 	}
 	return err
@@ -267,11 +254,7 @@ var ErrAbandoned = errors.New("requests still running in Python after the grace 
 // only connections still open after drainLinger are closed while idle.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
-	s.lmu.Lock()
-	for _, ln := range s.listeners {
-		ln.Close()
-	}
-	s.lmu.Unlock()
+	s.h1.CloseListeners()
 	// A connection accepted just before the close must be counted (and
 	// answered) before the server starts shutting down.
 	loops := make(chan struct{})
@@ -281,7 +264,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	linger := time.NewTimer(drainLinger)
-	for s.conns.Load() > 0 {
+	for s.h1.Conns() > 0 {
 		select {
 		case <-ctx.Done():
 		case <-linger.C:
@@ -291,10 +274,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		break
 	}
 	linger.Stop()
-	err := s.http.Shutdown(ctx)
-	if err != nil {
-		s.http.Close()
-	}
+	err := s.h1.Shutdown(ctx)
 	if s.access != nil {
 		defer s.access.close()
 	}

@@ -8,13 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 	"time"
 
+	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 	"wisp/internal/server"
 )
@@ -76,14 +76,18 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		all = append(all, srv)
 	}
 	// The pool's unix socket: requests forwarded by other pools name their site.
-	internal := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		srv := sites[r.Header.Get("X-Wisp-Site")]
+	const unknownSite = "502 Bad Gateway: unknown site\n"
+	internal := &h1.Server{Handler: h1.HandlerFunc(func(w *h1.Response, r *h1.Request) {
+		srv := sites[r.Header("X-Wisp-Site")]
 		if srv == nil {
-			http.Error(w, "502 Bad Gateway: unknown site", http.StatusBadGateway)
+			w.SetStatus(502, "")
+			w.SetContentLength(int64(len(unknownSite)))
+			w.Write([]byte(unknownSite))
 			return
 		}
-		srv.ServeHTTP(w, r)
-	})}
+		srv.ServeH1(w, r)
+	}), ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read, IdleTimeout: spec.Idle, WriteTimeout: spec.Write,
+		MaxHeaderBytes: spec.MaxHeaderBytes, Log: log}
 	errc := make(chan error, len(spec.Listeners))
 	for i, l := range spec.Listeners {
 		f := os.NewFile(uintptr(4+i), l.Addr)
@@ -123,7 +127,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		case <-sigs:
 			done = true
 		case err := <-errc:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err != nil && !errors.Is(err, h1.ErrServerClosed) {
 				return fmt.Errorf("serve: %w", err)
 			}
 		case <-stuck:

@@ -1,0 +1,583 @@
+package h1
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one client connection: its read buffer, and the Request and
+// Response it reuses for each exchange.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+	buf    []byte // read buffer; unread bytes are buf[r:w]
+	r, w   int
+	req    Request
+	resp   Response
+	body   Body
+
+	mu     sync.Mutex // guards idle against Shutdown
+	idle   bool
+	linger bool // close with closeLinger
+
+	// the client watch of Request.Gone
+	gone      chan struct{}
+	watchDone chan struct{}
+	stopping  atomic.Bool
+	peek      [1]byte
+	peeked    bool
+}
+
+const (
+	bufSize   = 4 << 10
+	maxBufKep = 16 << 10 // a buffer grown past this for large headers is dropped after the request
+)
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.resp.c = c
+	c.body.c = c
+	return c
+}
+
+func (s *Server) maxHeader() int {
+	if s.MaxHeaderBytes > 0 {
+		return s.MaxHeaderBytes
+	}
+	return 64 << 10
+}
+
+// serve runs the connection's exchanges until it must close.
+func (c *conn) serve() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.logger().Error("panic serving a connection", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+			if !c.resp.wrote && c.req.c != nil {
+				c.reject(&protoError{500, "internal server error"})
+			}
+		}
+		if c.linger {
+			c.closeLinger()
+		}
+		c.nc.Close()
+		c.s.track(c, false)
+	}()
+	local := c.nc.LocalAddr()
+	for {
+		if c.r == c.w {
+			if !c.waitIdle() {
+				return
+			}
+		}
+		start := time.Now()
+		if d := c.s.ReadHeaderTimeout; d > 0 {
+			c.nc.SetReadDeadline(start.Add(d))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		head, perr, err := c.readHead()
+		if err != nil {
+			if perr == nil && isTimeout(err) && c.r < c.w {
+				perr = &protoError{408, "the request headers did not arrive in time"}
+			}
+			if perr != nil {
+				c.reject(perr)
+			}
+			return
+		}
+		r := &c.req
+		*r = Request{Fields: r.Fields[:0], RemoteAddr: c.remote, Local: local, c: c}
+		if perr := parseHead(head, r, 0); perr != nil {
+			c.reject(perr)
+			return
+		}
+		c.body = Body{c: c, left: max(r.ContentLength, 0), chunked: r.Chunked, expect: r.expect100}
+		if r.ContentLength == 0 {
+			c.body.done = true
+		}
+		r.Body = &c.body
+		if !c.body.done {
+			if d := c.s.ReadTimeout; d > 0 {
+				c.nc.SetReadDeadline(start.Add(d))
+			} else {
+				c.nc.SetReadDeadline(time.Time{})
+			}
+		}
+		c.resp.reset(r)
+		c.s.Handler.ServeH1(&c.resp, r)
+		c.stopWatch()
+		keep := c.resp.finish()
+		if len(c.buf) > maxBufKep && c.r == c.w {
+			c.buf, c.r, c.w = nil, 0, 0
+		}
+		if !keep || !c.body.done {
+			c.linger = !c.body.done || c.r < c.w
+			return
+		}
+	}
+}
+
+// waitIdle waits for the first byte of the next request, up to IdleTimeout.
+// It reports false when the connection should close instead.
+func (c *conn) waitIdle() bool {
+	c.mu.Lock()
+	c.idle = true
+	c.mu.Unlock()
+	if c.s.shutting.Load() {
+		return false
+	}
+	if d := c.s.IdleTimeout; d > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(d))
+	} else {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, bufSize)
+	}
+	c.r, c.w = 0, 0
+	n, _ := c.nc.Read(c.buf)
+	c.mu.Lock()
+	c.idle = false
+	c.mu.Unlock()
+	c.w = n
+	return n > 0
+}
+
+// wakeIfIdle ends the idle wait of a connection (Shutdown).
+func (c *conn) wakeIfIdle() {
+	c.mu.Lock()
+	if c.idle {
+		c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.mu.Unlock()
+}
+
+// fill reads more bytes into the buffer, growing it up to limit bytes of
+// unread data. It returns io.ErrShortBuffer when the unread data reached limit.
+func (c *conn) fill(limit int) error {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+	if c.w == len(c.buf) {
+		if c.r > 0 {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		} else {
+			if len(c.buf) >= limit {
+				return io.ErrShortBuffer
+			}
+			nb := make([]byte, min(max(2*len(c.buf), bufSize), limit))
+			copy(nb, c.buf[:c.w])
+			c.buf = nb
+		}
+	}
+	n, err := c.nc.Read(c.buf[c.w:])
+	c.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// readHead reads up to the end of the request head and returns the head as a
+// string (request line and header lines, without the final empty line).
+// Empty lines before the request line are skipped (RFC 9112 2.2).
+func (c *conn) readHead() (string, *protoError, error) {
+	maxHead := c.s.maxHeader()
+	scan := c.r // where the search for the end resumes
+	for {
+		for c.r < c.w && (c.buf[c.r] == '\r' || c.buf[c.r] == '\n') {
+			c.r++
+		}
+		scan = max(scan, c.r)
+		for {
+			i := bytes.IndexByte(c.buf[scan:c.w], '\n')
+			if i < 0 {
+				scan = c.w
+				break
+			}
+			lf := scan + i
+			// an empty line (LF or CRLF) after this LF ends the head
+			if lf+1 >= c.w || (c.buf[lf+1] == '\r' && lf+2 >= c.w) {
+				scan = lf // not known yet: look again after more bytes
+				break
+			}
+			if c.buf[lf+1] == '\n' {
+				head := string(c.buf[c.r:lf])
+				c.r = lf + 2
+				return head, nil, nil
+			}
+			if c.buf[lf+1] == '\r' && c.buf[lf+2] == '\n' {
+				head := string(c.buf[c.r:lf])
+				c.r = lf + 3
+				return head, nil, nil
+			}
+			scan = lf + 1
+		}
+		if c.w-c.r >= maxHead {
+			return "", c.tooLarge(), io.ErrShortBuffer
+		}
+		off := scan - c.r
+		err := c.fill(maxHead + 3)
+		scan = c.r + off
+		if err == io.ErrShortBuffer {
+			return "", c.tooLarge(), err
+		}
+		if err != nil {
+			return "", nil, err
+		}
+	}
+}
+
+// tooLarge is the answer to a head over MaxHeaderBytes: 414 while the request
+// line is not complete, else 431.
+func (c *conn) tooLarge() *protoError {
+	if bytes.IndexByte(c.buf[c.r:c.w], '\n') < 0 {
+		return &protoError{414, "the request target is too long"}
+	}
+	return &protoError{431, "the request headers are too large"}
+}
+
+// reject answers a request that could not be parsed, and the connection closes.
+func (c *conn) reject(perr *protoError) {
+	c.s.logger().Debug("bad request", "remote", c.remote, "status", perr.status, "reason", perr.msg)
+	msg := strconv.Itoa(perr.status) + " " + statusText(perr.status) + ": " + perr.msg + "\n"
+	b := make([]byte, 0, 256)
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(perr.status), 10)
+	b = append(b, ' ')
+	b = append(b, statusText(perr.status)...)
+	b = append(b, "\r\n"...)
+	b = appendDate(b)
+	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(msg)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, msg...)
+	if c.write(b) == nil {
+		c.linger = true
+	}
+}
+
+// closeLinger prepares the close of a connection whose client may still be
+// sending (a refused request, an unread body): it shuts the write side and
+// drops what arrives for a while, so that the kernel does not answer unread
+// bytes with a reset that destroys the response before the client reads it.
+func (c *conn) closeLinger() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	var b [4096]byte
+	for n := 0; n < lingerBytes; {
+		k, err := c.nc.Read(b[:])
+		n += k
+		if err != nil {
+			return
+		}
+	}
+}
+
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// write writes b with the write timeout.
+func (c *conn) write(b []byte) error {
+	if d := c.s.WriteTimeout; d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// watch starts watching the client for Request.Gone.
+func (c *conn) watch() <-chan struct{} {
+	if c.gone != nil {
+		return c.gone
+	}
+	if !c.body.done {
+		return nil
+	}
+	c.gone, c.watchDone = make(chan struct{}), make(chan struct{})
+	c.nc.SetReadDeadline(time.Time{})
+	go func() {
+		defer close(c.watchDone)
+		n, _ := c.nc.Read(c.peek[:])
+		if n > 0 {
+			c.peeked = true // the next request begins: the client is there
+			return
+		}
+		if !c.stopping.Load() {
+			close(c.gone)
+		}
+	}()
+	return c.gone
+}
+
+// stopWatch ends the watch, keeping a byte it may have read.
+func (c *conn) stopWatch() {
+	if c.gone == nil {
+		return
+	}
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(aLongTimeAgo)
+	<-c.watchDone
+	c.stopping.Store(false)
+	c.gone, c.watchDone = nil, nil
+	if c.peeked {
+		c.peeked = false
+		if c.buf == nil {
+			c.buf = make([]byte, bufSize)
+		}
+		if c.w == len(c.buf) {
+			c.buf = append(c.buf, 0)
+		}
+		c.buf[c.w] = c.peek[0]
+		c.w++
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// ErrTooLarge is returned by Body.Read when the body passes its limit.
+var ErrTooLarge = errors.New("h1: request body too large")
+
+// errBadChunk is returned by Body.Read for malformed chunked framing.
+var errBadChunk = errors.New("h1: malformed chunked request body")
+
+// Body reads a request's body: Content-Length bytes, or the chunks of a
+// chunked body (RFC 9112 7.1), whose trailers are read and dropped. Bytes of
+// the next request are never read into the caller's buffer.
+type Body struct {
+	c       *conn
+	left    int64 // bytes left: of the body, or of the current chunk
+	chunked bool
+	started bool // a chunk was read (its CRLF is due before the next size)
+	done    bool
+	expect  bool // 100 Continue is owed before the first read
+	limit   int64
+	total   int64
+	err     error
+}
+
+// Limit makes Read fail with ErrTooLarge once more than n bytes were read.
+func (b *Body) Limit(n int64) { b.limit = n }
+
+// Read implements io.Reader.
+func (b *Body) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.done {
+		return 0, io.EOF
+	}
+	if b.expect {
+		b.expect = false
+		if !b.c.resp.wrote {
+			if err := b.c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
+				b.err = err
+				return 0, err
+			}
+		}
+	}
+	if b.chunked && b.left == 0 {
+		if err := b.nextChunk(); err != nil {
+			b.err = err
+			return 0, err
+		}
+		if b.done {
+			return 0, io.EOF
+		}
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.c.readInto(p)
+	b.left -= int64(n)
+	b.total += int64(n)
+	if b.limit > 0 && b.total > b.limit {
+		b.err = ErrTooLarge
+		return n, b.err
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		b.err = err
+		return n, err
+	}
+	if !b.chunked && b.left == 0 {
+		b.done = true
+	}
+	return n, nil
+}
+
+// readInto reads body bytes: buffered ones first, then straight from the
+// connection into p.
+func (c *conn) readInto(p []byte) (int, error) {
+	if c.r < c.w {
+		n := copy(p, c.buf[c.r:c.w])
+		c.r += n
+		return n, nil
+	}
+	n, err := c.nc.Read(p)
+	if n > 0 {
+		return n, nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return 0, err
+}
+
+// nextChunk reads the CRLF that ends the previous chunk and the next chunk's
+// size line; after the last chunk, the trailer section.
+func (b *Body) nextChunk() error {
+	if b.started {
+		line, err := b.c.readLine(2)
+		if err != nil {
+			return err
+		}
+		if len(line) != 0 {
+			return errBadChunk
+		}
+	}
+	b.started = true
+	line, err := b.c.readLine(4096)
+	if err != nil {
+		return err
+	}
+	// chunk-size [ chunk-ext ], chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )
+	var size uint64
+	i := 0
+	for ; i < len(line); i++ {
+		d := unhex(line[i])
+		if d < 0 {
+			break
+		}
+		if i >= 15 {
+			return errBadChunk
+		}
+		size = size<<4 | uint64(d)
+	}
+	if i == 0 {
+		return errBadChunk
+	}
+	ext := line[i:]
+	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
+		ext = ext[1:]
+	}
+	if len(ext) > 0 && ext[0] != ';' {
+		return errBadChunk
+	}
+	if !validValue(string(ext)) {
+		return errBadChunk
+	}
+	if b.limit > 0 && int64(size) > b.limit-b.total {
+		return ErrTooLarge
+	}
+	if size > 0 {
+		b.left = int64(size)
+		return nil
+	}
+	// last-chunk: the trailer section ends with an empty line
+	room := b.c.s.maxHeader()
+	for {
+		line, err := b.c.readLine(room)
+		if err != nil {
+			return err
+		}
+		if len(line) == 0 {
+			b.done = true
+			return nil
+		}
+		room -= len(line) + 2
+		if room <= 0 || line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, ':') <= 0 || !validValue(string(line)) {
+			return errBadChunk
+		}
+	}
+}
+
+// readLine returns the next line (without its CRLF or LF) of at most max
+// bytes; the slice is valid until the next read.
+func (c *conn) readLine(max int) ([]byte, error) {
+	scan := c.r
+	for {
+		if i := bytes.IndexByte(c.buf[scan:c.w], '\n'); i >= 0 {
+			line := c.buf[c.r : scan+i]
+			c.r = scan + i + 1
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			if len(line) > max {
+				return nil, errBadChunk
+			}
+			return line, nil
+		}
+		if c.w-c.r > max+2 {
+			return nil, errBadChunk
+		}
+		off := c.w - c.r
+		if err := c.fill(max + 3); err != nil {
+			if err == io.ErrShortBuffer {
+				return nil, errBadChunk
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		scan = c.r + off
+	}
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// BodyError classifies an error of Body.Read for the answer a server owes:
+// 413 (over the limit), 408 (timed out), or 400 (malformed or cut short).
+func BodyError(err error) int {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return 413
+	case isTimeout(err):
+		return 408
+	}
+	return 400
+}
+
+// sendfile copies n bytes of f to the connection (sendfile(2) for TCP).
+func (c *conn) sendfile(f *os.File, n int64) (int64, error) {
+	if d := c.s.WriteTimeout; d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d + time.Duration(n>>20)*time.Second))
+	}
+	return io.Copy(c.nc, io.LimitReader(f, n))
+}

@@ -1,0 +1,312 @@
+package h1
+
+import (
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Response writes one response. The handler sets the status, headers and
+// framing (SetContentLength, else chunked for HTTP/1.1, else the body ends
+// when the connection closes), then writes the body; the first Write, Flush or
+// WriteFile sends the head. Small writes are gathered, so that a small
+// response leaves in one syscall when the handler returns.
+type Response struct {
+	c       *conn
+	req     *Request
+	buf     []byte // head and body bytes not yet sent
+	status  int
+	line    string // status line after the version: "200 OK"
+	hdr     []byte // header lines set by the handler
+	length  int64  // Content-Length; -1: not set
+	wrote   bool   // the head is in buf (or sent)
+	chunked bool
+	noBody  bool // HEAD, 1xx, 204, 304
+	close   bool
+	aborted bool
+	n       int64 // body bytes accepted
+	err     error // first write error; the connection then closes
+}
+
+// ErrBodyOverrun is returned by Write when the body would pass the declared
+// Content-Length; the bytes up to it were written.
+var ErrBodyOverrun = errors.New("h1: write past the declared Content-Length")
+
+// maxGather is how many bytes are gathered before a write goes out.
+const maxGather = 8 << 10
+
+func (w *Response) reset(r *Request) {
+	buf, hdr := w.buf[:0], w.hdr[:0]
+	if cap(buf) > 4*maxGather {
+		buf = nil
+	}
+	*w = Response{c: w.c, req: r, buf: buf, hdr: hdr, length: -1, close: r.close}
+}
+
+// SetStatus sets the status code and the rest of the status line ("404 Not
+// Found"; "" gives the standard reason phrase).
+func (w *Response) SetStatus(code int, line string) {
+	if line == "" {
+		line = strconv.Itoa(code) + " " + statusText(code)
+	}
+	w.status, w.line = code, line
+}
+
+// AddHeader adds a header line. The name must be a token and the value free
+// of CR and LF (the caller validated them); a line that is not is dropped.
+// Framing headers are the Response's own: use SetContentLength and SetClose.
+func (w *Response) AddHeader(name, value string) {
+	if w.wrote || strings.ContainsAny(value, "\r\n") || !isToken(name) {
+		return
+	}
+	w.hdr = append(w.hdr, name...)
+	w.hdr = append(w.hdr, ": "...)
+	w.hdr = append(w.hdr, value...)
+	w.hdr = append(w.hdr, "\r\n"...)
+}
+
+// SetContentLength declares the body's length.
+func (w *Response) SetContentLength(n int64) {
+	if !w.wrote {
+		w.length = n
+	}
+}
+
+// SetClose makes the connection close after this response.
+func (w *Response) SetClose() {
+	if !w.wrote {
+		w.close = true
+	}
+}
+
+// Abort ends the exchange without completing the response: the connection
+// closes, so that a cut body never looks complete.
+func (w *Response) Abort() { w.aborted = true }
+
+// Status returns the status code set (0 before SetStatus).
+func (w *Response) Status() int { return w.status }
+
+// Written returns the body bytes written (none for a HEAD request).
+func (w *Response) Written() int64 { return w.n }
+
+// Committed reports whether the head has been written.
+func (w *Response) Committed() bool { return w.wrote }
+
+// Request returns the request this response answers.
+func (w *Response) Request() *Request { return w.req }
+
+// head puts the status line and headers into buf and fixes the framing.
+func (w *Response) head() {
+	w.wrote = true
+	if w.status == 0 {
+		w.SetStatus(200, "")
+	}
+	st := w.status
+	w.noBody = w.req.Method == "HEAD" || st < 200 || st == 204 || st == 304
+	b := w.buf
+	b = append(b, "HTTP/1.1 "...)
+	b = append(b, w.line...)
+	if len(w.line) == 3 {
+		b = append(b, ' ')
+	}
+	b = append(b, "\r\n"...)
+	b = appendDate(b)
+	b = append(b, w.hdr...)
+	switch {
+	case st < 200 || st == 204:
+		// no Content-Length (RFC 9110 8.6)
+	case w.length >= 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, w.length, 10)
+		b = append(b, "\r\n"...)
+	case w.noBody:
+	case w.req.Minor == 1:
+		w.chunked = true
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	default:
+		w.close = true // HTTP/1.0: the body ends with the connection
+	}
+	if w.c.s.shutting.Load() {
+		w.close = true
+	}
+	if w.close {
+		b = append(b, "Connection: close\r\n"...)
+	} else if w.req.Minor == 0 {
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	w.buf = b
+}
+
+// Write sends body bytes (gathered while small). It returns ErrBodyOverrun
+// past the declared Content-Length, and the connection's error once a write
+// failed.
+func (w *Response) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.head()
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody {
+		return len(p), nil
+	}
+	var over bool
+	if w.length >= 0 && int64(len(p)) > w.length-w.n {
+		p, over = p[:w.length-w.n], true
+	}
+	if len(p) == 0 {
+		if over {
+			return 0, ErrBodyOverrun
+		}
+		return 0, nil
+	}
+	w.n += int64(len(p))
+	var pre, post []byte
+	if w.chunked {
+		var sz [20]byte
+		pre = append(strconv.AppendInt(sz[:0], int64(len(p)), 16), '\r', '\n')
+		post = crlf
+	}
+	if len(w.buf)+len(pre)+len(p)+len(post) <= maxGather {
+		w.buf = append(w.buf, pre...)
+		w.buf = append(w.buf, p...)
+		w.buf = append(w.buf, post...)
+	} else {
+		w.buf = append(w.buf, pre...)
+		bufs := net.Buffers{w.buf, p, post}
+		w.err = w.c.writeBuffers(&bufs)
+		w.buf = w.buf[:0]
+		if w.err != nil {
+			return 0, w.err
+		}
+	}
+	if over {
+		return len(p), ErrBodyOverrun
+	}
+	return len(p), nil
+}
+
+var crlf = []byte("\r\n")
+
+// WriteFile sends n bytes of f as body (sendfile(2) on TCP). The response
+// must have a Content-Length.
+func (w *Response) WriteFile(f *os.File, n int64) (int64, error) {
+	if !w.wrote {
+		w.head()
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody || n <= 0 {
+		return 0, nil
+	}
+	if w.chunked {
+		// not reached by wisp (a file's response has a length); stay correct anyway
+		buf := make([]byte, 32<<10)
+		var done int64
+		for done < n {
+			k, err := f.Read(buf[:min(int64(len(buf)), n-done)])
+			if k > 0 {
+				if _, werr := w.Write(buf[:k]); werr != nil {
+					return done, werr
+				}
+				done += int64(k)
+			}
+			if err != nil {
+				return done, err
+			}
+		}
+		return done, nil
+	}
+	if w.length >= 0 && n > w.length-w.n {
+		n = w.length - w.n
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	k, err := w.c.sendfile(f, n)
+	w.n += k
+	if err == nil && k < n {
+		err = errors.New("h1: file shorter than announced")
+	}
+	if err != nil {
+		w.err = err
+	}
+	return k, err
+}
+
+// Flush sends the head (if not yet) and the gathered bytes.
+func (w *Response) Flush() error {
+	if !w.wrote {
+		w.head()
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) > 0 {
+		w.err = w.c.write(w.buf)
+		w.buf = w.buf[:0]
+	}
+	return w.err
+}
+
+// finish completes the response after the handler returned and reports
+// whether the connection may carry another request.
+func (w *Response) finish() bool {
+	if w.aborted {
+		return false
+	}
+	if !w.wrote {
+		st := w.status
+		if w.length < 0 && w.req.Method != "HEAD" && (st == 0 || st >= 200 && st != 204 && st != 304) {
+			w.length = 0 // nothing was written: the body is empty
+		}
+		w.head()
+	}
+	if w.chunked && w.err == nil {
+		w.buf = append(w.buf, "0\r\n\r\n"...)
+	}
+	if w.Flush() != nil {
+		return false
+	}
+	if !w.noBody && w.length >= 0 && w.n < w.length {
+		return false // a short body: only closing tells the client
+	}
+	return !w.close
+}
+
+// writeBuffers writes bufs with the write timeout (writev on TCP).
+func (c *conn) writeBuffers(bufs *net.Buffers) error {
+	if d := c.s.WriteTimeout; d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	_, err := bufs.WriteTo(c.nc)
+	return err
+}
+
+// statusText is the reason phrase of the codes wisp itself answers with, and
+// of the others an app may leave without one.
+func statusText(code int) string {
+	if t, ok := reasons[code]; ok {
+		return t
+	}
+	return "Status"
+}
+
+var reasons = map[int]string{
+	100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 202: "Accepted",
+	203: "Non-Authoritative Information", 204: "No Content", 205: "Reset Content", 206: "Partial Content",
+	300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+	307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request", 401: "Unauthorized",
+	403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout",
+	409: "Conflict", 410: "Gone", 411: "Length Required", 412: "Precondition Failed", 413: "Content Too Large",
+	414: "URI Too Long", 415: "Unsupported Media Type", 416: "Range Not Satisfiable", 417: "Expectation Failed",
+	421: "Misdirected Request", 422: "Unprocessable Content", 426: "Upgrade Required", 428: "Precondition Required",
+	429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+	501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+	505: "HTTP Version Not Supported",
+}
