@@ -8,6 +8,8 @@ package e2e
 // others are parallel.
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -1196,4 +1198,65 @@ vdirs = [{ path = "/", app = "@DIR@/slowstart.py" }]
 			t.Errorf("an idle worker had to be killed: %s", k[0])
 		}
 	})
+}
+
+// TestPoolBalancesConnections: 64 keep-alive connections opened at once are
+// split between the pool's 2 workers about evenly (each worker holding more
+// than its share lets the other accept first); without the balancing the
+// split was seen as uneven as 11/53 and 21/43.
+func TestPoolBalancesConnections(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	w := start(t, "--processes", "2", "--threads", "2", "--control-socket", sock, "--access-log", "off",
+		app("pool_app/app.py"))
+	ps := &poolServer{wisp: w, Dir: filepath.Dir(sock), Socket: sock}
+	ps.readyWorkers(t, "default", 2)
+	addr := strings.TrimPrefix(w.URL, "http://")
+	const n = 64
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err == nil {
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	per := map[int]int{}
+	for i, c := range conns {
+		if c == nil {
+			t.Fatalf("connection %d: dial failed", i)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.WriteString(c, "GET /info HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	for i, c := range conns {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		var info poolInfo
+		err = json.NewDecoder(resp.Body).Decode(&info)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		per[info.PID]++
+	}
+	t.Logf("connections per worker pid: %v", per)
+	if len(per) != 2 {
+		t.Fatalf("connections went to %d workers, want 2: %v", len(per), per)
+	}
+	for pid, k := range per {
+		if k < n/2-10 {
+			t.Errorf("worker %d holds %d of %d connections: want about half (at least %d)", pid, k, n, n/2-10)
+		}
+	}
 }

@@ -42,6 +42,11 @@ type Server struct {
 	IdleTimeout       time.Duration // keep-alive wait for the next request
 	MaxHeaderBytes    int           // request line and header section; beyond: 431 (414 for the request line)
 	Log               *slog.Logger  // protocol errors at debug level; nil: slog.Default()
+	// BeforeAccept, if set, is called before each accept (it may wait, to let
+	// other processes sharing the listener go first).
+	BeforeAccept func()
+	// ConnChange, if set, is called with +1 and -1 as connections open and close.
+	ConnChange func(delta int64)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -77,6 +82,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}()
 	var backoff time.Duration
 	for {
+		if s.BeforeAccept != nil {
+			s.BeforeAccept()
+		}
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.stopped.Load() {
@@ -114,10 +122,16 @@ func (s *Server) track(c *conn, add bool) {
 	if add {
 		s.conns[c] = struct{}{}
 		s.nconns.Add(1)
+		if s.ConnChange != nil {
+			s.ConnChange(1)
+		}
 		return
 	}
 	delete(s.conns, c)
 	s.nconns.Add(-1)
+	if s.ConnChange != nil {
+		s.ConnChange(-1)
+	}
 	if len(s.conns) == 0 && s.connsDone != nil {
 		close(s.connsDone)
 		s.connsDone = nil

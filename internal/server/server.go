@@ -45,7 +45,11 @@ type Config struct {
 	OnStuck    func(uri string)
 	StuckGrace time.Duration // 0: 5s
 	AccessLog  io.Writer     // combined log format; nil: off
-	Log        *slog.Logger  // error log
+	// BeforeAccept and ConnChange are passed to the HTTP server: a pool's
+	// workers use them to balance connections between them.
+	BeforeAccept func()
+	ConnChange   func(delta int64)
+	Log          *slog.Logger // error log
 }
 
 // Defaults are the settings used where Config leaves zero.
@@ -210,6 +214,8 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		Log:               cfg.Log,
+		BeforeAccept:      cfg.BeforeAccept,
+		ConnChange:        cfg.ConnChange,
 	}
 	return s, nil
 }

@@ -36,6 +36,15 @@ type pool struct {
 	lastActive time.Time
 	waiters    []chan struct{} // standby requests waiting for a ready worker
 	history    []WorkerStatus  // the last workers that exited, newest last
+	board      *board          // connection counts shared by the workers (nil: not balanced)
+}
+
+// freeSlot releases an exited worker's board slot.
+func (p *pool) freeSlot(w *worker) {
+	if p.board != nil && w.slot >= 0 {
+		p.board.free(w.slot)
+		w.slot = -1
+	}
 }
 
 // historySize is how many exited workers `wisp status` still shows.
@@ -66,6 +75,7 @@ type worker struct {
 	replacedBy    *worker
 	killTimer     *time.Timer
 	startTimedOut bool
+	slot          int // on the pool's board; -1: none
 }
 
 func (w *worker) signal(sig syscall.Signal) {
@@ -197,6 +207,7 @@ func (p *pool) drain(w *worker, reason string) {
 
 // exited handles the end of a worker process.
 func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
+	p.freeSlot(w)
 	for i, x := range p.workers {
 		if x == w {
 			p.workers = append(p.workers[:i], p.workers[i+1:]...)

@@ -44,6 +44,9 @@ type WorkerSpec struct {
 
 	Sites     []SiteSpec     `json:"sites"`
 	Listeners []ListenerSpec `json:"listeners"`
+	// BoardSlot is the worker's slot on its pool's board (see board), which
+	// is inherited as the descriptor after the listeners; -1: none.
+	BoardSlot int `json:"board_slot"`
 }
 
 // SiteSpec is one site as a worker serves it: every vdir of the site, local

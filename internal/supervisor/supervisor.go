@@ -620,14 +620,13 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	s.nextID++
 	spec := p.spec
 	spec.ID = s.nextID
-	w := &worker{id: s.nextID, pool: p, state: Starting, started: time.Now(), replaces: old}
+	w := &worker{id: s.nextID, pool: p, state: Starting, started: time.Now(), replaces: old, slot: -1}
 	if n := p.cfg.MaxRequests; n > 0 {
 		w.maxRequests = n
 		if j := p.cfg.MaxRequestsJitter; j > 0 {
 			w.maxRequests += rand.IntN(j + 1)
 		}
 	}
-	raw, _ := json.Marshal(spec)
 	r, wr, err := os.Pipe()
 	if err != nil {
 		s.log.Error("cannot start a worker", "pool", p.name, "err", err)
@@ -639,6 +638,21 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	for _, l := range spec.Listeners {
 		fds = append(fds, uintptr(s.listeners[l.Addr].fd))
 	}
+	spec.BoardSlot = -1
+	if p.board == nil {
+		if b, err := newBoard(); err == nil {
+			p.board = b
+		} else {
+			s.log.Warn("no connection balancing between the pool's workers", "pool", p.name, "err", err)
+		}
+	}
+	if p.board != nil {
+		if w.slot = p.board.take(); w.slot >= 0 {
+			spec.BoardSlot = w.slot
+			fds = append(fds, p.board.f.Fd())
+		}
+	}
+	raw, _ := json.Marshal(spec)
 	env := os.Environ()
 	for k, v := range p.cfg.Env {
 		env = append(env, k+"="+v)
@@ -651,6 +665,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	wr.Close()
 	if err != nil {
 		r.Close()
+		p.freeSlot(w)
 		s.log.Error("cannot start a worker", "pool", p.name, "err", err)
 		p.failed(w, err.Error())
 		return nil

@@ -54,11 +54,22 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		default:
 		}
 	}
+	// The pool's board: connections are balanced between its workers.
+	var slot *slotView
+	if spec.BoardSlot >= 0 {
+		if slot, err = openSlot(uintptr(4+len(spec.Listeners)), spec.BoardSlot); err != nil {
+			log.Warn("no connection balancing with the pool's other workers", "err", err)
+			slot = nil
+		}
+	}
 	cfg := server.Config{
 		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log,
+	}
+	if slot != nil {
+		cfg.BeforeAccept, cfg.ConnChange = slot.gate, slot.add
 	}
 	sites := map[string]*server.Server{}
 	var all []*server.Server
@@ -107,6 +118,9 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		}
 		go func() { errc <- srv.Serve(ln) }()
 	}
+	if slot != nil {
+		slot.accepting(true)
+	}
 	report(statusMsg{Event: "ready"})
 	log.Info("apps loaded; serving")
 
@@ -140,6 +154,9 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		}
 	}
 	// Drain: no new connections, in-flight requests finish with Connection: close.
+	if slot != nil {
+		slot.accepting(false)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), spec.Graceful)
 	defer cancel()
 	var wg sync.WaitGroup

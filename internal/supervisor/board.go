@@ -1,0 +1,151 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// A board is memory shared by the workers of a pool, in which each publishes
+// how many client connections it holds and whether it is accepting. A worker
+// holding more than its share waits a moment before it accepts again, so that
+// the others take the next connections: keep-alive connections stay with the
+// worker that accepted them, and a burst of connects (a load balancer's or a
+// benchmark's pool opening at once) would otherwise split unevenly, leaving one
+// worker's queue longer than the other's for the connections' whole life.
+//
+// The supervisor creates the board, hands each worker a slot and the
+// descriptor, and clears a slot when its worker exits.
+type board struct {
+	f    *os.File
+	mem  []byte
+	used [boardSlots]bool
+}
+
+const (
+	boardSlots = 64
+	slotSize   = 64 // a cache line per worker
+	// gateWait bounds how long a worker over its share holds back: it never
+	// stops accepting, it only lets others go first.
+	gateWait  = 20 * time.Millisecond
+	gateSleep = 100 * time.Microsecond
+)
+
+// newBoard creates a pool's board: an unlinked file in /dev/shm (tmpfs),
+// else in the temp directory.
+func newBoard() (*board, error) {
+	f, err := os.CreateTemp("/dev/shm", "wisp-board-*")
+	if err != nil {
+		if f, err = os.CreateTemp("", "wisp-board-*"); err != nil {
+			return nil, err
+		}
+	}
+	os.Remove(f.Name())
+	if err := f.Truncate(boardSlots * slotSize); err != nil {
+		f.Close()
+		return nil, err
+	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, boardSlots*slotSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("mmap: %w", err)
+	}
+	return &board{f: f, mem: mem}, nil
+}
+
+// take reserves a cleared slot for a new worker (-1: none free; that worker
+// then accepts without looking at the others).
+func (b *board) take() int {
+	for i := range b.used {
+		if !b.used[i] {
+			b.used[i] = true
+			clearSlot(b.mem, i)
+			return i
+		}
+	}
+	return -1
+}
+
+// free clears an exited worker's slot and makes it available.
+func (b *board) free(i int) {
+	if i >= 0 && i < boardSlots {
+		clearSlot(b.mem, i)
+		b.used[i] = false
+	}
+}
+
+func clearSlot(mem []byte, i int) {
+	atomic.StoreInt64(word(mem, i, 0), 0)
+	atomic.StoreInt64(word(mem, i, 1), 0)
+}
+
+// word is the n-th int64 of slot i: 0 the connections, 1 accepting (1 or 0).
+func word(mem []byte, i, n int) *int64 {
+	return (*int64)(unsafe.Pointer(&mem[i*slotSize+n*8]))
+}
+
+// slotView is a worker's side of the board.
+type slotView struct {
+	mem  []byte
+	slot int
+}
+
+// openSlot maps the board inherited on fd; slot is the worker's.
+func openSlot(fd uintptr, slot int) (*slotView, error) {
+	if slot < 0 || slot >= boardSlots {
+		return nil, fmt.Errorf("board slot %d out of range", slot)
+	}
+	mem, err := syscall.Mmap(int(fd), 0, boardSlots*slotSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	syscall.Close(int(fd))
+	if err != nil {
+		return nil, fmt.Errorf("mmap board: %w", err)
+	}
+	return &slotView{mem: mem, slot: slot}, nil
+}
+
+// add counts connections opened (+1) or closed (-1).
+func (v *slotView) add(delta int64) { atomic.AddInt64(word(v.mem, v.slot, 0), delta) }
+
+// accepting says whether this worker takes new connections.
+func (v *slotView) accepting(on bool) {
+	var x int64
+	if on {
+		x = 1
+	}
+	atomic.StoreInt64(word(v.mem, v.slot, 1), x)
+}
+
+// gate returns when this worker may accept: at once if it holds no more than
+// its share of the accepting workers' connections (plus one), else when the
+// others have caught up or gateWait has passed.
+func (v *slotView) gate() {
+	var deadline time.Time
+	for {
+		if !v.over() {
+			return
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(gateWait)
+		} else if now.After(deadline) {
+			return
+		}
+		time.Sleep(gateSleep)
+	}
+}
+
+// over reports whether this worker holds more than its share plus one.
+func (v *slotView) over() bool {
+	mine := atomic.LoadInt64(word(v.mem, v.slot, 0))
+	var total, n int64
+	for i := 0; i < boardSlots; i++ {
+		if atomic.LoadInt64(word(v.mem, i, 1)) == 1 {
+			total += atomic.LoadInt64(word(v.mem, i, 0))
+			n++
+		}
+	}
+	return n > 1 && mine*n > total+n
+}

@@ -1,0 +1,52 @@
+package supervisor
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBoardShare(t *testing.T) {
+	b, err := newBoard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.f.Close()
+	s0, s1, s2 := b.take(), b.take(), b.take()
+	if s0 != 0 || s1 != 1 || s2 != 2 {
+		t.Fatalf("slots %d %d %d, want 0 1 2", s0, s1, s2)
+	}
+	v := []*slotView{{mem: b.mem, slot: s0}, {mem: b.mem, slot: s1}, {mem: b.mem, slot: s2}}
+	v[0].accepting(true)
+	v[0].add(10)
+	v[1].add(3)
+	if v[0].over() {
+		t.Error("the only accepting worker must never hold back")
+	}
+	v[1].accepting(true)
+	v[1].add(5)
+	if v[0].over() {
+		t.Error("10 of 18 connections with 2 workers is within the share plus one")
+	}
+	v[0].add(1)
+	if !v[0].over() || v[1].over() {
+		t.Errorf("11 against 8: worker 0 over %v (want true), worker 1 over %v (want false)", v[0].over(), v[1].over())
+	}
+	v[2].add(50) // not accepting (draining): does not count
+	if !v[0].over() {
+		t.Error("a worker that is not accepting changed the share")
+	}
+	start := time.Now()
+	v[0].gate()
+	if d := time.Since(start); d < gateWait || d > gateWait+time.Second {
+		t.Errorf("gate over the share returned after %v, want about %v", d, gateWait)
+	}
+	start = time.Now()
+	v[1].gate()
+	if d := time.Since(start); d > gateWait/2 {
+		t.Errorf("gate within the share waited %v", d)
+	}
+	b.free(s0)
+	if got := b.take(); got != s0 || *word(b.mem, s0, 0) != 0 || *word(b.mem, s0, 1) != 0 {
+		t.Errorf("a freed slot is taken again cleared: slot %d conns %d accepting %d", got, *word(b.mem, s0, 0), *word(b.mem, s0, 1))
+	}
+}
