@@ -715,6 +715,12 @@ func TestHTTP11ChunkedBody(t *testing.T) {
 		{"data not followed by CRLF", "5\r\nhello0\r\n\r\n"},
 		{"size overflows 64 bits", "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n"},
 		{"size 2^64", "10000000000000000\r\nhello\r\n0\r\n\r\n"},
+		// a bare LF in chunked framing (CVE-2025-22871: a proxy may read it
+		// as part of the extension and see other boundaries)
+		{"bare LF after a size with an extension", "2;\nxx\r\n45\r\n0\r\n\r\n"},
+		{"bare LF line ends", "5\nhello\n0\n\n"},
+		{"bare LF after the data", "5\r\nhello\n0\r\n\r\n"},
+		{"bare LF after the last chunk", "5\r\nhello\r\n0\n\r\n"},
 	}
 	accepted := []struct{ name, body, want string }{
 		{"several chunks, upper-case hex", "A\r\n0123456789\r\n1\r\nX\r\n0\r\n\r\n", "0123456789X"},

@@ -86,6 +86,7 @@ func (c *conn) serve() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
+		c.req.Method = "" // known again once parsed (reject answers HEAD without body)
 		head, perr, err := c.readHead()
 		if err != nil {
 			if perr == nil && isTimeout(err) && c.r < c.w {
@@ -131,16 +132,19 @@ func (c *conn) serve() {
 // waitIdle waits for the first byte of the next request, up to IdleTimeout.
 // It reports false when the connection should close instead.
 func (c *conn) waitIdle() bool {
+	// The deadline is set under mu and shutting checked after it: either
+	// this check sees Shutdown, or Shutdown's wakeIfIdle comes after the
+	// deadline set here and overrides it.
 	c.mu.Lock()
 	c.idle = true
-	c.mu.Unlock()
-	if c.s.shutting.Load() {
-		return false
-	}
 	if d := c.s.IdleTimeout; d > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(d))
 	} else {
 		c.nc.SetReadDeadline(time.Time{})
+	}
+	c.mu.Unlock()
+	if c.s.shutting.Load() {
+		return false
 	}
 	if c.buf == nil {
 		c.buf = make([]byte, bufSize)
@@ -216,14 +220,18 @@ func (c *conn) readHead() (string, *protoError, error) {
 				scan = lf // not known yet: look again after more bytes
 				break
 			}
+			end := 0
 			if c.buf[lf+1] == '\n' {
-				head := string(c.buf[c.r:lf])
-				c.r = lf + 2
-				return head, nil, nil
+				end = lf + 2
+			} else if c.buf[lf+1] == '\r' && c.buf[lf+2] == '\n' {
+				end = lf + 3
 			}
-			if c.buf[lf+1] == '\r' && c.buf[lf+2] == '\n' {
+			if end > 0 {
+				if end-c.r > maxHead {
+					return "", c.tooLarge(), io.ErrShortBuffer
+				}
 				head := string(c.buf[c.r:lf])
-				c.r = lf + 3
+				c.r = end
 				return head, nil, nil
 			}
 			scan = lf + 1
@@ -246,7 +254,7 @@ func (c *conn) readHead() (string, *protoError, error) {
 // tooLarge is the answer to a head over MaxHeaderBytes: 414 while the request
 // line is not complete, else 431.
 func (c *conn) tooLarge() *protoError {
-	if bytes.IndexByte(c.buf[c.r:c.w], '\n') < 0 {
+	if i := bytes.IndexByte(c.buf[c.r:c.w], '\n'); i < 0 || i > c.s.maxHeader() {
 		return &protoError{414, "the request target is too long"}
 	}
 	return &protoError{431, "the request headers are too large"}
@@ -256,6 +264,9 @@ func (c *conn) tooLarge() *protoError {
 func (c *conn) reject(perr *protoError) {
 	c.s.logger().Debug("bad request", "remote", c.remote, "status", perr.status, "reason", perr.msg)
 	msg := strconv.Itoa(perr.status) + " " + statusText(perr.status) + ": " + perr.msg + "\n"
+	if c.req.Method == "HEAD" {
+		msg = "" // RFC 9110 9.3.2: no content in a response to HEAD
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(perr.status), 10)
@@ -379,6 +390,19 @@ type Body struct {
 	err     error
 }
 
+// discard reads and drops the rest of a body the handler left unread, if it
+// is at most max bytes, so that the connection can carry the next request.
+func (b *Body) discard(max int64) bool {
+	if b.done {
+		return true
+	}
+	if b.expect || b.err != nil || (!b.chunked && b.left > max) {
+		return false // with 100 Continue owed, the client may not even send it
+	}
+	io.CopyN(io.Discard, b, max+1)
+	return b.done
+}
+
 // Limit makes Read fail with ErrTooLarge once more than n bytes were read.
 func (b *Body) Limit(n int64) { b.limit = n }
 
@@ -389,6 +413,9 @@ func (b *Body) Read(p []byte) (int, error) {
 	}
 	if b.done {
 		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
 	}
 	if b.expect {
 		b.expect = false
@@ -517,21 +544,21 @@ func (b *Body) nextChunk() error {
 	}
 }
 
-// readLine returns the next line (without its CRLF or LF) of at most max
-// bytes; the slice is valid until the next read.
+// readLine returns the next line of chunked framing, of at most max bytes,
+// without its CRLF; the slice is valid until the next read. A bare LF is
+// refused here (unlike in the head): a proxy that reads it as part of a chunk
+// extension would see other message boundaries (CVE-2025-22871).
 func (c *conn) readLine(max int) ([]byte, error) {
 	scan := c.r
 	for {
 		if i := bytes.IndexByte(c.buf[scan:c.w], '\n'); i >= 0 {
 			line := c.buf[c.r : scan+i]
 			c.r = scan + i + 1
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
-			}
-			if len(line) > max {
+			n := len(line)
+			if n == 0 || line[n-1] != '\r' || n-1 > max {
 				return nil, errBadChunk
 			}
-			return line, nil
+			return line[:n-1], nil
 		}
 		if c.w-c.r > max+2 {
 			return nil, errBadChunk

@@ -286,6 +286,8 @@ func parseHead(head string, r *Request, maxBody int64) *protoError {
 func (r *Request) splitTarget() *protoError {
 	t := r.Target
 	switch {
+	case r.Method == "CONNECT": // a tunnel (RFC 9110 9.3.6), whatever the target's form
+		return &protoError{405, "CONNECT is not supported"}
 	case t[0] == '/':
 	case t == "*":
 		if r.Method != "OPTIONS" {
@@ -293,8 +295,6 @@ func (r *Request) splitTarget() *protoError {
 		}
 		r.Path = "*"
 		return nil
-	case r.Method == "CONNECT":
-		return &protoError{405, "CONNECT is not supported"}
 	case len(t) > 7 && strings.EqualFold(t[:7], "http://"), len(t) > 8 && strings.EqualFold(t[:8], "https://"):
 		t = t[strings.IndexByte(t, '/')+2:]
 		end := strings.IndexAny(t, "/?")

@@ -27,6 +27,7 @@ type Response struct {
 	noBody  bool // HEAD, 1xx, 204, 304
 	close   bool
 	aborted bool
+	hasDate bool
 	n       int64 // body bytes accepted
 	err     error // first write error; the connection then closes
 }
@@ -37,6 +38,10 @@ var ErrBodyOverrun = errors.New("h1: write past the declared Content-Length")
 
 // maxGather is how many bytes are gathered before a write goes out.
 const maxGather = 8 << 10
+
+// maxDiscard is the most of an unread request body read and dropped to keep
+// the connection (as net/http does); beyond, the response closes it.
+const maxDiscard = 256 << 10
 
 func (w *Response) reset(r *Request) {
 	buf, hdr := w.buf[:0], w.hdr[:0]
@@ -61,6 +66,9 @@ func (w *Response) SetStatus(code int, line string) {
 func (w *Response) AddHeader(name, value string) {
 	if w.wrote || strings.ContainsAny(value, "\r\n") || !isToken(name) {
 		return
+	}
+	if len(name) == 4 && strings.EqualFold(name, "Date") {
+		w.hasDate = true // the handler's own Date replaces the server's
 	}
 	w.hdr = append(w.hdr, name...)
 	w.hdr = append(w.hdr, ": "...)
@@ -106,6 +114,9 @@ func (w *Response) head() {
 	}
 	st := w.status
 	w.noBody = w.req.Method == "HEAD" || st < 200 || st == 204 || st == 304
+	if !w.c.body.discard(maxDiscard) {
+		w.close = true // the unread body is too long (or broken): the connection ends here
+	}
 	b := w.buf
 	b = append(b, "HTTP/1.1 "...)
 	b = append(b, w.line...)
@@ -113,7 +124,9 @@ func (w *Response) head() {
 		b = append(b, ' ')
 	}
 	b = append(b, "\r\n"...)
-	b = appendDate(b)
+	if !w.hasDate {
+		b = appendDate(b)
+	}
 	b = append(b, w.hdr...)
 	switch {
 	case st < 200 || st == 204:

@@ -164,8 +164,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var done chan struct{}
 	if len(s.conns) > 0 {
-		done = make(chan struct{})
-		s.connsDone = done
+		if s.connsDone == nil { // a second Shutdown waits for the same end
+			s.connsDone = make(chan struct{})
+		}
+		done = s.connsDone
 	}
 	for c := range s.conns {
 		c.wakeIfIdle()

@@ -63,12 +63,13 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 		e.Add("REMOTE_ADDR", remote)
 	}
 	fields := r.Fields
+	if len(fields) > 16 {
+		addHeadersMany(e, fields)
+		return
+	}
 	for i, f := range fields {
 		name := f.Name
-		if strings.IndexByte(name, '_') >= 0 || skipHeader(name) {
-			// CONTENT_* are set above, HTTP_HOST from the target; a name with
-			// '_' would collide with its '-' twin in HTTP_* (header spoofing),
-			// so it is dropped, as nginx and gunicorn do.
+		if skipHeader(name) {
 			continue
 		}
 		v := f.Value
@@ -84,19 +85,60 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 		}
 		for _, g := range fields[i+1:] {
 			if strings.EqualFold(g.Name, name) {
-				sep := ","
-				if strings.EqualFold(name, "Cookie") {
-					sep = "; "
-				}
-				v += sep + g.Value
+				v += joiner(name) + g.Value
 			}
 		}
 		e.AddHeader(name, v)
 	}
 }
 
-// skipHeader reports the request headers that do not become HTTP_* variables.
+// addHeadersMany adds the HTTP_* variables of a long header list in linear
+// time (the pairwise search above would be quadratic: a client could send
+// thousands of short headers).
+func addHeadersMany(e *pyembed.Environ, fields []h1.Field) {
+	type group struct {
+		name string
+		b    strings.Builder
+	}
+	index := make(map[string]int, len(fields))
+	var groups []*group
+	for _, f := range fields {
+		if skipHeader(f.Name) {
+			continue
+		}
+		key := strings.ToLower(f.Name)
+		if i, ok := index[key]; ok {
+			g := groups[i]
+			g.b.WriteString(joiner(g.name))
+			g.b.WriteString(f.Value)
+			continue
+		}
+		index[key] = len(groups)
+		g := &group{name: f.Name}
+		g.b.WriteString(f.Value)
+		groups = append(groups, g)
+	}
+	for _, g := range groups {
+		e.AddHeader(g.name, g.b.String())
+	}
+}
+
+// joiner separates the values of a repeated header in its HTTP_* variable.
+func joiner(name string) string {
+	if strings.EqualFold(name, "Cookie") {
+		return "; "
+	}
+	return ","
+}
+
+// skipHeader reports the request headers that do not become HTTP_* variables:
+// CONTENT_* are set apart, HTTP_HOST from the target; a name with '_' would
+// collide with its '-' twin in HTTP_* (header spoofing), so it is dropped, as
+// nginx and gunicorn do.
 func skipHeader(name string) bool {
+	if strings.IndexByte(name, '_') >= 0 {
+		return true
+	}
 	switch {
 	case len(name) == 4:
 		return strings.EqualFold(name, "Host")

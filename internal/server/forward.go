@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -73,28 +74,70 @@ func isUnix(r *http.Request) bool {
 
 // bridge serves h1 exchanges with a net/http handler: a forwarding mount's
 // reverse proxy (cross-pool routing is not on the hot path).
-type bridge struct{ h http.Handler }
+type bridge struct {
+	s *Server
+	h http.Handler
+}
 
-// ServeH1 implements h1.Handler.
+// bridgeServer marks the bridged request's context as a server's, so that
+// the reverse proxy aborts (panics with http.ErrAbortHandler) when it cannot
+// finish a response instead of ending it as if complete.
+var bridgeServer = &http.Server{}
+
+// ServeH1 implements h1.Handler. The request body is read first (into memory
+// or a temp file, as for a local app): the proxy then never reads the client
+// connection, which stays the h1 connection's alone.
 func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, r.Local))
-	defer cancel()
-	u, err := url.Parse(r.Path)
+	u, err := url.ParseRequestURI(r.Path)
 	if err != nil {
 		plain(w, 400, "400 Bad Request: malformed request target")
 		return
 	}
 	u.RawQuery = r.Query
+	var j job
+	defer func() {
+		if j.bodyFile != nil {
+			j.bodyFile.Close()
+		}
+		b.s.bodies.release(j.bodyMem)
+	}()
+	if status, msg := b.s.readBody(r, &j); status != 0 {
+		w.SetClose()
+		plain(w, status, msg)
+		return
+	}
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, bridgeServer)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, r.Local)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if gone := r.Gone(); gone != nil {
+		go func() {
+			select {
+			case <-gone: // the client left: the other pool's app is stopped too
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	req := (&http.Request{
 		Method: r.Method, URL: u, Proto: r.Proto, ProtoMajor: 1, ProtoMinor: r.Minor,
 		Header: make(http.Header, len(r.Fields)), Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.Target,
-		ContentLength: r.ContentLength, Body: http.NoBody,
+		Body: http.NoBody,
 	}).WithContext(ctx)
-	if r.ContentLength != 0 {
-		req.Body = io.NopCloser(r.Body)
+	switch {
+	case j.bodyFile != nil:
+		st, err := j.bodyFile.Stat()
+		if err != nil {
+			plain(w, 500, "500 Internal Server Error")
+			return
+		}
+		req.Body, req.ContentLength = io.NopCloser(io.NewSectionReader(j.bodyFile, 0, st.Size())), st.Size()
+	case len(j.body) > 0:
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(j.body)), int64(len(j.body))
 	}
 	for _, f := range r.Fields {
-		if !strings.EqualFold(f.Name, "Host") {
+		if !strings.EqualFold(f.Name, "Host") && !strings.EqualFold(f.Name, "Content-Length") &&
+			!strings.EqualFold(f.Name, "Transfer-Encoding") {
 			req.Header.Add(f.Name, f.Value)
 		}
 	}

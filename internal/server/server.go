@@ -174,7 +174,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			mt.timeout = cfg.RequestTimeout
 		}
 		if m.Forward != "" {
-			mt.proxy = bridge{NewForwarder(m.Forward, m.Site, cfg.Log)}
+			mt.proxy = bridge{s, NewForwarder(m.Forward, m.Site, cfg.Log)}
 			s.mounts = append(s.mounts, mt)
 			continue
 		}

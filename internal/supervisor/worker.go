@@ -97,8 +97,10 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 			return
 		}
 		srv.ServeH1(w, r)
-	}), ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read, IdleTimeout: spec.Idle, WriteTimeout: spec.Write,
-		MaxHeaderBytes: spec.MaxHeaderBytes, Log: log}
+	}), ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read, WriteTimeout: spec.Write,
+		// the forwarder adds X-Wisp-* headers to a head the front accepted,
+		// and keeps its connections open as long as it likes
+		MaxHeaderBytes: max(spec.MaxHeaderBytes, server.Defaults.MaxHeaderBytes) + 4096, Log: log}
 	errc := make(chan error, len(spec.Listeners))
 	for i, l := range spec.Listeners {
 		f := os.NewFile(uintptr(4+i), l.Addr)
