@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -1258,5 +1259,68 @@ func TestPoolBalancesConnections(t *testing.T) {
 		if k < n/2-10 {
 			t.Errorf("worker %d holds %d of %d connections: want about half (at least %d)", pid, k, n, n/2-10)
 		}
+	}
+}
+
+// TestPoolCPUAffinity: with 2 workers each is pinned, all its threads
+// included, to its own share of the CPUs (disjoint when there are 2 or more
+// CPUs); --cpu-affinity=false leaves them on every CPU.
+func TestPoolCPUAffinity(t *testing.T) {
+	t.Parallel()
+	allowed := func(t *testing.T, pid int) map[string]bool {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists := map[string]bool{}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+					lists[strings.TrimSpace(v)] = true
+				}
+			}
+		}
+		return lists
+	}
+	self := allowed(t, os.Getpid())
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("cpu-affinity=", on), func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "ctl.sock")
+			w := start(t, "--processes", "2", "--threads", "2", "--control-socket", sock, "--access-log", "off",
+				fmt.Sprint("--cpu-affinity=", on), app("pool_app/app.py"))
+			ps := &poolServer{wisp: w, Dir: filepath.Dir(sock), Socket: sock}
+			pids := ps.readyWorkers(t, "default", 2)
+			var sets []string
+			for _, pid := range pids {
+				lists := allowed(t, pid)
+				if len(lists) != 1 {
+					t.Fatalf("worker %d: its threads have different CPU sets: %v", pid, lists)
+				}
+				for l := range lists {
+					sets = append(sets, l)
+				}
+			}
+			t.Logf("workers' CPUs: %v (this test process: %v)", sets, self)
+			if !on {
+				for _, s := range sets {
+					if !self[s] {
+						t.Errorf("--cpu-affinity=false: a worker runs on %q, want every CPU (%v)", s, self)
+					}
+				}
+				return
+			}
+			if runtime.NumCPU() >= 2 && sets[0] == sets[1] {
+				t.Errorf("both workers on CPUs %q: want disjoint shares", sets[0])
+			}
+			for _, s := range sets {
+				if self[s] && runtime.NumCPU() >= 2 {
+					t.Errorf("a worker runs on every CPU (%q): not pinned", s)
+				}
+			}
+		})
 	}
 }

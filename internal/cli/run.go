@@ -51,6 +51,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	maxUptime := fs.Duration("max-uptime", 0, "pool: recycle a worker after this long (0: never)")
 	poolIdle := fs.Duration("pool-idle-timeout", 0, "pool: stop every worker after this long without requests; the next request starts them (0: never)")
 	startTimeout := fs.Duration("start-timeout", 60*time.Second, "pool: time a worker may take to import its apps")
+	cpuAffinity := fs.Bool("cpu-affinity", true, "pool: pin each worker to its share of the CPUs (with 2 or more processes)")
 	ctlSocket := fs.String("control-socket", "", "pool: control socket for wisp status/recycle (default $TMPDIR/wisp-PID.sock)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wisp run [flags] [TARGET]\n\nTARGET is module:callable, path/to/app.py or config:app.ini[#name].\n\nFlags:\n")
@@ -95,7 +96,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 			handler: *handler, queue: *queue, maxBody: *maxBody, maxHeader: *maxHeader, timeout: *timeout,
 			maxReq: *maxReq, maxReqJitter: *maxReqJitter, maxRSS: *maxRSS, maxRSSHard: *maxRSSHard,
 			maxUptime: *maxUptime, idle: *poolIdle, start: *startTimeout, grace: *grace, socket: sock,
-			access: *accessLog, level: *level, rht: *rht, rt: *rt, wt: *wt, it: *it,
+			access: *accessLog, level: *level, rht: *rht, rt: *rt, wt: *wt, it: *it, cpuAffinity: *cpuAffinity,
 		})
 		if err != nil {
 			return usageError{err}
@@ -193,6 +194,7 @@ type runPool struct {
 	maxBody                                      int64
 	timeout, maxUptime, idle, start, grace       time.Duration
 	rht, rt, wt, it                              time.Duration
+	cpuAffinity                                  bool
 }
 
 // poolTOML writes the flags as the configuration file they stand for, so that
@@ -228,6 +230,7 @@ func poolTOML(p runPool) (string, error) {
 	}
 	fmt.Fprintf(&b, "max_requests = %d\nmax_requests_jitter = %d\nmax_rss_mb = %d\nmax_rss_hard_mb = %d\n",
 		p.maxReq, p.maxReqJitter, p.maxRSS, p.maxRSSHard)
+	fmt.Fprintf(&b, "cpu_affinity = %v\n", p.cpuAffinity)
 	fmt.Fprintf(&b, "max_uptime = %s\nidle_timeout = %s\nrequest_timeout = %s\nstart_timeout = %s\ngraceful_timeout = %s\n",
 		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
 	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", q(p.bind))

@@ -217,6 +217,13 @@ type Pool struct {
 	// get before it is killed. Default 30s; 0 kills at once.
 	GracefulTimeout Duration `json:"graceful_timeout"`
 
+	// CPUAffinity pins each worker of a pool of 2 or more processes to its
+	// share of the CPUs wisp may use (worker k of N gets the k-th of N equal
+	// slices; with more workers than CPUs, CPU k mod CPUs), so that a
+	// worker's Go and Python threads stay on the same caches and workers do
+	// not preempt each other. Default true.
+	CPUAffinity bool `json:"cpu_affinity"`
+
 	// RapidFail enables rapid-fail protection: after RapidFailMax worker
 	// failures (crashes, failed starts) within RapidFailWindow the pool is
 	// stopped and answers 503 until restarted. Default true.
@@ -320,6 +327,7 @@ func DefaultPool() *Pool {
 		Handler:         "threadpool",
 		StartTimeout:    Duration(60e9),
 		GracefulTimeout: Duration(30e9),
+		CPUAffinity:     true,
 		RapidFail:       true,
 		RapidFailMax:    5,
 		RapidFailWindow: Duration(300e9),

@@ -82,6 +82,7 @@ func TestParse_defaults(t *testing.T) {
 		{"start_timeout", time.Duration(p.StartTimeout), 60 * time.Second},
 		{"graceful_timeout", time.Duration(p.GracefulTimeout), 30 * time.Second},
 		{"rapid_fail", p.RapidFail, true},
+		{"cpu_affinity", p.CPUAffinity, true},
 		{"rapid_fail_max", p.RapidFailMax, 5},
 		{"rapid_fail_window", time.Duration(p.RapidFailWindow), 5 * time.Minute},
 		{"queue", p.Queue, 1024},
@@ -141,8 +142,8 @@ func TestLoad_full(t *testing.T) {
 		t.Errorf("legacy = %+v", legacy)
 	}
 	wantWarn := []string{
-		"testdata/full.toml:40:1: pools.legacy.threads: the simple handler runs one Python thread; threads = 8 has no effect",
-		`testdata/full.toml:43:8: pools.unused: pool "unused" is not used by any vdir`,
+		"testdata/full.toml:41:1: pools.legacy.threads: the simple handler runs one Python thread; threads = 8 has no effect",
+		`testdata/full.toml:44:8: pools.unused: pool "unused" is not used by any vdir`,
 	}
 	if !slices.Equal(c.Warnings, wantWarn) {
 		t.Errorf("Warnings = %q\nwant %q", c.Warnings, wantWarn)

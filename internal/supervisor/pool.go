@@ -39,6 +39,25 @@ type pool struct {
 	board      *board          // connection counts shared by the workers (nil: not balanced)
 }
 
+// freeCPUIndex picks the CPU share (0..processes-1) held by the fewest of the
+// pool's workers that are not draining, the lowest on a tie.
+func (p *pool) freeCPUIndex() int {
+	n := max(p.cfg.Processes, 1)
+	count := make([]int, n)
+	for _, w := range p.workers {
+		if w.state != Draining && w.cpuIndex < n {
+			count[w.cpuIndex]++
+		}
+	}
+	best := 0
+	for k := range count {
+		if count[k] < count[best] {
+			best = k
+		}
+	}
+	return best
+}
+
 // freeSlot releases an exited worker's board slot.
 func (p *pool) freeSlot(w *worker) {
 	if p.board != nil && w.slot >= 0 {
@@ -76,6 +95,7 @@ type worker struct {
 	killTimer     *time.Timer
 	startTimedOut bool
 	slot          int // on the pool's board; -1: none
+	cpuIndex      int // which share of the CPUs it runs on (CPUAffinity)
 }
 
 func (w *worker) signal(sig syscall.Signal) {

@@ -47,6 +47,8 @@ type WorkerSpec struct {
 	// BoardSlot is the worker's slot on its pool's board (see board), which
 	// is inherited as the descriptor after the listeners; -1: none.
 	BoardSlot int `json:"board_slot"`
+	// CPUs are the CPUs the worker pins its threads to (none: no pinning).
+	CPUs []int `json:"cpus,omitempty"`
 }
 
 // SiteSpec is one site as a worker serves it: every vdir of the site, local

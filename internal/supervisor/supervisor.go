@@ -52,6 +52,7 @@ type Supervisor struct {
 
 	forwarders sync.Map // socket+site → http.Handler, used by standby handlers
 	devNull    *os.File // workers' stdin
+	cpus       []int    // the CPUs wisp may use, shared out by CPUAffinity
 }
 
 // listener is a socket the supervisor owns and passes to workers. While no
@@ -97,7 +98,7 @@ func Start(cfg *config.Config, opt Options) (*Supervisor, error) {
 	}
 	s := &Supervisor{
 		opt: opt, log: opt.Log, events: make(chan func(), 256), quit: make(chan struct{}), done: make(chan struct{}),
-		listeners: map[string]*listener{}, pools: map[string]*pool{}, rundir: rundir, devNull: devNull,
+		listeners: map[string]*listener{}, pools: map[string]*pool{}, rundir: rundir, devNull: devNull, cpus: allowedCPUs(),
 	}
 	if err := s.openListeners(cfg); err != nil {
 		s.closeListeners()
@@ -637,6 +638,14 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	fds := []uintptr{s.devNull.Fd(), s.fileFD(s.opt.Stdout), s.fileFD(s.opt.Stderr), wr.Fd()}
 	for _, l := range spec.Listeners {
 		fds = append(fds, uintptr(s.listeners[l.Addr].fd))
+	}
+	if old != nil {
+		w.cpuIndex = old.cpuIndex // the replacement takes over its CPUs
+	} else {
+		w.cpuIndex = p.freeCPUIndex()
+	}
+	if p.cfg.CPUAffinity && p.cfg.Processes >= 2 {
+		spec.CPUs = cpuShare(s.cpus, w.cpuIndex, p.cfg.Processes)
 	}
 	spec.BoardSlot = -1
 	if p.board == nil {

@@ -37,6 +37,14 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 			return fmt.Errorf("chdir: %w", err)
 		}
 	}
+	if len(spec.CPUs) > 0 {
+		// before the interpreter and its threads start: they inherit it
+		if err := pinProcess(spec.CPUs); err != nil {
+			log.Warn("cannot pin the worker to its CPUs", "cpus", spec.CPUs, "err", err)
+		} else {
+			log.Debug("pinned to CPUs", "cpus", spec.CPUs)
+		}
+	}
 	cwd, _ := os.Getwd()
 	ip, err := pyembed.Start(pyembed.Options{Python: spec.Python, Paths: append([]string{cwd}, spec.PythonPath...), Logger: log})
 	if err != nil {
