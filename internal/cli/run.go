@@ -51,7 +51,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	maxUptime := fs.Duration("max-uptime", 0, "pool: recycle a worker after this long (0: never)")
 	poolIdle := fs.Duration("pool-idle-timeout", 0, "pool: stop every worker after this long without requests; the next request starts them (0: never)")
 	startTimeout := fs.Duration("start-timeout", 60*time.Second, "pool: time a worker may take to import its apps")
-	cpuAffinity := fs.Bool("cpu-affinity", true, "pool: pin each worker to its share of the CPUs (with 2 or more processes)")
+	cpuAffinity := fs.Bool("cpu-affinity", false, "pool: pin each worker to its share of the CPUs (with 2 or more processes)")
 	ctlSocket := fs.String("control-socket", "", "pool: control socket for wisp status/recycle (default $TMPDIR/wisp-PID.sock)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wisp run [flags] [TARGET]\n\nTARGET is module:callable, path/to/app.py or config:app.ini[#name].\n\nFlags:\n")

@@ -82,7 +82,7 @@ func TestParse_defaults(t *testing.T) {
 		{"start_timeout", time.Duration(p.StartTimeout), 60 * time.Second},
 		{"graceful_timeout", time.Duration(p.GracefulTimeout), 30 * time.Second},
 		{"rapid_fail", p.RapidFail, true},
-		{"cpu_affinity", p.CPUAffinity, true},
+		{"cpu_affinity", p.CPUAffinity, false},
 		{"rapid_fail_max", p.RapidFailMax, 5},
 		{"rapid_fail_window", time.Duration(p.RapidFailWindow), 5 * time.Minute},
 		{"queue", p.Queue, 1024},
