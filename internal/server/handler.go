@@ -179,7 +179,7 @@ const watchAfter = 50 * time.Millisecond
 // written with it: one write, and a Content-Length when that ends the body.
 //
 // With a timeout, it answers 504 when the app overstays it (if nothing was
-// written yet), reports the stuck thread through Config.OnTimeout, and returns
+// written yet), logs and interrupts the stuck thread, and returns
 // false without waiting: the job then still belongs to the app.
 func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 	var expired <-chan time.Time

@@ -1,6 +1,7 @@
-// Package server is wisp's HTTP front: listeners, routing of URL prefixes to
-// mounted apps, request limits and body buffering, the WSGI environ, the
-// hand-off to Python threads, response writing, and the access log.
+// Package server serves mounted WSGI apps over an h1.Server: routing of URL
+// prefixes to apps, request bodies (memory budget, spill to files), the WSGI
+// environ, the hand-off to Python threads, response writing from their
+// hand-offs, request timeouts, forwarding to other pools, and the access log.
 package server
 
 import (
