@@ -323,10 +323,22 @@ func TestAccessLog(t *testing.T) {
 		do("GET", "/head-target?q=1&r=%20", "http://ref.example/page")
 		do("GET", "/missing", "")
 		do("HEAD", "/head-target", "")
+		// refused by the HTTP layer before any app: logged too, as nginx does
+		c, err := net.Dial("tcp", w.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET /bad HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n")
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 400 {
+			t.Fatalf("malformed header name: %v %v, want 400", resp, err)
+		}
 		return []logged{
 			{"GET", "/head-target?q=1&r=%20", "HTTP/1.1", "200", "11", "http://ref.example/page", "e2e-agent/1.0"},
 			{"GET", "/missing", "HTTP/1.1", "404", "13", "-", "e2e-agent/1.0"},
 			{"HEAD", "/head-target", "HTTP/1.1", "200", "0|-", "-", "e2e-agent/1.0"},
+			{"GET", "/bad", "HTTP/1.1", "400", "39", "-", "-"},
 		}
 	}
 	check := func(t *testing.T, text string, want []logged) {

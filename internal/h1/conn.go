@@ -86,7 +86,9 @@ func (c *conn) serve() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		c.req.Method = "" // known again once parsed (reject answers HEAD without body)
+		// cleared before the head is read: a refusal logs (and answers HEAD)
+		// by what of this request was parsed, nothing of the previous one
+		c.req = Request{Fields: c.req.Fields[:0], RemoteAddr: c.remote, Local: local, c: c}
 		head, perr, err := c.readHead()
 		if err != nil {
 			if perr == nil && isTimeout(err) && c.r < c.w {
@@ -98,7 +100,6 @@ func (c *conn) serve() {
 			return
 		}
 		r := &c.req
-		*r = Request{Fields: r.Fields[:0], RemoteAddr: c.remote, Local: local, c: c}
 		if perr := parseHead(head, r, 0); perr != nil {
 			c.reject(perr)
 			return
@@ -280,6 +281,9 @@ func (c *conn) reject(perr *protoError) {
 	b = append(b, msg...)
 	if c.write(b) == nil {
 		c.linger = true
+	}
+	if c.s.Rejected != nil {
+		c.s.Rejected(&c.req, perr.status, int64(len(msg)))
 	}
 }
 

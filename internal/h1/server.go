@@ -45,6 +45,11 @@ type Server struct {
 	// BeforeAccept, if set, is called before each accept (it may wait, to let
 	// other processes sharing the listener go first).
 	BeforeAccept func()
+	// Rejected, if set, is called for each request refused before the
+	// handler (malformed, too large, timed out: 4xx/5xx and the connection
+	// closes), with what of the request was parsed (Method "" if nothing)
+	// and the status and body bytes sent. The Request must not be kept.
+	Rejected func(r *Request, status int, n int64)
 	// ConnChange, if set, is called with +1 and -1 as connections open and close.
 	ConnChange func(delta int64)
 

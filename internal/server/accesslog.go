@@ -71,7 +71,11 @@ func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time) {
 	b = append(b, " ["...)
 	b = start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
-	b = append(b, quoteField(r.Method+" "+r.Target+" "+r.Proto)...)
+	if r.Method == "" {
+		b = append(b, '-') // refused before a request line was read
+	} else {
+		b = append(b, quoteField(strings.TrimSpace(r.Method+" "+r.Target+" "+r.Proto))...)
+	}
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')

@@ -215,10 +215,19 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		Log:               cfg.Log,
+		Rejected:          s.rejected,
 		BeforeAccept:      cfg.BeforeAccept,
 		ConnChange:        cfg.ConnChange,
 	}
 	return s, nil
+}
+
+// rejected logs a request the HTTP layer refused (as nginx does, the access
+// log shows malformed and oversized requests too).
+func (s *Server) rejected(r *h1.Request, status int, n int64) {
+	if s.access != nil {
+		s.access.log(r, status, n, time.Now())
+	}
 }
 
 // cleanPrefix normalizes a mount prefix: "" for the root, else "/a/b" with no
