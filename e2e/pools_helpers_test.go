@@ -179,6 +179,7 @@ type wispWorkerStatus struct {
 	State    string  `json:"state"`
 	RSSMB    float64 `json:"rss_mb"`
 	Requests uint64  `json:"requests"`
+	Conns    int64   `json:"connections"`
 	Uptime   string  `json:"uptime"`
 }
 

@@ -1253,6 +1253,16 @@ func TestPoolBalancesConnections(t *testing.T) {
 		per[info.PID]++
 	}
 	t.Logf("connections per worker pid: %v", per)
+	// wisp status shows each worker's open connections (the same board)
+	shown := map[int]int64{}
+	for _, wk := range ps.status(t).pool(t, "default").Workers {
+		shown[wk.PID] = wk.Conns
+	}
+	for pid, k := range per {
+		if shown[pid] != int64(k) {
+			t.Errorf("wisp status: worker %d has %d connections, want %d (the test holds them open)", pid, shown[pid], k)
+		}
+	}
 	if len(per) != 2 {
 		t.Fatalf("connections went to %d workers, want 2: %v", len(per), per)
 	}

@@ -174,17 +174,17 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wisp pid %d, config %s\n", st.PID, st.Config)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tSTATE\tWORKER\tPID\tWSTATE\tRSS MB\tREQUESTS\tUPTIME")
+	fmt.Fprintln(tw, "POOL\tSTATE\tWORKER\tPID\tWSTATE\tRSS MB\tREQUESTS\tCONNS\tUPTIME")
 	for _, p := range st.Pools {
 		state := string(p.State)
 		if p.Reason != "" {
 			state += " (" + p.Reason + ")"
 		}
 		if len(p.Workers) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\n", p.Name, state)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", p.Name, state)
 		}
 		for _, w := range append(p.Workers, p.Exited...) {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Uptime)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Conns, w.Uptime)
 		}
 	}
 	return tw.Flush()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,6 +57,15 @@ func (p *pool) freeCPUIndex() int {
 		}
 	}
 	return best
+}
+
+// conns is how many client connections a worker holds, as it published
+// them on the board (0 without one).
+func (p *pool) conns(w *worker) int64 {
+	if p.board == nil || w.slot < 0 {
+		return 0
+	}
+	return atomic.LoadInt64(word(p.board.mem, w.slot, 0))
 }
 
 // freeSlot releases an exited worker's board slot.

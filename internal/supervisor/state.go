@@ -66,6 +66,7 @@ type WorkerStatus struct {
 	State    State   `json:"state"`
 	RSSMB    float64 `json:"rss_mb"`
 	Requests uint64  `json:"requests"`
+	Conns    int64   `json:"connections"` // open client connections, from the pool's board
 	Uptime   string  `json:"uptime"`
 }
 

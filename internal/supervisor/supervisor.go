@@ -509,7 +509,7 @@ func (s *Supervisor) Status() Status {
 			ps := PoolStatus{Name: n, State: p.state, Reason: p.reason, Failures: len(p.recentFailures(now))}
 			for _, w := range p.workers {
 				ws := WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
-					Requests: w.requests}
+					Requests: w.requests, Conns: p.conns(w)}
 				if !w.readyAt.IsZero() {
 					ws.Uptime = now.Sub(w.readyAt).Truncate(time.Second).String()
 				}
