@@ -354,3 +354,25 @@ func nextLine(s string) (line, rest string) {
 	}
 	return line, rest
 }
+
+// UnescapePath decodes %XX sequences into raw bytes (Python then reads them as
+// latin-1: PEP 3333's "bytes in str"). Malformed escapes stay as they are, as
+// urllib.parse.unquote leaves them.
+func UnescapePath(p string) string {
+	i := strings.IndexByte(p, '%')
+	if i < 0 {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	b = append(b, p[:i]...)
+	for ; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) && unhex(p[i+1]) >= 0 && unhex(p[i+2]) >= 0 {
+			b = append(b, byte(unhex(p[i+1])<<4|unhex(p[i+2])))
+			i += 2
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}

@@ -386,3 +386,35 @@ func FuzzParseHead(f *testing.F) {
 		}
 	})
 }
+
+func TestUnescapePath(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"/plain", "/plain"},
+		{"/caf%C3%A9", "/caf\xc3\xa9"},
+		{"/a%2Fb", "/a/b"},
+		{"/bad%zz", "/bad%zz"},
+		{"/trail%", "/trail%"},
+		{"/trail%4", "/trail%4"},
+		{"/%00x", "/\x00x"},
+		{"/%41%42", "/AB"},
+	} {
+		if got := UnescapePath(c.in); got != c.want {
+			t.Errorf("UnescapePath(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func FuzzUnescapePath(f *testing.F) {
+	for _, s := range []string{"/", "/a%20b", "%", "%%41", "/%C3%A9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := UnescapePath(s)
+		if len(got) > len(s) {
+			t.Fatalf("UnescapePath(%q) grew to %q", s, got)
+		}
+		if !strings.Contains(s, "%") && got != s {
+			t.Fatalf("UnescapePath(%q) = %q changed a string without escapes", s, got)
+		}
+	})
+}

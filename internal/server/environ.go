@@ -151,37 +151,3 @@ func skipHeader(name string) bool {
 	}
 	return false
 }
-
-// unescapePath decodes %XX sequences into raw bytes (Python then reads them as
-// latin-1: PEP 3333's "bytes in str"). Malformed escapes stay as they are, as
-// urllib.parse.unquote leaves them.
-func unescapePath(p string) string {
-	i := strings.IndexByte(p, '%')
-	if i < 0 {
-		return p
-	}
-	b := make([]byte, 0, len(p))
-	b = append(b, p[:i]...)
-	for ; i < len(p); i++ {
-		c := p[i]
-		if c == '%' && i+2 < len(p) && unhex(p[i+1]) >= 0 && unhex(p[i+2]) >= 0 {
-			b = append(b, byte(unhex(p[i+1])<<4|unhex(p[i+2])))
-			i += 2
-			continue
-		}
-		b = append(b, c)
-	}
-	return string(b)
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}

@@ -169,13 +169,13 @@ func (b *bridgeWriter) WriteHeader(code int) {
 	b.wrote = true
 	b.w.SetStatus(code, "")
 	for k, vv := range b.h {
-		switch k {
-		case "Content-Length":
+		if k == "Content-Length" {
 			if n, err := strconv.ParseInt(vv[0], 10, 64); err == nil && len(vv) == 1 {
 				b.w.SetContentLength(n)
 			}
 			continue
-		case "Connection", "Transfer-Encoding", "Keep-Alive", "Trailer", "Upgrade", "Te", "Proxy-Connection":
+		}
+		if hopByHop(k) {
 			continue
 		}
 		for _, v := range vv {

@@ -34,7 +34,7 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 }
 
 func (s *Server) serve(w *h1.Response, r *h1.Request) {
-	path := unescapePath(r.Path)
+	path := h1.UnescapePath(r.Path)
 	m, pathInfo := s.route(path)
 	if m == nil {
 		plain(w, 404, "404 Not Found: no application is mounted at this path")

@@ -6,38 +6,6 @@ import (
 	"testing"
 )
 
-func TestUnescapePath(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"/plain", "/plain"},
-		{"/caf%C3%A9", "/caf\xc3\xa9"},
-		{"/a%2Fb", "/a/b"},
-		{"/bad%zz", "/bad%zz"},
-		{"/trail%", "/trail%"},
-		{"/trail%4", "/trail%4"},
-		{"/%00x", "/\x00x"},
-		{"/%41%42", "/AB"},
-	} {
-		if got := unescapePath(c.in); got != c.want {
-			t.Errorf("unescapePath(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
-func FuzzUnescapePath(f *testing.F) {
-	for _, s := range []string{"/", "/a%20b", "%", "%%41", "/%C3%A9"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got := unescapePath(s)
-		if len(got) > len(s) {
-			t.Fatalf("unescapePath(%q) grew to %q", s, got)
-		}
-		if !strings.Contains(s, "%") && got != s {
-			t.Fatalf("unescapePath(%q) = %q changed a string without escapes", s, got)
-		}
-	})
-}
-
 func TestRoute(t *testing.T) {
 	s := &Server{mounts: []mount{{prefix: "/foo/bar", app: 2}, {prefix: "/foo", app: 1}, {prefix: "", app: 0}}}
 	for _, c := range []struct {
