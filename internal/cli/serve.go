@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"wisp/internal/config"
@@ -132,87 +130,6 @@ func workerCmd(stdout, stderr io.Writer) error {
 		log.Error("worker failed", "err", err)
 		return errSilent
 	}
-	return nil
-}
-
-// controlFlags adds the flags that find a running server's control socket.
-func controlSocket(args []string, name string, stderr io.Writer, nargs int) (string, []string, bool, error) {
-	fs := newFlagSet(name, stderr)
-	path := fs.String("c", "wisp.toml", "configuration file of the running server")
-	socket := fs.String("socket", "", "control socket (default: the configuration's control_socket)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return "", nil, false, err
-	}
-	if fs.NArg() != nargs {
-		return "", nil, false, usageError{fmt.Errorf("%s takes %d argument(s)", name, nargs)}
-	}
-	if *socket != "" {
-		return *socket, fs.Args(), *asJSON, nil
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return "", nil, false, fmt.Errorf("find the control socket: %w (or pass --socket)", err)
-	}
-	return cfg.Server.ControlSocket, fs.Args(), *asJSON, nil
-}
-
-// statusCmd is `wisp status`.
-func statusCmd(args []string, stdout, stderr io.Writer) error {
-	sock, _, asJSON, err := controlSocket(args, "status", stderr, 0)
-	if err != nil {
-		return err
-	}
-	var st supervisor.Status
-	if err := control.Call(sock, "GET", "/v1/status", &st); err != nil {
-		return err
-	}
-	if asJSON {
-		e := json.NewEncoder(stdout)
-		e.SetIndent("", "  ")
-		return e.Encode(st)
-	}
-	fmt.Fprintf(stdout, "wisp pid %d, config %s\n", st.PID, st.Config)
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tSTATE\tWORKER\tPID\tWSTATE\tRSS MB\tREQUESTS\tCONNS\tUPTIME")
-	for _, p := range st.Pools {
-		state := string(p.State)
-		if p.Reason != "" {
-			state += " (" + p.Reason + ")"
-		}
-		if len(p.Workers) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", p.Name, state)
-		}
-		for _, w := range append(p.Workers, p.Exited...) {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Conns, w.Uptime)
-		}
-	}
-	return tw.Flush()
-}
-
-// poolCmd is `wisp recycle POOL` and `wisp start POOL`.
-func poolCmd(verb string, args []string, stdout, stderr io.Writer) error {
-	sock, rest, _, err := controlSocket(args, verb, stderr, 1)
-	if err != nil {
-		return err
-	}
-	if err := control.Call(sock, "POST", "/v1/pools/"+rest[0]+"/"+verb, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s %s: ok\n", verb, rest[0])
-	return nil
-}
-
-// reloadCmd is `wisp reload`.
-func reloadCmd(args []string, stdout, stderr io.Writer) error {
-	sock, _, _, err := controlSocket(args, "reload", stderr, 0)
-	if err != nil {
-		return err
-	}
-	if err := control.Call(sock, "POST", "/v1/reload", nil); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "reload: ok")
 	return nil
 }
 
