@@ -175,7 +175,15 @@ func (s *Supervisor) openPoolSocket(name string) error {
 func (s *Supervisor) closeListeners() {
 	for _, l := range s.listeners {
 		s.standbyOff(l)
+		l.close()
+	}
+}
+
+// close closes our descriptor of the socket (once).
+func (l *listener) close() {
+	if l.fd >= 0 {
 		syscall.Close(l.fd)
+		l.fd = -1
 	}
 }
 
@@ -309,8 +317,13 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 				p.drain(w, "shutdown")
 			}
 		}
+		// Close our copies of the listening sockets now: the workers close
+		// theirs as the first step of draining, so the kernel refuses new
+		// connections at once instead of queueing them on a socket nobody
+		// accepts from and resetting them when we exit.
 		for _, l := range s.listeners {
 			s.standbyOff(l)
+			l.close()
 		}
 	})
 	var err error
@@ -343,7 +356,13 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 // fails the reload and changes nothing.
 func (s *Supervisor) Reload(cfg *config.Config) error {
 	var err error
-	ok := s.call(func() { err = s.reload(cfg) })
+	ok := s.call(func() {
+		if s.stopping {
+			err = errors.New("the server is shutting down")
+			return
+		}
+		err = s.reload(cfg)
+	})
 	if !ok {
 		return errors.New("the supervisor is stopping")
 	}
@@ -362,7 +381,7 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			l, err := openBinding(st, b)
 			if err != nil {
 				for _, l := range opened {
-					syscall.Close(l.fd)
+					l.close()
 					delete(s.listeners, l.key)
 				}
 				return err
@@ -438,11 +457,11 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	for k, l := range s.listeners {
 		if l.site != nil && !used[k] {
 			s.standbyOff(l)
-			syscall.Close(l.fd)
+			l.close()
 			delete(s.listeners, k)
 		}
 		if l.pool != "" && cfg.Pools[l.pool] == nil && s.pools[l.pool] == nil {
-			syscall.Close(l.fd)
+			l.close()
 			delete(s.listeners, k)
 		}
 	}
@@ -486,6 +505,10 @@ func (s *Supervisor) StartPool(name string) error {
 		p := s.pools[name]
 		if p == nil {
 			err = fmt.Errorf("no pool %q", name)
+			return
+		}
+		if s.stopping {
+			err = errors.New("the server is shutting down")
 			return
 		}
 		p.start("on demand")
@@ -618,6 +641,9 @@ func credential(u, g string) (*syscall.Credential, error) {
 
 // spawn execs one worker of p; it replaces old once ready (nil: a new slot).
 func (s *Supervisor) spawn(p *pool, old *worker) *worker {
+	if s.stopping {
+		return nil // the listeners are closed
+	}
 	s.nextID++
 	spec := p.spec
 	spec.ID = s.nextID
