@@ -147,4 +147,3 @@ func TestPoolSIGTERMNoResets(t *testing.T) {
 			n, strings.Join(load.errs[:min(len(load.errs), 5)], "; "))
 	}
 }
-
