@@ -147,3 +147,91 @@ func TestPoolSIGTERMNoResets(t *testing.T) {
 			n, strings.Join(load.errs[:min(len(load.errs), 5)], "; "))
 	}
 }
+
+// crashPoolConfig is one pool of testdata/apps/pool_crash.
+func crashPoolConfig(poolLines string) string {
+	return `
+[server]
+access_log = "off"
+
+[pools.default]
+python = "@PY@"
+` + poolLines + `
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/pool_crash/app.py"
+`
+}
+
+// Point 3: requests that kill their worker (os._exit) do not stop the pool,
+// however many: each worker is replaced, the other paths keep answering, and
+// the log names the request that was in flight.
+func TestPoolCrashingRequestsDoNotStopThePool(t *testing.T) {
+	t.Parallel()
+	s := serve(t, crashPoolConfig("processes = 2\nthreads = 4\nrapid_fail_max = 3\nrapid_fail_window = \"1m\""))
+	s.readyWorkers(t, "default", 2)
+	const exits = 6 // > rapid_fail_max
+	for i := range exits {
+		id := fmt.Sprintf("e2e-exit-%d", i)
+		req, _ := http.NewRequest("GET", s.URL+"/exit?n="+fmt.Sprint(i), nil)
+		req.Header.Set("X-Request-Id", id)
+		tr := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+		if resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("GET /exit answered %d: the app did not exit", resp.StatusCode)
+		}
+		if len(s.waitLog("worker crashed", i+1, 20*time.Second)) < i+1 {
+			t.Fatalf("no \"worker crashed\" line for /exit number %d", i+1)
+		}
+		for range 5 {
+			resp, body, err := getOnce(t, s.URL+"/ok", 30*time.Second)
+			if err != nil || resp.StatusCode != 200 || string(body) != "ok\n" {
+				st := 0
+				if resp != nil {
+					st = resp.StatusCode
+				}
+				t.Fatalf("GET /ok after %d crashing requests: %v status %d %q; want 200 ok", i+1, err, st, body)
+			}
+		}
+	}
+	crashes := s.waitLog("worker crashed", exits, 5*time.Second)
+	for i, c := range crashes {
+		if how := logAttr(c, "how"); !strings.Contains(how, "exited with status 7") {
+			t.Errorf("worker crashed how=%q, want exited with status 7: %s", how, c)
+		}
+		if r := logAttr(c, "requests"); !strings.Contains(r, "GET /exit?n=") || !strings.Contains(r, "request_id=e2e-exit-") {
+			t.Errorf("crash %d: requests=%q, want the /exit request with its request id: %s", i, r, c)
+		}
+	}
+	if stopped := logLines(s.Stderr(), "pool stopped"); len(stopped) > 0 {
+		t.Errorf("the pool was stopped by requests that crash their worker: %s", stopped[0])
+	}
+	st := s.readyWorkers(t, "default", 2)
+	p := s.status(t).pool(t, "default")
+	if p.State != "running" || p.Failures != 0 {
+		t.Errorf("pool status %+v after crashing requests: want running with 0 rapid-fail failures (ready %v)", p, st)
+	}
+}
+
+// Point 3: a pool whose workers die soon after they start, with no request in
+// flight, still gets stopped by rapid-fail protection and answers 503 with
+// Retry-After.
+func TestPoolCrashSoonAfterStartStopsThePool(t *testing.T) {
+	t.Parallel()
+	s := serve(t, crashPoolConfig("processes = 1\nthreads = 2\nrapid_fail_max = 3\nrapid_fail_window = \"1m\"\nenv = { CRASH_AFTER = \"0.3\" }"))
+	if len(s.waitLog("pool stopped", 1, 30*time.Second)) == 0 {
+		t.Fatalf("no \"pool stopped\" line within 30s: workers that die 0.3s after the import must trip rapid-fail protection")
+	}
+	resp, body, err := getOnce(t, s.URL+"/ok", 10*time.Second)
+	if err != nil {
+		t.Fatalf("GET /ok on a stopped pool: %v", err)
+	}
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET /ok on a stopped pool: %d %q (Retry-After %q); want 503 with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+}

@@ -60,6 +60,9 @@ func (s *Server) serve(w *h1.Response, r *h1.Request) {
 	s.environ(&j.Env, r, m.prefix, pathInfo, int64(len(j.body)), j.bodyFile)
 	p := &x.p
 	*p = responder{s: s, w: w, r: r}
+	if s.cfg.AppBegin != nil {
+		defer s.cfg.AppEnd(s.cfg.AppBegin(r))
+	}
 	if s.pool.Submit(j.Job, m.app, j.body, j.bodyFile) {
 		if !s.respond(p, j, m.timeout) {
 			// Timed out: the app still holds the job (and reads its body

@@ -50,7 +50,12 @@ type Config struct {
 	// workers use them to balance connections between them.
 	BeforeAccept func()
 	ConnChange   func(delta int64)
-	Log          *slog.Logger // error log
+	// AppBegin and AppEnd bracket a request's run in its app (AppEnd gets
+	// what AppBegin returned): a pool's workers publish the request so that
+	// the supervisor can name it if the process dies.
+	AppBegin func(r *h1.Request) int
+	AppEnd   func(token int)
+	Log      *slog.Logger // error log
 }
 
 // Defaults are the settings used where Config leaves zero.

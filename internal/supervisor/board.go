@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"wisp/internal/h1"
 )
 
 // A board is memory shared by the workers of a pool, in which each publishes
@@ -16,6 +18,10 @@ import (
 // worker that accepted them, and a burst of connects (a load balancer's or a
 // benchmark's pool opening at once) would otherwise split unevenly, leaving one
 // worker's queue longer than the other's for the connections' whole life.
+//
+// Each worker also publishes there the requests it is running in its apps
+// (method, target, request id), so that the supervisor can name them when the
+// process dies: a few stores per request, no lock.
 //
 // The supervisor creates the board, hands each worker a slot and the
 // descriptor, and clears a slot when its worker exits.
@@ -32,6 +38,14 @@ const (
 	// stops accepting, it only lets others go first.
 	gateWait  = 20 * time.Millisecond
 	gateSleep = 100 * time.Microsecond
+
+	// In-flight requests: inflightN entries per slot, after the slots. An
+	// entry is a state word (0 free, 1 in use), a length word and the text.
+	inflightN    = 32
+	entrySize    = 256
+	entryText    = entrySize - 16
+	inflightBase = boardSlots * slotSize
+	boardSize    = inflightBase + boardSlots*inflightN*entrySize
 )
 
 // newBoard creates a pool's board: an unlinked file in /dev/shm (tmpfs),
@@ -44,11 +58,11 @@ func newBoard() (*board, error) {
 		}
 	}
 	os.Remove(f.Name())
-	if err := f.Truncate(boardSlots * slotSize); err != nil {
+	if err := f.Truncate(boardSize); err != nil {
 		f.Close()
 		return nil, err
 	}
-	mem, err := syscall.Mmap(int(f.Fd()), 0, boardSlots*slotSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	mem, err := syscall.Mmap(int(f.Fd()), 0, boardSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("mmap: %w", err)
@@ -80,6 +94,32 @@ func (b *board) free(i int) {
 func clearSlot(mem []byte, i int) {
 	atomic.StoreInt64(word(mem, i, 0), 0)
 	atomic.StoreInt64(word(mem, i, 1), 0)
+	for e := range inflightN {
+		atomic.StoreInt64(entryWord(mem, i, e, 0), 0)
+	}
+}
+
+// entryWord is word n (0 state, 1 length) of in-flight entry e of slot i.
+func entryWord(mem []byte, i, e, n int) *int64 {
+	return (*int64)(unsafe.Pointer(&mem[inflightBase+(i*inflightN+e)*entrySize+n*8]))
+}
+
+// inflight returns the requests slot i had in its apps ("METHOD target
+// [request_id=ID]"), read once its worker is gone.
+func (b *board) inflight(i int) []string {
+	if i < 0 || i >= boardSlots {
+		return nil
+	}
+	var out []string
+	for e := range inflightN {
+		if atomic.LoadInt64(entryWord(b.mem, i, e, 0)) != 1 {
+			continue
+		}
+		n := min(max(atomic.LoadInt64(entryWord(b.mem, i, e, 1)), 0), entryText)
+		off := inflightBase + (i*inflightN+e)*entrySize + 16
+		out = append(out, string(b.mem[off:off+int(n)]))
+	}
+	return out
 }
 
 // word is the n-th int64 of slot i: 0 the connections, 1 accepting (1 or 0).
@@ -98,7 +138,7 @@ func openSlot(fd uintptr, slot int) (*slotView, error) {
 	if slot < 0 || slot >= boardSlots {
 		return nil, fmt.Errorf("board slot %d out of range", slot)
 	}
-	mem, err := syscall.Mmap(int(fd), 0, boardSlots*slotSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	mem, err := syscall.Mmap(int(fd), 0, boardSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	syscall.Close(int(fd))
 	if err != nil {
 		return nil, fmt.Errorf("mmap board: %w", err)
@@ -108,6 +148,35 @@ func openSlot(fd uintptr, slot int) (*slotView, error) {
 
 // add counts connections opened (+1) or closed (-1).
 func (v *slotView) add(delta int64) { atomic.AddInt64(word(v.mem, v.slot, 0), delta) }
+
+// begin publishes a request entering its app and returns its entry (-1: all
+// entries in use, it is not published). Called as server.Config.AppBegin.
+func (v *slotView) begin(r *h1.Request) int {
+	for e := range inflightN {
+		if atomic.CompareAndSwapInt64(entryWord(v.mem, v.slot, e, 0), 0, 2) { // 2: being written
+			off := inflightBase + (v.slot*inflightN+e)*entrySize + 16
+			text := v.mem[off : off+entryText]
+			n := copy(text, r.Method)
+			n += copy(text[n:], " ")
+			n += copy(text[n:], r.Target)
+			if id := r.Header("X-Request-Id"); id != "" {
+				n += copy(text[n:], " request_id=")
+				n += copy(text[n:], id)
+			}
+			atomic.StoreInt64(entryWord(v.mem, v.slot, e, 1), int64(n))
+			atomic.StoreInt64(entryWord(v.mem, v.slot, e, 0), 1)
+			return e
+		}
+	}
+	return -1
+}
+
+// end withdraws a request published by begin. Called as server.Config.AppEnd.
+func (v *slotView) end(e int) {
+	if e >= 0 {
+		atomic.StoreInt64(entryWord(v.mem, v.slot, e, 0), 0)
+	}
+}
 
 // accepting says whether this worker takes new connections.
 func (v *slotView) accepting(on bool) {

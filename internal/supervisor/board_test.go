@@ -1,8 +1,11 @@
 package supervisor
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"wisp/internal/h1"
 )
 
 func TestBoardShare(t *testing.T) {
@@ -48,5 +51,33 @@ func TestBoardShare(t *testing.T) {
 	b.free(s0)
 	if got := b.take(); got != s0 || *word(b.mem, s0, 0) != 0 || *word(b.mem, s0, 1) != 0 {
 		t.Errorf("a freed slot is taken again cleared: slot %d conns %d accepting %d", got, *word(b.mem, s0, 0), *word(b.mem, s0, 1))
+	}
+}
+
+func TestBoardInflight(t *testing.T) {
+	b, err := newBoard()
+	if err != nil {
+		t.Skip("no board:", err)
+	}
+	i := b.take()
+	v := &slotView{mem: b.mem, slot: i}
+	r := &h1.Request{Method: "GET", Target: "/crash?x=1", Fields: []h1.Field{{Name: "x-request-id", Value: "abc"}}}
+	e1 := v.begin(r)
+	e2 := v.begin(&h1.Request{Method: "POST", Target: "/" + strings.Repeat("y", 500)})
+	v.end(e1)
+	e3 := v.begin(r)
+	got := b.inflight(i)
+	if len(got) != 2 || got[0] != "GET /crash?x=1 request_id=abc" || !strings.HasPrefix(got[1], "POST /yyy") || len(got[1]) != entryText {
+		t.Errorf("inflight = %q (entries %d %d %d)", got, e1, e2, e3)
+	}
+	for range inflightN {
+		v.begin(r)
+	}
+	if v.begin(r) != -1 {
+		t.Errorf("begin on a full slot should return -1")
+	}
+	b.free(i)
+	if got := b.inflight(i); len(got) != 0 {
+		t.Errorf("inflight after free = %q", got)
 	}
 }

@@ -14,11 +14,21 @@ import (
 	"wisp/internal/config"
 )
 
-// Crash restarts wait minBackoff, doubling per consecutive failure up to maxBackoff.
+// Crash restarts wait minBackoff, doubling per consecutive crash up to
+// maxBackoff; crashes are consecutive unless backoffReset passed between them.
 const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
+	minBackoff   = 100 * time.Millisecond
+	maxBackoff   = 10 * time.Second
+	backoffReset = 30 * time.Second
 )
+
+// earlyCrash is how long after becoming ready a worker that dies with no
+// request in flight still counts for rapid-fail protection: a pool whose
+// workers die while starting or at once after is one that cannot run. A
+// worker that dies later, or while serving a request (a request that crashes
+// the process, e.g. with os._exit or a segfault), is only replaced: counting
+// those would let any client stop the pool with a few requests.
+const earlyCrash = 10 * time.Second
 
 // pool is one application pool at run time. Owned by the supervisor goroutine.
 type pool struct {
@@ -30,8 +40,9 @@ type pool struct {
 	state      PoolState
 	reason     string      // why the pool is stopped
 	workers    []*worker   // starting, ready or draining
-	failures   []time.Time // recent crashes, for rapid-fail protection
+	failures   []time.Time // recent crashes that count for rapid-fail protection
 	backoff    time.Duration
+	lastCrash  time.Time
 	restarting int // restarts scheduled after a crash
 	requests   uint64
 	lastActive time.Time
@@ -169,7 +180,6 @@ func (p *pool) message(w *worker, m statusMsg) {
 		}
 		w.state = Ready
 		w.readyAt = time.Now()
-		p.backoff = minBackoff
 		p.s.log.Info("worker ready", "pool", p.name, "worker", w.id, "pid", w.pid,
 			"start", time.Since(w.started).Round(time.Millisecond).String())
 		if old := w.replaces; old != nil && old.state == Ready {
@@ -237,6 +247,10 @@ func (p *pool) drain(w *worker, reason string) {
 
 // exited handles the end of a worker process.
 func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
+	var inflight []string
+	if p.board != nil {
+		inflight = p.board.inflight(w.slot)
+	}
 	p.freeSlot(w)
 	for i, x := range p.workers {
 		if x == w {
@@ -270,20 +284,40 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 	if wasStarting {
 		how += " while starting"
 	}
-	p.failed(w, how)
+	early := wasStarting || (len(inflight) == 0 && time.Since(w.readyAt) < earlyCrash)
+	p.failed(w, how, inflight, early)
 }
 
-// failed records a crash: rapid-fail protection may stop the pool, else a
-// replacement starts after a capped backoff.
-func (p *pool) failed(w *worker, how string) {
+// failed records a crash: an early one (see earlyCrash) counts for rapid-fail
+// protection, which may stop the pool; otherwise a replacement starts after a
+// capped backoff. inflight are the requests the worker was running.
+func (p *pool) failed(w *worker, how string, inflight []string, early bool) {
 	now := time.Now()
-	p.failures = append(p.recentFailures(now), now)
-	p.s.log.Error("worker crashed", "pool", p.name, "worker", w.id, "pid", w.pid, "how", how,
-		"failures", len(p.failures), "window", time.Duration(p.cfg.RapidFailWindow).String())
+	if now.Sub(p.lastCrash) > backoffReset {
+		p.backoff = minBackoff
+	}
+	p.lastCrash = now
+	failures := p.recentFailures(now)
+	if early {
+		failures = append(failures, now)
+		p.failures = failures
+	}
+	attrs := []any{"pool", p.name, "worker", w.id, "pid", w.pid, "how", how}
+	if len(inflight) > 0 {
+		attrs = append(attrs, "requests", strings.Join(inflight, ", "))
+	} else {
+		attrs = append(attrs, "requests", "none")
+	}
+	if early {
+		attrs = append(attrs, "failures", len(failures), "window", time.Duration(p.cfg.RapidFailWindow).String())
+	} else {
+		attrs = append(attrs, "restart_in", p.backoff.String())
+	}
+	p.s.log.Error("worker crashed", attrs...)
 	if p.state != PoolRunning {
 		return
 	}
-	if p.cfg.RapidFail && len(p.failures) >= p.cfg.RapidFailMax {
+	if early && p.cfg.RapidFail && len(p.failures) >= p.cfg.RapidFailMax {
 		p.stop(fmt.Sprintf("rapid-fail protection: %d failures within %s", len(p.failures),
 			time.Duration(p.cfg.RapidFailWindow)))
 		return
@@ -408,7 +442,22 @@ func exitText(st *os.ProcessState, err error) string {
 		return fmt.Sprint("wait failed: ", err)
 	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return "killed by signal " + ws.Signal().String()
+		return "killed by signal " + signalName(ws.Signal())
 	}
 	return fmt.Sprintf("exited with status %d", st.ExitCode())
+}
+
+// signalName is a signal's name as in kill -l (SIGSEGV), else its number.
+func signalName(sig syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGHUP: "SIGHUP",
+		syscall.SIGILL: "SIGILL", syscall.SIGINT: "SIGINT", syscall.SIGKILL: "SIGKILL", syscall.SIGPIPE: "SIGPIPE",
+		syscall.SIGQUIT: "SIGQUIT", syscall.SIGSEGV: "SIGSEGV", syscall.SIGSYS: "SIGSYS", syscall.SIGTERM: "SIGTERM",
+		syscall.SIGTRAP: "SIGTRAP", syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2", syscall.SIGXCPU: "SIGXCPU",
+		syscall.SIGXFSZ: "SIGXFSZ",
+	}
+	if n, ok := names[sig]; ok {
+		return n
+	}
+	return fmt.Sprintf("signal %d (%s)", int(sig), sig.String())
 }

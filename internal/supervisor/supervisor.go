@@ -702,7 +702,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 		r.Close()
 		p.freeSlot(w)
 		s.log.Error("cannot start a worker", "pool", p.name, "err", err)
-		p.failed(w, err.Error())
+		p.failed(w, err.Error(), nil, true)
 		return nil
 	}
 	proc, _ := os.FindProcess(pid)

@@ -65,7 +65,7 @@ func TestExitText(t *testing.T) {
 	}
 	c = exec.Command("sh", "-c", "kill -9 $$")
 	c.Run()
-	if got := exitText(c.ProcessState, nil); got != "killed by signal killed" {
+	if got := exitText(c.ProcessState, nil); got != "killed by signal SIGKILL" {
 		t.Errorf("exitText = %q", got)
 	}
 }

@@ -78,6 +78,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 	}
 	if slot != nil {
 		cfg.BeforeAccept, cfg.ConnChange = slot.gate, slot.add
+		cfg.AppBegin, cfg.AppEnd = slot.begin, slot.end
 	}
 	sites := map[string]*server.Server{}
 	var all []*server.Server
