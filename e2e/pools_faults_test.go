@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -234,4 +236,128 @@ func TestPoolCrashSoonAfterStartStopsThePool(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("GET /ok on a stopped pool: %d %q (Retry-After %q); want 503 with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
+}
+
+// Point 8: `wisp reload` to a vdir app that does not exist waits for the new
+// workers, fails with the reason, and the old worker keeps serving; `wisp
+// status` says that the running pool differs from the file.
+func TestPoolReloadToMissingModuleFails(t *testing.T) {
+	t.Parallel()
+	s := serve(t, onePoolConfig("processes = 1\nthreads = 2"))
+	old := s.readyWorkers(t, "default", 1)
+	s.writeConfig(t, strings.Replace(onePoolConfig("processes = 1\nthreads = 2"), "@APPS@/pool_app/app.py", "nope_e2e_missing:app", 1))
+	code, out, errOut := s.ctl(t, "reload")
+	if code == 0 || strings.Contains(out, "reload: ok") {
+		t.Errorf("wisp reload to a missing module: exit %d, stdout %q; want a non-zero exit and no ok", code, out)
+	}
+	if !strings.Contains(errOut, "nope_e2e_missing") || !strings.Contains(errOut, "previous configuration") {
+		t.Errorf("wisp reload stderr %q: want the reason (module nope_e2e_missing) and that the previous configuration runs", errOut)
+	}
+	if info := getInfo(t, s.Client, s.URL+"/info"); info.PID != old[0] {
+		t.Errorf("after the failed reload /info came from pid %d, want the old worker %d", info.PID, old[0])
+	}
+	p := s.status(t).pool(t, "default")
+	raw := statusField(t, s, "default", "config_note")
+	if p.State != "running" || !strings.Contains(raw, "reload failed") || !strings.Contains(raw, "nope_e2e_missing") {
+		t.Errorf("status after a failed reload: state %q, config_note %q; want running and a note naming the failure", p.State, raw)
+	}
+	if code, text, _ := s.ctl(t, "status"); code != 0 || !strings.Contains(text, "reload failed") {
+		t.Errorf("wisp status (text): exit %d, no \"reload failed\" in:\n%s", code, text)
+	}
+	// The pool's restarts run the previous configuration: kill the old worker.
+	syscall.Kill(old[0], syscall.SIGKILL)
+	s.waitPool(t, "default", 30*time.Second, "a ready replacement of the killed worker", func(p wispPoolStatus) bool {
+		pids := p.readyPIDs()
+		return len(pids) == 1 && pids[0] != old[0]
+	})
+	getInfo(t, s.Client, s.URL+"/info")
+	// Fixing the file and reloading clears the note.
+	s.writeConfig(t, onePoolConfig("processes = 1\nthreads = 2"))
+	if code, out, errOut := s.ctl(t, "reload"); code != 0 || !strings.Contains(out, "reload: ok") {
+		t.Errorf("wisp reload of the fixed file: exit %d %q %q; want 0 and ok", code, out, errOut)
+	}
+	if raw := statusField(t, s, "default", "config_note"); raw != "" {
+		t.Errorf("config_note %q after a successful reload; want none", raw)
+	}
+}
+
+// statusField returns one string field of a pool in `wisp status --json`.
+func statusField(t *testing.T, s *poolServer, pool, key string) string {
+	t.Helper()
+	_, out, _ := s.ctl(t, "status", "--json")
+	var st struct {
+		Pools []map[string]any `json:"pools"`
+	}
+	if !jsonOK([]byte(out), &st) {
+		t.Fatalf("wisp status --json: %s", out)
+	}
+	for _, p := range st.Pools {
+		if p["name"] == pool {
+			v, _ := p[key].(string)
+			return v
+		}
+	}
+	t.Fatalf("no pool %s in %s", pool, out)
+	return ""
+}
+
+// Point 8: `wisp recycle` when the app on disk no longer imports fails with
+// the exception's line; the old worker keeps serving.
+func TestPoolRecycleBrokenAppFails(t *testing.T) {
+	t.Parallel()
+	s := newPoolServer(t)
+	appFile := filepath.Join(s.Dir, "app.py")
+	src, err := os.ReadFile(app("pool_app/app.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(appFile, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.writeConfig(t, strings.Replace(onePoolConfig("processes = 1\nthreads = 2"), "@APPS@/pool_app/app.py", "@DIR@/app.py", 1))
+	s.start(t)
+	old := s.readyWorkers(t, "default", 1)
+	if err := os.WriteFile(appFile, []byte("raise RuntimeError('e2e-broken-on-disk')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := s.ctl(t, "recycle", "default")
+	if code == 0 || strings.Contains(out, ": ok") {
+		t.Errorf("wisp recycle of a broken app: exit %d, stdout %q; want a non-zero exit and no ok", code, out)
+	}
+	if !strings.Contains(errOut, "RuntimeError: e2e-broken-on-disk") {
+		t.Errorf("wisp recycle stderr %q: want the exception line RuntimeError: e2e-broken-on-disk", errOut)
+	}
+	if info := getInfo(t, s.Client, s.URL+"/info"); info.PID != old[0] {
+		t.Errorf("after the failed recycle /info came from pid %d, want the old worker %d", info.PID, old[0])
+	}
+	if raw := statusField(t, s, "default", "config_note"); !strings.Contains(raw, "recycle failed") {
+		t.Errorf("config_note %q after a failed recycle; want \"recycle failed ...\"", raw)
+	}
+	if p := s.status(t).pool(t, "default"); p.State != "running" {
+		t.Errorf("pool state %q after a failed recycle, want running", p.State)
+	}
+}
+
+// Point 8: `wisp reload -c FILE` with a file that does not parse still
+// reaches the server (found by a lenient read of control_socket) and prints
+// the server's verdict, with exit 1.
+func TestPoolReloadBrokenTOML(t *testing.T) {
+	t.Parallel()
+	s := serve(t, onePoolConfig("processes = 1\nthreads = 2"))
+	s.readyWorkers(t, "default", 1)
+	s.writeConfig(t, onePoolConfig("processes = 1\nthreads = 2")+"\n[pools.default\nthreads = \n")
+	code, out, errOut := runWisp(t, 30*time.Second, s.Dir, "reload", "-c", s.Config)
+	if code != 1 {
+		t.Errorf("wisp reload -c broken.toml: exit %d, want 1; stdout %q stderr %q", code, out, errOut)
+	}
+	if strings.Contains(errOut, "find the control socket") || strings.Contains(errOut, "cannot reach") {
+		t.Errorf("wisp reload -c broken.toml did not reach the server: %s", errOut)
+	}
+	if !strings.Contains(errOut, "wisp.toml:") {
+		t.Errorf("wisp reload -c broken.toml: stderr %q, want the server's verdict naming the file and line", errOut)
+	}
+	if !strings.Contains(s.Stderr(), "reload refused") {
+		t.Errorf("the server did not log a refused reload")
+	}
+	getInfo(t, s.Client, s.URL+"/info")
 }

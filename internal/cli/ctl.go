@@ -4,6 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"wisp/internal/config"
@@ -28,9 +33,57 @@ func controlSocket(args []string, name string, stderr io.Writer, nargs int) (str
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
-		return "", nil, false, fmt.Errorf("find the control socket: %w (or pass --socket)", err)
+		// A file that does not load must not keep the command from the
+		// server: `wisp reload` then prints the server's own verdict on it.
+		sock, lerr := lenientControlSocket(*path)
+		if lerr != nil {
+			return "", nil, false, fmt.Errorf("find the control socket: %w (or pass --socket)", err)
+		}
+		return sock, fs.Args(), *asJSON, nil
 	}
 	return cfg.Server.ControlSocket, fs.Args(), *asJSON, nil
+}
+
+// controlSocketRE is a control_socket line of a TOML file.
+var controlSocketRE = regexp.MustCompile(`^\s*control_socket\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*(?:#.*)?$`)
+
+// lenientControlSocket finds the control socket in a configuration file that
+// does not load: it reads only `control_socket` in `[server]` (else the
+// default, wisp.sock), relative to the file's folder as config.Load does.
+func lenientControlSocket(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sock := "wisp.sock"
+	section := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") {
+			section = strings.Trim(strings.SplitN(t, "#", 2)[0], "[] \t")
+			continue
+		}
+		if section != "server" {
+			continue
+		}
+		if m := controlSocketRE.FindStringSubmatch(line); m != nil {
+			if m[1] != "" {
+				if u, err := strconv.Unquote(`"` + m[1] + `"`); err == nil {
+					sock = u
+				}
+			} else if m[2] != "" {
+				sock = m[2]
+			}
+		}
+	}
+	if !filepath.IsAbs(sock) {
+		abs, err := filepath.Abs(filepath.Join(filepath.Dir(path), sock))
+		if err != nil {
+			return "", err
+		}
+		sock = abs
+	}
+	return filepath.Clean(sock), nil
 }
 
 // statusCmd is `wisp status`.
@@ -63,7 +116,15 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Conns, w.Uptime)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range st.Pools {
+		if p.ConfigNote != "" {
+			fmt.Fprintf(stdout, "pool %s: config: %s\n", p.Name, p.ConfigNote)
+		}
+	}
+	return nil
 }
 
 // poolCmd is `wisp recycle POOL` and `wisp start POOL`.

@@ -23,6 +23,8 @@ type Target interface {
 	Status() supervisor.Status
 	Recycle(pool string) error
 	StartPool(pool string) error
+	// AwaitReload waits for the outcome of the latest reload.
+	AwaitReload() error
 }
 
 // Server serves the control API.
@@ -32,7 +34,9 @@ type Server struct {
 }
 
 // Listen serves the API for t on the unix socket path; reload is called by
-// POST /v1/reload (it re-reads the configuration file).
+// POST /v1/reload (it re-reads the configuration file), which then waits for
+// the new workers (t.AwaitReload). Recycle also answers once its workers are
+// ready or failed.
 func Listen(path string, t Target, reload func() error, log *slog.Logger) (*Server, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
@@ -56,7 +60,11 @@ func Listen(path string, t Target, reload func() error, log *slog.Logger) (*Serv
 		reply(w, map[string]string{"started": r.PathValue("pool")}, t.StartPool(r.PathValue("pool")))
 	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]string{"reloaded": "ok"}, reload())
+		err := reload()
+		if err == nil {
+			err = t.AwaitReload()
+		}
+		reply(w, map[string]string{"reloaded": "ok"}, err)
 	})
 	s := &Server{path: path, http: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
 	go s.http.Serve(ln)

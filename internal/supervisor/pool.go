@@ -49,6 +49,8 @@ type pool struct {
 	waiters    []chan struct{} // standby requests waiting for a ready worker
 	history    []WorkerStatus  // the last workers that exited, newest last
 	board      *board          // connection counts shared by the workers (nil: not balanced)
+	prev       *prevSettings   // what its workers ran before the last reload changed it
+	configNote string          // why the running pool differs from the file (a failed reload or recycle)
 }
 
 // freeCPUIndex picks the CPU share (0..processes-1) held by the fewest of the
@@ -115,8 +117,10 @@ type worker struct {
 	replacedBy    *worker
 	killTimer     *time.Timer
 	startTimedOut bool
-	slot          int // on the pool's board; -1: none
-	cpuIndex      int // which share of the CPUs it runs on (CPUAffinity)
+	slot          int      // on the pool's board; -1: none
+	outcome       *outcome // the reload or recycle that started it, until it is ready or fails
+	failure       string   // why it could not start, as it reported it
+	cpuIndex      int      // which share of the CPUs it runs on (CPUAffinity)
 }
 
 func (w *worker) signal(sig syscall.Signal) {
@@ -174,9 +178,14 @@ func (p *pool) message(w *worker, m statusMsg) {
 		w.requests = m.Requests
 	}
 	switch m.Event {
+	case "failed":
+		w.failure = m.Reason
 	case "ready":
 		if w.state != Starting {
 			return
+		}
+		if w.outcome != nil {
+			w.outcome.settle(p.s, p, w, "")
 		}
 		w.state = Ready
 		w.readyAt = time.Now()
@@ -265,6 +274,9 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 		w.replacedBy.replaces = nil
 	}
 	if w.state == Draining || w.state == Stopped {
+		if w.outcome != nil {
+			w.outcome.settle(p.s, p, w, "stopped before it was ready")
+		}
 		w.state = Stopped
 		p.remember(w)
 		p.s.log.Info("worker stopped", "pool", p.name, "worker", w.id, "pid", w.pid)
@@ -284,7 +296,16 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 	if wasStarting {
 		how += " while starting"
 	}
-	early := wasStarting || (len(inflight) == 0 && time.Since(w.readyAt) < earlyCrash)
+	if w.outcome != nil {
+		why := w.failure
+		if why == "" {
+			why = "worker " + how
+		}
+		w.outcome.settle(p.s, p, w, why)
+	}
+	// A failed replacement does not count: the worker it was to replace
+	// serves on.
+	early := w.replaces == nil && (wasStarting || (len(inflight) == 0 && time.Since(w.readyAt) < earlyCrash))
 	p.failed(w, how, inflight, early)
 }
 

@@ -78,7 +78,7 @@ const WorkerEnv = "WISP_WORKER"
 
 // statusMsg is one line a worker writes on its status pipe.
 type statusMsg struct {
-	Event    string `json:"event"` // "ready", "stats", "recycle", "stuck"
+	Event    string `json:"event"` // "ready", "stats", "recycle", "stuck", "failed" (it cannot start: Reason)
 	Requests uint64 `json:"requests,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 }

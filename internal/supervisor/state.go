@@ -51,12 +51,15 @@ type Status struct {
 
 // PoolStatus is one pool in a Status.
 type PoolStatus struct {
-	Name     string         `json:"name"`
-	State    PoolState      `json:"state"`
-	Reason   string         `json:"reason,omitempty"` // why it is stopped
-	Failures int            `json:"recent_failures"`
-	Workers  []WorkerStatus `json:"workers"`          // starting, ready, draining
-	Exited   []WorkerStatus `json:"exited,omitempty"` // the last few that stopped or crashed
+	Name     string    `json:"name"`
+	State    PoolState `json:"state"`
+	Reason   string    `json:"reason,omitempty"` // why it is stopped
+	Failures int       `json:"recent_failures"`
+	// ConfigNote says why the running pool differs from the file: a reload
+	// or recycle whose workers failed to start.
+	ConfigNote string         `json:"config_note,omitempty"`
+	Workers    []WorkerStatus `json:"workers"`          // starting, ready, draining
+	Exited     []WorkerStatus `json:"exited,omitempty"` // the last few that stopped or crashed
 }
 
 // WorkerStatus is one worker process in a Status.

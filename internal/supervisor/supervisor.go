@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,9 @@ type Supervisor struct {
 	rundir    string
 	nextID    int
 	stopping  bool
+
+	collect    *outcome // the reload or recycle being applied: it follows the workers spawn starts
+	lastReload *outcome // the latest reload's, for AwaitReload
 
 	forwarders sync.Map // socket+site → http.Handler, used by standby handlers
 	devNull    *os.File // workers' stdin
@@ -371,6 +375,9 @@ func (s *Supervisor) Reload(cfg *config.Config) error {
 
 func (s *Supervisor) reload(cfg *config.Config) error {
 	old := s.cfg
+	s.collect = newOutcome("reload")
+	s.lastReload = s.collect
+	defer func() { s.collect = nil }()
 	// Open what is new first, so that a failure leaves everything as it was.
 	var opened []*listener
 	for _, st := range cfg.Sites {
@@ -405,6 +412,13 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			}
 		}
 	}
+	// A pool whose last reload or recycle failed runs other settings than
+	// the file says: try again.
+	for n, p := range s.pools {
+		if p.configNote != "" && cfg.Pools[n] != nil && !slices.Contains(changed, n) {
+			changed = append(changed, n)
+		}
+	}
 	s.cfg = cfg
 	for _, st := range cfg.Sites {
 		for _, b := range st.Bindings {
@@ -428,6 +442,7 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			s.log.Error("pool cannot be updated; it keeps its old settings", "pool", n, "err", err)
 			continue
 		}
+		p.prev = &prevSettings{cfg: p.cfg, spec: p.spec, cred: p.userCred}
 		p.cfg, p.spec, p.userCred = np.cfg, np.spec, np.userCred
 		s.log.Info("pool changed: recycling its workers", "pool", n)
 		if p.state == PoolRunning {
@@ -478,10 +493,24 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	return nil
 }
 
-// Recycle replaces every worker of a pool, overlapped.
+// AwaitReload waits until the workers the latest reload started are ready,
+// and returns why they are not if some failed (their pools keep running
+// their previous configuration).
+func (s *Supervisor) AwaitReload() error {
+	var o *outcome
+	s.call(func() { o = s.lastReload })
+	return s.wait(o)
+}
+
+// Recycle replaces every worker of a pool, overlapped, and waits until the
+// new workers are ready; if they fail, the old ones keep serving and the
+// error says why.
 func (s *Supervisor) Recycle(name string) error {
 	var err error
+	o := newOutcome("recycle")
 	s.call(func() {
+		s.collect = o
+		defer func() { s.collect = nil }()
 		p := s.pools[name]
 		if p == nil {
 			err = fmt.Errorf("no pool %q", name)
@@ -495,7 +524,10 @@ func (s *Supervisor) Recycle(name string) error {
 			p.recycle(w, "on demand")
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.wait(o)
 }
 
 // StartPool starts a pool that rapid-fail protection (or idleness) stopped.
@@ -529,7 +561,7 @@ func (s *Supervisor) Status() Status {
 		now := time.Now()
 		for _, n := range names {
 			p := s.pools[n]
-			ps := PoolStatus{Name: n, State: p.state, Reason: p.reason, Failures: len(p.recentFailures(now))}
+			ps := PoolStatus{Name: n, State: p.state, Reason: p.reason, Failures: len(p.recentFailures(now)), ConfigNote: p.configNote}
 			for _, w := range p.workers {
 				ws := WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
 					Requests: w.requests, Conns: p.conns(w)}
@@ -701,6 +733,9 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	if err != nil {
 		r.Close()
 		p.freeSlot(w)
+		if s.collect != nil {
+			s.collect.failed(p, "cannot start a worker: "+err.Error())
+		}
 		s.log.Error("cannot start a worker", "pool", p.name, "err", err)
 		p.failed(w, err.Error(), nil, true)
 		return nil
@@ -709,9 +744,18 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	w.proc, w.pid = proc, pid
 	p.workers = append(p.workers, w)
 	s.log.Info("worker starting", "pool", p.name, "worker", w.id, "pid", w.pid)
-	go w.readStatus(r)
+	if s.collect != nil {
+		s.collect.started(p, w)
+	}
+	statusDone := make(chan struct{})
+	go func() { w.readStatus(r); close(statusDone) }()
 	go func() {
 		st, err := proc.Wait()
+		// its last status lines (why it failed) are handled first
+		select {
+		case <-statusDone:
+		case <-time.After(time.Second):
+		}
 		s.post(func() { p.exited(w, st, err) })
 	}()
 	timeout := time.Duration(p.cfg.StartTimeout)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,7 +24,7 @@ import (
 // pool's interpreter, loads every app of its sites, serves the inherited
 // listeners, reports "ready" and then its request count on the status pipe,
 // and drains on SIGTERM. log is the process's error log.
-func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
+func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error) {
 	status := os.NewFile(3, "status")
 	var mu sync.Mutex
 	report := func(m statusMsg) {
@@ -32,6 +33,13 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		status.Write(append(b, '\n'))
 		mu.Unlock()
 	}
+	ready := false
+	defer func() {
+		if err != nil && !ready {
+			// the supervisor tells `wisp reload` and `wisp recycle` why
+			report(statusMsg{Event: "failed", Reason: lastLine(err.Error())})
+		}
+	}()
 	if spec.Chdir != "" {
 		if err := os.Chdir(spec.Chdir); err != nil {
 			return fmt.Errorf("chdir: %w", err)
@@ -133,6 +141,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		slot.accepting(true)
 	}
 	report(statusMsg{Event: "ready"})
+	ready = true
 	log.Info("apps loaded; serving")
 
 	sigs := make(chan os.Signal, 2)
@@ -196,4 +205,11 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) error {
 		log.Warn("python shutdown", "err", err)
 	}
 	return nil
+}
+
+// lastLine is the last non-blank line of an error's text: a traceback's
+// exception line.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
