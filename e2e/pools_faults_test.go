@@ -361,3 +361,75 @@ func TestPoolReloadBrokenTOML(t *testing.T) {
 	}
 	getInfo(t, s.Client, s.URL+"/info")
 }
+
+// Point 4: a segfault in app code (ctypes.string_at(0)) in a pool worker is
+// logged as the signal's name, the request being served and the Python stack
+// of the crashing thread, as log lines, without Go's runtime dump; the pool
+// keeps serving.
+func TestPoolSegfaultLogged(t *testing.T) {
+	t.Parallel()
+	s := serve(t, crashPoolConfig("processes = 2\nthreads = 2"))
+	s.readyWorkers(t, "default", 2)
+	if resp, _, err := getOnce(t, s.URL+"/segv?e2e=1", 30*time.Second); err == nil {
+		t.Fatalf("GET /segv answered %d: the app did not crash", resp.StatusCode)
+	}
+	crashed := s.waitLog("worker crashed", 1, 20*time.Second)
+	if len(crashed) == 0 {
+		t.Fatalf("no \"worker crashed\" line after a segfault")
+	}
+	c := crashed[0]
+	if how := logAttr(c, "how"); how != "killed by signal SIGSEGV" {
+		t.Errorf("how=%q, want \"killed by signal SIGSEGV\": %s", how, c)
+	}
+	if r := logAttr(c, "requests"); r != "GET /segv?e2e=1" {
+		t.Errorf("requests=%q, want the request in flight GET /segv?e2e=1: %s", r, c)
+	}
+	if f := logAttr(c, "fatal"); !strings.Contains(f, "SIGSEGV") || !strings.Contains(f, "GET /segv?e2e=1") {
+		t.Errorf("fatal=%q, want the signal and the request: %s", f, c)
+	}
+	stack := strings.Join(s.waitLog("crash stack", 4, 5*time.Second), "\n")
+	for _, fn := range []string{"string_at", "segv_in_app_e2e", "handler_frame_e2e", "application"} {
+		if !strings.Contains(stack, "in "+fn) {
+			t.Errorf("the logged Python stack does not name %s:\n%s", fn, stack)
+		}
+	}
+	if strings.Contains(s.Stderr(), "goroutine ") || strings.Contains(s.Stderr(), "SIGSEGV: segmentation violation") {
+		t.Errorf("Go's runtime dump is in the log")
+	}
+	for range 5 {
+		resp, body, err := getOnce(t, s.URL+"/ok", 30*time.Second)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /ok after the segfault: %v %v %q", err, resp, body)
+		}
+	}
+	s.readyWorkers(t, "default", 2)
+}
+
+// Point 4: the same segfault under in-process `wisp run`: the process dies by
+// SIGSEGV after one line naming the signal and the request, and the Python
+// stack; no Go dump.
+func TestRunSegfaultLogged(t *testing.T) {
+	t.Parallel()
+	w := start(t, app("pool_crash/app.py"))
+	if resp, _, err := getOnce(t, w.URL+"/segv?e2e=2", 30*time.Second); err == nil {
+		t.Fatalf("GET /segv answered %d: the app did not crash", resp.StatusCode)
+	}
+	if _, ok := w.wait(20 * time.Second); !ok {
+		t.Fatalf("wisp run did not die after a segfault in the app")
+	}
+	if ws, ok := w.state.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGSEGV {
+		t.Errorf("wisp run ended with %v, want killed by SIGSEGV", w.state)
+	}
+	errOut := w.Stderr()
+	if !strings.Contains(errOut, "fatal signal SIGSEGV") || !strings.Contains(errOut, "GET /segv?e2e=2") {
+		t.Errorf("stderr does not name the signal and the request:\n%s", errOut)
+	}
+	for _, fn := range []string{"segv_in_app_e2e", "handler_frame_e2e", "application"} {
+		if !strings.Contains(errOut, "in "+fn) {
+			t.Errorf("stderr does not show the Python frame %s:\n%s", fn, errOut)
+		}
+	}
+	if strings.Contains(errOut, "goroutine ") {
+		t.Errorf("Go's runtime dump is in stderr:\n%s", tail(errOut, 2000))
+	}
+}

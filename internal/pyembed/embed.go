@@ -114,6 +114,7 @@ func (ip *Interpreter) mainThread(opts Options, ready chan<- error) {
 		ready <- fmt.Errorf("start python %s: %s", firstWord(ip.Info.Version), takeCString(cerr))
 		return
 	}
+	installCrashHandler(2, "wisp: ")
 	ready <- nil
 	for f := range ip.calls {
 		f()

@@ -958,6 +958,7 @@ void wisp_run_job(wisp_job *j) {
 	rctx *c = &tctx;
 	__atomic_store_n(&j->ident, py.PyThread_get_thread_ident(), __ATOMIC_RELEASE);
 	c->job = j;
+	wisp_crash_job = j;
 	c->gen++;
 	c->started = c->sent = c->handed = c->gone = 0;
 	c->hlen = 0;
@@ -988,6 +989,7 @@ void wisp_run_job(wisp_job *j) {
 		py.PyThreadState_SetAsyncExc(py.PyThread_get_thread_ident(), NULL);
 	}
 	c->job = NULL;
+	wisp_crash_job = NULL;
 	c->gen++;
 	const char *hdr = (c->handed || !c->started) ? NULL : c->hbuf;
 	wisp_emit_done(j, hdr, hdr ? c->hlen : 0, c->bbuf, c->blen, rc, r->err, r->errlen);

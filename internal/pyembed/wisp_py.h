@@ -123,6 +123,10 @@ int wisp_emit_log(int level, const char *msg, size_t n);
 void wisp_acquire(void);
 void wisp_release(void);
 
+/* ---- fatal signals in app code (wisp_crash.c) ---- */
+extern __thread wisp_job *wisp_crash_job; /* the job this thread runs in its app, or NULL */
+int wisp_crash_install(int fd, const char *prefix);
+
 int wisp_set_multithread(int app, int on);
 int wisp_finalize(void);
 char *wisp_interrupt_begin(unsigned long ident);

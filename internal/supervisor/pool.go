@@ -119,6 +119,7 @@ type worker struct {
 	startTimedOut bool
 	slot          int      // on the pool's board; -1: none
 	outcome       *outcome // the reload or recycle that started it, until it is ready or fails
+	crash         []string // its crash report: the fatal signal, then the Python stack
 	failure       string   // why it could not start, as it reported it
 	cpuIndex      int      // which share of the CPUs it runs on (CPUAffinity)
 }
@@ -129,12 +130,30 @@ func (w *worker) signal(sig syscall.Signal) {
 	}
 }
 
-// readStatus relays the worker's status pipe to the supervisor goroutine.
+// crashPrefix starts the line a worker's crash handler writes on its status
+// pipe; the Python stack of the crashing thread follows (see pyembed's
+// wisp_crash.c).
+const crashPrefix = "crash: "
+
+// maxCrashLines bounds what the supervisor keeps of a crash report.
+const maxCrashLines = 120
+
+// readStatus relays the worker's status pipe to the supervisor goroutine:
+// its JSON messages, and a crash report (kept for the log of its death).
 func (w *worker) readStatus(r *os.File) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
+	crashing, lines := false, 0
 	for sc.Scan() {
 		var m statusMsg
+		if line := sc.Text(); strings.HasPrefix(line, crashPrefix) || (crashing && !strings.HasPrefix(line, "{")) {
+			if crashing = true; lines < maxCrashLines && strings.TrimSpace(line) != "" {
+				lines++
+				line = strings.TrimPrefix(line, crashPrefix)
+				w.pool.s.post(func() { w.crash = append(w.crash, line) })
+			}
+			continue
+		}
 		if json.Unmarshal(sc.Bytes(), &m) != nil {
 			continue
 		}
@@ -334,7 +353,13 @@ func (p *pool) failed(w *worker, how string, inflight []string, early bool) {
 	} else {
 		attrs = append(attrs, "restart_in", p.backoff.String())
 	}
+	if len(w.crash) > 0 {
+		attrs = append(attrs, "fatal", w.crash[0])
+	}
 	p.s.log.Error("worker crashed", attrs...)
+	for _, line := range w.crash[min(1, len(w.crash)):] {
+		p.s.log.Error("crash stack", "pool", p.name, "worker", w.id, "pid", w.pid, "line", strings.TrimSpace(line))
+	}
 	if p.state != PoolRunning {
 		return
 	}

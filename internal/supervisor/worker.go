@@ -58,6 +58,11 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	if err != nil {
 		return err
 	}
+	// A fatal signal in app code is reported on the status pipe, which the
+	// supervisor logs when it sees the worker die (see readStatus).
+	if err := pyembed.CrashReportsTo(3, crashPrefix); err != nil {
+		log.Warn("crash reports go to the error log unprefixed", "err", err)
+	}
 	access, closeAccess, err := server.OpenAccessLog(spec.AccessLog, stdout)
 	if err != nil {
 		return err
