@@ -91,7 +91,11 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // Call performs one API request on the socket and decodes the answer into out.
 func Call(socket, method, path string, out any) error {
-	c := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	timeout := 2 * time.Minute
+	if method == "POST" {
+		timeout = 30 * time.Minute // a reload or recycle answers once its workers are ready (start_timeout)
+	}
+	c := &http.Client{Timeout: timeout, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)

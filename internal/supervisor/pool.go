@@ -20,6 +20,10 @@ const (
 	minBackoff   = 100 * time.Millisecond
 	maxBackoff   = 10 * time.Second
 	backoffReset = 30 * time.Second
+	// maxRequestCrashBackoff caps the wait after a crash that is not early
+	// (see earlyCrash), so that requests that crash workers cannot keep a
+	// pool without workers for long.
+	maxRequestCrashBackoff = time.Second
 )
 
 // earlyCrash is how long after becoming ready a worker that dies with no
@@ -351,7 +355,7 @@ func (p *pool) failed(w *worker, how string, inflight []string, early bool) {
 	if early {
 		attrs = append(attrs, "failures", len(failures), "window", time.Duration(p.cfg.RapidFailWindow).String())
 	} else {
-		attrs = append(attrs, "restart_in", p.backoff.String())
+		attrs = append(attrs, "restart_in", min(p.backoff, maxRequestCrashBackoff).String())
 	}
 	if len(w.crash) > 0 {
 		attrs = append(attrs, "fatal", w.crash[0])
@@ -372,6 +376,11 @@ func (p *pool) failed(w *worker, how string, inflight []string, early bool) {
 		return // a failed replacement: the old worker serves on
 	}
 	delay := p.backoff
+	if !early {
+		// a request crashed it: the app starts fine, and the crashes come
+		// no faster than workers start; its siblings may all be down
+		delay = min(delay, maxRequestCrashBackoff)
+	}
 	p.backoff = min(2*p.backoff, maxBackoff)
 	p.restarting++
 	time.AfterFunc(delay, func() {
