@@ -5,12 +5,14 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -432,4 +434,34 @@ func TestRunSegfaultLogged(t *testing.T) {
 	if strings.Contains(errOut, "goroutine ") {
 		t.Errorf("Go's runtime dump is in stderr:\n%s", tail(errOut, 2000))
 	}
+}
+
+// ctlResult is what a `wisp VERB` run by ctlAsync did.
+type ctlResult struct {
+	code int
+	out  string // stdout and stderr
+	err  error  // it could not run, or ran past a minute
+}
+
+// ctlAsync runs `wisp VERB --socket SOCKET ARGS...` in the background (a
+// reload or recycle answers only once its workers are ready); the channel
+// gets its result.
+func (s *poolServer) ctlAsync(verb string, args ...string) <-chan ctlResult {
+	res := make(chan ctlResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, wispBin, append([]string{verb, "--socket", s.Socket}, args...)...)
+		cmd.Dir = s.Dir
+		out, err := cmd.CombinedOutput()
+		r := ctlResult{out: string(out)}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ctx.Err() == nil {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			r.err = err
+		}
+		res <- r
+	}()
+	return res
 }

@@ -80,8 +80,10 @@ func (o *outcome) finishIfDone(s *Supervisor) {
 		case o.what == "reload" && p.prev != nil:
 			p.cfg, p.spec, p.userCred = p.prev.cfg, p.prev.spec, p.prev.cred
 			p.configNote = fmt.Sprintf("reload failed at %s: %s; running the previous configuration", now, why)
-		default:
+		case p.hasReady():
 			p.configNote = fmt.Sprintf("%s failed at %s: %s; the old workers keep serving", o.what, now, why)
+		default:
+			p.configNote = fmt.Sprintf("%s failed at %s: %s", o.what, now, why)
 		}
 		if failed {
 			s.log.Error(o.what+" failed: "+why, "pool", name, "status", p.configNote)
