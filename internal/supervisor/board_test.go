@@ -81,3 +81,20 @@ func TestBoardInflight(t *testing.T) {
 		t.Errorf("inflight after free = %q", got)
 	}
 }
+
+// BenchmarkBoardBeginEnd is the request path's cost of publishing a request
+// on the board (server.Config.AppBegin and AppEnd).
+func BenchmarkBoardBeginEnd(b *testing.B) {
+	bd, err := newBoard()
+	if err != nil {
+		b.Skip("no board:", err)
+	}
+	v := &slotView{mem: bd.mem, slot: bd.take()}
+	r := &h1.Request{Method: "GET", Target: "/some/path?query=1", Fields: []h1.Field{
+		{Name: "Host", Value: "example.com"}, {Name: "User-Agent", Value: "bench"}, {Name: "Accept", Value: "*/*"},
+		{Name: "Accept-Encoding", Value: "gzip"}, {Name: "Connection", Value: "keep-alive"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		v.end(v.begin(r))
+	}
+}
