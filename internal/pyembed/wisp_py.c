@@ -259,6 +259,22 @@ static char *fetch_error(size_t *len) {
 	return out;
 }
 
+/* interrupts counts the TimeoutErrors wisp_interrupt_raise has raised; it
+ * changes only on request timeouts. async_exc_calls counts every call of
+ * PyThreadState_SetAsyncExc, which _wisp.async_exc_calls() reports (tests). */
+static unsigned long interrupts, async_exc_calls;
+
+/* mod_async_exc_calls is _wisp.async_exc_calls(): how many times wisp has
+ * called PyThreadState_SetAsyncExc. Tests use it to check that requests
+ * which were not interrupted leave the eval breaker alone. */
+static PyObject *mod_async_exc_calls(PyObject *self, PyObject *args) {
+	(void)self;
+	(void)args;
+	return py.PyLong_FromUnsignedLongLong(__atomic_load_n(&async_exc_calls, __ATOMIC_RELAXED));
+}
+static PyMethodDef async_exc_calls_def = {"async_exc_calls", mod_async_exc_calls, METH_VARARGS,
+					  "async_exc_calls(): how many asynchronous exceptions wisp has raised"};
+
 static PyObject *mod_log(PyObject *self, PyObject *args) {
 	(void)self;
 	if (py.PyTuple_Size(args) != 2) {
@@ -324,10 +340,12 @@ int wisp_init(const char *program, uintptr_t lh, const char *src, const char *ke
 	PyObject *modules = py.PyImport_GetModuleDict();
 	PyObject *m = py.PyModule_New("_wisp");
 	PyObject *fn = py.PyCFunction_NewEx(&log_def, NULL, NULL);
-	if (!m || !fn || py.PyObject_SetAttrString(m, "log", fn) < 0 ||
-	    py.PyDict_SetItemString(modules, "_wisp", m) < 0)
+	PyObject *fa = py.PyCFunction_NewEx(&async_exc_calls_def, NULL, NULL);
+	if (!m || !fn || !fa || py.PyObject_SetAttrString(m, "log", fn) < 0 ||
+	    py.PyObject_SetAttrString(m, "async_exc_calls", fa) < 0 || py.PyDict_SetItemString(modules, "_wisp", m) < 0)
 		return set_err(err, "create module _wisp");
 	DECREF(fn);
+	DECREF(fa);
 	DECREF(m);
 
 	boot = py.PyModule_New("_wisp_boot");
@@ -515,6 +533,7 @@ typedef struct rctx {
 	int gone;               /* the client went away */
 	char *bbuf;             /* body gathered since the last hand-off to Go */
 	size_t blen;
+	unsigned long seen;     /* the interrupts count this thread last absorbed */
 	char *hbuf;             /* "status\0name\0value\0..." latin-1 */
 	size_t hlen, hcap;
 	char *tmp;
@@ -948,6 +967,21 @@ static void close_result(PyObject *result, wisp_req *r, int *rc) {
 	}
 }
 
+/* absorb_timeout lets the calling thread take a TimeoutError that was raised
+ * at it after its app had returned, by running a little bytecode that
+ * catches it. Clearing it with PyThreadState_SetAsyncExc(ident, NULL) instead
+ * would leave CPython's eval breaker set for good on 3.9-3.12 (it is cleared
+ * only when an exception is delivered), and all Python code afterwards would
+ * take the eval loop's slow path. */
+static void absorb_timeout(void) {
+	PyObject *f = boot_attr("absorb_timeout");
+	PyObject *r = f ? py.PyObject_CallObject(f, NULL) : NULL;
+	XDECREF(f);
+	XDECREF(r);
+	/* the exception may arrive at the function's entry, before its try */
+	if (!r) py.PyErr_Clear();
+}
+
 /* wisp_run_job runs one request on the calling pool thread, which holds the
  * GIL, and ends it with its done event. The environ is a flat, pointer-free
  * buffer: entries of [u8 key id][u32 len][value]; key id 0 is followed by [u32
@@ -984,8 +1018,14 @@ void wisp_run_job(wisp_job *j) {
 		}
 		__atomic_store_n(&j->running, 0, __ATOMIC_RELEASE);
 		/* a TimeoutError raised in this thread that arrived too late (the app
-		 * had returned) must not hit the thread's next request */
-		py.PyThreadState_SetAsyncExc(py.PyThread_get_thread_ident(), NULL);
+		 * had returned) must not hit the thread's next request. Interrupts
+		 * are raised holding the GIL and only while running is set, so any
+		 * raised at this thread is counted by now. */
+		unsigned long n = __atomic_load_n(&interrupts, __ATOMIC_ACQUIRE);
+		if (n != c->seen) {
+			c->seen = n;
+			absorb_timeout();
+		}
 	}
 	c->job = NULL;
 	c->gen++;
@@ -1011,4 +1051,9 @@ char *wisp_interrupt_begin(unsigned long ident) {
 
 /* wisp_interrupt_raise raises TimeoutError in thread ident (seen at its next
  * bytecode); the caller holds the GIL. Returns the number of threads hit. */
-int wisp_interrupt_raise(unsigned long ident) { return py.PyThreadState_SetAsyncExc(ident, exc_TimeoutError); }
+int wisp_interrupt_raise(unsigned long ident) {
+	__atomic_add_fetch(&async_exc_calls, 1, __ATOMIC_RELAXED);
+	int hit = py.PyThreadState_SetAsyncExc(ident, exc_TimeoutError);
+	if (hit > 0) __atomic_add_fetch(&interrupts, 1, __ATOMIC_RELEASE);
+	return hit;
+}

@@ -656,6 +656,19 @@ def _has_app_frames(tb):
     return False
 
 
+def absorb_timeout():
+    """Take a TimeoutError that a request timeout raised at this thread after
+    its app had returned (wisp_py.c calls this only after such an interrupt).
+    Delivering it clears CPython's eval breaker; clearing it unraised would
+    not. Returns whether one arrived here."""
+    try:
+        for _ in range(4):
+            pass
+    except TimeoutError:
+        return True
+    return False
+
+
 def thread_stack(ident):
     """The Python stack of thread *ident* as text (for a request that timed out)."""
     try:

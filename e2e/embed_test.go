@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNoAsyncExcPerRequest: requests that were not interrupted never call
+// PyThreadState_SetAsyncExc, which (even with NULL, to clear) leaves CPython's
+// eval breaker set on 3.9-3.12 and slows all Python code afterwards. After a
+// request timeout the thread absorbs the late TimeoutError without another
+// call, and keeps serving.
+func TestNoAsyncExcPerRequest(t *testing.T) {
+	t.Parallel()
+	w := start(t, "--threads", "1", "--timeout", "1s", app("embed/app.py"))
+	count := func() int {
+		t.Helper()
+		resp, body := w.get(t, "/asyncexc")
+		n, err := strconv.Atoi(string(body))
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("/asyncexc: status %d, body %q", resp.StatusCode, trunc(body))
+		}
+		return n
+	}
+	for i := 0; i < 20; i++ {
+		w.get(t, "/")
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("after 21 plain requests wisp raised %d asynchronous exceptions, want 0", n)
+	}
+	resp, _ := w.get(t, "/spin")
+	if resp.StatusCode != 504 {
+		t.Fatalf("/spin: status %d, want 504", resp.StatusCode)
+	}
+	var n int
+	if !eventually(10*time.Second, func() bool { n = count(); return n == 1 }) {
+		t.Fatalf("after one timeout wisp raised %d asynchronous exceptions, want 1", n)
+	}
+	for i := 0; i < 20; i++ {
+		if resp, body := w.get(t, "/"); resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("after the timeout: status %d, body %q", resp.StatusCode, trunc(body))
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("requests after the timeout raised asynchronous exceptions: %d in all, want 1", n)
+	}
+	if strings.Contains(w.Stderr(), "panic") {
+		t.Fatalf("panic in the log:\n%s", tail(w.Stderr(), 30))
+	}
+}
