@@ -43,6 +43,7 @@ typedef struct PyMethodDef {
 } PyMethodDef;
 
 #define METH_VARARGS 0x0001
+#define METH_KEYWORDS 0x0002
 #define METH_O 0x0008
 #define Py_file_input 257
 #define TPF_LONG (1UL << 24)
@@ -85,6 +86,8 @@ typedef struct PyMethodDef {
 	X(PyObject *, PyDict_Copy, (PyObject *))                                          \
 	X(int, PyDict_SetItem, (PyObject *, PyObject *, PyObject *))                      \
 	X(int, PyDict_SetItemString, (PyObject *, const char *, PyObject *))              \
+	X(PyObject *, PyDict_GetItemString, (PyObject *, const char *))                   \
+	X(Py_ssize_t, PyDict_Size, (PyObject *))                                          \
 	X(PyObject *, PyTuple_New, (Py_ssize_t))                                          \
 	X(PyObject *, PyTuple_GetItem, (PyObject *, Py_ssize_t))                          \
 	X(Py_ssize_t, PyTuple_Size, (PyObject *))                                         \
@@ -724,15 +727,29 @@ static PyObject *wsgi_write(PyObject *self, PyObject *data) {
 }
 static PyMethodDef write_def = {"write", wsgi_write, METH_O, "WSGI write() callable"};
 
-static PyObject *start_response(PyObject *self, PyObject *args) {
+/* start_response is PEP 3333's start_response(status, response_headers,
+ * exc_info=None); exc_info may be given by keyword, as the PEP names it. */
+static PyObject *start_response(PyObject *self, PyObject *args, PyObject *kw) {
 	rctx *c = ctx_of(self);
 	if (!c) return NULL;
 	Py_ssize_t na = py.PyTuple_Size(args);
+	PyObject *kexc = NULL;
+	if (kw && py.PyDict_Size(kw) > 0) {
+		kexc = py.PyDict_GetItemString(kw, "exc_info"); /* borrowed */
+		if (!kexc || py.PyDict_Size(kw) != 1) {
+			py.PyErr_SetString(exc_TypeError, "start_response() takes only exc_info as a keyword argument");
+			return NULL;
+		}
+		if (na == 3) {
+			py.PyErr_SetString(exc_TypeError, "start_response() got exc_info both by position and by keyword");
+			return NULL;
+		}
+	}
 	if (na < 2 || na > 3) {
 		py.PyErr_SetString(exc_TypeError, "start_response() takes 2 or 3 arguments");
 		return NULL;
 	}
-	PyObject *exc = na == 3 ? py.PyTuple_GetItem(args, 2) : Py_None_;
+	PyObject *exc = na == 3 ? py.PyTuple_GetItem(args, 2) : kexc ? kexc : Py_None_;
 	if (exc != Py_None_) {
 		if (!(FLAGS(exc) & TPF_TUPLE) || py.PyTuple_Size(exc) != 3) {
 			py.PyErr_SetString(exc_TypeError, "exc_info must be a 3-tuple (type, value, traceback)");
@@ -767,7 +784,8 @@ static PyObject *start_response(PyObject *self, PyObject *args) {
 	c->started = 1;
 	return py.PyCFunction_NewEx(&write_def, self, NULL);
 }
-static PyMethodDef sr_def = {"start_response", start_response, METH_VARARGS, "WSGI start_response"};
+static PyMethodDef sr_def = {"start_response", (PyCFunction)(void (*)(void))start_response, METH_VARARGS | METH_KEYWORDS,
+			      "WSGI start_response(status, response_headers, exc_info=None)"};
 
 static uint32_t rd32(const char *p) {
 	uint32_t v;
