@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,5 +50,23 @@ func TestNoAsyncExcPerRequest(t *testing.T) {
 	}
 	if strings.Contains(w.Stderr(), "panic") {
 		t.Fatalf("panic in the log:\n%s", tail(w.Stderr(), 30))
+	}
+}
+
+// TestFreeThreadedInterpreterRefused: a free-threaded build (3.13t,
+// Py_GIL_DISABLED) is refused with a clear line before its libpython is
+// loaded: wisp's PyObject layout is the default build's and would crash. The
+// fake interpreter is Debian's python3 claiming Py_GIL_DISABLED=1.
+func TestFreeThreadedInterpreterRefused(t *testing.T) {
+	t.Parallel()
+	fake := filepath.Join(t.TempDir(), "python3.13t")
+	script := "#!/bin/sh\n" +
+		"/usr/bin/python3 \"$@\" | sed 's/}$/, \"gil_disabled\": 1}/'\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stderr := startupFailure(t, false, "", "free-threaded", "--python", fake, app("embed/app.py"))
+	if !strings.Contains(stderr, "Py_GIL_DISABLED") {
+		t.Errorf("the refusal does not say why (Py_GIL_DISABLED):\n%s", stderr)
 	}
 }

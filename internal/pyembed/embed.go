@@ -76,6 +76,12 @@ func Start(opts Options) (*Interpreter, error) {
 	if err != nil {
 		return nil, err
 	}
+	if info.NoGIL != 0 {
+		// wisp_py.c declares the PyObject header of the default build; a
+		// free-threaded one lays it out differently and would crash.
+		return nil, fmt.Errorf("python %s at %s is a free-threaded build (Py_GIL_DISABLED), which wisp does not support yet: use the default build with the GIL (python3.13, not python3.13t)",
+			info.Release(), info.Executable)
+	}
 	if !started.CompareAndSwap(false, true) {
 		return nil, errors.New("python is already embedded in this process")
 	}
