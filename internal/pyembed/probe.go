@@ -25,8 +25,10 @@ type Interp struct {
 	InstSoname string `json:"instsoname"`
 	Shared     int    `json:"shared"`
 	Multiarch  string `json:"multiarch"`
-	NoGIL      int    `json:"gil_disabled"` // Py_GIL_DISABLED: a free-threaded build (3.13t)
 	Lib        string `json:"-"` // the libpython shared library to load
+
+	// NoGIL is Py_GIL_DISABLED: a free-threaded build (3.13t).
+	NoGIL int `json:"gil_disabled"`
 }
 
 const probeScript = `import json, sys, sysconfig
