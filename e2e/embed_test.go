@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,5 +69,27 @@ func TestFreeThreadedInterpreterRefused(t *testing.T) {
 	stderr := startupFailure(t, false, "", "free-threaded", "--python", fake, app("embed/app.py"))
 	if !strings.Contains(stderr, "Py_GIL_DISABLED") {
 		t.Errorf("the refusal does not say why (Py_GIL_DISABLED):\n%s", stderr)
+	}
+}
+
+// TestPartialLinesFlushedAtShutdown: a last line written without a newline,
+// to wsgi.errors or with print(), reaches the log when wisp stops (SIGTERM).
+func TestPartialLinesFlushedAtShutdown(t *testing.T) {
+	t.Parallel()
+	w := start(t, "--threads", "2", app("embed/app.py"))
+	for _, path := range []string{"/partial", "/print"} {
+		if resp, body := w.get(t, path); resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d, body %q", path, resp.StatusCode, trunc(body))
+		}
+	}
+	w.signal(syscall.SIGTERM)
+	if code, ok := w.wait(20 * time.Second); !ok || code != 0 {
+		t.Fatalf("after SIGTERM: exit %d (exited %v), want 0", code, ok)
+	}
+	if !strings.Contains(w.Stderr(), "e2e-partial-line") {
+		t.Errorf("the partial wsgi.errors line is not in the log:\n%s", tail(w.Stderr(), 20))
+	}
+	if !strings.Contains(w.Stdout()+w.Stderr(), "e2e-print-partial") {
+		t.Errorf("print() without a newline is lost:\nstdout: %s\nstderr: %s", tail(w.Stdout(), 10), tail(w.Stderr(), 20))
 	}
 }

@@ -507,8 +507,22 @@ int wisp_set_multithread(int app, int on) {
 	return rc;
 }
 
+/* call_method calls obj.name() and drops the result and any exception. */
+static void call_method(PyObject *obj, const char *name) {
+	PyObject *f = obj ? py.PyObject_GetAttrString(obj, name) : NULL;
+	PyObject *r = f ? py.PyObject_CallObject(f, NULL) : NULL;
+	XDECREF(f);
+	XDECREF(r);
+	if (!r) py.PyErr_Clear();
+}
+
 int wisp_finalize(void) {
 	py.PyEval_RestoreThread(main_ts);
+	/* partial lines written without a newline are not lost: wsgi.errors
+	 * keeps one per thread, sys.stdout and sys.stderr buffer theirs */
+	call_method(errstream, "flush_all");
+	call_method(py.PySys_GetObject("stdout"), "flush");
+	call_method(py.PySys_GetObject("stderr"), "flush");
 	return py.Py_FinalizeEx();
 }
 
