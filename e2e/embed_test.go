@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,5 +92,29 @@ func TestPartialLinesFlushedAtShutdown(t *testing.T) {
 	}
 	if !strings.Contains(w.Stdout()+w.Stderr(), "e2e-print-partial") {
 		t.Errorf("print() without a newline is lost:\nstdout: %s\nstderr: %s", tail(w.Stdout(), 10), tail(w.Stderr(), 20))
+	}
+}
+
+// TestOSExitLogged: os._exit() in app code ends in-process wisp as asked
+// (its exit status), but first one log line says what was called, with
+// which code, and which request was being served.
+func TestOSExitLogged(t *testing.T) {
+	t.Parallel()
+	w := start(t, "--threads", "2", app("embed/app.py"))
+	if _, err := http.Get(w.URL + "/exit?3"); err == nil {
+		t.Errorf("GET /exit?3 got a response; want the connection dropped")
+	}
+	code, ok := w.wait(20 * time.Second)
+	if !ok || code != 3 {
+		t.Fatalf("after os._exit(3): exit %d (exited %v), want 3", code, ok)
+	}
+	var line string
+	for _, l := range strings.Split(w.Stderr(), "\n") {
+		if strings.Contains(l, "os._exit(3)") {
+			line = l
+		}
+	}
+	if line == "" || !strings.Contains(line, "GET /exit?3") {
+		t.Fatalf("no log line naming os._exit(3) and the request GET /exit?3:\n%s", tail(w.Stderr(), 20))
 	}
 }

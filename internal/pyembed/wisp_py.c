@@ -278,6 +278,10 @@ static PyObject *mod_async_exc_calls(PyObject *self, PyObject *args) {
 static PyMethodDef async_exc_calls_def = {"async_exc_calls", mod_async_exc_calls, METH_VARARGS,
 					  "async_exc_calls(): how many asynchronous exceptions wisp has raised"};
 
+static PyObject *mod_current_request(PyObject *self, PyObject *args);
+static PyMethodDef current_request_def = {"current_request", mod_current_request, METH_VARARGS,
+					  "current_request(): \"METHOD URI\" of the request this thread serves, or None"};
+
 static PyObject *mod_log(PyObject *self, PyObject *args) {
 	(void)self;
 	if (py.PyTuple_Size(args) != 2) {
@@ -344,11 +348,14 @@ int wisp_init(const char *program, uintptr_t lh, const char *src, const char *ke
 	PyObject *m = py.PyModule_New("_wisp");
 	PyObject *fn = py.PyCFunction_NewEx(&log_def, NULL, NULL);
 	PyObject *fa = py.PyCFunction_NewEx(&async_exc_calls_def, NULL, NULL);
-	if (!m || !fn || !fa || py.PyObject_SetAttrString(m, "log", fn) < 0 ||
-	    py.PyObject_SetAttrString(m, "async_exc_calls", fa) < 0 || py.PyDict_SetItemString(modules, "_wisp", m) < 0)
+	PyObject *fc = py.PyCFunction_NewEx(&current_request_def, NULL, NULL);
+	if (!m || !fn || !fa || !fc || py.PyObject_SetAttrString(m, "log", fn) < 0 ||
+	    py.PyObject_SetAttrString(m, "async_exc_calls", fa) < 0 ||
+	    py.PyObject_SetAttrString(m, "current_request", fc) < 0 || py.PyDict_SetItemString(modules, "_wisp", m) < 0)
 		return set_err(err, "create module _wisp");
 	DECREF(fn);
 	DECREF(fa);
+	DECREF(fc);
 	DECREF(m);
 
 	boot = py.PyModule_New("_wisp_boot");
@@ -805,6 +812,42 @@ static uint32_t rd32(const char *p) {
 	uint32_t v;
 	memcpy(&v, p, 4);
 	return v;
+}
+
+/* env_value finds interned key id in a flat environ; NULL if absent. */
+static const char *env_value(const char *p, const char *end, unsigned want, uint32_t *len) {
+	while (p < end) {
+		unsigned id = (unsigned char)*p++;
+		if (id == 0 || id >= (unsigned)nkeys) p += 4 + rd32(p);
+		uint32_t vl = rd32(p);
+		if (id == want) {
+			*len = vl;
+			return p + 4;
+		}
+		p += 4 + vl;
+	}
+	return NULL;
+}
+
+/* mod_current_request is _wisp.current_request(): "METHOD URI" of the
+ * request the calling thread runs (for a log line before os._exit), or None.
+ * Key ids 1 and 12 are REQUEST_METHOD and REQUEST_URI (envKeys in
+ * environ.go). */
+static PyObject *mod_current_request(PyObject *self, PyObject *args) {
+	(void)self;
+	(void)args;
+	wisp_job *j = tctx.job;
+	if (!j) {
+		INCREF(Py_None_);
+		return Py_None_;
+	}
+	uint32_t ml = 0, ul = 0;
+	const char *m = env_value(j->env, j->env + j->envlen, 1, &ml);
+	const char *u = env_value(j->env, j->env + j->envlen, 12, &ul);
+	char buf[512];
+	int n = snprintf(buf, sizeof buf, "%.*s %.*s", m ? (int)(ml < 32 ? ml : 32) : 1, m ? m : "-",
+			 u ? (int)(ul < 400 ? ul : 400) : 1, u ? u : "-");
+	return py.PyUnicode_DecodeLatin1(buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1, NULL);
 }
 
 static PyObject *build_environ(wisp_req *r) {

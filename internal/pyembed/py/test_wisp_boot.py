@@ -1307,3 +1307,31 @@ def test_describe_load_error(tmp_path, monkeypatch):
     assert "boom_at_import.py" in tb and "helper" in tb
     msg, tb = wb.describe_load_error(ValueError, ValueError("x"), None)
     assert msg == "ValueError: x"
+
+
+def test_os_exit_logs_one_line_then_exits():
+    """os._exit() logs what was called and the request being served, then
+    exits with the status asked for; a forked child exits without a word."""
+    script = textwrap.dedent('''
+        import os, sys, types
+        fake = types.ModuleType("_wisp")
+        fake.log = lambda level, msg: print("LOG", level, msg, flush=True)
+        fake.current_request = lambda: "GET /boom?x=1"
+        sys.modules["_wisp"] = fake
+        sys.path.insert(0, %r)
+        import wisp_boot
+        wisp_boot.install()
+        wisp_boot.install()  # twice: still one hook
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        _, st = os.waitpid(pid, 0)
+        print("CHILD", os.waitstatus_to_exitcode(st), flush=True)
+        os._exit(5)
+    ''' % HERE)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 5, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "CHILD 7"
+    assert len(lines) == 2, lines
+    assert lines[1].startswith("LOG 3 the app called os._exit(5) while serving GET /boom?x=1")

@@ -941,6 +941,35 @@ class _PasteScriptFinder:
 _installed = False
 
 
+def _install_exit_hook():
+    """Make ``os._exit`` log one line before the process goes: what was
+    called, with which code, and the request this thread was serving.
+    ``os._exit`` skips every handler and flush, so without this line the
+    server would vanish without a word. A forked child (multiprocessing)
+    exits quietly, as it would without wisp: it is not the server."""
+    real = os._exit
+    if getattr(real, "_wisp_hook", False):
+        return
+    pid = os.getpid()
+
+    def _exit(status):
+        if os.getpid() == pid and _wisp is not None:
+            try:
+                req = _wisp.current_request()
+                _log(ERROR, "the app called os._exit(%r)%s: the process exits now, "
+                     "with status %r" % (status, " while serving %s" % req if req else "",
+                                         status))
+            except BaseException:
+                pass
+        real(status)
+
+    _exit._wisp_hook = True
+    _exit.__doc__ = real.__doc__
+    _exit.__name__ = real.__name__
+    _exit.__qualname__ = real.__qualname__
+    os._exit = _exit
+
+
 def install():
     """Install the compatibility modules; safe to call more than once.
 
@@ -958,4 +987,5 @@ def install():
     _install_module("win32traceutil", _populate_win32traceutil)
     if not any(isinstance(f, _PasteScriptFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _PasteScriptFinder())
+    _install_exit_hook()
     _installed = True
