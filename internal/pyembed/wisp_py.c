@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -632,6 +633,17 @@ static PyObject *latin1(PyObject *o, const char *what) {
 
 /* encode_headers validates the status and header list per PEP 3333 and RFC 9110
  * and encodes them into c->tmp. */
+/* hop_by_hop reports whether header name p[:n] is one a WSGI app must not
+ * send: PEP 3333 calls it a fatal error. wsgiref's list, plus Trailer and
+ * Proxy-Connection. */
+static int hop_by_hop(const char *p, size_t n) {
+	static const char *const names[] = {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+					    "TE", "Trailer", "Trailers", "Transfer-Encoding", "Upgrade", "Proxy-Connection"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strlen(names[i]) == n && strncasecmp(names[i], p, n) == 0) return 1;
+	return 0;
+}
+
 static int encode_headers(rctx *c, PyObject *status, PyObject *headers) {
 	c->tlen = 0;
 	PyObject *b = latin1(status, "status");
@@ -672,6 +684,14 @@ static int encode_headers(rctx *c, PyObject *status, PyObject *headers) {
 			}
 			if (!ok) {
 				py.PyErr_Format(exc_ValueError, "invalid response header %s in %R", part ? "value" : "name", h);
+				DECREF(e);
+				return -1;
+			}
+			if (!part && hop_by_hop(p, (size_t)n)) {
+				py.PyErr_Format(exc_ValueError,
+						"hop-by-hop header %R is not allowed from a WSGI app (PEP 3333): the server "
+						"manages the connection and the framing",
+						py.PyTuple_GetItem(h, 0));
 				DECREF(e);
 				return -1;
 			}
