@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,33 @@ func TestBadContentLengthErrorHasOwnHeadersOnly(t *testing.T) {
 		}
 		if strings.Contains(string(body), "body") {
 			t.Errorf("%s: the 500 carries the app's body %q", path, trunc(body))
+		}
+	}
+}
+
+// TestFileWrapperCompressedFile: wsgi.file_wrapper over a gzip.GzipFile
+// (bz2, lzma), which has a fileno() too, sends the decompressed bytes it
+// reads, not the compressed file through sendfile.
+func TestFileWrapperCompressedFile(t *testing.T) {
+	t.Parallel()
+	plainText := strings.Repeat("wisp sends what the file-like object reads\n", 2000)
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, kind := range []string{"gzip", "bz2", "lzma"} {
+		p := filepath.Join(dir, "data."+kind)
+		script := "import sys, " + kind + "\nwith " + kind + ".open(sys.argv[1], 'wb') as f: f.write(sys.stdin.buffer.read())\n"
+		cmd := exec.Command(python, "-c", script, p)
+		cmd.Stdin = strings.NewReader(plainText)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make %s: %v\n%s", p, err, out)
+		}
+		files[kind] = p
+	}
+	w := start(t, app("pep3333/app.py"))
+	for kind, p := range files {
+		resp, body := w.get(t, "/"+kind+"?"+p)
+		if resp.StatusCode != 200 || string(body) != plainText {
+			t.Errorf("%s: status %d, %d bytes (%q...), want the %d decompressed bytes", kind, resp.StatusCode, len(body), trunc(body), len(plainText))
 		}
 	}
 }

@@ -929,11 +929,16 @@ static int fail(rctx *c, wisp_req *r) {
 }
 
 /* try_sendfile serves a wsgi.file_wrapper over a regular file by handing its fd
- * to Go (sendfile). Returns 1 if served, 0 to fall back to iteration, -1 on error. */
+ * to Go (sendfile): only a plain file, whose bytes are the fd's (the
+ * wrapper's sendfile_source), not a gzip.GzipFile that also has a fileno().
+ * Returns 1 if served, 0 to fall back to iteration, -1 on error. */
 static int try_sendfile(rctx *c, PyObject *result) {
-	PyObject *fl = py.PyObject_GetAttrString(result, "filelike");
-	if (!fl) {
+	PyObject *src = py.PyObject_GetAttrString(result, "sendfile_source");
+	PyObject *fl = src ? py.PyObject_CallObject(src, NULL) : NULL;
+	XDECREF(src);
+	if (!fl || fl == Py_None_) {
 		py.PyErr_Clear();
+		XDECREF(fl);
 		return 0;
 	}
 	PyObject *fno = py.PyObject_GetAttrString(fl, "fileno");

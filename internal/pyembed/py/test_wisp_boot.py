@@ -1335,3 +1335,36 @@ def test_os_exit_logs_one_line_then_exits():
     assert lines[0] == "CHILD 7"
     assert len(lines) == 2, lines
     assert lines[1].startswith("LOG 3 the app called os._exit(5) while serving GET /boom?x=1")
+
+
+def test_file_wrapper_sendfile_source(tmp_path):
+    """Only plain files (FileIO, BufferedReader/Random over one, subclasses
+    that keep their reading methods) may go through sendfile; compressed
+    files, which have a fileno() too, and readers that change the bytes are
+    iterated."""
+    import bz2
+    import gzip
+    import lzma
+
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+
+    class Tracked(io.BufferedReader):
+        def close(self):
+            super().close()
+
+    class Rot(io.BufferedReader):
+        def read(self, n=-1):
+            return bytes(b ^ 1 for b in super().read(n))
+
+    sendable = [open(p, "rb"), io.FileIO(p), Tracked(io.FileIO(p)), open(p, "r+b")]
+    not_sendable = [gzip.open(tmp_path / "g", "wb"), bz2.open(tmp_path / "b", "wb"),
+                    lzma.open(tmp_path / "l", "wb"), Rot(io.FileIO(p)), open(p, "r"), io.BytesIO(b"x")]
+    try:
+        for f in sendable:
+            assert wb.FileWrapper(f).sendfile_source() is f, type(f)
+        for f in not_sendable:
+            assert wb.FileWrapper(f).sendfile_source() is None, type(f)
+    finally:
+        for f in sendable + not_sendable:
+            f.close()

@@ -475,12 +475,22 @@ def _apply_logging_config(fname, defaults=None, quiet=False):
 # ---------------------------------------------------------------------------
 
 
+def _plain_reader(f, base):
+    """Whether f is a base whose reading methods are base's own."""
+    if not isinstance(f, base):
+        return False
+    t = type(f)
+    return all(getattr(t, m, None) is getattr(base, m, None)
+               for m in ("read", "readinto", "read1", "readinto1", "readall"))
+
+
 class FileWrapper:
     """``wsgi.file_wrapper`` (PEP 3333 "optional platform-specific file handling").
 
     ``FileWrapper(filelike, blksize=8192)``.  The C side checks
-    ``isinstance(result, FileWrapper)`` and, when ``filelike.fileno()`` is a
-    regular file, sends it with sendfile from the current position; otherwise
+    ``isinstance(result, FileWrapper)`` and, when ``sendfile_source()`` gives
+    a plain file over a regular file, sends it with sendfile from the current
+    position; otherwise
     the wrapper is iterated like any response, yielding
     ``filelike.read(blksize)`` blocks until one is empty.  ``close()`` closes
     the file-like object if it has a ``close`` method.
@@ -489,6 +499,22 @@ class FileWrapper:
     def __init__(self, filelike, blksize=8192):
         self.filelike = filelike
         self.blksize = blksize
+
+    def sendfile_source(self):
+        """The file-like object if its bytes are exactly those of its file
+        descriptor, so that sendfile may send them: an ``io.FileIO``, or an
+        ``io.BufferedReader``/``io.BufferedRandom`` over one (``open(path,
+        "rb")``), subclasses included as long as they do not override how
+        bytes are read. A ``gzip.GzipFile`` (bz2, lzma, a decrypting
+        wrapper...) also has a ``fileno()``, but it reads other bytes than the
+        file holds: it is iterated. None if not sendable."""
+        f = self.filelike
+        if _plain_reader(f, io.FileIO):
+            return f
+        if _plain_reader(f, io.BufferedReader) or _plain_reader(f, io.BufferedRandom):
+            if _plain_reader(getattr(f, "raw", None), io.FileIO):
+                return f
+        return None
 
     def __iter__(self):
         return self

@@ -8,7 +8,12 @@ GET /hop?NAME    sends the hop-by-hop header NAME: a fatal error (500)
 GET /hop-caught?NAME  catches start_response's error and answers "caught: ..."
 GET /bad-length?V    Set-Cookie, Content-Type and Content-Length V (invalid)
 GET /two-lengths     Set-Cookie and two Content-Lengths
+GET /gzip?PATH   wsgi.file_wrapper(gzip.open(PATH)): the decompressed bytes
+GET /bz2?PATH, /lzma?PATH  the same with bz2 and lzma
 """
+import bz2
+import gzip
+import lzma
 import sys
 
 
@@ -46,6 +51,10 @@ def application(environ, start_response):
             start_response("200 OK", [ct])
             return [body]
         return [b"hop header accepted\n"]
+    if path in ("/gzip", "/bz2", "/lzma"):
+        opener = {"/gzip": gzip.open, "/bz2": bz2.open, "/lzma": lzma.open}[path]
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](opener(q, "rb"), 4096)
     if path == "/bad-length":
         start_response("200 OK", [("Set-Cookie", "e2e=secret"), ct, ("Content-Type", "text/html"),
                                   ("Content-Length", q or "abc")])
