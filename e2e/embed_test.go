@@ -118,3 +118,29 @@ func TestOSExitLogged(t *testing.T) {
 		t.Fatalf("no log line naming os._exit(3) and the request GET /exit?3:\n%s", tail(w.Stderr(), 20))
 	}
 }
+
+// TestSyntaxErrorShowsCaret: an app that does not compile stops wisp run
+// with its message, the source line and the caret, in the exit message and
+// in the error log.
+func TestSyntaxErrorShowsCaret(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runWisp(t, 60*time.Second, "", "run", "--bind", "127.0.0.1:0", "--python", python, app("syntaxerror/app.py"))
+	if code == 0 {
+		t.Fatalf("exit 0 for an app with a syntax error")
+	}
+	if !strings.Contains(stderr, "SyntaxError: ") {
+		t.Fatalf("no SyntaxError in the output:\n%s", stderr)
+	}
+	var source, caret bool
+	for _, l := range strings.Split(stderr, "\n") {
+		source = source || strings.TrimSpace(l) == `body = (b"never closed"`
+		caret = caret || (source && strings.TrimSpace(l) == "^")
+	}
+	if !source || !caret {
+		t.Errorf("the exit message lacks the source line and caret:\n%s", stderr)
+	}
+	// the log line (however the logger quotes it) has the source line too
+	if strings.Count(stderr, "body = (b") < 2 || !strings.Contains(stderr, "failed to load") {
+		t.Errorf("the error log lacks the source line and caret:\n%s", stderr)
+	}
+}

@@ -1368,3 +1368,21 @@ def test_file_wrapper_sendfile_source(tmp_path):
     finally:
         for f in sendable + not_sendable:
             f.close()
+
+
+def test_syntax_error_shows_source_line_and_caret(error_modules):
+    """A SyntaxError in the target's own file: the one-line message gains the
+    file, the source line and the caret, and the text to log has them with
+    the message, although no frame of the app's ran."""
+    err = load_error("syntaxerr.py")
+    message, tb = wb.describe_load_error(type(err), err, err.__traceback__)
+    lines = message.split("\n")
+    assert "raised SyntaxError: " in lines[0]
+    assert any("syntaxerr.py" in line and "line 1" in line for line in lines[1:]), message
+    assert any(line.strip() == "def broken(:" for line in lines[1:]), message
+    assert lines[-1].strip() == "^", message
+    assert "def broken(:" in tb and "^" in tb and "SyntaxError: " in tb, tb
+    # other errors keep their one line
+    err = load_error("wtm_raises")
+    message, _ = wb.describe_load_error(type(err), err, err.__traceback__)
+    assert "\n" not in message

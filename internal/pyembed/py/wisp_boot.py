@@ -652,18 +652,46 @@ def describe_load_error(etype, value, tb):
     logging with it: the traceback of the exception the app's own code raised
     (at import, in a factory, in Paste Deploy), or ``''`` when the message says
     it all (a missing file, module or attribute), so that a typo in a target
-    gets one clear line rather than a page of importlib frames.
+    gets one clear line rather than a page of importlib frames.  A
+    SyntaxError (IndentationError, TabError) adds its file, line, source line
+    and caret to the message, as Python prints them, and is logged with them
+    even when no frame of the app's ran.
     """
     try:
         if isinstance(value, LoadError):
             cause = value.__cause__
+            where = _syntax_where(cause)
             if cause is None or not _has_app_frames(cause.__traceback__):
-                return str(value), ""
-            return str(value), format_exception(type(cause), cause, cause.__traceback__)
-        return ("%s: %s" % (_type_name(etype), value),
+                return str(value) + where, format_exception_only(cause) if where else ""
+            return str(value) + where, format_exception(type(cause), cause, cause.__traceback__)
+        return ("%s: %s%s" % (_type_name(etype), value, _syntax_where(value)),
                 format_exception(etype, value, tb))
     except Exception:  # never let reporting fail
         return "%s" % (etype,), ""
+
+
+def format_exception_only(exc):
+    """What Python prints for exc without its traceback (for a SyntaxError:
+    file, line, source line, caret and message); never raises."""
+    try:
+        import traceback
+        return "".join(traceback.format_exception_only(type(exc), exc))
+    except Exception:
+        return _oneline(exc) + "\n"
+
+
+def _syntax_where(exc):
+    """For a SyntaxError, the lines Python prints above its message (the
+    file and line, the source line, the caret), with a leading newline; ''
+    for anything else."""
+    if not isinstance(exc, SyntaxError):
+        return ""
+    try:
+        lines = format_exception_only(exc).rstrip("\n").split("\n")
+        where = "\n".join(lines[:-1])  # the last line is "SyntaxError: message"
+        return "\n" + where if where.strip() else ""
+    except Exception:
+        return ""
 
 
 def _has_app_frames(tb):
