@@ -721,11 +721,15 @@ func TestHTTP11ChunkedBody(t *testing.T) {
 		{"bare LF line ends", "5\nhello\n0\n\n"},
 		{"bare LF after the data", "5\r\nhello\n0\r\n\r\n"},
 		{"bare LF after the last chunk", "5\r\nhello\r\n0\n\r\n"},
+		// BWS only around a chunk extension (7.1.1): not after a bare size
+		{"space after the size, no extension", "5 \r\nhello\r\n0\r\n\r\n"},
+		{"tab after the last size, no extension", "5\r\nhello\r\n0\t\r\n\r\n"},
 	}
 	accepted := []struct{ name, body, want string }{
 		{"several chunks, upper-case hex", "A\r\n0123456789\r\n1\r\nX\r\n0\r\n\r\n", "0123456789X"},
 		{"extension", "5;name=value\r\nhello\r\n0\r\n\r\n", "hello"},
 		{"extensions, quoted and bare", "5;a=\"x y\";b\r\nhello\r\n0;last\r\n\r\n", "hello"},
+		{"BWS before an extension", "5 \t;a=1\r\nhello\r\n0 ;z\r\n\r\n", "hello"},
 	}
 	var xs []h11X
 	for _, tc := range rejected {

@@ -517,7 +517,9 @@ func (b *Body) nextChunk() error {
 	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
 		ext = ext[1:]
 	}
-	if len(ext) > 0 && ext[0] != ';' {
+	// BWS is allowed only before a ";": a size with trailing whitespace and
+	// no extension is refused (RFC 9112 7.1.1).
+	if len(ext) > 0 && ext[0] != ';' || len(ext) == 0 && i < len(line) {
 		return errBadChunk
 	}
 	if !validValue(string(ext)) {

@@ -102,6 +102,8 @@ func TestBadChunkedBody(t *testing.T) {
 		{"leading space", " 5\r\nhello\r\n0\r\n\r\n"},
 		{"junk after size", "5 x\r\nhello\r\n0\r\n\r\n"},
 		{"empty size line", "\r\nhello\r\n0\r\n\r\n"},
+		{"whitespace after size, no extension", "5 \r\nhello\r\n0\r\n\r\n"},
+		{"tab after last size, no extension", "5\r\nhello\r\n0\t\r\n\r\n"},
 		{"16 hex digits", "0000000000000005\r\nhello\r\n0\r\n\r\n"},
 		{"huge size", "fffffffffffffffff\r\n"},
 		{"control character in extension", "5;a=\x01\r\nhello\r\n0\r\n\r\n"},

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -50,7 +51,17 @@ type Interpreter struct {
 	handle cgo.Handle
 	calls  chan func() // run on the main Python thread
 	closed chan struct{}
+
+	// imu guards closing and interrupts: Close sets closing, then waits for
+	// the interrupts under way, so that none calls into Python during or
+	// after finalization. Only request timeouts take it.
+	imu        sync.Mutex
+	closing    bool
+	interrupts sync.WaitGroup
 }
+
+// ErrClosed is what Interrupt returns once Close has begun.
+var ErrClosed = errors.New("python is shutting down")
 
 // App identifies a loaded WSGI application.
 type App struct {
@@ -64,6 +75,12 @@ func Start(opts Options) (*Interpreter, error) {
 	info, err := Probe(opts.Python)
 	if err != nil {
 		return nil, err
+	}
+	if info.NoGIL != 0 {
+		// wisp_py.c declares the PyObject header of the default build; a
+		// free-threaded one lays it out differently and would crash.
+		return nil, fmt.Errorf("python %s at %s is a free-threaded build (Py_GIL_DISABLED), which wisp does not support yet: use the default build with the GIL (python3.13, not python3.13t)",
+			info.Release(), info.Executable)
 	}
 	if !started.CompareAndSwap(false, true) {
 		return nil, errors.New("python is already embedded in this process")
@@ -163,6 +180,19 @@ func (ip *Interpreter) SetMultithread(app int, on bool) {
 // first. A finalization that hangs (a non-daemon Python thread) is abandoned
 // after timeout and reported.
 func (ip *Interpreter) Close(timeout time.Duration) error {
+	// No interrupt may start now, and those under way must end before
+	// finalization: one waiting for the GIL would take it from a finalizing
+	// (or finalized) interpreter, which ends the calling thread or crashes.
+	ip.imu.Lock()
+	ip.closing = true
+	ip.imu.Unlock()
+	waited := make(chan struct{})
+	go func() { ip.interrupts.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(timeout):
+		return fmt.Errorf("python not finalized: a request-timeout interrupt still waits for the GIL after %v (a thread stuck in C code holds it)", timeout)
+	}
 	done := make(chan int, 1)
 	ip.calls <- func() { done <- int(C.wisp_finalize()) }
 	close(ip.calls)
@@ -213,14 +243,23 @@ func cbool(b bool) C.int {
 // at its next bytecode (not while blocked inside a C call such as
 // time.sleep). It gives up waiting after wait when it cannot get the GIL (a
 // thread stuck in C code holding it); the attempt then completes later, still
-// guarded by still().
+// guarded by still(). Once Close has begun it returns ErrClosed and does not
+// touch Python.
 func (ip *Interpreter) Interrupt(ident uint64, wait time.Duration, still func() bool) (stack string, hit bool, err error) {
 	type result struct {
 		stack string
 		hit   bool
 	}
+	ip.imu.Lock()
+	if ip.closing {
+		ip.imu.Unlock()
+		return "", false, ErrClosed
+	}
+	ip.interrupts.Add(1)
+	ip.imu.Unlock()
 	done := make(chan result, 1)
 	go func() {
+		defer ip.interrupts.Done()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		stack := takeCString(C.wisp_interrupt_begin(C.ulong(ident)))

@@ -26,6 +26,9 @@ type Interp struct {
 	Shared     int    `json:"shared"`
 	Multiarch  string `json:"multiarch"`
 	Lib        string `json:"-"` // the libpython shared library to load
+
+	// NoGIL is Py_GIL_DISABLED: a free-threaded build (3.13t).
+	NoGIL int `json:"gil_disabled"`
 }
 
 const probeScript = `import json, sys, sysconfig
@@ -33,7 +36,7 @@ v = sysconfig.get_config_var
 print(json.dumps(dict(executable=sys.executable, version=sys.version, hexversion=sys.hexversion,
   prefix=sys.prefix, base_prefix=sys.base_prefix, libdir=v("LIBDIR") or "", libpl=v("LIBPL") or "",
   ldlibrary=v("LDLIBRARY") or "", instsoname=v("INSTSONAME") or "", shared=v("Py_ENABLE_SHARED") or 0,
-  multiarch=v("MULTIARCH") or "")))`
+  multiarch=v("MULTIARCH") or "", gil_disabled=v("Py_GIL_DISABLED") or 0)))`
 
 // Release is the interpreter's version number ("3.11.2").
 func (in *Interp) Release() string { return firstWord(in.Version) }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -43,6 +44,7 @@ typedef struct PyMethodDef {
 } PyMethodDef;
 
 #define METH_VARARGS 0x0001
+#define METH_KEYWORDS 0x0002
 #define METH_O 0x0008
 #define Py_file_input 257
 #define TPF_LONG (1UL << 24)
@@ -85,6 +87,8 @@ typedef struct PyMethodDef {
 	X(PyObject *, PyDict_Copy, (PyObject *))                                          \
 	X(int, PyDict_SetItem, (PyObject *, PyObject *, PyObject *))                      \
 	X(int, PyDict_SetItemString, (PyObject *, const char *, PyObject *))              \
+	X(PyObject *, PyDict_GetItemString, (PyObject *, const char *))                   \
+	X(Py_ssize_t, PyDict_Size, (PyObject *))                                          \
 	X(PyObject *, PyTuple_New, (Py_ssize_t))                                          \
 	X(PyObject *, PyTuple_GetItem, (PyObject *, Py_ssize_t))                          \
 	X(Py_ssize_t, PyTuple_Size, (PyObject *))                                         \
@@ -259,6 +263,26 @@ static char *fetch_error(size_t *len) {
 	return out;
 }
 
+/* interrupts counts the TimeoutErrors wisp_interrupt_raise has raised; it
+ * changes only on request timeouts. async_exc_calls counts every call of
+ * PyThreadState_SetAsyncExc, which _wisp.async_exc_calls() reports (tests). */
+static unsigned long interrupts, async_exc_calls;
+
+/* mod_async_exc_calls is _wisp.async_exc_calls(): how many times wisp has
+ * called PyThreadState_SetAsyncExc. Tests use it to check that requests
+ * which were not interrupted leave the eval breaker alone. */
+static PyObject *mod_async_exc_calls(PyObject *self, PyObject *args) {
+	(void)self;
+	(void)args;
+	return py.PyLong_FromUnsignedLongLong(__atomic_load_n(&async_exc_calls, __ATOMIC_RELAXED));
+}
+static PyMethodDef async_exc_calls_def = {"async_exc_calls", mod_async_exc_calls, METH_VARARGS,
+					  "async_exc_calls(): how many asynchronous exceptions wisp has raised"};
+
+static PyObject *mod_current_request(PyObject *self, PyObject *args);
+static PyMethodDef current_request_def = {"current_request", mod_current_request, METH_VARARGS,
+					  "current_request(): \"METHOD URI\" of the request this thread serves, or None"};
+
 static PyObject *mod_log(PyObject *self, PyObject *args) {
 	(void)self;
 	if (py.PyTuple_Size(args) != 2) {
@@ -324,10 +348,15 @@ int wisp_init(const char *program, uintptr_t lh, const char *src, const char *ke
 	PyObject *modules = py.PyImport_GetModuleDict();
 	PyObject *m = py.PyModule_New("_wisp");
 	PyObject *fn = py.PyCFunction_NewEx(&log_def, NULL, NULL);
-	if (!m || !fn || py.PyObject_SetAttrString(m, "log", fn) < 0 ||
-	    py.PyDict_SetItemString(modules, "_wisp", m) < 0)
+	PyObject *fa = py.PyCFunction_NewEx(&async_exc_calls_def, NULL, NULL);
+	PyObject *fc = py.PyCFunction_NewEx(&current_request_def, NULL, NULL);
+	if (!m || !fn || !fa || !fc || py.PyObject_SetAttrString(m, "log", fn) < 0 ||
+	    py.PyObject_SetAttrString(m, "async_exc_calls", fa) < 0 ||
+	    py.PyObject_SetAttrString(m, "current_request", fc) < 0 || py.PyDict_SetItemString(modules, "_wisp", m) < 0)
 		return set_err(err, "create module _wisp");
 	DECREF(fn);
+	DECREF(fa);
+	DECREF(fc);
 	DECREF(m);
 
 	boot = py.PyModule_New("_wisp_boot");
@@ -486,8 +515,22 @@ int wisp_set_multithread(int app, int on) {
 	return rc;
 }
 
+/* call_method calls obj.name() and drops the result and any exception. */
+static void call_method(PyObject *obj, const char *name) {
+	PyObject *f = obj ? py.PyObject_GetAttrString(obj, name) : NULL;
+	PyObject *r = f ? py.PyObject_CallObject(f, NULL) : NULL;
+	XDECREF(f);
+	XDECREF(r);
+	if (!r) py.PyErr_Clear();
+}
+
 int wisp_finalize(void) {
 	py.PyEval_RestoreThread(main_ts);
+	/* partial lines written without a newline are not lost: wsgi.errors
+	 * keeps one per thread, sys.stdout and sys.stderr buffer theirs */
+	call_method(errstream, "flush_all");
+	call_method(py.PySys_GetObject("stdout"), "flush");
+	call_method(py.PySys_GetObject("stderr"), "flush");
 	return py.Py_FinalizeEx();
 }
 
@@ -515,6 +558,7 @@ typedef struct rctx {
 	int gone;               /* the client went away */
 	char *bbuf;             /* body gathered since the last hand-off to Go */
 	size_t blen;
+	unsigned long seen;     /* the interrupts count this thread last absorbed */
 	char *hbuf;             /* "status\0name\0value\0..." latin-1 */
 	size_t hlen, hcap;
 	char *tmp;
@@ -589,6 +633,17 @@ static PyObject *latin1(PyObject *o, const char *what) {
 
 /* encode_headers validates the status and header list per PEP 3333 and RFC 9110
  * and encodes them into c->tmp. */
+/* hop_by_hop reports whether header name p[:n] is one a WSGI app must not
+ * send: PEP 3333 calls it a fatal error. wsgiref's list, plus Trailer and
+ * Proxy-Connection. */
+static int hop_by_hop(const char *p, size_t n) {
+	static const char *const names[] = {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+					    "TE", "Trailer", "Trailers", "Transfer-Encoding", "Upgrade", "Proxy-Connection"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strlen(names[i]) == n && strncasecmp(names[i], p, n) == 0) return 1;
+	return 0;
+}
+
 static int encode_headers(rctx *c, PyObject *status, PyObject *headers) {
 	c->tlen = 0;
 	PyObject *b = latin1(status, "status");
@@ -629,6 +684,14 @@ static int encode_headers(rctx *c, PyObject *status, PyObject *headers) {
 			}
 			if (!ok) {
 				py.PyErr_Format(exc_ValueError, "invalid response header %s in %R", part ? "value" : "name", h);
+				DECREF(e);
+				return -1;
+			}
+			if (!part && hop_by_hop(p, (size_t)n)) {
+				py.PyErr_Format(exc_ValueError,
+						"hop-by-hop header %R is not allowed from a WSGI app (PEP 3333): the server "
+						"manages the connection and the framing",
+						py.PyTuple_GetItem(h, 0));
 				DECREF(e);
 				return -1;
 			}
@@ -705,15 +768,29 @@ static PyObject *wsgi_write(PyObject *self, PyObject *data) {
 }
 static PyMethodDef write_def = {"write", wsgi_write, METH_O, "WSGI write() callable"};
 
-static PyObject *start_response(PyObject *self, PyObject *args) {
+/* start_response is PEP 3333's start_response(status, response_headers,
+ * exc_info=None); exc_info may be given by keyword, as the PEP names it. */
+static PyObject *start_response(PyObject *self, PyObject *args, PyObject *kw) {
 	rctx *c = ctx_of(self);
 	if (!c) return NULL;
 	Py_ssize_t na = py.PyTuple_Size(args);
+	PyObject *kexc = NULL;
+	if (kw && py.PyDict_Size(kw) > 0) {
+		kexc = py.PyDict_GetItemString(kw, "exc_info"); /* borrowed */
+		if (!kexc || py.PyDict_Size(kw) != 1) {
+			py.PyErr_SetString(exc_TypeError, "start_response() takes only exc_info as a keyword argument");
+			return NULL;
+		}
+		if (na == 3) {
+			py.PyErr_SetString(exc_TypeError, "start_response() got exc_info both by position and by keyword");
+			return NULL;
+		}
+	}
 	if (na < 2 || na > 3) {
 		py.PyErr_SetString(exc_TypeError, "start_response() takes 2 or 3 arguments");
 		return NULL;
 	}
-	PyObject *exc = na == 3 ? py.PyTuple_GetItem(args, 2) : Py_None_;
+	PyObject *exc = na == 3 ? py.PyTuple_GetItem(args, 2) : kexc ? kexc : Py_None_;
 	if (exc != Py_None_) {
 		if (!(FLAGS(exc) & TPF_TUPLE) || py.PyTuple_Size(exc) != 3) {
 			py.PyErr_SetString(exc_TypeError, "exc_info must be a 3-tuple (type, value, traceback)");
@@ -748,12 +825,49 @@ static PyObject *start_response(PyObject *self, PyObject *args) {
 	c->started = 1;
 	return py.PyCFunction_NewEx(&write_def, self, NULL);
 }
-static PyMethodDef sr_def = {"start_response", start_response, METH_VARARGS, "WSGI start_response"};
+static PyMethodDef sr_def = {"start_response", (PyCFunction)(void (*)(void))start_response, METH_VARARGS | METH_KEYWORDS,
+			      "WSGI start_response(status, response_headers, exc_info=None)"};
 
 static uint32_t rd32(const char *p) {
 	uint32_t v;
 	memcpy(&v, p, 4);
 	return v;
+}
+
+/* env_value finds interned key id in a flat environ; NULL if absent. */
+static const char *env_value(const char *p, const char *end, unsigned want, uint32_t *len) {
+	while (p < end) {
+		unsigned id = (unsigned char)*p++;
+		if (id == 0 || id >= (unsigned)nkeys) p += 4 + rd32(p);
+		uint32_t vl = rd32(p);
+		if (id == want) {
+			*len = vl;
+			return p + 4;
+		}
+		p += 4 + vl;
+	}
+	return NULL;
+}
+
+/* mod_current_request is _wisp.current_request(): "METHOD URI" of the
+ * request the calling thread runs (for a log line before os._exit), or None.
+ * Key ids 1 and 12 are REQUEST_METHOD and REQUEST_URI (envKeys in
+ * environ.go). */
+static PyObject *mod_current_request(PyObject *self, PyObject *args) {
+	(void)self;
+	(void)args;
+	wisp_job *j = tctx.job;
+	if (!j) {
+		INCREF(Py_None_);
+		return Py_None_;
+	}
+	uint32_t ml = 0, ul = 0;
+	const char *m = env_value(j->env, j->env + j->envlen, 1, &ml);
+	const char *u = env_value(j->env, j->env + j->envlen, 12, &ul);
+	char buf[512];
+	int n = snprintf(buf, sizeof buf, "%.*s %.*s", m ? (int)(ml < 32 ? ml : 32) : 1, m ? m : "-",
+			 u ? (int)(ul < 400 ? ul : 400) : 1, u ? u : "-");
+	return py.PyUnicode_DecodeLatin1(buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1, NULL);
 }
 
 static PyObject *build_environ(wisp_req *r) {
@@ -815,11 +929,16 @@ static int fail(rctx *c, wisp_req *r) {
 }
 
 /* try_sendfile serves a wsgi.file_wrapper over a regular file by handing its fd
- * to Go (sendfile). Returns 1 if served, 0 to fall back to iteration, -1 on error. */
+ * to Go (sendfile): only a plain file, whose bytes are the fd's (the
+ * wrapper's sendfile_source), not a gzip.GzipFile that also has a fileno().
+ * Returns 1 if served, 0 to fall back to iteration, -1 on error. */
 static int try_sendfile(rctx *c, PyObject *result) {
-	PyObject *fl = py.PyObject_GetAttrString(result, "filelike");
-	if (!fl) {
+	PyObject *src = py.PyObject_GetAttrString(result, "sendfile_source");
+	PyObject *fl = src ? py.PyObject_CallObject(src, NULL) : NULL;
+	XDECREF(src);
+	if (!fl || fl == Py_None_) {
 		py.PyErr_Clear();
+		XDECREF(fl);
 		return 0;
 	}
 	PyObject *fno = py.PyObject_GetAttrString(fl, "fileno");
@@ -948,6 +1067,21 @@ static void close_result(PyObject *result, wisp_req *r, int *rc) {
 	}
 }
 
+/* absorb_timeout lets the calling thread take a TimeoutError that was raised
+ * at it after its app had returned, by running a little bytecode that
+ * catches it. Clearing it with PyThreadState_SetAsyncExc(ident, NULL) instead
+ * would leave CPython's eval breaker set for good on 3.9-3.12 (it is cleared
+ * only when an exception is delivered), and all Python code afterwards would
+ * take the eval loop's slow path. */
+static void absorb_timeout(void) {
+	PyObject *f = boot_attr("absorb_timeout");
+	PyObject *r = f ? py.PyObject_CallObject(f, NULL) : NULL;
+	XDECREF(f);
+	XDECREF(r);
+	/* the exception may arrive at the function's entry, before its try */
+	if (!r) py.PyErr_Clear();
+}
+
 /* wisp_run_job runs one request on the calling pool thread, which holds the
  * GIL, and ends it with its done event. The environ is a flat, pointer-free
  * buffer: entries of [u8 key id][u32 len][value]; key id 0 is followed by [u32
@@ -985,8 +1119,14 @@ void wisp_run_job(wisp_job *j) {
 		}
 		__atomic_store_n(&j->running, 0, __ATOMIC_RELEASE);
 		/* a TimeoutError raised in this thread that arrived too late (the app
-		 * had returned) must not hit the thread's next request */
-		py.PyThreadState_SetAsyncExc(py.PyThread_get_thread_ident(), NULL);
+		 * had returned) must not hit the thread's next request. Interrupts
+		 * are raised holding the GIL and only while running is set, so any
+		 * raised at this thread is counted by now. */
+		unsigned long n = __atomic_load_n(&interrupts, __ATOMIC_ACQUIRE);
+		if (n != c->seen) {
+			c->seen = n;
+			absorb_timeout();
+		}
 	}
 	c->job = NULL;
 	wisp_crash_job = NULL;
@@ -1013,4 +1153,9 @@ char *wisp_interrupt_begin(unsigned long ident) {
 
 /* wisp_interrupt_raise raises TimeoutError in thread ident (seen at its next
  * bytecode); the caller holds the GIL. Returns the number of threads hit. */
-int wisp_interrupt_raise(unsigned long ident) { return py.PyThreadState_SetAsyncExc(ident, exc_TimeoutError); }
+int wisp_interrupt_raise(unsigned long ident) {
+	__atomic_add_fetch(&async_exc_calls, 1, __ATOMIC_RELAXED);
+	int hit = py.PyThreadState_SetAsyncExc(ident, exc_TimeoutError);
+	if (hit > 0) __atomic_add_fetch(&interrupts, 1, __ATOMIC_RELEASE);
+	return hit;
+}

@@ -361,19 +361,27 @@ func bodyAllowed(status int) bool {
 }
 
 // hopByHop reports the response headers a WSGI app must not send (PEP
-// 3333): framing is the server's job.
+// 3333): framing is the server's job. start_response already refuses them
+// (wisp_py.c's hop_by_hop has the same list); here they are dropped from
+// forwarded responses and, as a safeguard, from the app's.
 func hopByHop(name string) bool {
 	switch len(name) {
 	case 2:
 		return strings.EqualFold(name, "TE")
 	case 7:
 		return strings.EqualFold(name, "Trailer") || strings.EqualFold(name, "Upgrade")
+	case 8:
+		return strings.EqualFold(name, "Trailers")
 	case 10:
 		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
 	case 16:
 		return strings.EqualFold(name, "Proxy-Connection")
 	case 17:
 		return strings.EqualFold(name, "Transfer-Encoding")
+	case 18:
+		return strings.EqualFold(name, "Proxy-Authenticate")
+	case 19:
+		return strings.EqualFold(name, "Proxy-Authorization")
 	}
 	return false
 }
@@ -401,10 +409,12 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 	if status < 200 {
 		return 0, -1, errors.New("status " + line + ": an informational status cannot end a response")
 	}
-	// One string holds every name and value.
-	rest := string(hdr[i+1:])
+	// One string holds every name and value. A first pass finds the
+	// Content-Length, so that a bad one is refused before any of the app's
+	// headers reach w: the 500 that follows carries only its own.
+	all := string(hdr[i+1:])
 	length := int64(-1)
-	for len(rest) > 0 {
+	for rest := all; len(rest) > 0; {
 		a := strings.IndexByte(rest, 0)
 		name := rest[:a]
 		rest = rest[a+1:]
@@ -417,6 +427,16 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 				return 0, -1, errors.New("invalid or repeated Content-Length " + strconv.Quote(value))
 			}
 			length = n
+		}
+	}
+	for rest := all; len(rest) > 0; {
+		a := strings.IndexByte(rest, 0)
+		name := rest[:a]
+		rest = rest[a+1:]
+		b := strings.IndexByte(rest, 0)
+		value := rest[:b]
+		rest = rest[b+1:]
+		if len(name) == 14 && strings.EqualFold(name, "Content-Length") {
 			continue
 		}
 		if hopByHop(name) {

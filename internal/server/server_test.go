@@ -86,6 +86,7 @@ func TestWriteHeader(t *testing.T) {
 		{"bad length", hdr("200 OK", "Content-Length", "abc"), 0, true, false, "", "", 0, false, true},
 		{"negative length", hdr("200 OK", "Content-Length", "-1"), 0, true, false, "", "", 0, false, true},
 		{"two lengths", hdr("200 OK", "Content-Length", "1", "Content-Length", "1"), 1, true, false, "", "", 0, false, true},
+		{"bad length after other headers", hdr("200 OK", "Set-Cookie", "a=1", "Content-Type", "a", "Content-Length", "x"), 0, true, false, "", "", 0, false, true},
 		{"informational", hdr("100 Continue"), 0, true, false, "", "", 0, false, true},
 	} {
 		k := &sink{length: -1}
@@ -95,6 +96,9 @@ func TestWriteHeader(t *testing.T) {
 			continue
 		}
 		if err != nil {
+			if len(k.fields) > 0 || k.status != 0 {
+				t.Errorf("%s: refused, but the app's headers %q reached the response (the 500 would carry them)", c.name, k.fields)
+			}
 			continue
 		}
 		if k.line != c.line || status != k.status || strconv.Itoa(status) != c.line[:3] {

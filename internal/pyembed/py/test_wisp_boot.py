@@ -1307,3 +1307,82 @@ def test_describe_load_error(tmp_path, monkeypatch):
     assert "boom_at_import.py" in tb and "helper" in tb
     msg, tb = wb.describe_load_error(ValueError, ValueError("x"), None)
     assert msg == "ValueError: x"
+
+
+def test_os_exit_logs_one_line_then_exits():
+    """os._exit() logs what was called and the request being served, then
+    exits with the status asked for; a forked child exits without a word."""
+    script = textwrap.dedent('''
+        import os, sys, types
+        fake = types.ModuleType("_wisp")
+        fake.log = lambda level, msg: print("LOG", level, msg, flush=True)
+        fake.current_request = lambda: "GET /boom?x=1"
+        sys.modules["_wisp"] = fake
+        sys.path.insert(0, %r)
+        import wisp_boot
+        wisp_boot.install()
+        wisp_boot.install()  # twice: still one hook
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        _, st = os.waitpid(pid, 0)
+        print("CHILD", os.waitstatus_to_exitcode(st), flush=True)
+        os._exit(5)
+    ''' % HERE)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 5, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "CHILD 7"
+    assert len(lines) == 2, lines
+    assert lines[1].startswith("LOG 3 the app called os._exit(5) while serving GET /boom?x=1")
+
+
+def test_file_wrapper_sendfile_source(tmp_path):
+    """Only plain files (FileIO, BufferedReader/Random over one, subclasses
+    that keep their reading methods) may go through sendfile; compressed
+    files, which have a fileno() too, and readers that change the bytes are
+    iterated."""
+    import bz2
+    import gzip
+    import lzma
+
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+
+    class Tracked(io.BufferedReader):
+        def close(self):
+            super().close()
+
+    class Rot(io.BufferedReader):
+        def read(self, n=-1):
+            return bytes(b ^ 1 for b in super().read(n))
+
+    sendable = [open(p, "rb"), io.FileIO(p), Tracked(io.FileIO(p)), open(p, "r+b")]
+    not_sendable = [gzip.open(tmp_path / "g", "wb"), bz2.open(tmp_path / "b", "wb"),
+                    lzma.open(tmp_path / "l", "wb"), Rot(io.FileIO(p)), open(p, "r"), io.BytesIO(b"x")]
+    try:
+        for f in sendable:
+            assert wb.FileWrapper(f).sendfile_source() is f, type(f)
+        for f in not_sendable:
+            assert wb.FileWrapper(f).sendfile_source() is None, type(f)
+    finally:
+        for f in sendable + not_sendable:
+            f.close()
+
+
+def test_syntax_error_shows_source_line_and_caret(error_modules):
+    """A SyntaxError in the target's own file: the one-line message gains the
+    file, the source line and the caret, and the text to log has them with
+    the message, although no frame of the app's ran."""
+    err = load_error("syntaxerr.py")
+    message, tb = wb.describe_load_error(type(err), err, err.__traceback__)
+    lines = message.split("\n")
+    assert "raised SyntaxError: " in lines[0]
+    assert any("syntaxerr.py" in line and "line 1" in line for line in lines[1:]), message
+    assert any(line.strip() == "def broken(:" for line in lines[1:]), message
+    assert lines[-1].strip() == "^", message
+    assert "def broken(:" in tb and "^" in tb and "SyntaxError: " in tb, tb
+    # other errors keep their one line
+    err = load_error("wtm_raises")
+    message, _ = wb.describe_load_error(type(err), err, err.__traceback__)
+    assert "\n" not in message

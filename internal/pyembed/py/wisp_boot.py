@@ -475,12 +475,22 @@ def _apply_logging_config(fname, defaults=None, quiet=False):
 # ---------------------------------------------------------------------------
 
 
+def _plain_reader(f, base):
+    """Whether f is a base whose reading methods are base's own."""
+    if not isinstance(f, base):
+        return False
+    t = type(f)
+    return all(getattr(t, m, None) is getattr(base, m, None)
+               for m in ("read", "readinto", "read1", "readinto1", "readall"))
+
+
 class FileWrapper:
     """``wsgi.file_wrapper`` (PEP 3333 "optional platform-specific file handling").
 
     ``FileWrapper(filelike, blksize=8192)``.  The C side checks
-    ``isinstance(result, FileWrapper)`` and, when ``filelike.fileno()`` is a
-    regular file, sends it with sendfile from the current position; otherwise
+    ``isinstance(result, FileWrapper)`` and, when ``sendfile_source()`` gives
+    a plain file over a regular file, sends it with sendfile from the current
+    position; otherwise
     the wrapper is iterated like any response, yielding
     ``filelike.read(blksize)`` blocks until one is empty.  ``close()`` closes
     the file-like object if it has a ``close`` method.
@@ -489,6 +499,22 @@ class FileWrapper:
     def __init__(self, filelike, blksize=8192):
         self.filelike = filelike
         self.blksize = blksize
+
+    def sendfile_source(self):
+        """The file-like object if its bytes are exactly those of its file
+        descriptor, so that sendfile may send them: an ``io.FileIO``, or an
+        ``io.BufferedReader``/``io.BufferedRandom`` over one (``open(path,
+        "rb")``), subclasses included as long as they do not override how
+        bytes are read. A ``gzip.GzipFile`` (bz2, lzma, a decrypting
+        wrapper...) also has a ``fileno()``, but it reads other bytes than the
+        file holds: it is iterated. None if not sendable."""
+        f = self.filelike
+        if _plain_reader(f, io.FileIO):
+            return f
+        if _plain_reader(f, io.BufferedReader) or _plain_reader(f, io.BufferedRandom):
+            if _plain_reader(getattr(f, "raw", None), io.FileIO):
+                return f
+        return None
 
     def __iter__(self):
         return self
@@ -626,18 +652,46 @@ def describe_load_error(etype, value, tb):
     logging with it: the traceback of the exception the app's own code raised
     (at import, in a factory, in Paste Deploy), or ``''`` when the message says
     it all (a missing file, module or attribute), so that a typo in a target
-    gets one clear line rather than a page of importlib frames.
+    gets one clear line rather than a page of importlib frames.  A
+    SyntaxError (IndentationError, TabError) adds its file, line, source line
+    and caret to the message, as Python prints them, and is logged with them
+    even when no frame of the app's ran.
     """
     try:
         if isinstance(value, LoadError):
             cause = value.__cause__
+            where = _syntax_where(cause)
             if cause is None or not _has_app_frames(cause.__traceback__):
-                return str(value), ""
-            return str(value), format_exception(type(cause), cause, cause.__traceback__)
-        return ("%s: %s" % (_type_name(etype), value),
+                return str(value) + where, format_exception_only(cause) if where else ""
+            return str(value) + where, format_exception(type(cause), cause, cause.__traceback__)
+        return ("%s: %s%s" % (_type_name(etype), value, _syntax_where(value)),
                 format_exception(etype, value, tb))
     except Exception:  # never let reporting fail
         return "%s" % (etype,), ""
+
+
+def format_exception_only(exc):
+    """What Python prints for exc without its traceback (for a SyntaxError:
+    file, line, source line, caret and message); never raises."""
+    try:
+        import traceback
+        return "".join(traceback.format_exception_only(type(exc), exc))
+    except Exception:
+        return _oneline(exc) + "\n"
+
+
+def _syntax_where(exc):
+    """For a SyntaxError, the lines Python prints above its message (the
+    file and line, the source line, the caret), with a leading newline; ''
+    for anything else."""
+    if not isinstance(exc, SyntaxError):
+        return ""
+    try:
+        lines = format_exception_only(exc).rstrip("\n").split("\n")
+        where = "\n".join(lines[:-1])  # the last line is "SyntaxError: message"
+        return "\n" + where if where.strip() else ""
+    except Exception:
+        return ""
 
 
 def _has_app_frames(tb):
@@ -653,6 +707,19 @@ def _has_app_frames(tb):
                 or any(name.startswith(m) for m in machinery)):
             return True
         tb = tb.tb_next
+    return False
+
+
+def absorb_timeout():
+    """Take a TimeoutError that a request timeout raised at this thread after
+    its app had returned (wisp_py.c calls this only after such an interrupt).
+    Delivering it clears CPython's eval breaker; clearing it unraised would
+    not. Returns whether one arrived here."""
+    try:
+        for _ in range(4):
+            pass
+    except TimeoutError:
+        return True
     return False
 
 
@@ -928,6 +995,35 @@ class _PasteScriptFinder:
 _installed = False
 
 
+def _install_exit_hook():
+    """Make ``os._exit`` log one line before the process goes: what was
+    called, with which code, and the request this thread was serving.
+    ``os._exit`` skips every handler and flush, so without this line the
+    server would vanish without a word. A forked child (multiprocessing)
+    exits quietly, as it would without wisp: it is not the server."""
+    real = os._exit
+    if getattr(real, "_wisp_hook", False):
+        return
+    pid = os.getpid()
+
+    def _exit(status):
+        if os.getpid() == pid and _wisp is not None:
+            try:
+                req = _wisp.current_request()
+                _log(ERROR, "the app called os._exit(%r)%s: the process exits now, "
+                     "with status %r" % (status, " while serving %s" % req if req else "",
+                                         status))
+            except BaseException:
+                pass
+        real(status)
+
+    _exit._wisp_hook = True
+    _exit.__doc__ = real.__doc__
+    _exit.__name__ = real.__name__
+    _exit.__qualname__ = real.__qualname__
+    os._exit = _exit
+
+
 def install():
     """Install the compatibility modules; safe to call more than once.
 
@@ -945,4 +1041,5 @@ def install():
     _install_module("win32traceutil", _populate_win32traceutil)
     if not any(isinstance(f, _PasteScriptFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _PasteScriptFinder())
+    _install_exit_hook()
     _installed = True
