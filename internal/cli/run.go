@@ -111,7 +111,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	access, closeAccess, err := server.OpenAccessLog(*accessLog, stdout)
+	access, closeAccess, reopenAccess, err := server.OpenAccessLog(*accessLog, stdout)
 	if err != nil {
 		return err
 	}
@@ -156,16 +156,36 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	log.Info("listening", "addr", ln.Addr().String(), "python", ip.Info.Release(), "lib", ip.Info.Lib,
 		"handler", handlerName, "threads", threadCount)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, stopSignals...)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGUSR1:
+				if err := reopenAccess(); err != nil {
+					log.Error("SIGUSR1: cannot reopen the access log; writing on to the old file", "err", err)
+				} else {
+					log.Info("SIGUSR1: log files reopened")
+				}
+			case syscall.SIGHUP:
+				log.Warn("SIGHUP ignored: in-process wisp cannot reload its app without a restart (Python cannot be re-initialized in one process); run a pool (--processes N, or wisp serve) to reload live")
+			case syscall.SIGUSR2:
+				log.Warn("SIGUSR2 ignored: it has no meaning for wisp")
+			default:
+				log.Info("stopping", "signal", sig.String())
+				break wait
+			}
+		}
 	}
-	stop()
+	signal.Stop(sigs)
 	log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()

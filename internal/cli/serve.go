@@ -44,6 +44,12 @@ func newLogger(w io.Writer, level string, attrs ...any) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})).With(attrs...), nil
 }
 
+// stopSignals end a server gracefully: SIGTERM (systemd, Kubernetes), SIGINT
+// (a terminal) and SIGQUIT (nginx's graceful stop). Every other signal whose
+// default would end the process (SIGHUP, SIGUSR1, SIGUSR2) has a meaning or
+// is logged and ignored, so that a stray kill never takes the server down.
+var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
+
 // supervise runs the supervisor for cfg until SIGTERM/SIGINT; SIGHUP and the
 // control API's reload apply what reload returns.
 func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*config.Config, error)) error {
@@ -91,14 +97,24 @@ func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*con
 		log.Info("listening", "addr", addrs[k], "binding", k, "control", cfg.Server.ControlSocket)
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, stopSignals...)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+		switch sig {
+		case syscall.SIGHUP:
 			log.Info("SIGHUP: reloading the configuration")
 			apply()
 			continue
+		case syscall.SIGUSR1:
+			n := sup.SignalWorkers(syscall.SIGUSR1)
+			log.Info("SIGUSR1: the workers reopen their log files", "workers", n)
+			continue
+		case syscall.SIGUSR2:
+			log.Warn("SIGUSR2 ignored: it has no meaning for wisp")
+			continue
 		}
+		log.Info("stopping", "signal", sig.String())
 		break
 	}
 	grace := time.Duration(cfg.Server.GracefulTimeout)

@@ -341,17 +341,65 @@ func (s *Server) Handler() (string, int) { return s.cfg.Handler, s.cfg.Threads }
 
 // OpenAccessLog opens an access log named as the flags and the config write
 // it: "-" is stdout, "off" or "" is none, anything else a file appended to.
-// close releases the file (a no-op otherwise).
-func OpenAccessLog(spec string, stdout io.Writer) (w io.Writer, close func() error, err error) {
+// close releases the file and reopen opens its path again (logrotate's
+// convention, on SIGUSR1); both are no-ops for stdout or none.
+func OpenAccessLog(spec string, stdout io.Writer) (w io.Writer, close, reopen func() error, err error) {
+	nop := func() error { return nil }
 	switch spec {
 	case "off", "":
-		return nil, func() error { return nil }, nil
+		return nil, nop, nop, nil
 	case "-":
-		return stdout, func() error { return nil }, nil
+		return stdout, nop, nop, nil
 	}
-	f, err := os.OpenFile(spec, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := OpenLogFile(spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("access log: %w", err)
+		return nil, nil, nil, fmt.Errorf("access log: %w", err)
 	}
-	return f, f.Close, nil
+	return f, f.Close, f.Reopen, nil
+}
+
+// LogFile is a log file that can be reopened at its path while it is written
+// to: after logrotate renamed it, Reopen makes later writes create a new file.
+// Writes and Reopen may run concurrently (the access log writes it from its
+// flusher only, so the lock is not on the request path).
+type LogFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+// OpenLogFile opens path for appending, creating it (mode 0644) if needed.
+func OpenLogFile(path string) (*LogFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &LogFile{path: path, f: f}, nil
+}
+
+func (l *LogFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// Reopen opens the path again and closes the old file; if the path cannot be
+// opened, writes go on to the old file and the error says why.
+func (l *LogFile) Reopen() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("reopen %s: %w", l.path, err)
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f = f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// Close closes the file.
+func (l *LogFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
 }

@@ -939,3 +939,18 @@ func (s *Supervisor) fileFD(w io.Writer) uintptr {
 	}
 	return s.devNull.Fd()
 }
+
+// SignalWorkers sends sig to every live worker of every pool (SIGUSR1: each
+// reopens its access log). It returns how many workers it signalled.
+func (s *Supervisor) SignalWorkers(sig syscall.Signal) int {
+	n := 0
+	s.call(func() {
+		for _, p := range s.pools {
+			for _, w := range p.workers {
+				w.signal(sig)
+				n++
+			}
+		}
+	})
+	return n
+}

@@ -25,6 +25,13 @@ import (
 // listeners, reports "ready" and then its request count on the status pipe,
 // and drains on SIGTERM. log is the process's error log.
 func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error) {
+	// A signal sent to the whole process group must not end a worker: the
+	// supervisor decides (SIGHUP reloads, SIGUSR2 means nothing), and SIGUSR1,
+	// which it forwards, reopens the access log (logrotate's convention).
+	// (Caught, not ignored: a process the app starts gets default actions.)
+	usr1 := make(chan os.Signal, 4)
+	signal.Notify(usr1, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(usr1)
 	status := os.NewFile(3, "status")
 	var mu sync.Mutex
 	report := func(m statusMsg) {
@@ -63,11 +70,31 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	if err := pyembed.CrashReportsTo(3, crashPrefix); err != nil {
 		log.Warn("crash reports go to the error log unprefixed", "err", err)
 	}
-	access, closeAccess, err := server.OpenAccessLog(spec.AccessLog, stdout)
+	access, closeAccess, reopenAccess, err := server.OpenAccessLog(spec.AccessLog, stdout)
 	if err != nil {
 		return err
 	}
 	defer closeAccess()
+	reopenDone := make(chan struct{})
+	defer close(reopenDone)
+	go func() {
+		for {
+			select {
+			case sig := <-usr1:
+				if sig != syscall.SIGUSR1 {
+					log.Debug("signal ignored by a worker: the supervisor acts on it", "signal", sig.String())
+					continue
+				}
+				if err := reopenAccess(); err != nil {
+					log.Error("SIGUSR1: cannot reopen the access log", "err", err)
+				} else {
+					log.Info("SIGUSR1: log files reopened")
+				}
+			case <-reopenDone:
+				return
+			}
+		}
+	}()
 	stuck := make(chan struct{}, 1)
 	onStuck := func(uri string) {
 		select {
@@ -150,7 +177,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	log.Info("apps loaded; serving")
 
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last uint64
