@@ -22,7 +22,8 @@ import (
 func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	d := server.Defaults
-	bind := fs.String("bind", "127.0.0.1:8000", "address to listen on (host:port)")
+	var binds listFlag
+	fs.Var(&binds, "bind", "address to listen on, host:port (repeatable; default 127.0.0.1:8000)")
 	threads := fs.Int("threads", d.Threads, "Python threads of the threadpool handler")
 	handler := fs.String("handler", "", "threadpool (N threads; the default) or simple (one thread; the default for an ISAPISimpleHandler script)")
 	python := fs.String("python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
@@ -52,6 +53,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	poolIdle := fs.Duration("pool-idle-timeout", 0, "pool: stop every worker after this long without requests; the next request starts them (0: never)")
 	startTimeout := fs.Duration("start-timeout", 60*time.Second, "pool: time a worker may take to import its apps")
 	cpuAffinity := fs.Bool("cpu-affinity", false, "pool: pin each worker to its share of the CPUs (with 2 or more processes)")
+	rapidFail := fs.Bool("rapid-fail", true, "pool: stop the pool (503 + Retry-After) when workers keep dying while starting or soon after, until 'wisp start'")
+	rapidFailMax := fs.Int("rapid-fail-max", 5, "pool: early worker deaths within --rapid-fail-window that stop the pool")
+	rapidFailWindow := fs.Duration("rapid-fail-window", 5*time.Minute, "pool: the window of --rapid-fail-max")
 	ctlSocket := fs.String("control-socket", "", "pool: control socket for wisp status/recycle (default $TMPDIR/wisp-PID.sock)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wisp run [flags] [TARGET]\n\nTARGET is module:callable, path/to/app.py or config:app.ini[#name].\n\nFlags:\n")
@@ -59,6 +63,17 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := checkRunFlags(fs, *processes); err != nil {
+		return err
+	}
+	if len(binds) == 0 {
+		binds = listFlag{"127.0.0.1:8000"}
+	}
+	for _, b := range binds {
+		if err := checkBind(b); err != nil {
+			return usageError{err}
+		}
 	}
 	var ms []server.Mount
 	switch fs.NArg() {
@@ -92,11 +107,12 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 			sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
 		}
 		toml, err := poolTOML(runPool{
-			bind: *bind, mounts: ms, python: *python, pythonpath: pypath, processes: *processes, threads: *threads,
+			binds: binds, mounts: ms, python: *python, pythonpath: pypath, processes: *processes, threads: *threads,
 			handler: *handler, queue: *queue, maxBody: *maxBody, maxHeader: *maxHeader, timeout: *timeout,
 			maxReq: *maxReq, maxReqJitter: *maxReqJitter, maxRSS: *maxRSS, maxRSSHard: *maxRSSHard,
 			maxUptime: *maxUptime, idle: *poolIdle, start: *startTimeout, grace: *grace, socket: sock,
 			access: *accessLog, level: *level, rht: *rht, rt: *rt, wt: *wt, it: *it, cpuAffinity: *cpuAffinity,
+			rapidFail: *rapidFail, rapidFailMax: *rapidFailMax, rapidFailWindow: *rapidFailWindow,
 		})
 		if err != nil {
 			return usageError{err}
@@ -147,21 +163,36 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *bind)
-	if err != nil {
-		srv.Shutdown(context.Background())
-		return fmt.Errorf("listen: %w", err)
+	var lns []net.Listener
+	for _, b := range binds {
+		ln, err := net.Listen("tcp", b)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			srv.Shutdown(context.Background())
+			return fmt.Errorf("listen on %s: %w", b, err)
+		}
+		lns = append(lns, ln)
 	}
 	handlerName, threadCount := srv.Handler()
-	log.Info("listening", "addr", ln.Addr().String(), "python", ip.Info.Release(), "lib", ip.Info.Lib,
-		"handler", handlerName, "threads", threadCount)
+	pythonFrom := "python3 on PATH (use --python to choose)"
+	if *python != "" {
+		pythonFrom = "--python " + *python
+	}
+	for _, ln := range lns {
+		log.Info("listening", "addr", ln.Addr().String(), "python", ip.Info.Release(), "interpreter", ip.Info.Executable,
+			"from", pythonFrom, "lib", ip.Info.Lib, "handler", handlerName, "threads", threadCount)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, stopSignals...)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 wait:
 	for {
 		select {
@@ -206,15 +237,18 @@ wait:
 
 // runPool is `wisp run` with --processes: the flags of a one-pool server.
 type runPool struct {
-	bind, python, handler, socket, access, level string
-	mounts                                       []server.Mount
-	pythonpath                                   []string
-	processes, threads, queue, maxHeader         int
-	maxReq, maxReqJitter, maxRSS, maxRSSHard     int
-	maxBody                                      int64
-	timeout, maxUptime, idle, start, grace       time.Duration
-	rht, rt, wt, it                              time.Duration
-	cpuAffinity                                  bool
+	python, handler, socket, access, level   string
+	binds                                    []string
+	mounts                                   []server.Mount
+	pythonpath                               []string
+	processes, threads, queue, maxHeader     int
+	maxReq, maxReqJitter, maxRSS, maxRSSHard int
+	maxBody                                  int64
+	timeout, maxUptime, idle, start, grace   time.Duration
+	rht, rt, wt, it                          time.Duration
+	cpuAffinity, rapidFail                   bool
+	rapidFailMax                             int
+	rapidFailWindow                          time.Duration
 }
 
 // poolTOML writes the flags as the configuration file they stand for, so that
@@ -224,7 +258,7 @@ func poolTOML(p runPool) (string, error) {
 	q := func(s string) string {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
-	for _, s := range append([]string{p.bind, p.python, p.socket, p.access}, p.pythonpath...) {
+	for _, s := range append(append([]string{p.python, p.socket, p.access}, p.binds...), p.pythonpath...) {
 		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
 			return "", fmt.Errorf("control characters in %q", s)
 		}
@@ -253,7 +287,12 @@ func poolTOML(p runPool) (string, error) {
 	fmt.Fprintf(&b, "cpu_affinity = %v\n", p.cpuAffinity)
 	fmt.Fprintf(&b, "max_uptime = %s\nidle_timeout = %s\nrequest_timeout = %s\nstart_timeout = %s\ngraceful_timeout = %s\n",
 		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
-	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", q(p.bind))
+	fmt.Fprintf(&b, "rapid_fail = %v\nrapid_fail_max = %d\nrapid_fail_window = %s\n", p.rapidFail, p.rapidFailMax, d(p.rapidFailWindow))
+	var bq []string
+	for _, s := range p.binds {
+		bq = append(bq, q(s))
+	}
+	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", strings.Join(bq, ", "))
 	for _, m := range p.mounts {
 		path := m.Prefix
 		if path == "" {

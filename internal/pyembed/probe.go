@@ -71,9 +71,14 @@ func Probe(python string) (*Interp, error) {
 		msg := err.Error()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-			msg = lastLine(string(ee.Stderr))
+			// the whole error: pyenv, for one, explains itself over several lines
+			text := strings.TrimSpace(string(ee.Stderr))
+			if len(text) > 4000 {
+				text = "..." + text[len(text)-4000:]
+			}
+			msg += ", saying:\n    " + strings.ReplaceAll(text, "\n", "\n    ")
 		}
-		return nil, fmt.Errorf("python %q: cannot run it: %s", python, msg)
+		return nil, fmt.Errorf("python %q: cannot run it: %s -I -c <probe script>: %s", python, exe, msg)
 	}
 	var in Interp
 	if err := json.Unmarshal(out, &in); err != nil {

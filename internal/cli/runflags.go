@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// poolOnlyFlags are the `wisp run` flags that only a pool of worker processes
+// can apply: in-process there is no worker to recycle, pin or restart.
+var poolOnlyFlags = []string{"max-requests", "max-requests-jitter", "max-rss", "max-rss-hard", "max-uptime",
+	"pool-idle-timeout", "start-timeout", "cpu-affinity", "control-socket", "rapid-fail", "rapid-fail-max",
+	"rapid-fail-window"}
+
+// flagRule is what one numeric or duration flag accepts.
+type flagRule struct {
+	min  int64  // the smallest value (durations: in nanoseconds)
+	want string // the accepted form, for the message
+}
+
+// runFlagRules bound the numeric and duration flags of `wisp run`. A flag
+// missing here accepts any value its type parses.
+var runFlagRules = map[string]flagRule{
+	"threads":             {1, "a number of Python threads, 1 or more"},
+	"processes":           {0, "a number of worker processes, 0 (in this process) or more"},
+	"queue":               {1, "a number of waiting requests, 1 or more"},
+	"max-body":            {1, "a size in bytes, 1 or more"},
+	"mem-body":            {1, "a size in bytes, 1 or more"},
+	"max-header-bytes":    {1024, "a size in bytes, 1024 or more"},
+	"read-header-timeout": {1, "a duration above 0, such as 10s"},
+	"read-timeout":        {1, "a duration above 0, such as 120s"},
+	"write-timeout":       {1, "a duration above 0, such as 60s"},
+	"idle-timeout":        {1, "a duration above 0, such as 60s"},
+	"graceful-timeout":    {0, "a duration, 0 or more, such as 30s"},
+	"timeout":             {0, "a duration, 0 (none) or more, such as 30s"},
+	"max-requests":        {0, "a number of requests, 0 (never) or more"},
+	"max-requests-jitter": {0, "a number of requests, 0 or more"},
+	"max-rss":             {0, "a size in MB, 0 (never) or more"},
+	"max-rss-hard":        {0, "a size in MB, 0 (never) or more"},
+	"max-uptime":          {0, "a duration, 0 (never) or more, such as 24h"},
+	"pool-idle-timeout":   {0, "a duration, 0 (never) or more, such as 10m"},
+	"start-timeout":       {1, "a duration above 0, such as 60s"},
+	"rapid-fail-max":      {1, "a number of crashes, 1 or more"},
+	"rapid-fail-window":   {1, "a duration above 0, such as 5m"},
+}
+
+// checkRunFlags refuses flag values that cannot work, and pool-only flags
+// given without --processes, naming the flag and the accepted form.
+func checkRunFlags(fs *flag.FlagSet, processes int) error {
+	var errs []string
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.VisitAll(func(f *flag.Flag) {
+		r, ok := runFlagRules[f.Name]
+		if !ok {
+			return
+		}
+		var v int64
+		switch g := f.Value.(flag.Getter).Get().(type) {
+		case int:
+			v = int64(g)
+		case int64:
+			v = g
+		case time.Duration:
+			v = int64(g)
+		default:
+			return
+		}
+		if v < r.min {
+			errs = append(errs, fmt.Sprintf("--%s %s: want %s", f.Name, f.Value.String(), r.want))
+		}
+	})
+	if processes == 0 {
+		for _, name := range poolOnlyFlags {
+			if set[name] {
+				errs = append(errs, fmt.Sprintf("--%s applies to a pool of worker processes: add --processes N (in this process there is no worker to recycle or restart)", name))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return usageError{fmt.Errorf("%s", strings.Join(errs, "\n  "))}
+	}
+	return nil
+}
+
+// checkBind refuses a --bind value that is not host:port with a port number.
+func checkBind(b string) error {
+	if strings.HasPrefix(b, "unix:") {
+		return fmt.Errorf("--bind %q: unix sockets are not supported yet; want host:port, such as 127.0.0.1:8000", b)
+	}
+	i := strings.LastIndexByte(b, ':')
+	if n, err := strconv.Atoi(b[i+1:]); i < 0 || err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("--bind %q: want host:port, such as 127.0.0.1:8000 or [::1]:8000", b)
+	}
+	return nil
+}

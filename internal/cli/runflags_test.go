@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"wisp/internal/config"
+	"wisp/internal/server"
+)
+
+// Flag values that cannot work are refused before anything starts, with the
+// flag's name and the accepted form (exit code 2: a usage error).
+func TestRunRefusesBadFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--threads", "0", "app:app"}, "--threads 0: want a number of Python threads, 1 or more"},
+		{[]string{"--threads", "-3", "app:app"}, "--threads -3"},
+		{[]string{"--processes", "-1", "app:app"}, "--processes -1: want a number of worker processes"},
+		{[]string{"--queue", "0", "app:app"}, "--queue 0"},
+		{[]string{"--max-body", "-1", "app:app"}, "--max-body -1"},
+		{[]string{"--max-header-bytes", "100", "app:app"}, "--max-header-bytes 100: want a size in bytes, 1024 or more"},
+		{[]string{"--read-timeout", "-1s", "app:app"}, "--read-timeout -1s: want a duration above 0"},
+		{[]string{"--idle-timeout", "0s", "app:app"}, "--idle-timeout 0s"},
+		{[]string{"--timeout", "-5s", "app:app"}, "--timeout -5s"},
+		{[]string{"--max-rss", "512", "app:app"}, "--max-rss applies to a pool of worker processes: add --processes N"},
+		{[]string{"--max-requests", "100", "app:app"}, "--max-requests applies to a pool"},
+		{[]string{"--max-uptime", "1h", "app:app"}, "--max-uptime applies to a pool"},
+		{[]string{"--rapid-fail=false", "app:app"}, "--rapid-fail applies to a pool"},
+		{[]string{"--processes", "2", "--rapid-fail-max", "0", "app:app"}, "--rapid-fail-max 0"},
+		{[]string{"--processes", "2", "--max-requests", "-1", "app:app"}, "--max-requests -1"},
+		{[]string{"--bind", "unix:/tmp/x.sock", "app:app"}, "unix sockets are not supported yet"},
+		{[]string{"--bind", "127.0.0.1", "app:app"}, `--bind "127.0.0.1": want host:port`},
+		{[]string{"--bind", "127.0.0.1:http", "app:app"}, "want host:port"},
+	}
+	for _, c := range cases {
+		err := runCmd(c.args, io.Discard, io.Discard)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("wisp run %s: %v, want a usage error", strings.Join(c.args, " "), err)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("wisp run %s:\n got %v\nwant %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+	// all the problems at once
+	err := runCmd([]string{"--threads", "0", "--queue", "0", "--max-rss", "9", "app:app"}, io.Discard, io.Discard)
+	if err == nil || strings.Count(err.Error(), "--") < 3 {
+		t.Errorf("want three problems in one error, got %v", err)
+	}
+}
+
+// Several --bind flags are all served (the last no longer wins), and the
+// rapid-fail flags reach the pool's settings.
+func TestPoolTOMLBindsAndRapidFail(t *testing.T) {
+	text, err := poolTOML(runPool{
+		binds: []string{"127.0.0.1:8001", "127.0.0.1:8002"}, mounts: []server.Mount{{Target: "app:app"}},
+		processes: 2, threads: 4, queue: 10, maxHeader: 8192, maxBody: 1 << 20, start: time.Minute,
+		grace: time.Second, rht: time.Second, rt: time.Second, wt: time.Second, it: time.Second,
+		access: "off", level: "info", socket: "/tmp/x.sock",
+		rapidFail: false, rapidFailMax: 7, rapidFailWindow: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("flags", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if got := cfg.Sites[0].Bindings; len(got) != 2 || got[0] != "127.0.0.1:8001" || got[1] != "127.0.0.1:8002" {
+		t.Errorf("bindings %v", got)
+	}
+	p := cfg.Pools["default"]
+	if p.RapidFail || p.RapidFailMax != 7 || time.Duration(p.RapidFailWindow) != time.Minute {
+		t.Errorf("rapid fail: %v %d %v", p.RapidFail, p.RapidFailMax, p.RapidFailWindow)
+	}
+}
