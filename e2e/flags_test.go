@@ -65,3 +65,23 @@ func TestRunPythonProbeShowsWholeError(t *testing.T) {
 		}
 	}
 }
+
+// --log-format text prints an app's traceback as lines a person reads, not
+// one logfmt line of \n escapes (the default when stderr is a terminal).
+func TestRunLogFormatText(t *testing.T) {
+	w := start(t, "--log-format", "text", app("crash/app.py"))
+	resp, _ := w.get(t, "/raise?fmt")
+	if resp.StatusCode != 500 {
+		t.Fatalf("status %d, want 500", resp.StatusCode)
+	}
+	if !w.waitStderr("RuntimeError: e2e-boom-fmt", 5*time.Second) {
+		t.Fatalf("no traceback in the log:\n%s", w.Stderr())
+	}
+	log := w.Stderr()
+	if !strings.Contains(log, "\n    Traceback (most recent call last):\n") || !strings.Contains(log, "\n    RuntimeError: e2e-boom-fmt\n") {
+		t.Errorf("the traceback is not printed as indented lines:\n%s", log)
+	}
+	if strings.Contains(log, `\n`) {
+		t.Errorf("escaped newlines in the text log:\n%s", log)
+	}
+}

@@ -42,6 +42,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	grace := fs.Duration("graceful-timeout", 30*time.Second, "on SIGTERM/SIGINT, time in-flight requests get to finish")
 	accessLog := fs.String("access-log", "-", "access log file, - for stdout, off for none")
 	level := fs.String("log-level", "info", "error log level: debug, info, warn, error")
+	logFmt := fs.String("log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
 	timeout := fs.Duration("timeout", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (0: none)")
 	// Pool flags: with --processes, wisp runs the app as a supervised pool of worker processes.
 	processes := fs.Int("processes", 0, "run N supervised worker processes (a pool, as 'wisp serve' does); 0: in this process")
@@ -93,7 +94,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if len(ms) == 0 {
 		return usageError{fmt.Errorf("nothing to serve: give a TARGET or --mount PREFIX=TARGET")}
 	}
-	if _, err := newLogger(stderr, *level); err != nil {
+	if err := setLogFormat(*logFmt, stderr); err != nil {
+		return err
+	}
+	if _, err := newLogger(stderr, *level, ""); err != nil {
 		return err
 	}
 	if *processes > 0 {
@@ -123,7 +127,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return supervise(cfg, stdout, stderr, func() (*config.Config, error) { return cfg, nil })
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := newLogger(stderr, *level, "")
 	if err != nil {
 		return err
 	}

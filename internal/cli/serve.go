@@ -23,7 +23,11 @@ import (
 func serveCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("c", "wisp.toml", "configuration file")
+	logFmt := fs.String("log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := setLogFormat(*logFmt, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -36,12 +40,22 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	return supervise(cfg, stdout, stderr, func() (*config.Config, error) { return config.Load(*path) })
 }
 
-func newLogger(w io.Writer, level string, attrs ...any) (*slog.Logger, error) {
+// newLogger is the error log: level and format as the flags name them (see
+// logFormat), with attrs on every record.
+func newLogger(w io.Writer, level, format string, attrs ...any) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError{fmt.Errorf("log level %q: want debug, info, warn or error", level)}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})).With(attrs...), nil
+	format, err := logFormat(format, w)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(newTextHandler(w, opts)).With(attrs...), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)).With(attrs...), nil
 }
 
 // stopSignals end a server gracefully: SIGTERM (systemd, Kubernetes), SIGINT
@@ -53,7 +67,7 @@ var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
 // supervise runs the supervisor for cfg until SIGTERM/SIGINT; SIGHUP and the
 // control API's reload apply what reload returns.
 func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*config.Config, error)) error {
-	log, err := newLogger(stderr, cfg.Server.LogLevel)
+	log, err := newLogger(stderr, cfg.Server.LogLevel, "")
 	if err != nil {
 		return err
 	}
@@ -137,7 +151,7 @@ func workerCmd(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, spec.LogLevel, "pool", spec.Pool, "worker", spec.ID, "pid", os.Getpid())
+	log, err := newLogger(stderr, spec.LogLevel, "", "pool", spec.Pool, "worker", spec.ID, "pid", os.Getpid())
 	if err != nil {
 		return err
 	}
