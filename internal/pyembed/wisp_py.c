@@ -104,6 +104,7 @@ typedef struct PyMethodDef {
 	X(PyObject *, PyBool_FromLong, (long))                                            \
 	X(PyObject *, PyObject_GetAttrString, (PyObject *, const char *))                 \
 	X(int, PyObject_SetAttrString, (PyObject *, const char *, PyObject *))            \
+	X(int, PyObject_IsTrue, (PyObject *))                                            \
 	X(PyObject *, PyObject_CallObject, (PyObject *, PyObject *))                      \
 	X(PyObject *, PyObject_CallFunctionObjArgs, (PyObject *, ...))                    \
 	X(PyObject *, PyObject_GetIter, (PyObject *))                                     \
@@ -285,20 +286,26 @@ static PyMethodDef current_request_def = {"current_request", mod_current_request
 
 static PyObject *mod_log(PyObject *self, PyObject *args) {
 	(void)self;
-	if (py.PyTuple_Size(args) != 2) {
-		py.PyErr_SetString(exc_TypeError, "log(level, msg) takes 2 arguments");
+	Py_ssize_t nargs = py.PyTuple_Size(args);
+	if (nargs != 2 && nargs != 3) {
+		py.PyErr_SetString(exc_TypeError, "log(level, msg[, now]) takes 2 or 3 arguments");
 		return NULL;
 	}
 	long level = py.PyLong_AsLong(py.PyTuple_GetItem(args, 0));
 	if (level == -1 && py.PyErr_Occurred()) return NULL;
+	int now = nargs == 3 ? py.PyObject_IsTrue(py.PyTuple_GetItem(args, 2)) : 0;
+	if (now < 0) return NULL;
 	size_t n;
 	char *s = utf8(py.PyTuple_GetItem(args, 1), &n);
-	log_text((int)level, s, n);
+	if (now)
+		go_wisp_log(log_handle, (int)level, s, n); /* written before the call returns (the process may end next) */
+	else
+		log_text((int)level, s, n);
 	free(s);
 	INCREF(Py_None_);
 	return Py_None_;
 }
-static PyMethodDef log_def = {"log", mod_log, METH_VARARGS, "log(level, msg): write to wisp's error log"};
+static PyMethodDef log_def = {"log", mod_log, METH_VARARGS, "log(level, msg[, now]): write to wisp's error log (now: before returning)"};
 
 static int set_err(char **err, const char *msg) {
 	size_t n;

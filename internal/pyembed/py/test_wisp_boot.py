@@ -1315,7 +1315,7 @@ def test_os_exit_logs_one_line_then_exits():
     script = textwrap.dedent('''
         import os, sys, types
         fake = types.ModuleType("_wisp")
-        fake.log = lambda level, msg: print("LOG", level, msg, flush=True)
+        fake.log = lambda level, msg, now=False: print("LOG", level, msg, flush=True)
         fake.current_request = lambda: "GET /boom?x=1"
         sys.modules["_wisp"] = fake
         sys.path.insert(0, %r)

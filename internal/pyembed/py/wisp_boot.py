@@ -55,24 +55,27 @@ except ImportError:  # running outside wisp (e.g. a quick interactive check)
 DEBUG, INFO, WARNING, ERROR = 0, 1, 2, 3
 
 
-def _log(level, msg):
+def _log(level, msg, now=False):
     """Send one message to the server's error log; never raises.
 
+    now: written before this returns (the process is about to end), not
+    queued for the server's log goroutine.
     Messages that the C side cannot take as they are (lone surrogates from
     undecodable file names, NUL characters) are retried in an escaped form.
     """
     sink = _wisp
+    args = (True,) if now else ()
     try:
         if sink is None:
             sys.stderr.write("wisp[%d]: %s\n" % (level, msg))
         else:
-            sink.log(level, msg)
+            sink.log(level, msg, *args)
         return
     except Exception:
         pass
     try:
         safe = msg.encode("utf-8", "backslashreplace").decode("utf-8")
-        sink.log(level, safe.replace("\0", "\\x00"))
+        sink.log(level, safe.replace("\0", "\\x00"), *args)
     except Exception:
         pass
 
@@ -1012,7 +1015,7 @@ def _install_exit_hook():
                 req = _wisp.current_request()
                 _log(ERROR, "the app called os._exit(%r)%s: the process exits now, "
                      "with status %r" % (status, " while serving %s" % req if req else "",
-                                         status))
+                                         status), now=True)
             except BaseException:
                 pass
         real(status)
