@@ -44,6 +44,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "error log level: debug, info, warn, error")
 	logFmt := fs.String("log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
 	timeout := fs.Duration("timeout", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (0: none)")
+	maxStuck := fs.Int("max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
 	// Pool flags: with --processes, wisp runs the app as a supervised pool of worker processes.
 	processes := fs.Int("processes", 0, "run N supervised worker processes (a pool, as 'wisp serve' does); 0: in this process")
 	maxReq := fs.Int("max-requests", 0, "pool: recycle a worker after this many requests (0: never)")
@@ -139,7 +140,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
 		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
-		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout,
+		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck,
 	}
 	if cfg.Handler != "" && cfg.Handler != "threadpool" && cfg.Handler != "simple" {
 		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}

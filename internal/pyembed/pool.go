@@ -38,7 +38,7 @@ import (
 type Pool struct {
 	ip      *Interpreter
 	c       *C.wisp_pool
-	threads int
+	threads atomic.Int32 // threads taking jobs: written-off threads do not count
 	efd     *os.File
 	kick    chan struct{} // tells the watcher that jobs are queued
 	quit    chan struct{} // closed by Stop
@@ -72,7 +72,6 @@ func (ip *Interpreter) StartPool(threads, queue int) (*Pool, error) {
 	}
 	p := &Pool{
 		ip:      ip,
-		threads: threads,
 		efd:     os.NewFile(uintptr(fd), "wisp-pool-events"),
 		kick:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
@@ -83,6 +82,7 @@ func (ip *Interpreter) StartPool(threads, queue int) (*Pool, error) {
 		p.efd.Close()
 		return nil, errors.New("out of memory")
 	}
+	p.threads.Store(int32(threads))
 	ready := make(chan struct{})
 	for i := 0; i < threads; i++ {
 		p.wg.Add(1)
@@ -100,12 +100,46 @@ func (p *Pool) thread(ready chan<- struct{}) {
 	defer p.wg.Done()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	probe := probeThisThread()
 	p.cmu.Lock()
-	p.probes = append(p.probes, probeThisThread())
+	p.probes = append(p.probes, probe)
 	p.cmu.Unlock()
 	ready <- struct{}{}
-	C.wisp_pool_work(p.c)
+	retired := C.wisp_pool_work(p.c) != 0
 	C.wisp_thread_detach()
+	if retired {
+		p.threads.Add(-1)
+		p.cmu.Lock()
+		for i, t := range p.probes {
+			if t == probe {
+				p.probes = append(p.probes[:i], p.probes[i+1:]...)
+				break
+			}
+		}
+		p.cmu.Unlock()
+	}
+}
+
+// WriteOff replaces the thread running j, stuck in the app past the request
+// timeout (in C code, where the TimeoutError raised in it cannot land): a new
+// thread takes queued jobs from now on, and the stuck one ends once the app
+// returns. It reports false if j is not in the app any more, or the pool is
+// stopping.
+func (p *Pool) WriteOff(j *Job) bool {
+	select {
+	case <-p.quit:
+		return false
+	default:
+	}
+	if C.wisp_pool_writeoff(p.c, j.c) == 0 {
+		return false
+	}
+	p.threads.Add(1)
+	ready := make(chan struct{}, 1)
+	p.wg.Add(1)
+	go p.thread(ready)
+	<-ready
+	return true
 }
 
 // cpu returns the CPU time all the pool's threads have used.
@@ -160,7 +194,7 @@ func (p *Pool) watch() {
 		for {
 			_, running, before := p.stats()
 			delay := wakeDelay
-			if running >= p.threads {
+			if running >= int(p.threads.Load()) {
 				delay = 10 * wakeDelay // all busy: just keep an eye on it
 			}
 			tick.Reset(delay)

@@ -93,6 +93,7 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
 	j->bodyfd = bodyfd;
 	j->next = NULL;
 	j->pool = p;
+	j->worker = NULL;
 	j->inflight = 0;
 	j->waitcond = NULL;
 	__atomic_store_n(&j->aborted, 0, __ATOMIC_RELAXED);
@@ -132,9 +133,19 @@ void wisp_pool_stats(wisp_pool *p, int *queued, int *running, unsigned long long
 	*taken = __atomic_load_n(&p->taken, __ATOMIC_RELAXED);
 }
 
+/* wthread is a pool thread's own state; retire is set (under the pool's lock)
+ * when the thread was written off. */
+typedef struct wthread {
+	int retire;
+} wthread;
+
+/* tself is the calling pool thread's state. */
+static __thread wthread *tself;
+
 static wisp_job *pop_locked(wisp_pool *p) {
 	wisp_job *j = p->head;
 	if (!j) return NULL;
+	j->worker = tself;
 	p->head = j->next;
 	if (!p->head) p->tail = NULL;
 	__atomic_sub_fetch(&p->queued, 1, __ATOMIC_RELAXED);
@@ -144,7 +155,7 @@ static wisp_job *pop_locked(wisp_pool *p) {
 
 static wisp_job *poll_job(wisp_pool *p) {
 	pthread_mutex_lock(&p->mu);
-	wisp_job *j = pop_locked(p);
+	wisp_job *j = tself->retire ? NULL : pop_locked(p); /* written off: take no more */
 	pthread_mutex_unlock(&p->mu);
 	return j;
 }
@@ -168,7 +179,9 @@ static int batch(wisp_pool *p, wisp_job *j) {
 /* tpool is the pool of the calling thread, if it is a pool thread. */
 static __thread wisp_pool *tpool;
 
-void wisp_pool_work(wisp_pool *p) {
+int wisp_pool_work(wisp_pool *p) {
+	wthread self = {0};
+	tself = &self;
 	tpool = p;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -183,7 +196,8 @@ void wisp_pool_work(wisp_pool *p) {
 			}
 			pthread_mutex_unlock(&p->mu);
 			tpool = NULL;
-			return;
+			tself = NULL;
+			return 0;
 		}
 		p->tokens--;
 		p->running++;
@@ -206,6 +220,15 @@ void wisp_pool_work(wisp_pool *p) {
 			pthread_mutex_unlock(&p->mu);
 			int contended = batch(p, j);
 			pthread_mutex_lock(&p->mu);
+			if (self.retire) {
+				/* written off while stuck: a replacement took its place */
+				p->running--;
+				p->threads--;
+				pthread_mutex_unlock(&p->mu);
+				tpool = NULL;
+				tself = NULL;
+				return 1;
+			}
 			if (contended && p->running > 1) {
 				/* Another running thread held the GIL: two CPU-bound threads
 				 * only trade it every switch interval (a convoy that makes tail
@@ -216,6 +239,21 @@ void wisp_pool_work(wisp_pool *p) {
 			}
 		}
 	}
+}
+
+int wisp_pool_writeoff(wisp_pool *p, wisp_job *j) {
+	int rc = 0;
+	pthread_mutex_lock(&p->mu);
+	/* running is cleared by the thread before it takes this lock to look at
+	 * retire, so a thread seen running here will see retire set */
+	wthread *t = j->worker;
+	if (t && !t->retire && __atomic_load_n(&j->running, __ATOMIC_ACQUIRE)) {
+		t->retire = 1;
+		p->threads++;
+		rc = 1;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
 }
 
 void wisp_pool_quit(wisp_pool *p) {

@@ -54,6 +54,7 @@ typedef struct wisp_job {
 	/* private to wisp_pool.c */
 	int inflight;        /* data events Go has not freed yet */
 	void *waitcond;      /* the thread waits here for inflight to drop */
+	void *worker;        /* the pool thread that took it (set under the pool's lock) */
 	wisp_pool *pool;
 	struct wisp_job *next;
 } wisp_job;
@@ -83,7 +84,12 @@ typedef struct wisp_ev {
 wisp_pool *wisp_pool_new(int threads, int queue, int efd);
 /* wisp_pool_work runs the calling thread as one of the pool's Python threads
  * until wisp_pool_quit; the thread's Python state is created on first use. */
-void wisp_pool_work(wisp_pool *p);
+int wisp_pool_work(wisp_pool *p); /* 1: the thread was written off and left */
+/* wisp_pool_writeoff writes off the thread running j, stuck in the app past
+ * the request timeout: the pool counts one thread more, so that another can
+ * take queued jobs, and the stuck thread leaves (wisp_pool_work returns 1) as
+ * soon as it is done with j. 1: done; 0: j is not in the app any more. */
+int wisp_pool_writeoff(wisp_pool *p, wisp_job *j);
 /* wisp_pool_submit fills j with a request (the environ is copied; the body,
  * pinned Go memory, is kept until the done event) and queues it: 0 queued, 1
  * queued while threads run (the caller may check for a stall), -1 the queue is

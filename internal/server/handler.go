@@ -281,8 +281,10 @@ func (s *Server) endJob(j *job) {
 	s.pool.Put(j.Job)
 }
 
-// afterTimeout waits for a timed-out job to end, and reports it through
-// OnStuck if it has not ended StuckGrace later.
+// afterTimeout waits for a timed-out job to end. If it has not ended
+// StuckGrace later, its thread is stuck (in C code, where the TimeoutError
+// cannot land): it is written off and replaced by a new thread, up to
+// MaxStuckThreads at once, and OnStuck is told (a pool recycles the worker).
 func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 	ended := make(chan struct{})
 	go func() {
@@ -297,8 +299,24 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 	select {
 	case <-ended:
 	case <-time.After(grace):
-		s.log.Error("a timed-out request has not returned: it holds a Python thread", "uri", uri,
-			"since", time.Since(began).Round(time.Millisecond).String())
+		since := time.Since(began).Round(time.Millisecond).String()
+		switch {
+		case j.Thread() == 0:
+			// never started: it waits in the queue, behind busy threads
+			s.log.Error("a timed-out request is still queued: every Python thread is busy", "uri", uri, "since", since)
+		case int(s.stuck.Load()) >= s.cfg.MaxStuckThreads:
+			s.log.Error("unhealthy: a timed-out request has not returned, and no more stuck Python threads are replaced",
+				"uri", uri, "since", since, "stuck_threads", s.stuck.Load(), "max_stuck_threads", s.cfg.MaxStuckThreads)
+		case s.pool.WriteOff(j.Job):
+			n := s.stuck.Add(1)
+			defer s.stuck.Add(-1)
+			s.log.Error("a timed-out request has not returned: its Python thread is written off and a new one replaces it",
+				"uri", uri, "since", since, "stuck_threads", n, "max_stuck_threads", s.cfg.MaxStuckThreads)
+			if int(n) >= s.cfg.MaxStuckThreads {
+				s.log.Error("unhealthy: the bound of stuck Python threads is reached; later stuck threads are not replaced",
+					"stuck_threads", n)
+			}
+		}
 		if s.cfg.OnStuck != nil {
 			s.cfg.OnStuck(uri)
 		}

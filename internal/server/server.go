@@ -45,7 +45,12 @@ type Config struct {
 	// StuckGrace later: its thread is lost to the pool (recycle the process).
 	OnStuck    func(uri string)
 	StuckGrace time.Duration // 0: 5s
-	AccessLog  io.Writer     // combined log format; nil: off
+	// MaxStuckThreads bounds the Python threads written off while stuck in a
+	// timed-out request (each is replaced by a new thread, so the server keeps
+	// Threads working ones). At the bound no more are replaced and Healthy
+	// reports false until one returns. 0: Threads.
+	MaxStuckThreads int
+	AccessLog       io.Writer // combined log format; nil: off
 	// BeforeAccept and ConnChange are passed to the HTTP server: a pool's
 	// workers use them to balance connections between them.
 	BeforeAccept func()
@@ -102,6 +107,9 @@ func (c *Config) fill() error {
 	if c.BodyWait <= 0 {
 		c.BodyWait = time.Second
 	}
+	if c.MaxStuckThreads <= 0 {
+		c.MaxStuckThreads = c.Threads
+	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = d.MaxHeaderBytes
 	}
@@ -148,6 +156,7 @@ type Server struct {
 	log    *slog.Logger
 
 	requests atomic.Uint64 // requests answered
+	stuck    atomic.Int32  // Python threads written off in timed-out requests that have not returned
 	draining atomic.Bool   // responses carry Connection: close
 
 	serving sync.WaitGroup // Serve loops
@@ -335,6 +344,15 @@ const drainLinger = time.Second
 
 // Requests returns how many requests the server has answered.
 func (s *Server) Requests() uint64 { return s.requests.Load() }
+
+// Healthy reports whether the server can serve: false, with the reason,
+// while MaxStuckThreads Python threads are stuck in timed-out requests.
+func (s *Server) Healthy() (bool, string) {
+	if n := int(s.stuck.Load()); n >= s.cfg.MaxStuckThreads {
+		return false, fmt.Sprintf("%d Python threads are stuck in timed-out requests (the bound is %d)", n, s.cfg.MaxStuckThreads)
+	}
+	return true, ""
+}
 
 // Handler returns the handler in use and its number of Python threads.
 func (s *Server) Handler() (string, int) { return s.cfg.Handler, s.cfg.Threads }
