@@ -34,6 +34,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	queue := fs.Int("queue", d.Queue, "requests that may wait for a Python thread; beyond: 503")
 	maxBody := fs.Int64("max-body", d.MaxBody, "request body limit in bytes; beyond: 413")
 	memBody := fs.Int64("mem-body", d.MemBody, "bodies up to this many bytes stay in memory; larger ones go to a temp file")
+	maxSpill := fs.Int64("max-spill", 10<<30, "request bodies in temp files at once, all requests together, in bytes; beyond: 503 + Retry-After")
 	maxHeader := fs.Int("max-header-bytes", d.MaxHeaderBytes, "request line and headers limit in bytes; beyond: 431")
 	rht := fs.Duration("read-header-timeout", d.ReadHeaderTimeout, "time to read the request headers")
 	rt := fs.Duration("read-timeout", d.ReadTimeout, "time to read a whole request, body included")
@@ -140,7 +141,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
 		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
-		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck,
+		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck, MaxSpill: *maxSpill,
 	}
 	if cfg.Handler != "" && cfg.Handler != "threadpool" && cfg.Handler != "simple" {
 		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}

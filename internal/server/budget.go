@@ -89,3 +89,31 @@ func (b *memBudget) grant() {
 		close(w.ready)
 	}
 }
+
+// spillSpace bounds the bytes of request bodies spilled to temp files, all
+// requests together, so that concurrent large uploads cannot fill the disk.
+type spillSpace struct {
+	mu   sync.Mutex
+	free int64
+}
+
+// take reserves n bytes if they are free.
+func (b *spillSpace) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.free < n {
+		return false
+	}
+	b.free -= n
+	return true
+}
+
+// release returns n bytes.
+func (b *spillSpace) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.free += n
+	b.mu.Unlock()
+}

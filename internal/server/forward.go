@@ -100,9 +100,13 @@ func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
 			j.bodyFile.Close()
 		}
 		b.s.bodies.release(j.bodyMem)
+		b.s.spill.release(j.spilled)
 	}()
 	if status, msg := b.s.readBody(r, &j); status != 0 {
 		w.SetClose()
+		if status == 503 {
+			w.AddHeader("Retry-After", "5")
+		}
 		plain(w, status, msg)
 		return
 	}

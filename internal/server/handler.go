@@ -54,6 +54,9 @@ func (s *Server) serve(w *h1.Response, r *h1.Request) {
 	}()
 	if status, msg := s.readBody(r, j); status != 0 {
 		w.SetClose()
+		if status == 503 {
+			w.AddHeader("Retry-After", "5")
+		}
 		plain(w, status, msg)
 		return
 	}
@@ -277,7 +280,8 @@ func (s *Server) endJob(j *job) {
 		j.bodyFile.Close()
 	}
 	s.bodies.release(j.bodyMem)
-	j.body, j.bodyMem = nil, 0
+	s.spill.release(j.spilled)
+	j.body, j.bodyMem, j.spilled = nil, 0, 0
 	s.pool.Put(j.Job)
 }
 
@@ -502,46 +506,80 @@ func (s *Server) readBody(r *h1.Request, j *job) (int, string) {
 	if r.ContentLength > s.cfg.MaxBody {
 		return 413, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
 	}
+	if r.ContentLength > s.cfg.MaxSpill {
+		return 413, "413 Content Too Large: the body exceeds the server's space for request bodies (" + strconv.FormatInt(s.cfg.MaxSpill, 10) + " bytes)"
+	}
 	body := r.Body
 	body.Limit(s.cfg.MaxBody)
-	// room in memory: the declared length; for a body of unknown length, a
-	// first 64 KiB (most are small), more only if free at once
-	want := min(s.cfg.MemBody, 64<<10)
-	if r.ContentLength > 0 && r.ContentLength <= s.cfg.MemBody {
-		want = r.ContentLength
-	}
-	var mem bytes.Buffer
-	if r.ContentLength <= s.cfg.MemBody && s.bodies.acquire(want, s.cfg.BodyWait) {
-		j.bodyMem = want
+	// In memory, a body takes budget for the bytes that arrived, not for what
+	// it announced: a client that trickles its body holds only what it sent.
+	// The first piece waits its turn (first come, first served) for room; a
+	// piece that finds none at once sends the body to a temp file.
+	var mem []byte
+	if r.ContentLength <= s.cfg.MemBody {
+		first := min(s.cfg.MemBody, bodyPiece)
 		if r.ContentLength > 0 {
-			buf := make([]byte, r.ContentLength)
-			if _, err := io.ReadFull(body, buf); err != nil {
-				return s.bodyError(err)
+			first = min(r.ContentLength, bodyPiece)
+		}
+		if s.bodies.acquire(first, s.cfg.BodyWait) {
+			j.bodyMem = first
+			mem = make([]byte, 0, first)
+			for {
+				if r.ContentLength > 0 && int64(len(mem)) == r.ContentLength {
+					j.body = mem
+					return 0, ""
+				}
+				if len(mem) == cap(mem) {
+					limit := s.cfg.MemBody + 1 // unknown length: one byte more tells it does not fit
+					if r.ContentLength > 0 {
+						limit = r.ContentLength
+					}
+					more := min(int64(cap(mem)), limit-int64(cap(mem)), 4*bodyPiece)
+					if more <= 0 || !s.bodies.acquire(more, 0) {
+						break // no room: spill
+					}
+					j.bodyMem += more
+					mem = append(mem[:cap(mem)], make([]byte, more)...)[:len(mem)]
+				}
+				n, err := body.Read(mem[len(mem):cap(mem)])
+				mem = mem[:len(mem)+n]
+				if err == io.EOF {
+					if r.ContentLength > 0 {
+						return s.bodyError(io.ErrUnexpectedEOF)
+					}
+					j.body = mem
+					return 0, ""
+				}
+				if err != nil {
+					return s.bodyError(err)
+				}
 			}
-			j.body = buf
-			return 0, ""
+			s.bodies.release(j.bodyMem) // it goes to a file after all
+			j.bodyMem = 0
 		}
-		// Unknown length: gather what fits in memory, then spill.
-		n, err := io.Copy(&mem, io.LimitReader(body, want+1))
-		if err != nil {
-			return s.bodyError(err)
+	}
+	return s.spillBody(r, j, mem)
+}
+
+// bodyPiece is the first room a body in memory takes (and by how much it
+// grows, up to 4 pieces at a time).
+const bodyPiece = 64 << 10
+
+// spillBody writes the body (head: the part already read) to a temp file,
+// within the server's total space for spilled bodies (MaxSpill): a body of
+// known length takes its whole size up front, one of unknown length takes
+// room as it arrives; without room the client gets 503 and Retry-After.
+func (s *Server) spillBody(r *h1.Request, j *job, head []byte) (int, string) {
+	full := func() (int, string) {
+		s.log.Warn("the space for request bodies on disk is full: answered 503", "path", r.Path,
+			"max_spill", s.cfg.MaxSpill)
+		return 503, "503 Service Unavailable: the server's space for request bodies is full; retry later"
+	}
+	if r.ContentLength > 0 {
+		if !s.spill.take(r.ContentLength) {
+			return full()
 		}
-		if n > want && want < s.cfg.MemBody && s.bodies.acquire(s.cfg.MemBody-want, 0) {
-			j.bodyMem = s.cfg.MemBody
-			var more int64
-			more, err = io.Copy(&mem, io.LimitReader(body, s.cfg.MemBody-n+1))
-			if err != nil {
-				return s.bodyError(err)
-			}
-			n += more
-			want = s.cfg.MemBody
-		}
-		if n <= want {
-			j.body = mem.Bytes()
-			return 0, ""
-		}
-		s.bodies.release(j.bodyMem) // it goes to a file after all
-		j.bodyMem = 0
+		j.spilled = r.ContentLength
 	}
 	f, err := os.CreateTemp("", "wisp-body-*")
 	if err != nil {
@@ -550,10 +588,20 @@ func (s *Server) readBody(r *h1.Request, j *job) (int, string) {
 	}
 	os.Remove(f.Name())
 	j.bodyFile = f
-	if _, err := f.Write(mem.Bytes()); err != nil {
+	var dst io.Writer = f
+	if r.ContentLength < 0 {
+		dst = &spillWriter{s: s, j: j, f: f}
+	}
+	if _, err := dst.Write(head); err != nil {
+		if errors.Is(err, errSpillFull) {
+			return full()
+		}
 		return 500, "500 Internal Server Error"
 	}
-	if _, err := io.Copy(f, body); err != nil {
+	if _, err := io.Copy(dst, r.Body); err != nil {
+		if errors.Is(err, errSpillFull) {
+			return full()
+		}
 		if _, ok := err.(*os.PathError); ok {
 			s.log.Error("cannot spill request body", "err", err)
 			return 500, "500 Internal Server Error"
@@ -563,7 +611,31 @@ func (s *Server) readBody(r *h1.Request, j *job) (int, string) {
 	return 0, ""
 }
 
-// bodyError is the answer to a request body that could not be read.
+// errSpillFull: the server's space for spilled bodies is used up.
+var errSpillFull = errors.New("the space for spilled request bodies is full")
+
+// spillWriter writes a body of unknown length to its file, taking room in
+// the spill space in pieces of 64 KiB, ahead of the bytes.
+type spillWriter struct {
+	s *Server
+	j *job
+	f *os.File
+	n int64 // bytes written
+}
+
+func (w *spillWriter) Write(p []byte) (int, error) {
+	if need := w.n + int64(len(p)) - w.j.spilled; need > 0 {
+		need = (need + bodyPiece - 1) / bodyPiece * bodyPiece
+		if !w.s.spill.take(need) {
+			return 0, errSpillFull
+		}
+		w.j.spilled += need
+	}
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
 func (s *Server) bodyError(err error) (int, string) {
 	switch h1.BodyError(err) {
 	case 413:

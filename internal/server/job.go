@@ -14,6 +14,7 @@ type job struct {
 	*pyembed.Job
 	body     []byte
 	bodyMem  int64 // bytes of the memory budget the body holds
+	spilled  int64 // bytes of the spill space the body file holds
 	bodyFile *os.File
 	hdr      []byte // status and headers, from the event that carried them (valid until the Job is Put)
 	aborted  bool   // Abort was called

@@ -34,6 +34,7 @@ type Config struct {
 	MemBody           int64         // bodies up to this size stay in memory, larger ones spill to a temp file
 	BodyMemory        int64         // bodies held in memory at once, all requests together; a body that finds no room within BodyWait spills (0: 2 x Threads x MemBody)
 	BodyWait          time.Duration // 0: 1s
+	MaxSpill          int64         // request bodies in temp files at once, all requests together; beyond: 503 (0: 10 GiB)
 	MaxHeaderBytes    int           // request line and headers; beyond: 431
 	ReadHeaderTimeout time.Duration // time to read the request headers
 	ReadTimeout       time.Duration // time to read the whole request, body included
@@ -104,6 +105,9 @@ func (c *Config) fill() error {
 	if c.BodyMemory < c.MemBody {
 		c.BodyMemory = 2 * int64(c.Threads) * c.MemBody
 	}
+	if c.MaxSpill <= 0 {
+		c.MaxSpill = 10 << 30
+	}
 	if c.BodyWait <= 0 {
 		c.BodyWait = time.Second
 	}
@@ -150,7 +154,8 @@ type Server struct {
 	ip     *pyembed.Interpreter
 	mounts []mount // longest prefix first
 	pool   *pyembed.Pool
-	bodies *memBudget // BodyMemory
+	bodies *memBudget  // BodyMemory
+	spill  *spillSpace // MaxSpill
 	h1     *h1.Server
 	access *accessLog
 	log    *slog.Logger
@@ -218,6 +223,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		s.access = newAccessLog(cfg.AccessLog)
 	}
 	s.bodies = newMemBudget(s.cfg.BodyMemory)
+	s.spill = &spillSpace{free: s.cfg.MaxSpill}
 	if s.pool, err = ip.StartPool(s.cfg.Threads, s.cfg.Queue); err != nil {
 		return nil, err
 	}
