@@ -34,6 +34,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	queue := fs.Int("queue", d.Queue, "requests that may wait for a Python thread; beyond: 503")
 	maxBody := fs.Int64("max-body", d.MaxBody, "request body limit in bytes; beyond: 413")
 	memBody := fs.Int64("mem-body", d.MemBody, "bodies up to this many bytes stay in memory; larger ones go to a temp file")
+	minRate := fs.Int64("min-write-rate", 1024, "bytes per second a client must take of a response (counted while writes wait for it, after 10s of waiting); a slower reader is cut off so it cannot hold a Python thread (0: no minimum)")
 	maxSpill := fs.Int64("max-spill", 10<<30, "request bodies in temp files at once, all requests together, in bytes; beyond: 503 + Retry-After")
 	maxHeader := fs.Int("max-header-bytes", d.MaxHeaderBytes, "request line and headers limit in bytes; beyond: 431")
 	rht := fs.Duration("read-header-timeout", d.ReadHeaderTimeout, "time to read the request headers")
@@ -141,7 +142,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
 		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
-		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck, MaxSpill: *maxSpill,
+		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck, MaxSpill: *maxSpill, MinWriteRate: writeRate(*minRate),
 	}
 	if cfg.Handler != "" && cfg.Handler != "threadpool" && cfg.Handler != "simple" {
 		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}
@@ -307,4 +308,12 @@ func poolTOML(p runPool) (string, error) {
 		fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  app = %s\n  pool = \"default\"\n", q(path), q(m.Target))
 	}
 	return b.String(), nil
+}
+
+// writeRate maps --min-write-rate (0: none) to server.Config.MinWriteRate (-1: none).
+func writeRate(v int64) int64 {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

@@ -35,6 +35,7 @@ var runFlagRules = map[string]flagRule{
 	"idle-timeout":        {1, "a duration above 0, such as 60s"},
 	"graceful-timeout":    {0, "a duration, 0 or more, such as 30s"},
 	"timeout":             {0, "a duration, 0 (none) or more, such as 30s"},
+	"min-write-rate":      {0, "bytes per second, 0 (no minimum) or more"},
 	"max-spill":           {1, "a size in bytes, 1 or more"},
 	"max-stuck-threads":   {0, "a number of threads, 0 (as many as --threads) or more"},
 	"max-requests":        {0, "a number of requests, 0 (never) or more"},

@@ -609,8 +609,8 @@ func BodyError(err error) int {
 
 // sendfile copies n bytes of f to the connection (sendfile(2) for TCP).
 func (c *conn) sendfile(f *os.File, n int64) (int64, error) {
-	if d := c.s.WriteTimeout; d > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(d + time.Duration(n>>20)*time.Second))
-	}
-	return io.Copy(c.nc, io.LimitReader(f, n))
+	start := c.setWriteDeadline(n, time.Duration(n>>20)*time.Second)
+	k, err := io.Copy(c.nc, io.LimitReader(f, n))
+	c.wrote(k, start)
+	return k, err
 }

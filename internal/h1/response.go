@@ -28,8 +28,10 @@ type Response struct {
 	close   bool
 	aborted bool
 	hasDate bool
-	n       int64 // body bytes accepted
-	err     error // first write error; the connection then closes
+	n       int64         // body bytes accepted
+	err     error         // first write error; the connection then closes
+	sent    int64         // bytes of the writes that waited for the client (for MinWriteRate)
+	waited  time.Duration // and the time they took
 }
 
 // ErrBodyOverrun is returned by Write when the body would pass the declared
@@ -294,11 +296,60 @@ func (w *Response) finish() bool {
 
 // writeBuffers writes bufs with the write timeout (writev on TCP).
 func (c *conn) writeBuffers(bufs *net.Buffers) error {
-	if d := c.s.WriteTimeout; d > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(d))
+	var n int64
+	if c.s.MinWriteRate > 0 {
+		for _, b := range *bufs {
+			n += int64(len(b))
+		}
 	}
+	start := c.setWriteDeadline(n, 0)
 	_, err := bufs.WriteTo(c.nc)
+	c.wrote(n, start)
 	return err
+}
+
+// setWriteDeadline sets the deadline of a write of n bytes: WriteTimeout
+// (plus extra), or sooner if the client would otherwise take less than
+// MinWriteRate of the response. It returns the time the write starts (zero
+// without MinWriteRate: nothing to account).
+func (c *conn) setWriteDeadline(n int64, extra time.Duration) time.Time {
+	now := time.Now()
+	var dl time.Time
+	if d := c.s.WriteTimeout; d > 0 {
+		dl = now.Add(d + extra)
+	}
+	if rate := c.s.MinWriteRate; rate > 0 {
+		grace := c.s.MinRateGrace
+		if grace <= 0 {
+			grace = 10 * time.Second
+		}
+		w := &c.resp
+		allowed := grace + time.Duration(float64(w.sent+n)/float64(rate)*float64(time.Second)) - w.waited
+		if r := now.Add(max(allowed, time.Millisecond)); dl.IsZero() || r.Before(dl) {
+			dl = r
+		}
+	}
+	if !dl.IsZero() {
+		c.nc.SetWriteDeadline(dl)
+	}
+	if c.s.MinWriteRate <= 0 {
+		return time.Time{}
+	}
+	return now
+}
+
+// wrote accounts a write of n bytes that started at start, for MinWriteRate.
+// Only writes that waited for the client count: bytes the kernel's buffers
+// took at once say nothing of how fast the client reads (and would give a
+// reader that stopped minutes of credit).
+func (c *conn) wrote(n int64, start time.Time) {
+	if start.IsZero() {
+		return
+	}
+	if d := time.Since(start); d > time.Millisecond {
+		c.resp.sent += n
+		c.resp.waited += d
+	}
 }
 
 // statusText is the reason phrase of the codes wisp itself answers with, and

@@ -39,9 +39,17 @@ type Server struct {
 	ReadHeaderTimeout time.Duration // from a request's first byte to the end of its headers
 	ReadTimeout       time.Duration // from a request's first byte to the end of its body
 	WriteTimeout      time.Duration // each write of the response
-	IdleTimeout       time.Duration // keep-alive wait for the next request
-	MaxHeaderBytes    int           // request line and header section; beyond: 431 (414 for the request line)
-	Log               *slog.Logger  // protocol errors at debug level; nil: slog.Default()
+	// MinWriteRate is the least a client must take of a response, in bytes
+	// per second of the time the writes wait for it (time the handler takes to
+	// produce the bytes, and writes the kernel's buffers take at once, do not
+	// count), with MinRateGrace of waiting allowed on top; a
+	// client slower than that is cut off, so that a slow reader cannot hold
+	// what feeds the response (a Python thread) for long. 0: no minimum.
+	MinWriteRate   int64
+	MinRateGrace   time.Duration // 0: 10s
+	IdleTimeout    time.Duration // keep-alive wait for the next request
+	MaxHeaderBytes int           // request line and header section; beyond: 431 (414 for the request line)
+	Log            *slog.Logger  // protocol errors at debug level; nil: slog.Default()
 	// BeforeAccept, if set, is called before each accept (it may wait, to let
 	// other processes sharing the listener go first).
 	BeforeAccept func()

@@ -29,6 +29,9 @@
 #define MAX_BATCH 64
 #define CONTENDED_NS 200000LL
 #define MAX_INFLIGHT 8
+/* MAX_INFLIGHT_BYTES bounds the bytes of those events too: a response of big
+ * items (100 MB each) keeps one in flight, not eight. */
+#define MAX_INFLIGHT_BYTES (1 << 20)
 #ifndef SPIN_NS
 #define SPIN_NS 50000LL
 #endif
@@ -95,6 +98,7 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
 	j->pool = p;
 	j->worker = NULL;
 	j->inflight = 0;
+	j->inbytes = 0;
 	j->waitcond = NULL;
 	__atomic_store_n(&j->aborted, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->running, 0, __ATOMIC_RELAXED);
@@ -380,6 +384,12 @@ static wisp_ev *new_ev(wisp_job *j, const char *hdr, size_t hl, const char *a, s
 	return e;
 }
 
+/* window_full: the thread must wait for Go to write earlier hand-offs.
+ * Called holding emu. */
+static int window_full(wisp_job *j) {
+	return j->inflight >= MAX_INFLIGHT || (j->inflight > 0 && j->inbytes >= MAX_INFLIGHT_BYTES);
+}
+
 int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, const char *b, size_t bl, int fd,
               long long n) {
 	wisp_pool *p = j->pool;
@@ -389,7 +399,7 @@ int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al,
 	e->fd = fd;
 	e->n = n;
 	pthread_mutex_lock(&p->emu);
-	if (j->inflight >= MAX_INFLIGHT) {
+	if (window_full(j)) {
 		/* Go has not written the earlier hand-offs (a slow client): wait
 		 * without the GIL. Lock order is GIL, then emu: drop emu first. */
 		pthread_mutex_unlock(&p->emu);
@@ -398,7 +408,7 @@ int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al,
 		pthread_cond_init(&cond, NULL);
 		pthread_mutex_lock(&p->emu);
 		j->waitcond = &cond;
-		while (j->inflight >= MAX_INFLIGHT && !__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE))
+		while (window_full(j) && !__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE))
 			pthread_cond_wait(&cond, &p->emu);
 		j->waitcond = NULL;
 		pthread_mutex_unlock(&p->emu);
@@ -412,6 +422,7 @@ int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al,
 		}
 	}
 	j->inflight++;
+	j->inbytes += e->len;
 	int w = push_locked(p, e);
 	pthread_mutex_unlock(&p->emu);
 	if (w) notify(p);
@@ -463,7 +474,11 @@ void wisp_ev_free(wisp_ev *e) {
 		wisp_job *j = e->job;
 		wisp_pool *p = j->pool;
 		pthread_mutex_lock(&p->emu);
-		if (--j->inflight <= MAX_INFLIGHT / 2 && j->waitcond) pthread_cond_signal(j->waitcond);
+		j->inflight--;
+		j->inbytes -= e->len;
+		/* wake the thread when half the window is free: several hand-offs per wake-up */
+		if (j->waitcond && (j->inflight == 0 || (j->inflight <= MAX_INFLIGHT / 2 && j->inbytes <= MAX_INFLIGHT_BYTES / 2)))
+			pthread_cond_signal(j->waitcond);
 		pthread_mutex_unlock(&p->emu);
 	}
 	free(e->err);

@@ -53,6 +53,7 @@ typedef struct wisp_job {
 	unsigned long ident; /* atomic: Python thread id of the thread running it */
 	/* private to wisp_pool.c */
 	int inflight;        /* data events Go has not freed yet */
+	size_t inbytes;      /* and their bytes */
 	void *waitcond;      /* the thread waits here for inflight to drop */
 	void *worker;        /* the pool thread that took it (set under the pool's lock) */
 	wisp_pool *pool;

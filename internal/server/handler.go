@@ -255,6 +255,10 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 		err := p.deliver(j.hdr, ev.Data, next.Data, ev.File, ev.FileN, done)
 		ev.Release()
 		next.Release()
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			s.log.Warn("client too slow to take the response: cut off, the app's thread is freed", "method", p.r.Method,
+				"uri", p.r.Target, "remote", p.r.RemoteAddr, "min_write_rate", s.cfg.MinWriteRate)
+		}
 		if err != nil {
 			// Stop the app; its remaining events are dropped above until done.
 			j.goneNow()

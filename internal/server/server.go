@@ -27,13 +27,17 @@ import (
 type Config struct {
 	// Handler is "threadpool" or "simple" (one thread). Empty: threadpool,
 	// unless every app is an ISAPI-WSGI ISAPISimpleHandler, as IIS ran it.
-	Handler           string
-	Threads           int           // Python threads of the threadpool handler
-	Queue             int           // requests that may wait for a thread; beyond: 503
-	MaxBody           int64         // request body limit in bytes; beyond: 413
-	MemBody           int64         // bodies up to this size stay in memory, larger ones spill to a temp file
-	BodyMemory        int64         // bodies held in memory at once, all requests together; a body that finds no room within BodyWait spills (0: 2 x Threads x MemBody)
-	BodyWait          time.Duration // 0: 1s
+	Handler    string
+	Threads    int           // Python threads of the threadpool handler
+	Queue      int           // requests that may wait for a thread; beyond: 503
+	MaxBody    int64         // request body limit in bytes; beyond: 413
+	MemBody    int64         // bodies up to this size stay in memory, larger ones spill to a temp file
+	BodyMemory int64         // bodies held in memory at once, all requests together; a body that finds no room within BodyWait spills (0: 2 x Threads x MemBody)
+	BodyWait   time.Duration // 0: 1s
+	// MinWriteRate is the least a client must take of a response, in bytes
+	// per second of waiting for it, after 10 s (see h1.Server.MinWriteRate):
+	// a slower reader is cut off and the app's thread freed. 0: 1024; -1: none.
+	MinWriteRate      int64
 	MaxSpill          int64         // request bodies in temp files at once, all requests together; beyond: 503 (0: 10 GiB)
 	MaxHeaderBytes    int           // request line and headers; beyond: 431
 	ReadHeaderTimeout time.Duration // time to read the request headers
@@ -104,6 +108,12 @@ func (c *Config) fill() error {
 	}
 	if c.BodyMemory < c.MemBody {
 		c.BodyMemory = 2 * int64(c.Threads) * c.MemBody
+	}
+	switch {
+	case c.MinWriteRate == 0:
+		c.MinWriteRate = 1024
+	case c.MinWriteRate < 0:
+		c.MinWriteRate = 0
 	}
 	if c.MaxSpill <= 0 {
 		c.MaxSpill = 10 << 30
@@ -232,6 +242,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
+		MinWriteRate:      s.cfg.MinWriteRate,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		Log:               cfg.Log,
