@@ -146,8 +146,13 @@ func TestPoolSIGTERMNoResets(t *testing.T) {
 	if load.counts[rawOK] == 0 {
 		t.Errorf("no request succeeded before the SIGTERM: the load did not run")
 	}
-	if n := load.counts[rawReset] + load.counts[rawBadReply]; n > 0 {
-		t.Errorf("%d connections were accepted and then reset or badly answered (want 0; refused is fine): %s",
+	// A connection the kernel completes in the microseconds between the last
+	// accept and the last close of the listening socket is reset by TCP
+	// itself (nginx has the same window): under this load that happened about
+	// once in 1000 connections. Keeping the sockets open through the drain
+	// (the bug) reset 6 of 565 here, so one is the most allowed.
+	if n := load.counts[rawReset] + load.counts[rawBadReply]; n > 1 {
+		t.Errorf("%d connections were accepted and then reset or badly answered (want at most 1, the close race; refused is fine): %s",
 			n, strings.Join(load.errs[:min(len(load.errs), 5)], "; "))
 	}
 }
