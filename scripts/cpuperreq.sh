@@ -5,9 +5,9 @@
 # (rss_kb is then the supervisor's).
 set -euo pipefail
 dir=$1; target=$2; shift 2
-wisp=${WISP:-bin/wisp}
+wisp=$(realpath "${WISP:-bin/wisp}")
 port=$((20000 + RANDOM % 20000))
-( cd "$dir" && exec "$OLDPWD/$wisp" run --python /usr/bin/python3 --access-log off --bind 127.0.0.1:$port ${WISP_FLAGS:-} "$target" ) 2>/tmp/cpuperreq.log &
+( cd "$dir" && exec "$wisp" run --python /usr/bin/python3 --access-log off --bind 127.0.0.1:$port ${WISP_FLAGS:-} "$target" ) 2>/tmp/cpuperreq.log &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
