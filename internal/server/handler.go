@@ -441,12 +441,8 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 	all := string(hdr[i+1:])
 	length := int64(-1)
 	for rest := all; len(rest) > 0; {
-		a := strings.IndexByte(rest, 0)
-		name := rest[:a]
-		rest = rest[a+1:]
-		b := strings.IndexByte(rest, 0)
-		value := rest[:b]
-		rest = rest[b+1:]
+		var name, value string
+		name, value, rest = nextHeader(rest)
 		if len(name) == 14 && strings.EqualFold(name, "Content-Length") {
 			n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
 			if err != nil || n < 0 || length >= 0 {
@@ -456,12 +452,8 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 		}
 	}
 	for rest := all; len(rest) > 0; {
-		a := strings.IndexByte(rest, 0)
-		name := rest[:a]
-		rest = rest[a+1:]
-		b := strings.IndexByte(rest, 0)
-		value := rest[:b]
-		rest = rest[b+1:]
+		var name, value string
+		name, value, rest = nextHeader(rest)
 		if len(name) == 14 && strings.EqualFold(name, "Content-Length") {
 			continue
 		}
@@ -489,6 +481,13 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 	}
 	w.SetStatus(status, line)
 	return status, length, nil
+}
+
+// nextHeader splits the first "name\0value\0" off the app's header string.
+func nextHeader(s string) (name, value, rest string) {
+	name, rest, _ = strings.Cut(s, "\x00")
+	value, rest, _ = strings.Cut(rest, "\x00")
+	return name, value, rest
 }
 
 // plain answers with a short text/plain message.
