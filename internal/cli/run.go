@@ -119,7 +119,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 			maxReq: *maxReq, maxReqJitter: *maxReqJitter, maxRSS: *maxRSS, maxRSSHard: *maxRSSHard,
 			maxUptime: *maxUptime, idle: *poolIdle, start: *startTimeout, grace: *grace, socket: sock,
 			access: *accessLog, level: *level, rht: *rht, rt: *rt, wt: *wt, it: *it, cpuAffinity: *cpuAffinity,
-			rapidFail: *rapidFail, rapidFailMax: *rapidFailMax, rapidFailWindow: *rapidFailWindow,
+			minWriteRate: *minRate, maxSpill: *maxSpill, rapidFail: *rapidFail, rapidFailMax: *rapidFailMax, rapidFailWindow: *rapidFailWindow,
 		})
 		if err != nil {
 			return usageError{err}
@@ -142,7 +142,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
 		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
-		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck, MaxSpill: *maxSpill, MinWriteRate: writeRate(*minRate),
+		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck, MaxSpill: *maxSpill, MinWriteRate: server.WriteRate(*minRate),
 	}
 	if cfg.Handler != "" && cfg.Handler != "threadpool" && cfg.Handler != "simple" {
 		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}
@@ -250,7 +250,7 @@ type runPool struct {
 	pythonpath                               []string
 	processes, threads, queue, maxHeader     int
 	maxReq, maxReqJitter, maxRSS, maxRSSHard int
-	maxBody                                  int64
+	maxBody, minWriteRate, maxSpill          int64
 	timeout, maxUptime, idle, start, grace   time.Duration
 	rht, rt, wt, it                          time.Duration
 	cpuAffinity, rapidFail                   bool
@@ -294,6 +294,7 @@ func poolTOML(p runPool) (string, error) {
 	fmt.Fprintf(&b, "cpu_affinity = %v\n", p.cpuAffinity)
 	fmt.Fprintf(&b, "max_uptime = %s\nidle_timeout = %s\nrequest_timeout = %s\nstart_timeout = %s\ngraceful_timeout = %s\n",
 		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
+	fmt.Fprintf(&b, "min_write_rate = %d\nmax_spill = %d\n", p.minWriteRate, p.maxSpill)
 	fmt.Fprintf(&b, "rapid_fail = %v\nrapid_fail_max = %d\nrapid_fail_window = %s\n", p.rapidFail, p.rapidFailMax, d(p.rapidFailWindow))
 	var bq []string
 	for _, s := range p.binds {
@@ -308,12 +309,4 @@ func poolTOML(p runPool) (string, error) {
 		fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  app = %s\n  pool = \"default\"\n", q(path), q(m.Target))
 	}
 	return b.String(), nil
-}
-
-// writeRate maps --min-write-rate (0: none) to server.Config.MinWriteRate (-1: none).
-func writeRate(v int64) int64 {
-	if v == 0 {
-		return -1
-	}
-	return v
 }

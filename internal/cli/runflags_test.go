@@ -56,14 +56,14 @@ func TestRunRefusesBadFlags(t *testing.T) {
 }
 
 // Several --bind flags are all served (the last no longer wins), and the
-// rapid-fail flags reach the pool's settings.
+// rapid-fail, min-write-rate and max-spill flags reach the pool's settings.
 func TestPoolTOMLBindsAndRapidFail(t *testing.T) {
 	text, err := poolTOML(runPool{
 		binds: []string{"127.0.0.1:8001", "127.0.0.1:8002"}, mounts: []server.Mount{{Target: "app:app"}},
 		processes: 2, threads: 4, queue: 10, maxHeader: 8192, maxBody: 1 << 20, start: time.Minute,
 		grace: time.Second, rht: time.Second, rt: time.Second, wt: time.Second, it: time.Second,
 		access: "off", level: "info", socket: "/tmp/x.sock",
-		rapidFail: false, rapidFailMax: 7, rapidFailWindow: time.Minute,
+		rapidFail: false, rapidFailMax: 7, rapidFailWindow: time.Minute, minWriteRate: 0, maxSpill: 5 << 20,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -78,5 +78,8 @@ func TestPoolTOMLBindsAndRapidFail(t *testing.T) {
 	p := cfg.Pools["default"]
 	if p.RapidFail || p.RapidFailMax != 7 || time.Duration(p.RapidFailWindow) != time.Minute {
 		t.Errorf("rapid fail: %v %d %v", p.RapidFail, p.RapidFailMax, p.RapidFailWindow)
+	}
+	if p.MinWriteRate != 0 || p.MaxSpill != 5<<20 {
+		t.Errorf("min_write_rate %d, max_spill %d; want 0 and 5MiB from the flags", p.MinWriteRate, p.MaxSpill)
 	}
 }

@@ -260,6 +260,15 @@ type Pool struct {
 	// MaxHeaderBytes limits the request line and headers; beyond it, 431.
 	// Default 64KiB; 1KiB to 16MiB.
 	MaxHeaderBytes Size `json:"max_header_bytes"`
+
+	// MinWriteRate is the least a client must take of a response, in bytes
+	// per second of the time writes wait for it, after 10 s; a slower reader
+	// is cut off and the app's thread freed. Default 1KiB; 0: none.
+	MinWriteRate Size `json:"min_write_rate"`
+
+	// MaxSpill bounds the request bodies in temp files at once, per worker;
+	// a body that finds the space held gets 503. Default 10GiB; positive.
+	MaxSpill Size `json:"max_spill"`
 }
 
 // Site is a [[sites]] entry: where to listen and what to serve there.
@@ -336,6 +345,8 @@ func DefaultPool() *Pool {
 		Queue:           1024,
 		MaxBody:         1 << 30,
 		MaxHeaderBytes:  64 << 10,
+		MinWriteRate:    1 << 10,
+		MaxSpill:        10 << 30,
 	}
 }
 

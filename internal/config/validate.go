@@ -221,6 +221,12 @@ func (l *loader) validatePool(pp string, p *Pool) {
 	if p.MaxBody <= 0 {
 		l.errorf(key("max_body"), "must be positive, got %d", p.MaxBody)
 	}
+	if p.MinWriteRate < 0 {
+		l.errorf(key("min_write_rate"), "must be 0 (none) or more bytes per second, got %d", p.MinWriteRate)
+	}
+	if p.MaxSpill <= 0 {
+		l.errorf(key("max_spill"), "must be positive, got %d", p.MaxSpill)
+	}
 	if p.MaxHeaderBytes < 1<<10 || p.MaxHeaderBytes > 16<<20 {
 		l.errorf(key("max_header_bytes"), "must be between 1KiB and 16MiB, got %d", p.MaxHeaderBytes)
 	}

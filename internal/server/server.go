@@ -362,6 +362,15 @@ const drainLinger = time.Second
 // Requests returns how many requests the server has answered.
 func (s *Server) Requests() uint64 { return s.requests.Load() }
 
+// WriteRate maps a minimum write rate where 0 means none (flags, wisp.toml)
+// to Config.MinWriteRate, where 0 means the default and -1 none.
+func WriteRate(v int64) int64 {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // Healthy reports whether the server can serve: false, with the reason,
 // while MaxStuckThreads Python threads are stuck in timed-out requests.
 func (s *Server) Healthy() (bool, string) {

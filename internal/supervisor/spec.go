@@ -30,6 +30,8 @@ type WorkerSpec struct {
 	Threads        int           `json:"threads"`
 	Queue          int           `json:"queue"`
 	MaxBody        int64         `json:"max_body"`
+	MinWriteRate   int64         `json:"min_write_rate"` // 0: none
+	MaxSpill       int64         `json:"max_spill"`
 	MaxHeaderBytes int           `json:"max_header_bytes"`
 	ReadHeader     time.Duration `json:"read_header_timeout"`
 	Read           time.Duration `json:"read_timeout"`

@@ -592,6 +592,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 	spec := WorkerSpec{
 		Pool: name, Python: pc.Python, Chdir: pc.Chdir, PythonPath: pc.PythonPath,
 		Handler: pc.Handler, Threads: pc.Threads, Queue: pc.Queue, MaxBody: int64(pc.MaxBody),
+		MinWriteRate: int64(pc.MinWriteRate), MaxSpill: int64(pc.MaxSpill),
 		MaxHeaderBytes: int(pc.MaxHeaderBytes), ReadHeader: time.Duration(sv.ReadHeaderTimeout),
 		Read: time.Duration(sv.ReadTimeout), Write: time.Duration(sv.WriteTimeout), Idle: time.Duration(sv.IdleTimeout),
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
