@@ -157,24 +157,9 @@ func TestPoolSIGTERMNoResets(t *testing.T) {
 	}
 }
 
-// crashPoolConfig is one pool of testdata/apps/pool_crash.
+// crashPoolConfig is onePoolConfig with testdata/apps/pool_crash.
 func crashPoolConfig(poolLines string) string {
-	return `
-[server]
-access_log = "off"
-
-[pools.default]
-python = "@PY@"
-` + poolLines + `
-
-[[sites]]
-name = "main"
-bindings = ["127.0.0.1:@PORT0@"]
-
-  [[sites.vdirs]]
-  path = "/"
-  app = "@APPS@/pool_crash/app.py"
-`
+	return strings.Replace(onePoolConfig(poolLines), "/pool_app/app.py", "/pool_crash/app.py", 1)
 }
 
 // Point 3: requests that kill their worker (os._exit) do not stop the pool,
