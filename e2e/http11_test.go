@@ -46,6 +46,7 @@ const (
 // /reason (a custom reason phrase), /fixed (a body with a Content-Length) and
 // /stream (32 KiB of unknown length).
 const h11EchoApp = `import json
+import time
 
 STREAM_PART = 8192
 
@@ -65,8 +66,11 @@ def _body(environ):
 
 
 def _stream():
+    # a pause after each part: the head goes out before the body's length is
+    # known (parts that are all waiting at once are written with a length)
     for c in b"abcd":
         yield bytes([c]) * STREAM_PART
+        time.sleep(0.02)
 
 
 def application(environ, start_response):

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -66,6 +67,9 @@ func (c *conn) serve() {
 			if !c.resp.wrote && c.req.c != nil {
 				c.reject(&protoError{500, "internal server error"})
 			}
+		}
+		if c.resp.direct {
+			c.shutdownDirect()
 		}
 		if c.linger {
 			c.closeLinger()
@@ -126,6 +130,17 @@ func (c *conn) serve() {
 		if !keep || !c.body.done {
 			c.linger = !c.body.done || c.r < c.w
 			return
+		}
+	}
+}
+
+// shutdownDirect shuts the socket down in both directions: a direct writer
+// that still holds a duplicate of it (a Python thread past its timeout)
+// fails its next write instead of keeping the connection open.
+func (c *conn) shutdownDirect() {
+	if sc, ok := c.nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			rc.Control(func(s uintptr) { syscall.Shutdown(int(s), syscall.SHUT_RDWR) })
 		}
 	}
 }

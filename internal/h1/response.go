@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +33,8 @@ type Response struct {
 	err     error         // first write error; the connection then closes
 	sent    int64         // bytes of the writes that waited for the client (for MinWriteRate)
 	waited  time.Duration // and the time they took
+	vec     net.Buffers   // WriteVec's gather list, reused
+	direct  bool          // another writer may be writing the body (Direct)
 }
 
 // ErrBodyOverrun is returned by Write when the body would pass the declared
@@ -50,7 +53,7 @@ func (w *Response) reset(r *Request) {
 	if cap(buf) > 4*maxGather {
 		buf = nil
 	}
-	*w = Response{c: w.c, req: r, buf: buf, hdr: hdr, length: -1, close: r.close}
+	*w = Response{c: w.c, req: r, buf: buf, hdr: hdr, vec: w.vec[:0], length: -1, close: r.close}
 }
 
 // SetStatus sets the status code and the rest of the status line ("404 Not
@@ -206,6 +209,150 @@ func (w *Response) Write(p []byte) (int, error) {
 }
 
 var crlf = []byte("\r\n")
+
+// Direct is what another writer needs to write the rest of a body straight
+// to the client's socket (wisp's Python threads, which thus skip a copy and a
+// hand-off per block): a duplicate of the socket, owned by the caller, the
+// framing, and the bounds of the connection's own writes.
+type Direct struct {
+	FD      int
+	Chunked bool          // frame each write as a chunk; the Response writes the last one
+	Left    int64         // body bytes the Content-Length still allows; -1: no limit
+	Rate    int64         // the Server's MinWriteRate (0: none) and its grace
+	Grace   time.Duration //
+	Timeout time.Duration // the Server's WriteTimeout (0: none)
+	Sent    int64         // the rate accounting of the writes so far
+	Waited  time.Duration //
+}
+
+// Direct sends what is gathered and lets another writer write body bytes to
+// the socket from now on, until DirectDone; the Response writes nothing
+// meanwhile unless the caller knows that writer is idle. ok is false when the
+// connection cannot be written that way (not plain TCP or unix, a response
+// without a body, or a failed write). A connection that closes while a
+// direct writer may still write is shut down first, so that the writer fails
+// at once rather than write into a closed response.
+func (w *Response) Direct() (d Direct, ok bool) {
+	if !w.wrote || w.noBody || w.err != nil || w.aborted {
+		return d, false
+	}
+	var rc syscall.RawConn
+	var err error
+	switch nc := w.c.nc.(type) {
+	case *net.TCPConn:
+		rc, err = nc.SyscallConn()
+	case *net.UnixConn:
+		rc, err = nc.SyscallConn()
+	default:
+		return d, false
+	}
+	if err != nil || w.Flush() != nil {
+		return d, false
+	}
+	fd := -1
+	if rc.Control(func(s uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if e == 0 {
+			fd = int(r)
+		}
+	}) != nil || fd < 0 {
+		return d, false
+	}
+	w.direct = true
+	left := int64(-1)
+	if w.length >= 0 {
+		left = w.length - w.n
+	}
+	s := w.c.s
+	grace := s.MinRateGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	return Direct{FD: fd, Chunked: w.chunked, Left: left, Rate: s.MinWriteRate, Grace: grace,
+		Timeout: s.WriteTimeout, Sent: w.sent, Waited: w.waited}, true
+}
+
+// DirectDone takes the body back from a direct writer once it is done for
+// good: it wrote n body bytes, of which sent in writes that waited waited
+// (for the minimum rate), and failed with err (nil: it did not; the
+// connection then closes after the response).
+func (w *Response) DirectDone(n, sent int64, waited time.Duration, err error) {
+	w.direct = false
+	w.n += n
+	w.sent += sent
+	w.waited += waited
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+// WriteVec sends the body bytes of parts, in order, as Write would send them
+// one after another, but big parts go out in one writev (one chunk when
+// chunked): a streamed response that hands over many pieces at once costs
+// one system call, not one per piece. The caller keeps parts.
+func (w *Response) WriteVec(parts [][]byte) (int, error) {
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+	}
+	if len(parts) == 1 || len(w.buf)+total <= maxGather {
+		for _, p := range parts {
+			if _, err := w.Write(p); err != nil {
+				return 0, err
+			}
+		}
+		return total, nil
+	}
+	if !w.wrote {
+		w.head()
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody {
+		return total, nil
+	}
+	over := false
+	if w.length >= 0 && int64(total) > w.length-w.n {
+		total, over = int(w.length-w.n), true
+	}
+	if total == 0 {
+		if over {
+			return 0, ErrBodyOverrun
+		}
+		return 0, nil
+	}
+	w.n += int64(total)
+	if w.chunked {
+		w.buf = append(strconv.AppendInt(w.buf, int64(total), 16), '\r', '\n')
+	}
+	vec := append(w.vec[:0], w.buf)
+	left := total
+	for _, p := range parts {
+		if len(p) > left {
+			p = p[:left]
+		}
+		if len(p) > 0 {
+			vec = append(vec, p)
+		}
+		left -= len(p)
+	}
+	if w.chunked {
+		vec = append(vec, crlf)
+	}
+	w.vec = vec
+	bufs := vec // WriteTo consumes its receiver
+	w.err = w.c.writeBuffers(&bufs)
+	w.buf = w.buf[:0]
+	clear(w.vec) // drop the references to the caller's bytes
+	if w.err != nil {
+		return 0, w.err
+	}
+	if over {
+		return total, ErrBodyOverrun
+	}
+	return total, nil
+}
 
 // WriteFile sends n bytes of f as body (sendfile(2) on TCP). The response
 // must have a Content-Length.

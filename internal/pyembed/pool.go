@@ -14,6 +14,7 @@ import (
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -62,7 +63,7 @@ const (
 
 // eventCap is the capacity of a Job's event channel: wisp_pool.c's
 // MAX_INFLIGHT data events plus the done event, so the drainer never waits.
-const eventCap = 8 + 1
+const eventCap = 16 + 1
 
 // StartPool starts threads Python threads with a queue of queue jobs.
 func (ip *Interpreter) StartPool(threads, queue int) (*Pool, error) {
@@ -403,4 +404,40 @@ func (j *Job) Thread() uint64 {
 func (j *Job) StillRunning() func() bool {
 	seq := j.seq.Load()
 	return func() bool { return j.seq.Load() == seq && C.wisp_job_running(j.c) != 0 }
+}
+
+// Direct lets the thread running j write the rest of the response body to the
+// client's socket itself, whenever no hand-off of j is waiting for Go: the
+// app's buffers then go to the kernel with no copy and no hand-off. fd is a
+// duplicate of the socket, which j closes when it ends (if Direct returns
+// true; otherwise it stays the caller's). The other arguments are the
+// framing and the bounds of the connection's own writes: left is the body the
+// Content-Length still allows after what Go wrote (-1: none), rate the
+// minimum rate in bytes/s with its grace, timeout the write timeout (0: none),
+// and sent and waited the connection's rate accounting so far.
+func (j *Job) Direct(fd int, chunked bool, left, rate int64, grace, timeout time.Duration, sent int64, waited time.Duration) bool {
+	ch := C.int(0)
+	if chunked {
+		ch = 1
+	}
+	return C.wisp_job_direct(j.c, C.int(fd), ch, C.longlong(left), C.longlong(rate), C.longlong(grace),
+		C.longlong(timeout), C.longlong(sent), C.longlong(waited)) != 0
+}
+
+// DirectResult is what the direct writes of a job did, read after its done
+// event: the body bytes written, those of them whose writes waited for the
+// client and how long (for the minimum rate), the error that ended them, and
+// whether the app went past its Content-Length (the body was cut there).
+type DirectResult struct {
+	Sent, SentWaited int64
+	Waited           time.Duration
+	Err              syscall.Errno
+	Over             bool
+}
+
+// DirectResult returns what j's direct writes did; only after its done event.
+func (j *Job) DirectResult() DirectResult {
+	c := j.c
+	return DirectResult{Sent: int64(c.dsent), SentWaited: int64(c.dsentw), Waited: time.Duration(c.dwaited),
+		Err: syscall.Errno(c.derr), Over: c.dover != 0}
 }

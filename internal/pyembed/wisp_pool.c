@@ -10,11 +10,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +32,7 @@
  * it makes several hand-offs per wake-up. */
 #define MAX_BATCH 64
 #define CONTENDED_NS 200000LL
-#define MAX_INFLIGHT 8
+#define MAX_INFLIGHT 16
 /* MAX_INFLIGHT_BYTES bounds the bytes of those events too: a response of big
  * items (100 MB each) keeps one in flight, not eight. */
 #define MAX_INFLIGHT_BYTES (1 << 20)
@@ -99,7 +103,13 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
 	j->worker = NULL;
 	j->inflight = 0;
 	j->inbytes = 0;
+	j->infiles = 0;
+	j->ended = 0;
 	j->waitcond = NULL;
+	j->dfd = -1;
+	j->dleft = -1;
+	j->dsent = j->dsentw = j->dwaited = 0;
+	j->derr = j->dover = 0;
 	__atomic_store_n(&j->aborted, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->running, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->ident, 0, __ATOMIC_RELAXED);
@@ -390,39 +400,187 @@ static int window_full(wisp_job *j) {
 	return j->inflight >= MAX_INFLIGHT || (j->inflight > 0 && j->inbytes >= MAX_INFLIGHT_BYTES);
 }
 
+/* wait_window waits, without the GIL, until Go has written the earlier
+ * hand-offs of j: enough of them (the window is full: a slow client), or all
+ * of them (empty, before a direct write). It returns -1 if j was aborted
+ * meanwhile. Lock order is GIL, then emu: the caller holds the GIL only. */
+static int wait_window(wisp_job *j, int empty) {
+	wisp_pool *p = j->pool;
+	wisp_release();
+	pthread_cond_t cond;
+	pthread_cond_init(&cond, NULL);
+	pthread_mutex_lock(&p->emu);
+	j->waitcond = &cond;
+	j->waitempty = empty;
+	while ((empty ? j->inflight > 0 : window_full(j)) && !__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE))
+		pthread_cond_wait(&cond, &p->emu);
+	j->waitcond = NULL;
+	pthread_mutex_unlock(&p->emu);
+	pthread_cond_destroy(&cond);
+	wisp_acquire();
+	return __atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE) ? -1 : 0;
+}
+
+/* direct_deadline is when a direct write of n bytes that started at t0 must
+ * have finished: the write timeout, or sooner if the client would otherwise
+ * take less than the minimum rate (as h1's setWriteDeadline); 0: never. */
+static long long direct_deadline(wisp_job *j, long long t0, size_t n) {
+	long long dl = j->dtimeout > 0 ? t0 + j->dtimeout : 0;
+	if (j->drate > 0) {
+		double sent = (double)(j->dsent0 + j->dsentw + (long long)n);
+		long long allowed = j->dgrace + (long long)(sent / (double)j->drate * 1e9) - (j->dwaited0 + j->dwaited);
+		if (allowed < 1000000) allowed = 1000000;
+		if (!dl || t0 + allowed < dl) dl = t0 + allowed;
+	}
+	return dl;
+}
+
+/* direct_send writes the n body bytes of iov (cnt parts, framing included)
+ * to the socket, waiting for room in poll(2) up to the deadline. It returns 0
+ * or an errno (ETIMEDOUT: the client is too slow). Called without the GIL. */
+static int direct_send(wisp_job *j, struct iovec *iov, int cnt, size_t n) {
+	long long t0 = now_ns(), dl = -1;
+	while (cnt > 0) {
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+		ssize_t w = sendmsg(j->dfd, &m, MSG_NOSIGNAL);
+		if (w >= 0) {
+			while (cnt > 0 && (size_t)w >= iov->iov_len) {
+				w -= (ssize_t)iov->iov_len;
+				iov++;
+				cnt--;
+			}
+			if (cnt > 0) {
+				iov->iov_base = (char *)iov->iov_base + w;
+				iov->iov_len -= (size_t)w;
+			}
+			continue;
+		}
+		if (errno == EINTR) continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
+		if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return EPIPE;
+		if (dl < 0) dl = direct_deadline(j, t0, n);
+		int ms = -1;
+		if (dl > 0) {
+			long long left = dl - now_ns();
+			if (left <= 0) return ETIMEDOUT;
+			ms = (int)((left + 999999) / 1000000);
+		}
+		struct pollfd pfd = {.fd = j->dfd, .events = POLLOUT};
+		if (poll(&pfd, 1, ms) < 0 && errno != EINTR) return errno;
+	}
+	long long d = now_ns() - t0;
+	if (d > 1000000) {
+		/* only writes that waited for the client count for the rate (h1's wrote) */
+		j->dsentw += (long long)n;
+		j->dwaited += d;
+	}
+	return 0;
+}
+
+/* direct_write writes body bytes a then b to the client itself, without the
+ * GIL: the app's buffers go straight to the socket, with no hand-off to Go. */
+static int direct_write(wisp_job *j, const char *a, size_t al, const char *b, size_t bl) {
+	size_t n = al + bl;
+	int over = 0;
+	if (j->dleft >= 0 && (long long)n > j->dleft) {
+		/* past the Content-Length: send what was declared and stop the app */
+		over = 1;
+		n = (size_t)j->dleft;
+		if (al > n) al = n;
+		bl = n - al;
+	}
+	if (n > 0) {
+		char pre[24];
+		struct iovec iov[4];
+		int k = 0;
+		if (j->dchunked) {
+			int m = snprintf(pre, sizeof pre, "%zx\r\n", n);
+			iov[k++] = (struct iovec){pre, (size_t)m};
+		}
+		if (al) iov[k++] = (struct iovec){(void *)a, al};
+		if (bl) iov[k++] = (struct iovec){(void *)b, bl};
+		if (j->dchunked) iov[k++] = (struct iovec){(void *)"\r\n", 2};
+		wisp_release();
+		int err = direct_send(j, iov, k, n);
+		wisp_acquire();
+		if (err) {
+			j->derr = err;
+			__atomic_store_n(&j->aborted, 1, __ATOMIC_RELEASE);
+			return -1;
+		}
+		j->dsent += (long long)n;
+		if (j->dleft >= 0) j->dleft -= (long long)n;
+	}
+	if (over) {
+		j->dover = 1;
+		__atomic_store_n(&j->aborted, 1, __ATOMIC_RELEASE);
+		return -1;
+	}
+	return 0;
+}
+
+int wisp_job_direct(wisp_job *j, int fd, int chunked, long long left, long long rate, long long grace_ns,
+                    long long timeout_ns, long long sent, long long waited_ns) {
+	wisp_pool *p = j->pool;
+	int ok = 0;
+	pthread_mutex_lock(&p->emu);
+	if (!j->ended && !j->infiles && j->dfd < 0) {
+		/* the hand-offs still on their way to Go come out of the Content-Length first */
+		if (left >= 0) {
+			left -= (long long)j->inbytes;
+			if (left < 0) left = 0;
+		}
+		j->dchunked = chunked;
+		j->dleft = left;
+		j->drate = rate;
+		j->dgrace = grace_ns;
+		j->dtimeout = timeout_ns;
+		j->dsent0 = sent;
+		j->dwaited0 = waited_ns;
+		j->dfd = fd;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&p->emu);
+	return ok;
+}
+
 int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, const char *b, size_t bl, int fd,
               long long n) {
 	wisp_pool *p = j->pool;
 	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
+	if (!hdr && fd < 0) {
+		/* Body bytes, and Go handed over the socket: once Go has written
+		 * the hand-offs still on their way (only this thread adds them, so
+		 * none can appear meanwhile), write them here. */
+		pthread_mutex_lock(&p->emu);
+		int direct = j->dfd >= 0, wait = j->inflight > 0;
+		pthread_mutex_unlock(&p->emu);
+		if (direct) {
+			if (wait && wait_window(j, 1) < 0) return -1;
+			return direct_write(j, a, al, b, bl);
+		}
+	}
 	wisp_ev *e = new_ev(j, hdr, hl, a, al, b, bl);
 	if (!e) return -1;
 	e->fd = fd;
 	e->n = n;
 	pthread_mutex_lock(&p->emu);
 	if (window_full(j)) {
-		/* Go has not written the earlier hand-offs (a slow client): wait
-		 * without the GIL. Lock order is GIL, then emu: drop emu first. */
 		pthread_mutex_unlock(&p->emu);
-		wisp_release();
-		pthread_cond_t cond;
-		pthread_cond_init(&cond, NULL);
-		pthread_mutex_lock(&p->emu);
-		j->waitcond = &cond;
-		while (window_full(j) && !__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE))
-			pthread_cond_wait(&cond, &p->emu);
-		j->waitcond = NULL;
-		pthread_mutex_unlock(&p->emu);
-		pthread_cond_destroy(&cond);
-		wisp_acquire();
-		pthread_mutex_lock(&p->emu);
-		if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) {
-			pthread_mutex_unlock(&p->emu);
+		if (wait_window(j, 0) < 0) {
 			free_ev(e);
 			return -1;
 		}
+		pthread_mutex_lock(&p->emu);
 	}
 	j->inflight++;
 	j->inbytes += e->len;
+	if (fd >= 0) j->infiles++;
+	if (j->dfd >= 0 && j->dleft >= 0) {
+		/* Go writes this hand-off: it comes out of what direct writes may send */
+		j->dleft -= (long long)e->len + (fd >= 0 ? n : 0);
+		if (j->dleft < 0) j->dleft = 0;
+	}
 	int w = push_locked(p, e);
 	pthread_mutex_unlock(&p->emu);
 	if (w) notify(p);
@@ -443,6 +601,11 @@ void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, s
 	e->err = err;
 	e->errlen = errlen;
 	pthread_mutex_lock(&p->emu);
+	j->ended = 1;
+	if (j->dfd >= 0) {
+		close(j->dfd); /* Go may close the connection once it has the done event */
+		j->dfd = -1;
+	}
 	int w = push_locked(p, e);
 	pthread_mutex_unlock(&p->emu);
 	if (w) notify(p);
@@ -476,8 +639,10 @@ void wisp_ev_free(wisp_ev *e) {
 		pthread_mutex_lock(&p->emu);
 		j->inflight--;
 		j->inbytes -= e->len;
+		if (e->fd >= 0) j->infiles--;
 		/* wake the thread when half the window is free: several hand-offs per wake-up */
-		if (j->waitcond && (j->inflight == 0 || (j->inflight <= MAX_INFLIGHT / 2 && j->inbytes <= MAX_INFLIGHT_BYTES / 2)))
+		if (j->waitcond && (j->inflight == 0 || (!j->waitempty && j->inflight <= MAX_INFLIGHT / 2 &&
+		                                         j->inbytes <= MAX_INFLIGHT_BYTES / 2)))
 			pthread_cond_signal(j->waitcond);
 		pthread_mutex_unlock(&p->emu);
 	}

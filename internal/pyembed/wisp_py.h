@@ -54,7 +54,19 @@ typedef struct wisp_job {
 	/* private to wisp_pool.c */
 	int inflight;        /* data events Go has not freed yet */
 	size_t inbytes;      /* and their bytes */
+	int infiles;         /* and those of them that carry a file */
+	int ended;           /* the done event was queued */
+	/* direct writes (wisp_job_direct): body bytes go from the app's buffers
+	 * straight to the client's socket, on the app's thread */
+	int dfd;             /* the socket (a duplicate, closed at the end), or -1 */
+	int dchunked;
+	long long dleft;     /* body bytes the Content-Length still allows, or -1 */
+	long long drate, dgrace, dtimeout; /* minimum rate (bytes/s), its grace and the write timeout (ns) */
+	long long dsent0, dwaited0;        /* the connection's rate accounting so far */
+	long long dsent, dsentw, dwaited;  /* bytes written, those that waited, and the wait (ns) */
+	int derr, dover;     /* the write's errno; the app passed its Content-Length */
 	void *waitcond;      /* the thread waits here for inflight to drop */
+	int waitempty;       /* to 0 */
 	void *worker;        /* the pool thread that took it (set under the pool's lock) */
 	wisp_pool *pool;
 	struct wisp_job *next;
@@ -109,6 +121,14 @@ void wisp_pool_closed(wisp_pool *p);
 /* wisp_ev_free frees an event Go is done with, which lets its thread go on if
  * it waited for room. */
 void wisp_ev_free(wisp_ev *e);
+/* wisp_job_direct lets the thread running j write the rest of its body to
+ * fd itself, with the given framing and limits, whenever no hand-off is
+ * waiting for Go: 1 if taken (j closes fd when it ends), 0 if not (the job
+ * ended, or a file is on its way). left is the body Go's writes left to the
+ * Content-Length (-1: none); rate, grace and timeout bound each write as Go's
+ * own writes are (0: no bound). */
+int wisp_job_direct(wisp_job *j, int fd, int chunked, long long left, long long rate, long long grace_ns,
+                    long long timeout_ns, long long sent, long long waited_ns);
 /* wisp_job_abort tells the thread running j that its client is gone. */
 void wisp_job_abort(wisp_job *j);
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"wisp/internal/h1"
@@ -99,14 +100,86 @@ type responder struct {
 	wrote   bool  // the status line is written
 	allowed bool  // the status allows a body
 	left    int64 // body bytes the app's Content-Length still allows; -1: no limit
+
+	// the hand-offs of one write: one mostly, more once a stream gets ahead
+	// of the client (more and data are then allocated, once per request)
+	one  [1]pyembed.Event
+	one1 [1][]byte
+	more []pyembed.Event
+	data [][]byte
+
+	triedDirect bool // startDirect was called
+	direct      bool // the app's thread may write the body itself
 }
 
-// deliver writes one hand-off: the body bytes a then b, then n bytes of file.
-// hdr are the app's status and headers, used on the first hand-off. An error
-// means the client is gone or the response cannot go on (it was logged).
-func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool) error {
+// startDirect lets the app's thread write the rest of the body straight to
+// the client (see pyembed.Job.Direct), once the head went out: a streamed
+// response then costs no hand-off and no copy per block. Where the
+// connection cannot be written that way, the body keeps coming through Go.
+func (p *responder) startDirect(j *job) {
+	p.triedDirect = true
+	d, ok := p.w.Direct()
+	if !ok {
+		return
+	}
+	if j.Direct(d.FD, d.Chunked, d.Left, d.Rate, d.Grace, d.Timeout, d.Sent, d.Waited) {
+		p.direct = true
+		return
+	}
+	syscall.Close(d.FD)
+	p.w.DirectDone(0, 0, 0, nil)
+}
+
+// endDirect takes the body back from the app's thread at the done event and
+// reports whether the response is complete although the app was stopped
+// (it went past its Content-Length: what was declared went out). A failed
+// direct write (the client is gone or too slow) stops the app and aborts
+// the connection, as a failed write of Go's own does.
+func (p *responder) endDirect(j *job) (complete bool) {
+	p.direct = false
+	r := j.DirectResult()
+	var err error
+	switch r.Err {
+	case 0:
+	case syscall.ETIMEDOUT:
+		err = os.ErrDeadlineExceeded
+		p.s.log.Warn("client too slow to take the response: cut off, the app's thread is freed", "method", p.r.Method,
+			"uri", p.r.Target, "remote", p.r.RemoteAddr, "min_write_rate", p.s.cfg.MinWriteRate)
+	default:
+		err = r.Err
+	}
+	p.w.DirectDone(r.Sent, r.SentWaited, r.Waited, err)
+	if err != nil {
+		j.aborted = true // the app was stopped by the failed write
+		return false
+	}
+	if r.Over {
+		p.s.log.Error("app sent more body than its Content-Length; the response was cut there",
+			"method", p.r.Method, "uri", p.r.Target)
+		j.aborted = true
+		return true
+	}
+	return false
+}
+
+// release releases every event of batch.
+func release(batch []pyembed.Event) {
+	for i := range batch {
+		batch[i].Release()
+	}
+}
+
+// deliver writes hand-offs: the body bytes of data in order, then n bytes
+// of file. hdr are the app's status and headers, used on the first hand-off.
+// An error means the client is gone or the response cannot go on (it was
+// logged).
+func (p *responder) deliver(hdr []byte, data [][]byte, file *os.File, n int64, done bool) error {
+	size := 0
+	for _, d := range data {
+		size += len(d)
+	}
 	if !p.wrote {
-		status, length, err := p.s.writeHeader(p.w, hdr, len(a)+len(b), file, n, done, p.r.Method == "HEAD")
+		status, length, err := p.s.writeHeader(p.w, hdr, size, file, n, done, p.r.Method == "HEAD")
 		if err != nil {
 			p.s.log.Error("bad response from app", "method", p.r.Method, "uri", p.r.Target, "err", err)
 			plain(p.w, 500, "500 Internal Server Error")
@@ -121,18 +194,23 @@ func (p *responder) deliver(hdr, a, b []byte, file *os.File, n int64, done bool)
 		return nil
 	}
 	over := false
-	for _, d := range [2][]byte{a, b} {
-		if p.left >= 0 && int64(len(d)) > p.left {
-			d, over = d[:p.left], true
+	if p.left >= 0 && int64(size) > p.left {
+		left := p.left
+		for i, d := range data {
+			if int64(len(d)) > left {
+				data[i], data = d[:left], data[:i+1]
+				break
+			}
+			left -= int64(len(d))
 		}
-		if len(d) == 0 {
-			continue
-		}
-		if _, err := p.w.Write(d); err != nil {
+		size, over = int(p.left), true
+	}
+	if size > 0 {
+		if _, err := p.w.WriteVec(data); err != nil {
 			return err
 		}
 		if p.left >= 0 {
-			p.left -= int64(len(d))
+			p.left -= int64(size)
 		}
 	}
 	if file != nil && p.left >= 0 && n > p.left {
@@ -220,24 +298,36 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 				return false
 			}
 		}
-		var next pyembed.Event // merged into ev's write
-		if !ev.Done {
+		// Take the hand-offs already waiting too and write them at once,
+		// none past a file (bytes after it would go out of order).
+		batch := p.one[:1]
+		batch[0] = ev
+		for last := &batch[0]; !last.Done && last.File == nil; last = &batch[len(batch)-1] {
+			var n pyembed.Event
+			got := false
 			select {
-			case n := <-events:
-				j.take(&n)
-				// merge unless it would put bytes after ev's file out of order
-				if n.File == nil && (ev.File == nil || len(n.Data) == 0) {
-					next = n
-				} else {
-					pending = &n
-				}
+			case n = <-events:
+				got = true
 			default:
 			}
+			if !got {
+				break
+			}
+			j.take(&n)
+			if len(batch) == 1 {
+				batch = append(p.more[:0], batch[0])
+			}
+			batch = append(batch, n)
 		}
-		done := ev.Done || next.Done
+		if len(batch) > 1 {
+			p.more = batch
+		}
+		done := batch[len(batch)-1].Done
+		if done && p.direct {
+			complete = p.endDirect(j) || complete
+		}
 		if j.aborted {
-			ev.Release()
-			next.Release()
+			release(batch)
 			if done {
 				if !complete {
 					p.w.Abort()
@@ -247,14 +337,27 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			continue
 		}
 		if done && !p.wrote && (j.code == pyembed.ErrEarly || j.code == pyembed.ErrLate) {
-			ev.Release()
-			next.Release()
+			release(batch)
 			p.finish(j.code, j.tb)
 			return true
 		}
-		err := p.deliver(j.hdr, ev.Data, next.Data, ev.File, ev.FileN, done)
-		ev.Release()
-		next.Release()
+		data := p.one1[:]
+		if len(batch) > 1 {
+			data = p.data[:0]
+			for i := range batch {
+				data = append(data, batch[i].Data)
+			}
+			p.data = data
+		} else {
+			data[0] = batch[0].Data
+		}
+		last := &batch[len(batch)-1]
+		err := p.deliver(j.hdr, data, last.File, last.FileN, done)
+		clear(data)
+		release(batch)
+		if err == nil && !done && !p.triedDirect && last.File == nil {
+			p.startDirect(j)
+		}
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			s.log.Warn("client too slow to take the response: cut off, the app's thread is freed", "method", p.r.Method,
 				"uri", p.r.Target, "remote", p.r.RemoteAddr, "min_write_rate", s.cfg.MinWriteRate)
