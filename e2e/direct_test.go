@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -31,8 +30,10 @@ func wantBlocks(t *testing.T, body []byte, n int) {
 	for off := 0; off < n; off += directBlock {
 		b := body[off:min(off+directBlock, n)]
 		want := byte(off / directBlock % 251)
-		if i := bytes.IndexFunc(b, func(r rune) bool { return byte(r) != want }); i >= 0 {
-			t.Fatalf("byte %d is %d, want %d (block %d): blocks lost or out of order", off+i, b[i], want, off/directBlock)
+		for i, c := range b {
+			if c != want {
+				t.Fatalf("byte %d is %d, want %d (block %d): blocks lost or out of order", off+i, c, want, off/directBlock)
+			}
 		}
 	}
 }

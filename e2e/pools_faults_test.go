@@ -149,11 +149,13 @@ func TestPoolSIGTERMNoResets(t *testing.T) {
 	// A connection the kernel completes in the microseconds between the last
 	// accept and the last close of the listening socket is reset by TCP
 	// itself (nginx has the same window): under this load that happened about
-	// once in 1000 connections. Keeping the sockets open through the drain
-	// (the bug) reset 6 of 565 here, so one is the most allowed.
-	if n := load.counts[rawReset] + load.counts[rawBadReply]; n > 1 {
-		t.Errorf("%d connections were accepted and then reset or badly answered (want at most 1, the close race; refused is fine): %s",
-			n, strings.Join(load.errs[:min(len(load.errs), 5)], "; "))
+	// once or twice in 1000 connections, on a machine busy with other tests.
+	// Keeping the sockets open through the drain (the bug) reset 6 of 565
+	// here, and 12 of 328 when the issue was filed: 1 + 1 in 300 is allowed.
+	total := load.counts[rawOK] + load.counts[rawRefused] + load.counts[rawReset] + load.counts[rawBadReply]
+	if n := load.counts[rawReset] + load.counts[rawBadReply]; n > 1+total/300 {
+		t.Errorf("%d of %d connections were accepted and then reset or badly answered (want at most %d, the close race; refused is fine): %s",
+			n, total, 1+total/300, strings.Join(load.errs[:min(len(load.errs), 5)], "; "))
 	}
 }
 

@@ -35,7 +35,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	maxBody := fs.Int64("max-body", d.MaxBody, "request body limit in bytes; beyond: 413")
 	memBody := fs.Int64("mem-body", d.MemBody, "bodies up to this many bytes stay in memory; larger ones go to a temp file")
 	minRate := fs.Int64("min-write-rate", 1024, "bytes per second a client must take of a response (counted while writes wait for it, after 10s of waiting); a slower reader is cut off so it cannot hold a Python thread (0: no minimum)")
-	maxSpill := fs.Int64("max-spill", 10<<30, "request bodies in temp files at once, all requests together, in bytes; beyond: 503 + Retry-After")
+	maxSpill := fs.Int64("max-spill", 10<<30, "temp-file space in bytes, all requests together, for request bodies (beyond: 503 + Retry-After) and for responses a slow client does not take (beyond: the app waits for the client)")
 	maxHeader := fs.Int("max-header-bytes", d.MaxHeaderBytes, "request line and headers limit in bytes; beyond: 431")
 	rht := fs.Duration("read-header-timeout", d.ReadHeaderTimeout, "time to read the request headers")
 	rt := fs.Duration("read-timeout", d.ReadTimeout, "time to read a whole request, body included")

@@ -272,6 +272,22 @@ func (w *Response) Direct() (d Direct, ok bool) {
 		Timeout: s.WriteTimeout, Sent: w.sent, Waited: w.waited}, true
 }
 
+// SendRaw sends n bytes of f as they are, from its current offset: bytes of
+// the body that a direct writer framed and counted already (its spill).
+func (w *Response) SendRaw(f *os.File, n int64) error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	k, err := w.c.sendfile(f, n)
+	if err == nil && k < n {
+		err = errors.New("h1: spill file shorter than announced")
+	}
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
+
 // DirectDone takes the body back from a direct writer once it is done for
 // good: it wrote n body bytes, of which sent in writes that waited waited
 // (for the minimum rate), and failed with err (nil: it did not; the

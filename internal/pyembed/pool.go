@@ -262,6 +262,7 @@ func (p *Pool) drain() {
 			if e.fd >= 0 {
 				ev.File = os.NewFile(uintptr(e.fd), "file_wrapper")
 				ev.FileN = int64(e.n)
+				ev.Raw = e.raw != 0
 			}
 			if ev.Done {
 				ev.Code = Code(e.code)
@@ -295,6 +296,7 @@ type Event struct {
 	Data      []byte
 	File      *os.File
 	FileN     int64
+	Raw       bool // File is the response's spill: send what Job.SpillClaim gives, as it is (framed)
 	Done      bool
 	Code      Code
 	Traceback string
@@ -433,11 +435,66 @@ type DirectResult struct {
 	Waited           time.Duration
 	Err              syscall.Errno
 	Over             bool
+	SpillRaw         int64 // bytes the thread spilled for Go to send (framing included)
+	SpillBody        int64 // the body bytes among them, not in Sent
 }
 
 // DirectResult returns what j's direct writes did; only after its done event.
 func (j *Job) DirectResult() DirectResult {
 	c := j.c
 	return DirectResult{Sent: int64(c.dsent), SentWaited: int64(c.dsentw), Waited: time.Duration(c.dwaited),
-		Err: syscall.Errno(c.derr), Over: c.dover != 0}
+		Err: syscall.Errno(c.derr), Over: c.dover != 0, SpillRaw: int64(c.sraw), SpillBody: int64(c.sbody)}
 }
+
+// Budget is a count of bytes that Go and the Python threads take from
+// together (atomics on C memory): the disk for spilled request bodies and
+// responses.
+type Budget struct{ free *int64 }
+
+// NewBudget returns a budget of max bytes. It is never freed.
+func NewBudget(max int64) *Budget {
+	p := (*int64)(C.malloc(8))
+	*p = max
+	return &Budget{free: p}
+}
+
+// Take reserves n bytes if they are free.
+func (b *Budget) Take(n int64) bool {
+	for {
+		f := atomic.LoadInt64(b.free)
+		if f < n {
+			return false
+		}
+		if atomic.CompareAndSwapInt64(b.free, f, f-n) {
+			return true
+		}
+	}
+}
+
+// Release gives back n bytes.
+func (b *Budget) Release(n int64) {
+	if n != 0 {
+		atomic.AddInt64(b.free, n)
+	}
+}
+
+// Free returns the bytes free now.
+func (b *Budget) Free() int64 { return atomic.LoadInt64(b.free) }
+
+// SetSpill lets the pool's direct writes put what a slow client does not
+// take at once into temp files in dir, within b (see wisp_pool_spill): the
+// app's thread then goes on instead of waiting for the client.
+func (p *Pool) SetSpill(b *Budget, dir string) {
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	C.wisp_pool_spill(p.c, (*C.longlong)(unsafe.Pointer(b.free)), cdir)
+}
+
+// SpillClaim returns how many bytes wait in the job's spill file, to be sent
+// from the Raw event's File as they are; 0 means none wait and ends that
+// event's work (bytes spilled later come with a new event).
+func (j *Job) SpillClaim() int64 { return int64(C.wisp_spill_claim(j.c)) }
+
+// SpillHeld returns the budget the job's spill file held at its end, which
+// the caller gives back once the job's events are released.
+func (j *Job) SpillHeld() int64 { return int64(j.c.swoff) }

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -56,7 +57,20 @@ struct wisp_pool {
 	int armed;  /* the drainer sleeps on the eventfd */
 	int closed; /* the threads have exited */
 	int efd;
+
+	long long *sfree; /* the spill budget (atomic), or NULL: no response spill */
+	char *sdir;
 };
+
+/* MAX_RESPONSE_SPILL bounds the spill file of one response (as nginx's
+ * proxy_max_temp_file_size): beyond, the app's thread waits for the client. */
+#define MAX_RESPONSE_SPILL (1LL << 30)
+/* SPILL_AFTER_NS is how long a direct write waits for the client (or for Go
+ * to write what is queued before it) before what is left goes to the spill:
+ * a client that keeps up never costs a write to disk, even on a machine so
+ * busy that a reader or Go's writer misses a few time slices (at 20 ms, a
+ * fifth of the blocks of a loaded stream benchmark went through the disk). */
+#define SPILL_AFTER_NS 250000000LL
 
 wisp_pool *wisp_pool_new(int threads, int queue, int efd) {
 	wisp_pool *p = calloc(1, sizeof *p);
@@ -110,6 +124,10 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
 	j->dleft = -1;
 	j->dsent = j->dsentw = j->dwaited = 0;
 	j->derr = j->dover = 0;
+	j->sfd = -1;
+	j->swoff = j->sclaimed = 0;
+	j->sraw = j->sbody = 0;
+	j->bell = 0;
 	__atomic_store_n(&j->aborted, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->running, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->ident, 0, __ATOMIC_RELAXED);
@@ -404,21 +422,158 @@ static int window_full(wisp_job *j) {
  * hand-offs of j: enough of them (the window is full: a slow client), or all
  * of them (empty, before a direct write). It returns -1 if j was aborted
  * meanwhile. Lock order is GIL, then emu: the caller holds the GIL only. */
-static int wait_window(wisp_job *j, int empty) {
+static int wait_window_nogil(wisp_job *j, int empty, long long until) {
 	wisp_pool *p = j->pool;
-	wisp_release();
 	pthread_cond_t cond;
-	pthread_cond_init(&cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&cond, &ca);
+	pthread_condattr_destroy(&ca);
+	struct timespec ts = {.tv_sec = until / 1000000000LL, .tv_nsec = until % 1000000000LL};
+	int rc = 0;
 	pthread_mutex_lock(&p->emu);
 	j->waitcond = &cond;
 	j->waitempty = empty;
-	while ((empty ? j->inflight > 0 : window_full(j)) && !__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE))
-		pthread_cond_wait(&cond, &p->emu);
+	while ((empty ? j->inflight > 0 : window_full(j)) && !__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) {
+		if (!until) {
+			pthread_cond_wait(&cond, &p->emu);
+		} else if (pthread_cond_timedwait(&cond, &p->emu, &ts) == ETIMEDOUT) {
+			rc = (empty ? j->inflight > 0 : window_full(j));
+			break;
+		}
+	}
 	j->waitcond = NULL;
 	pthread_mutex_unlock(&p->emu);
 	pthread_cond_destroy(&cond);
+	return __atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE) ? -1 : rc;
+}
+
+static int wait_window(wisp_job *j, int empty) {
+	wisp_release();
+	int rc = wait_window_nogil(j, empty, 0);
 	wisp_acquire();
-	return __atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE) ? -1 : 0;
+	return rc;
+}
+
+void wisp_pool_spill(wisp_pool *p, long long *free, const char *dir) {
+	p->sdir = strdup(dir);
+	p->sfree = p->sdir ? free : NULL;
+}
+
+/* budget_take reserves n bytes of the spill budget, if free. */
+static int budget_take(wisp_pool *p, long long n) {
+	long long f = __atomic_load_n(p->sfree, __ATOMIC_RELAXED);
+	do {
+		if (f < n) return 0;
+	} while (!__atomic_compare_exchange_n(p->sfree, &f, f - n, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	return 1;
+}
+
+static void budget_give(wisp_pool *p, long long n) {
+	if (n) __atomic_add_fetch(p->sfree, n, __ATOMIC_ACQ_REL);
+}
+
+static int open_spill(const char *dir) {
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+	/* no O_TMPFILE on this file system: a named file, unlinked at once */
+	char path[4096];
+	if (snprintf(path, sizeof path, "%s/wisp-response-XXXXXX", dir) >= (int)sizeof path) return -1;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0) unlink(path);
+	return fd;
+}
+
+/* spill appends the iov (the rest of a body block, framing included) to j's
+ * spill file, for Go to send when the client takes it, and makes sure an
+ * event tells Go. It returns -1 when it cannot (no budget, the response's
+ * bound reached, a failed write): the caller then waits for the client.
+ * Called without the GIL, by the thread running j. */
+static int spill(wisp_job *j, const struct iovec *iov, int cnt) {
+	wisp_pool *p = j->pool;
+	if (!p->sfree) return -1;
+	long long r = 0;
+	for (int i = 0; i < cnt; i++) r += (long long)iov[i].iov_len;
+	if (r == 0) return 0;
+	if (j->swoff + r > MAX_RESPONSE_SPILL || !budget_take(p, r)) return -1;
+	if (j->sfd < 0 && (j->sfd = open_spill(p->sdir)) < 0) {
+		budget_give(p, r);
+		return -1;
+	}
+	struct iovec v[4];
+	memcpy(v, iov, (size_t)cnt * sizeof *v);
+	struct iovec *q = v;
+	long long off = j->swoff, left = r;
+	while (left > 0) {
+		ssize_t w = pwritev(j->sfd, q, cnt, off);
+		if (w < 0 && errno == EINTR) continue;
+		if (w <= 0) {
+			budget_give(p, r);
+			return -1; /* the bytes past swoff are not part of the spill */
+		}
+		off += w;
+		left -= w;
+		while (cnt > 0 && (size_t)w >= q->iov_len) {
+			w -= (ssize_t)q->iov_len;
+			q++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			q->iov_base = (char *)q->iov_base + w;
+			q->iov_len -= (size_t)w;
+		}
+	}
+	pthread_mutex_lock(&p->emu);
+	j->swoff += r;
+	j->sraw += r;
+	int ring = !j->bell;
+	j->bell = 1;
+	pthread_mutex_unlock(&p->emu);
+	if (!ring) return 0; /* Go is sending from the file: it claims these bytes too */
+	wisp_ev *e = NULL;
+	int fd = fcntl(j->sfd, F_DUPFD_CLOEXEC, 0); /* shares the file offset Go reads at */
+	while (fd >= 0 && !(e = new_ev(j, NULL, 0, NULL, 0, NULL, 0))) usleep(1000);
+	if (fd < 0) {
+		/* cannot tell Go: take the bytes back and wait for the client */
+		pthread_mutex_lock(&p->emu);
+		j->swoff -= r;
+		j->sraw -= r;
+		j->bell = 0;
+		pthread_mutex_unlock(&p->emu);
+		budget_give(p, r);
+		return -1;
+	}
+	e->fd = fd;
+	e->raw = 1;
+	pthread_mutex_lock(&p->emu);
+	j->inflight++;
+	int w = push_locked(p, e);
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+	return 0;
+}
+
+long long wisp_spill_claim(wisp_job *j) {
+	wisp_pool *p = j->pool;
+	pthread_mutex_lock(&p->emu);
+	long long n = j->swoff - j->sclaimed;
+	if (n == 0)
+		j->bell = 0; /* the next spilled bytes come with a new event */
+	else
+		j->sclaimed = j->swoff;
+	pthread_mutex_unlock(&p->emu);
+	return n;
+}
+
+/* spill_reset empties j's spill file once Go has sent all of it and holds
+ * no event of it, giving its space back. */
+static void spill_reset(wisp_job *j) {
+	if (j->sfd < 0 || j->swoff == 0) return;
+	if (ftruncate(j->sfd, 0) == 0 && lseek(j->sfd, 0, SEEK_SET) == 0) {
+		budget_give(j->pool, j->swoff);
+		j->swoff = j->sclaimed = 0;
+	}
 }
 
 /* direct_deadline is when a direct write of n bytes that started at t0 must
@@ -438,12 +593,40 @@ static long long direct_deadline(wisp_job *j, long long t0, size_t n) {
 /* direct_send writes the n body bytes of iov (cnt parts, framing included)
  * to the socket, waiting for room in poll(2) up to the deadline. It returns 0
  * or an errno (ETIMEDOUT: the client is too slow). Called without the GIL. */
-static int direct_send(wisp_job *j, struct iovec *iov, int cnt, size_t n) {
+static int direct_send(wisp_job *j, struct iovec *iov, int cnt, size_t n, size_t pre, size_t *spilled) {
+	size_t total = 0, done = 0;
+	for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
+	*spilled = 0;
+	wisp_pool *p = j->pool;
 	long long t0 = now_ns(), dl = -1;
+	for (int tried = 0;;) {
+		/* Go still sends earlier bytes. From the spill (the client is
+		 * slow): go behind them there. Hand-offs from before the socket was
+		 * handed over: wait a little for Go, then spill. Without room in
+		 * the spill, wait until Go is done. */
+		pthread_mutex_lock(&p->emu);
+		int busy = j->inflight > 0, ringing = j->bell;
+		pthread_mutex_unlock(&p->emu);
+		if (!busy) break;
+		if (!ringing && !tried) {
+			tried = 1;
+			int rc = wait_window_nogil(j, 1, t0 + SPILL_AFTER_NS);
+			if (rc < 0) return EPIPE;
+			continue;
+		}
+		if (spill(j, iov, cnt) == 0) {
+			*spilled = n;
+			return 0;
+		}
+		if (wait_window_nogil(j, 1, 0) < 0) return EPIPE;
+	}
+	spill_reset(j);
+	int nospill = 0;
 	while (cnt > 0) {
 		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
 		ssize_t w = sendmsg(j->dfd, &m, MSG_NOSIGNAL);
 		if (w >= 0) {
+			done += (size_t)w;
 			while (cnt > 0 && (size_t)w >= iov->iov_len) {
 				w -= (ssize_t)iov->iov_len;
 				iov++;
@@ -458,13 +641,23 @@ static int direct_send(wisp_job *j, struct iovec *iov, int cnt, size_t n) {
 		if (errno == EINTR) continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
 		if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return EPIPE;
-		if (dl < 0) dl = direct_deadline(j, t0, n);
-		int ms = -1;
-		if (dl > 0) {
-			long long left = dl - now_ns();
-			if (left <= 0) return ETIMEDOUT;
-			ms = (int)((left + 999999) / 1000000);
+		/* A client that has not taken anything for SPILL_AFTER_NS gets the
+		 * rest from the spill, sent by Go, and the app goes on. */
+		long long now = now_ns();
+		if (!nospill && now - t0 >= SPILL_AFTER_NS) {
+			if (spill(j, iov, cnt) == 0) {
+				/* the body bytes among those spilled: the body is [pre, pre+n) of the iov */
+				size_t from = done > pre ? done : pre;
+				*spilled = pre + n > from ? pre + n - from : 0;
+				return 0;
+			}
+			nospill = 1;
 		}
+		if (dl < 0) dl = direct_deadline(j, t0, n);
+		long long until = dl;
+		if (dl > 0 && now >= dl) return ETIMEDOUT;
+		if (!nospill && (!until || t0 + SPILL_AFTER_NS < until)) until = t0 + SPILL_AFTER_NS;
+		int ms = until ? (int)((until - now + 999999) / 1000000) : -1;
 		struct pollfd pfd = {.fd = j->dfd, .events = POLLOUT};
 		if (poll(&pfd, 1, ms) < 0 && errno != EINTR) return errno;
 	}
@@ -500,15 +693,17 @@ static int direct_write(wisp_job *j, const char *a, size_t al, const char *b, si
 		if (al) iov[k++] = (struct iovec){(void *)a, al};
 		if (bl) iov[k++] = (struct iovec){(void *)b, bl};
 		if (j->dchunked) iov[k++] = (struct iovec){(void *)"\r\n", 2};
+		size_t spilled;
 		wisp_release();
-		int err = direct_send(j, iov, k, n);
+		int err = direct_send(j, iov, k, n, j->dchunked ? iov[0].iov_len : 0, &spilled);
 		wisp_acquire();
 		if (err) {
 			j->derr = err;
 			__atomic_store_n(&j->aborted, 1, __ATOMIC_RELEASE);
 			return -1;
 		}
-		j->dsent += (long long)n;
+		j->dsent += (long long)(n - spilled); /* spilled bytes count as Go sends them */
+		j->sbody += (long long)spilled;
 		if (j->dleft >= 0) j->dleft -= (long long)n;
 	}
 	if (over) {
@@ -553,17 +748,17 @@ int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al,
 		 * the hand-offs still on their way (only this thread adds them, so
 		 * none can appear meanwhile), write them here. */
 		pthread_mutex_lock(&p->emu);
-		int direct = j->dfd >= 0, wait = j->inflight > 0;
+		int direct = j->dfd >= 0;
 		pthread_mutex_unlock(&p->emu);
-		if (direct) {
-			if (wait && wait_window(j, 1) < 0) return -1;
-			return direct_write(j, a, al, b, bl);
-		}
+		if (direct) return direct_write(j, a, al, b, bl);
 	}
 	wisp_ev *e = new_ev(j, hdr, hl, a, al, b, bl);
 	if (!e) return -1;
 	e->fd = fd;
 	e->n = n;
+	/* A file (wsgi.file_wrapper) may queue behind a spill that Go still
+	 * sends: it is the end of the response, so no spilled byte can follow
+	 * it into that spill's claims. */
 	pthread_mutex_lock(&p->emu);
 	if (window_full(j)) {
 		pthread_mutex_unlock(&p->emu);
@@ -606,6 +801,10 @@ void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, s
 		close(j->dfd); /* Go may close the connection once it has the done event */
 		j->dfd = -1;
 	}
+	if (j->sfd >= 0) {
+		close(j->sfd); /* Go's event holds its own descriptor; Go gives back the space (swoff) */
+		j->sfd = -1;
+	}
 	int w = push_locked(p, e);
 	pthread_mutex_unlock(&p->emu);
 	if (w) notify(p);
@@ -639,7 +838,7 @@ void wisp_ev_free(wisp_ev *e) {
 		pthread_mutex_lock(&p->emu);
 		j->inflight--;
 		j->inbytes -= e->len;
-		if (e->fd >= 0) j->infiles--;
+		if (e->fd >= 0 && !e->raw) j->infiles--;
 		/* wake the thread when half the window is free: several hand-offs per wake-up */
 		if (j->waitcond && (j->inflight == 0 || (!j->waitempty && j->inflight <= MAX_INFLIGHT / 2 &&
 		                                         j->inbytes <= MAX_INFLIGHT_BYTES / 2)))

@@ -65,6 +65,13 @@ typedef struct wisp_job {
 	long long dsent0, dwaited0;        /* the connection's rate accounting so far */
 	long long dsent, dsentw, dwaited;  /* bytes written, those that waited, and the wait (ns) */
 	int derr, dover;     /* the write's errno; the app passed its Content-Length */
+	/* the response spill: bytes the client was too slow for, in a temp file
+	 * that Go sends from (wisp_spill_claim) while the app goes on */
+	int sfd;             /* the file, or -1 */
+	long long swoff;     /* its size: bytes written to it */
+	long long sclaimed;  /* of which Go has taken (and reads in order) */
+	int bell;            /* an event tells Go that bytes are waiting in it */
+	long long sraw, sbody; /* bytes spilled over the response, and the body bytes among them */
 	void *waitcond;      /* the thread waits here for inflight to drop */
 	int waitempty;       /* to 0 */
 	void *worker;        /* the pool thread that took it (set under the pool's lock) */
@@ -89,6 +96,7 @@ typedef struct wisp_ev {
 	char *err;           /* the app's traceback (done, malloc'd) */
 	size_t errlen;
 	int big;             /* from wisp_pool.c's cache of big events */
+	int raw;             /* fd is the job's spill file: send what wisp_spill_claim gives, as it is */
 	char buf[];
 } wisp_ev;
 
@@ -129,6 +137,14 @@ void wisp_ev_free(wisp_ev *e);
  * own writes are (0: no bound). */
 int wisp_job_direct(wisp_job *j, int fd, int chunked, long long left, long long rate, long long grace_ns,
                     long long timeout_ns, long long sent, long long waited_ns);
+/* wisp_pool_spill lets the pool's direct writes spill what a slow client
+ * does not take at once into temp files in dir, within the budget at *free
+ * (bytes, shared with Go through atomics): the app's thread goes on instead of
+ * waiting for the client. */
+void wisp_pool_spill(wisp_pool *p, long long *free, const char *dir);
+/* wisp_spill_claim takes the bytes waiting in j's spill file (for the Go
+ * side that holds its raw event); 0 ends that event's work. */
+long long wisp_spill_claim(wisp_job *j);
 /* wisp_job_abort tells the thread running j that its client is gone. */
 void wisp_job_abort(wisp_job *j);
 

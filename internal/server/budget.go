@@ -3,6 +3,8 @@ package server
 import (
 	"sync"
 	"time"
+
+	"wisp/internal/pyembed"
 )
 
 // memBudget bounds the request bodies held in memory at once. Go reads a body
@@ -90,30 +92,14 @@ func (b *memBudget) grant() {
 	}
 }
 
-// spillSpace bounds the bytes of request bodies spilled to temp files, all
-// requests together, so that concurrent large uploads cannot fill the disk.
-type spillSpace struct {
-	mu   sync.Mutex
-	free int64
-}
+// spillSpace bounds the bytes spilled to temp files, all requests together,
+// so that concurrent large uploads or slow readers of large responses cannot
+// fill the disk: request bodies (taken here) and responses (taken by the
+// Python threads' direct writes, see pyembed.Pool.SetSpill) share it.
+type spillSpace struct{ b *pyembed.Budget }
 
 // take reserves n bytes if they are free.
-func (b *spillSpace) take(n int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.free < n {
-		return false
-	}
-	b.free -= n
-	return true
-}
+func (s spillSpace) take(n int64) bool { return s.b.Take(n) }
 
 // release returns n bytes.
-func (b *spillSpace) release(n int64) {
-	if n == 0 {
-		return
-	}
-	b.mu.Lock()
-	b.free += n
-	b.mu.Unlock()
-}
+func (s spillSpace) release(n int64) { s.b.Release(n) }

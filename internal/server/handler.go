@@ -110,6 +110,7 @@ type responder struct {
 
 	triedDirect bool // startDirect was called
 	direct      bool // the app's thread may write the body itself
+	spillSent   int64
 }
 
 // startDirect lets the app's thread write the rest of the body straight to
@@ -130,6 +131,32 @@ func (p *responder) startDirect(j *job) {
 	p.w.DirectDone(0, 0, 0, nil)
 }
 
+// sendSpill sends what waits in the job's spill file (framed already, and
+// counted as body by the app's thread), until nothing more waits.
+// It sends spillPiece at a time: the minimum rate judges each write by its
+// size, and a whole claim can be a gigabyte.
+func (p *responder) sendSpill(j *job, f *os.File) error {
+	for {
+		n := j.SpillClaim()
+		if n == 0 {
+			return nil
+		}
+		for n > 0 {
+			k := min(n, spillPiece)
+			if err := p.w.SendRaw(f, k); err != nil {
+				return err
+			}
+			p.spillSent += k
+			n -= k
+		}
+	}
+}
+
+// spillPiece is the most of a spill file sent in one write: small enough
+// that a client which reads nothing gets little credit toward the minimum
+// rate from what the kernel's buffers took.
+const spillPiece = 64 << 10
+
 // endDirect takes the body back from the app's thread at the done event and
 // reports whether the response is complete although the app was stopped
 // (it went past its Content-Length: what was declared went out). A failed
@@ -148,7 +175,12 @@ func (p *responder) endDirect(j *job) (complete bool) {
 	default:
 		err = r.Err
 	}
-	p.w.DirectDone(r.Sent, r.SentWaited, r.Waited, err)
+	sent := r.Sent
+	if r.SpillRaw > 0 {
+		// the spilled body bytes that reached the client (framing is in the spill too)
+		sent += int64(float64(r.SpillBody) * float64(min(p.spillSent, r.SpillRaw)) / float64(r.SpillRaw))
+	}
+	p.w.DirectDone(sent, r.SentWaited, r.Waited, err)
 	if err != nil {
 		j.aborted = true // the app was stopped by the failed write
 		return false
@@ -352,7 +384,15 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			data[0] = batch[0].Data
 		}
 		last := &batch[len(batch)-1]
-		err := p.deliver(j.hdr, data, last.File, last.FileN, done)
+		var err error
+		if last.Raw {
+			// bytes the client was too slow for, spilled by the app's thread
+			if err = p.deliver(j.hdr, data, nil, 0, false); err == nil {
+				err = p.sendSpill(j, last.File)
+			}
+		} else {
+			err = p.deliver(j.hdr, data, last.File, last.FileN, done)
+		}
 		clear(data)
 		release(batch)
 		if err == nil && !done && !p.triedDirect && last.File == nil {
@@ -387,7 +427,7 @@ func (s *Server) endJob(j *job) {
 		j.bodyFile.Close()
 	}
 	s.bodies.release(j.bodyMem)
-	s.spill.release(j.spilled)
+	s.spill.release(j.spilled + j.SpillHeld())
 	j.body, j.bodyMem, j.spilled = nil, 0, 0
 	s.pool.Put(j.Job)
 }

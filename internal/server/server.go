@@ -38,7 +38,7 @@ type Config struct {
 	// per second of waiting for it, after 10 s (see h1.Server.MinWriteRate):
 	// a slower reader is cut off and the app's thread freed. 0: 1024; -1: none.
 	MinWriteRate      int64
-	MaxSpill          int64         // request bodies in temp files at once, all requests together; beyond: 503 (0: 10 GiB)
+	MaxSpill          int64         // temp-file space for request bodies (beyond: 503) and spilled responses, all requests together (0: 10 GiB)
 	MaxHeaderBytes    int           // request line and headers; beyond: 431
 	ReadHeaderTimeout time.Duration // time to read the request headers
 	ReadTimeout       time.Duration // time to read the whole request, body included
@@ -164,8 +164,8 @@ type Server struct {
 	ip     *pyembed.Interpreter
 	mounts []mount // longest prefix first
 	pool   *pyembed.Pool
-	bodies *memBudget  // BodyMemory
-	spill  *spillSpace // MaxSpill
+	bodies *memBudget // BodyMemory
+	spill  spillSpace // MaxSpill
 	h1     *h1.Server
 	access *accessLog
 	log    *slog.Logger
@@ -233,10 +233,11 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		s.access = newAccessLog(cfg.AccessLog)
 	}
 	s.bodies = newMemBudget(s.cfg.BodyMemory)
-	s.spill = &spillSpace{free: s.cfg.MaxSpill}
+	s.spill = spillSpace{pyembed.NewBudget(s.cfg.MaxSpill)}
 	if s.pool, err = ip.StartPool(s.cfg.Threads, s.cfg.Queue); err != nil {
 		return nil, err
 	}
+	s.pool.SetSpill(s.spill.b, os.TempDir())
 	s.h1 = &h1.Server{
 		Handler:           s,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

@@ -6,8 +6,11 @@ so that a block out of order or lost shows.
   /over?N&DECL   N blocks under a declared Content-Length of DECL bytes
   /hang?N        N blocks (with a Content-Length of N+1 blocks), then a sleep
                  in C code that no timeout interrupts
+  /writefile?N   N blocks through write(), then blocks N to N+7 from
+                 wsgi.file_wrapper (a file after direct writes)
   /small         a short answer
 """
+import tempfile
 import time
 
 BLOCK = 65536
@@ -42,5 +45,15 @@ def application(environ, start_response):
 
         start_response("200 OK", [("Content-Length", str((n + 1) * BLOCK))])
         return gen()
+    if path == "/writefile":
+        n = q[0]
+        f = tempfile.TemporaryFile()
+        for i in range(n, n + 8):
+            f.write(block(i))
+        f.seek(0)
+        write = start_response("200 OK", [("Content-Length", str((n + 8) * BLOCK))])
+        for i in range(n):
+            write(block(i))
+        return environ["wsgi.file_wrapper"](f, BLOCK)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"small\n"]
