@@ -113,6 +113,12 @@ type responder struct {
 	spillSent   int64
 }
 
+// directAfter is how much body a response must have sent through Go before
+// the socket is handed to the app's thread: a stream pays for the hand-over
+// (a dup, and a close at the end) once, a page whose body and end arrive as
+// two hand-offs (Django's and Flask's iterables) never does.
+const directAfter = 128 << 10
+
 // startDirect lets the app's thread write the rest of the body straight to
 // the client (see pyembed.Job.Direct), once the head went out: a streamed
 // response then costs no hand-off and no copy per block. Where the
@@ -395,7 +401,7 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 		}
 		clear(data)
 		release(batch)
-		if err == nil && !done && !p.triedDirect && last.File == nil {
+		if err == nil && !done && !p.triedDirect && last.File == nil && p.w.Written() >= directAfter {
 			p.startDirect(j)
 		}
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
