@@ -62,8 +62,10 @@ const (
 )
 
 // eventCap is the capacity of a Job's event channel: wisp_pool.c's
-// MAX_INFLIGHT data events plus the done event, so the drainer never waits.
-const eventCap = 16 + 1
+// MAX_INFLIGHT data events, plus a spill's event (which a thread adds behind
+// a full window once the socket is handed over), a file, and the done event,
+// so the drainer never waits.
+const eventCap = 16 + 3
 
 // StartPool starts threads Python threads with a queue of queue jobs.
 func (ip *Interpreter) StartPool(threads, queue int) (*Pool, error) {
