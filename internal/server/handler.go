@@ -297,8 +297,11 @@ func (p *responder) finish(code pyembed.Code, tb string) {
 const watchAfter = 50 * time.Millisecond
 
 // respond relays the events of a pool job until its done event, watching the
-// client. A hand-off that arrives while the previous one is still unwritten is
-// written with it: one write, and a Content-Length when that ends the body.
+// client. Hand-offs that arrive while earlier ones are still unwritten are
+// written together: one writev, and a Content-Length when that ends the body.
+// Once a stream has sent directAfter bytes, the app's thread writes the rest
+// itself (startDirect) and respond waits for its done event, sending only
+// what the thread spilled for a slow client (sendSpill).
 //
 // With a timeout, it answers 504 when the app overstays it (if nothing was
 // written yet), logs and interrupts the stuck thread, and returns
@@ -312,29 +315,24 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 	}
 	watch := time.NewTimer(watchAfter)
 	defer watch.Stop()
-	var pending *pyembed.Event
 	var gone <-chan struct{}
 	complete := false // the response is whole (cut at Content-Length, or a 500 for bad headers)
 	events := j.Events()
 	for {
 		var ev pyembed.Event
-		if pending != nil {
-			ev, pending = *pending, nil
-		} else {
-			select {
-			case ev = <-events:
-				j.take(&ev)
-			case <-watch.C:
-				gone = p.r.Gone()
-				continue
-			case <-gone:
-				j.goneNow() // the app stops at its next hand-off; keep watching the timeout
-				gone = nil
-				continue
-			case <-expired:
-				s.timedOut(p, j, timeout)
-				return false
-			}
+		select {
+		case ev = <-events:
+			j.take(&ev)
+		case <-watch.C:
+			gone = p.r.Gone()
+			continue
+		case <-gone:
+			j.goneNow() // the app stops at its next hand-off; keep watching the timeout
+			gone = nil
+			continue
+		case <-expired:
+			s.timedOut(p, j, timeout)
+			return false
 		}
 		// Take the hand-offs already waiting too and write them at once,
 		// none past a file (bytes after it would go out of order).
