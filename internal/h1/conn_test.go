@@ -1595,3 +1595,42 @@ func TestHandlerPanicAfterCommit(t *testing.T) {
 	}
 	c.closed()
 }
+
+// WriteVec writes several parts as one chunk (or one run of a
+// Content-Length body), in order, and cuts at the Content-Length like Write.
+func TestWriteVec(t *testing.T) {
+	a, b, c3 := strings.Repeat("a", 9000), strings.Repeat("b", 9000), strings.Repeat("c", 9000)
+	results := make(chan error, 4)
+	ts := startServer(t, func(w *Response, r *Request) {
+		parts := [][]byte{[]byte(a), []byte(b), []byte(c3)}
+		if r.Path == "/cut" {
+			w.SetContentLength(int64(len(a) + 100))
+		}
+		_, err := w.WriteVec(parts)
+		results <- err
+		w.WriteVec([][]byte{[]byte("x"), []byte("y")}) // small: gathered
+	}, nil)
+	c := ts.dial(t)
+	c.send("GET /chunked HTTP/1.1" + host + "\r\n\r\n")
+	r := c.resp("GET")
+	if !r.chunked || string(r.body) != a+b+c3+"xy" {
+		t.Errorf("chunked: framing %q, body of %d bytes, want %d", r.fields, len(r.body), len(a+b+c3+"xy"))
+	}
+	if err := <-results; err != nil {
+		t.Errorf("chunked WriteVec: %v", err)
+	}
+	c.send("GET /cut HTTP/1.1" + host + "\r\n\r\n")
+	r = c.resp("GET")
+	if string(r.body) != a+b[:100] {
+		t.Errorf("cut: body of %d bytes, want %d", len(r.body), len(a)+100)
+	}
+	if err := <-results; !errors.Is(err, ErrBodyOverrun) {
+		t.Errorf("cut WriteVec: %v, want ErrBodyOverrun", err)
+	}
+	// exactly the declared bytes went out: the connection is still usable
+	c.send("GET /chunked HTTP/1.1" + host + "\r\n\r\n")
+	if r := c.resp("GET"); string(r.body) != a+b+c3+"xy" {
+		t.Errorf("after the cut: body of %d bytes", len(r.body))
+	}
+	<-results
+}
