@@ -725,7 +725,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	for k, v := range p.cfg.Env {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, WorkerEnv+"="+string(raw))
+	env = append(workerGODEBUG(env), WorkerEnv+"="+string(raw))
 	pid, err := syscall.ForkExec(s.opt.Exe, []string{s.opt.Exe, "worker"}, &syscall.ProcAttr{
 		Env: env, Files: fds,
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred},

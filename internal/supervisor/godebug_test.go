@@ -1,0 +1,21 @@
+package supervisor
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestWorkerGODEBUG(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"A=1"}, []string{"A=1", "GODEBUG=" + sysmonAwake}},
+		{[]string{"GODEBUG=gctrace=1", "B=2"}, []string{"GODEBUG=gctrace=1," + sysmonAwake, "B=2"}},
+		{[]string{"GODEBUG="}, []string{"GODEBUG=" + sysmonAwake}},
+		// the first GODEBUG is the one the runtime reads; the user's schedtrace is kept
+		{[]string{"GODEBUG=x=1", "GODEBUG=y=2"}, []string{"GODEBUG=x=1," + sysmonAwake, "GODEBUG=y=2"}},
+		{[]string{"GODEBUG=schedtrace=1000"}, []string{"GODEBUG=schedtrace=1000"}},
+	} {
+		if got := workerGODEBUG(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("workerGODEBUG(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
