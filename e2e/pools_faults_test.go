@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -456,4 +457,35 @@ func (s *poolServer) ctlAsync(verb string, args ...string) <-chan ctlResult {
 		res <- r
 	}()
 	return res
+}
+
+// Workers start with Go's sysmon kept out of deep sleep (GODEBUG schedtrace,
+// see internal/supervisor/godebug.go), and the app does not inherit it: a Go
+// program it runs must see the user's GODEBUG.
+func TestPoolWorkerGODEBUG(t *testing.T) {
+	t.Parallel()
+	s := serve(t, onePoolConfig("processes = 1\nthreads = 2"))
+	s.readyWorkers(t, "default", 1)
+	info := getInfo(t, s.Client, s.URL+"/info")
+	initial, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", info.PID)) // the environment the worker was started with
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := ""
+	for _, kv := range strings.Split(string(initial), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			started = v // the first one: the one the runtime reads
+			break
+		}
+	}
+	if !slices.Contains(strings.Split(started, ","), "schedtrace=2147483647") {
+		t.Errorf("the worker was started with GODEBUG=%q, without the sysmon setting", started)
+	}
+	own, set := os.LookupEnv("GODEBUG")
+	switch {
+	case !set && info.GODEBUG != nil:
+		t.Errorf("the app sees GODEBUG=%q, want it unset as in the test's environment", *info.GODEBUG)
+	case set && (info.GODEBUG == nil || *info.GODEBUG != own):
+		t.Errorf("the app sees GODEBUG %v, want the test's %q", info.GODEBUG, own)
+	}
 }

@@ -466,14 +466,15 @@ func (l *loader) summary() string {
 
 // poolInfo is what testdata/apps/pool_app answers on /info and /work.
 type poolInfo struct {
-	PID          int    `json:"pid"`
-	Value        string `json:"value"`
-	ScriptName   string `json:"script_name"`
-	PathInfo     string `json:"path_info"`
-	RemoteAddr   string `json:"remote_addr"`
-	ServerPort   string `json:"server_port"`
-	Multiprocess bool   `json:"multiprocess"`
-	Multithread  bool   `json:"multithread"`
+	PID          int     `json:"pid"`
+	Value        string  `json:"value"`
+	GODEBUG      *string `json:"godebug"`
+	ScriptName   string  `json:"script_name"`
+	PathInfo     string  `json:"path_info"`
+	RemoteAddr   string  `json:"remote_addr"`
+	ServerPort   string  `json:"server_port"`
+	Multiprocess bool    `json:"multiprocess"`
+	Multithread  bool    `json:"multithread"`
 }
 
 // getInfo GETs url (a pool_app /info or /work), requires 200 and decodes it.

@@ -1,6 +1,9 @@
 package supervisor
 
-import "strings"
+import (
+	"os"
+	"strings"
+)
 
 // sysmonAwake is what workerGODEBUG adds to a worker's GODEBUG. A worker's Go
 // side goes idle between requests many times a second, and Go's sysmon then
@@ -36,4 +39,20 @@ func workerGODEBUG(env []string) []string {
 		return out
 	}
 	return append(env, "GODEBUG="+sysmonAwake)
+}
+
+// restoreGODEBUG takes sysmonAwake back out of the worker's environment once
+// the runtime has read it, so that the app and what it starts (a Go program
+// run with subprocess would print a SCHED line) see the GODEBUG the user set.
+func restoreGODEBUG() {
+	v, ok := os.LookupEnv("GODEBUG")
+	if !ok {
+		return
+	}
+	switch {
+	case v == sysmonAwake:
+		os.Unsetenv("GODEBUG")
+	case strings.HasSuffix(v, ","+sysmonAwake):
+		os.Setenv("GODEBUG", strings.TrimSuffix(v, ","+sysmonAwake))
+	}
 }

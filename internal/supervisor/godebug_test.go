@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"os"
 	"slices"
 	"testing"
 )
@@ -16,6 +17,27 @@ func TestWorkerGODEBUG(t *testing.T) {
 	} {
 		if got := workerGODEBUG(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("workerGODEBUG(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRestoreGODEBUG(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "-": unset
+	}{
+		{sysmonAwake, "-"},
+		{"gctrace=1," + sysmonAwake, "gctrace=1"},
+		{"schedtrace=1000", "schedtrace=1000"},
+	} {
+		t.Setenv("GODEBUG", tc.in)
+		restoreGODEBUG()
+		got, ok := os.LookupEnv("GODEBUG")
+		if !ok {
+			got = "-"
+		}
+		if got != tc.want {
+			t.Errorf("GODEBUG %q restored to %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 // listeners, reports "ready" and then its request count on the status pipe,
 // and drains on SIGTERM. log is the process's error log.
 func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error) {
+	restoreGODEBUG() // before Python copies the environment
 	// A signal sent to the whole process group must not end a worker: the
 	// supervisor decides (SIGHUP reloads, SIGUSR2 means nothing), and SIGUSR1,
 	// which it forwards, reopens the access log (logrotate's convention).

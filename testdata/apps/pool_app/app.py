@@ -1,7 +1,7 @@
 """pool_app: the app of the `wisp serve` worker-pool e2e tests (e2e/pools_test.go).
 
 Paths (anything else is /info):
-  /info           JSON: pid, the pool's POOL_VALUE env var, SCRIPT_NAME,
+  /info           JSON: pid, the pool's POOL_VALUE and GODEBUG env vars, SCRIPT_NAME,
                   PATH_INFO, REMOTE_ADDR, SERVER_PORT, wsgi.multiprocess, wsgi.multithread
   /work?ms=N      sleeps N ms, then answers like /info
   /sleep?s=N      sleeps N seconds (a marker file is created in $POOL_MARK_DIR
@@ -23,6 +23,7 @@ def _info(environ):
     return {
         "pid": os.getpid(),
         "value": os.environ.get("POOL_VALUE"),
+        "godebug": os.environ.get("GODEBUG"),
         "script_name": environ.get("SCRIPT_NAME"),
         "path_info": environ.get("PATH_INFO"),
         "remote_addr": environ.get("REMOTE_ADDR"),
