@@ -12,8 +12,11 @@ BUILDFLAGS ?= -tags nethttpomithttp2
 deps:
 	scripts/deps.sh
 
+# COMMIT is what `wisp version` names as the build's commit.
+COMMIT ?= $(shell r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$r || echo $$r-dirty; })
+
 build:
-	$(GO) build $(BUILDFLAGS) -o bin/wisp ./cmd/wisp
+	$(GO) build $(BUILDFLAGS) -ldflags "-X wisp/internal/cli.commit=$(COMMIT)" -o bin/wisp ./cmd/wisp
 
 run: build
 	bin/wisp run --python $(PYTHON) --chdir examples/hello app.py

@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,18 @@ func TestRunLogFormatText(t *testing.T) {
 	}
 	if strings.Contains(log, `\n`) {
 		t.Errorf("escaped newlines in the text log:\n%s", log)
+	}
+}
+
+// `wisp version` names the Go toolchain and platform the binary was built
+// with, and its commit when the build knew it (the Makefile passes it).
+func TestVersionCommand(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		code, out, _ := runWisp(t, 10*time.Second, "", arg)
+		want := ", " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+		if code != 0 || !strings.HasPrefix(out, "wisp ") || !strings.HasSuffix(out, want) ||
+			!(strings.Contains(out, "(commit ") || strings.Contains(out, "(unknown commit")) {
+			t.Errorf("wisp %s: exit %d, %q; want \"wisp VERSION (commit C|unknown commit%s", arg, code, out, want)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 )
 
@@ -21,6 +23,7 @@ Usage:
   wisp recycle POOL           replace a pool's workers (overlapped: no request is dropped)
   wisp start POOL             start a pool stopped by rapid-fail protection
   wisp reload                 apply the changed configuration file (as SIGHUP does)
+  wisp version                the version, the build's commit, Go toolchain and platform
   wisp help [command]
 
 status, recycle, start and reload take -c wisp.toml or --socket PATH to find the server.
@@ -55,7 +58,7 @@ func Main(args []string) int {
 			fmt.Fprint(os.Stdout, usage)
 		}
 	case "version", "--version":
-		fmt.Println("wisp", version)
+		fmt.Println(versionLine())
 	default:
 		fmt.Fprintf(os.Stderr, "wisp: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -76,6 +79,39 @@ func Main(args []string) int {
 }
 
 const version = "0.1.0"
+
+// commit is the git commit the binary was built from ("-dirty" when the tree
+// had changes), set by the Makefile with -ldflags -X. Without it, Go's own
+// VCS stamp is used when the build made one (not with -buildvcs=false).
+var commit string
+
+// versionLine is what `wisp version` prints: the version, the commit the
+// binary was built from, the Go toolchain and the platform.
+func versionLine() string {
+	commit := commit
+	if commit != "" {
+		commit = "commit " + commit
+	} else if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "-dirty"
+				}
+			}
+		}
+		if rev != "" {
+			commit = "commit " + rev + dirty
+		}
+	}
+	if commit == "" {
+		commit = "unknown commit"
+	}
+	return fmt.Sprintf("wisp %s (%s, %s, %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
 
 // errSilent fails the command after the error was already logged.
 var errSilent = errors.New("failed")
