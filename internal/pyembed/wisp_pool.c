@@ -590,12 +590,14 @@ static long long direct_deadline(wisp_job *j, long long t0, size_t n) {
 	return dl;
 }
 
-/* direct_send writes the n body bytes of iov (cnt parts, framing included)
- * to the socket, waiting for room in poll(2) up to the deadline. It returns 0
- * or an errno (ETIMEDOUT: the client is too slow). Called without the GIL. */
+/* direct_send writes the n body bytes of iov (cnt parts, framing included,
+ * the body starting pre bytes in) to the socket, waiting for room in poll(2)
+ * up to the deadline, or leaves the rest to Go in the spill (*spilled: the
+ * body bytes among it) when Go still sends earlier bytes or the client took
+ * nothing for SPILL_AFTER_NS. It returns 0 or an errno (ETIMEDOUT: the client
+ * is too slow). Called without the GIL. */
 static int direct_send(wisp_job *j, struct iovec *iov, int cnt, size_t n, size_t pre, size_t *spilled) {
-	size_t total = 0, done = 0;
-	for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
+	size_t done = 0; /* bytes of the iov sent */
 	*spilled = 0;
 	wisp_pool *p = j->pool;
 	long long t0 = now_ns(), dl = -1;
