@@ -497,6 +497,12 @@ func (p *Pool) SetSpill(b *Budget, dir string) {
 // event's work (bytes spilled later come with a new event).
 func (j *Job) SpillClaim() int64 { return int64(C.wisp_spill_claim(j.c)) }
 
-// SpillHeld returns the budget the job's spill file held at its end, which
-// the caller gives back once the job's events are released.
-func (j *Job) SpillHeld() int64 { return int64(j.c.swoff) }
+// TakeSpill returns the budget the job's spill file held at its end, for the
+// caller to give back once the job's events are released, and clears it: a
+// reused Job whose next request never reaches Submit gives nothing back twice.
+// Only after the done event, or for a job not submitted.
+func (j *Job) TakeSpill() int64 {
+	n := int64(j.c.swoff)
+	j.c.swoff = 0
+	return n
+}

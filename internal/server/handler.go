@@ -431,7 +431,7 @@ func (s *Server) endJob(j *job) {
 		j.bodyFile.Close()
 	}
 	s.bodies.release(j.bodyMem)
-	s.spill.release(j.spilled + j.SpillHeld())
+	s.spill.release(j.spilled + j.TakeSpill())
 	j.body, j.bodyMem, j.spilled = nil, 0, 0
 	s.pool.Put(j.Job)
 }
