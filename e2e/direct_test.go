@@ -52,13 +52,19 @@ func dialKeep(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, path string) (*http.Response, []byte) {
 	t.Helper()
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+	return readResponse(t, br, "GET "+path)
+}
+
+// readResponse reads one whole response from br; what names it in failures.
+func readResponse(t *testing.T, br *bufio.Reader, what string) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: body: %v", path, err)
+		t.Fatalf("%s: %v after %d bytes of body", what, err, len(body))
 	}
 	return resp, body
 }

@@ -3,9 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,14 +88,7 @@ func TestSlowReaderSpill(t *testing.T) {
 		t.Errorf("served after %v: the slow reader held the thread", took)
 	}
 	c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading the spilled response: %v after %d bytes", err, len(body))
-	}
+	_, body := readResponse(t, bufio.NewReader(c), "reading the spilled response")
 	wantBlocks(t, body, n*directBlock)
 	c.Close()
 	w.stop()
@@ -118,13 +109,6 @@ func TestSlowReaderSpillThenFile(t *testing.T) {
 	c := openUnread(t, w.Addr, fmt.Sprintf("/writefile?%d", n))
 	time.Sleep(800 * time.Millisecond) // past the spill's 250 ms
 	c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading: %v after %d bytes", err, len(body))
-	}
+	_, body := readResponse(t, bufio.NewReader(c), "reading the response")
 	wantBlocks(t, body, (n+8)*directBlock)
 }

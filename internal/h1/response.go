@@ -275,16 +275,7 @@ func (w *Response) Direct() (d Direct, ok bool) {
 // SendRaw sends n bytes of f as they are, from its current offset: bytes of
 // the body that a direct writer framed and counted already (its spill).
 func (w *Response) SendRaw(f *os.File, n int64) error {
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	k, err := w.c.sendfile(f, n)
-	if err == nil && k < n {
-		err = errors.New("h1: spill file shorter than announced")
-	}
-	if err != nil {
-		w.err = err
-	}
+	_, err := w.sendfile(f, n)
 	return err
 }
 
@@ -403,11 +394,18 @@ func (w *Response) WriteFile(f *os.File, n int64) (int64, error) {
 	if w.length >= 0 && n > w.length-w.n {
 		n = w.length - w.n
 	}
+	k, err := w.sendfile(f, n)
+	w.n += k
+	return k, err
+}
+
+// sendfile sends what is gathered, then n bytes of f from its offset; a
+// short file or a failed write ends the connection.
+func (w *Response) sendfile(f *os.File, n int64) (int64, error) {
 	if err := w.Flush(); err != nil {
 		return 0, err
 	}
 	k, err := w.c.sendfile(f, n)
-	w.n += k
 	if err == nil && k < n {
 		err = errors.New("h1: file shorter than announced")
 	}

@@ -485,6 +485,22 @@ static int open_spill(const char *dir) {
 	return fd;
 }
 
+/* iov_advance drops the first w bytes of the cnt parts at *iov, after a
+ * partial write. */
+static void iov_advance(struct iovec **iov, int *cnt, size_t w) {
+	struct iovec *q = *iov;
+	while (*cnt > 0 && w >= q->iov_len) {
+		w -= q->iov_len;
+		q++;
+		(*cnt)--;
+	}
+	if (*cnt > 0) {
+		q->iov_base = (char *)q->iov_base + w;
+		q->iov_len -= w;
+	}
+	*iov = q;
+}
+
 /* spill appends the iov (the rest of a body block, framing included) to j's
  * spill file, for Go to send when the client takes it, and makes sure an
  * event tells Go. It returns -1 when it cannot (no budget, the response's
@@ -514,15 +530,7 @@ static int spill(wisp_job *j, const struct iovec *iov, int cnt) {
 		}
 		off += w;
 		left -= w;
-		while (cnt > 0 && (size_t)w >= q->iov_len) {
-			w -= (ssize_t)q->iov_len;
-			q++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			q->iov_base = (char *)q->iov_base + w;
-			q->iov_len -= (size_t)w;
-		}
+		iov_advance(&q, &cnt, (size_t)w);
 	}
 	pthread_mutex_lock(&p->emu);
 	j->swoff += r;
@@ -629,15 +637,7 @@ static int direct_send(wisp_job *j, struct iovec *iov, int cnt, size_t n, size_t
 		ssize_t w = sendmsg(j->dfd, &m, MSG_NOSIGNAL);
 		if (w >= 0) {
 			done += (size_t)w;
-			while (cnt > 0 && (size_t)w >= iov->iov_len) {
-				w -= (ssize_t)iov->iov_len;
-				iov++;
-				cnt--;
-			}
-			if (cnt > 0) {
-				iov->iov_base = (char *)iov->iov_base + w;
-				iov->iov_len -= (size_t)w;
-			}
+			iov_advance(&iov, &cnt, (size_t)w);
 			continue;
 		}
 		if (errno == EINTR) continue;
@@ -734,7 +734,7 @@ int wisp_job_direct(wisp_job *j, int fd, int chunked, long long left, long long 
 		j->dtimeout = timeout_ns;
 		j->dsent0 = sent;
 		j->dwaited0 = waited_ns;
-		j->dfd = fd;
+		__atomic_store_n(&j->dfd, fd, __ATOMIC_RELEASE); /* last: wisp_emit reads it without the lock */
 		ok = 1;
 	}
 	pthread_mutex_unlock(&p->emu);
@@ -745,15 +745,9 @@ int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al,
               long long n) {
 	wisp_pool *p = j->pool;
 	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
-	if (!hdr && fd < 0) {
-		/* Body bytes, and Go handed over the socket: once Go has written
-		 * the hand-offs still on their way (only this thread adds them, so
-		 * none can appear meanwhile), write them here. */
-		pthread_mutex_lock(&p->emu);
-		int direct = j->dfd >= 0;
-		pthread_mutex_unlock(&p->emu);
-		if (direct) return direct_write(j, a, al, b, bl);
-	}
+	/* Body bytes once Go handed over the socket: this thread writes them
+	 * (direct_send first lets Go finish the hand-offs still on their way). */
+	if (!hdr && fd < 0 && __atomic_load_n(&j->dfd, __ATOMIC_ACQUIRE) >= 0) return direct_write(j, a, al, b, bl);
 	wisp_ev *e = new_ev(j, hdr, hl, a, al, b, bl);
 	if (!e) return -1;
 	e->fd = fd;

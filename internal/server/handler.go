@@ -176,8 +176,7 @@ func (p *responder) endDirect(j *job) (complete bool) {
 	case 0:
 	case syscall.ETIMEDOUT:
 		err = os.ErrDeadlineExceeded
-		p.s.log.Warn("client too slow to take the response: cut off, the app's thread is freed", "method", p.r.Method,
-			"uri", p.r.Target, "remote", p.r.RemoteAddr, "min_write_rate", p.s.cfg.MinWriteRate)
+		p.logTooSlow()
 	default:
 		err = r.Err
 	}
@@ -192,12 +191,23 @@ func (p *responder) endDirect(j *job) (complete bool) {
 		return false
 	}
 	if r.Over {
-		p.s.log.Error("app sent more body than its Content-Length; the response was cut there",
-			"method", p.r.Method, "uri", p.r.Target)
+		p.logCut()
 		j.aborted = true
 		return true
 	}
 	return false
+}
+
+// logTooSlow logs a response cut off by the minimum write rate.
+func (p *responder) logTooSlow() {
+	p.s.log.Warn("client too slow to take the response: cut off, the app's thread is freed", "method", p.r.Method,
+		"uri", p.r.Target, "remote", p.r.RemoteAddr, "min_write_rate", p.s.cfg.MinWriteRate)
+}
+
+// logCut logs a response cut at its Content-Length (the app sent more).
+func (p *responder) logCut() {
+	p.s.log.Error("app sent more body than its Content-Length; the response was cut there",
+		"method", p.r.Method, "uri", p.r.Target)
 }
 
 // release releases every event of batch.
@@ -257,8 +267,7 @@ func (p *responder) deliver(hdr []byte, data [][]byte, file *os.File, n int64, d
 	if over {
 		// A response longer than its Content-Length would desynchronize the
 		// connection: send what was declared and stop the app.
-		p.s.log.Error("app sent more body than its Content-Length; the response was cut there",
-			"method", p.r.Method, "uri", p.r.Target)
+		p.logCut()
 	}
 	if file != nil && n > 0 {
 		if _, err := p.w.WriteFile(file, n); err != nil {
@@ -403,8 +412,7 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			p.startDirect(j)
 		}
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			s.log.Warn("client too slow to take the response: cut off, the app's thread is freed", "method", p.r.Method,
-				"uri", p.r.Target, "remote", p.r.RemoteAddr, "min_write_rate", s.cfg.MinWriteRate)
+			p.logTooSlow()
 		}
 		if err != nil {
 			// Stop the app; its remaining events are dropped above until done.
