@@ -16,7 +16,9 @@ func TestRunBadFlagsExit2(t *testing.T) {
 		{"--threads", "0"},
 		{"--processes", "-1"},
 		{"--max-rss", "512"},
-		{"--bind", "unix:/tmp/wisp-e2e.sock"},
+		{"--bind", "unix:"},
+		{"--timeout", "soon"},
+		{"--no-such-flag"},
 	}
 	for _, c := range cases {
 		args := append(append([]string{"run", "--python", python}, c...), app("pool_app/app.py"))

@@ -1,81 +1,143 @@
 // Package cli implements wisp's commands. It is the only place that turns
 // errors into exit codes.
+//
+// The command line is parsed by spf13/cobra and spf13/pflag (as kubectl,
+// Hugo and Caddy do): GNU-style flags anywhere on the line, -h/--help on
+// every command, shell completion, and gunicorn's flag names as aliases.
 package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const usage = `wisp: a WSGI application server with CPython embedded
+const rootLong = `wisp: a WSGI application server with CPython embedded.
 
-Usage:
   wisp run [flags] TARGET     serve one app (module:callable, file.py, config:app.ini[#name]);
-                              with --processes N, as a pool of N supervised worker processes
+                              with -w/--workers N, as a pool of N supervised worker processes
   wisp serve [-c wisp.toml]   serve the sites and worker pools of a configuration file
-  wisp status                 show the pools and workers of a running 'wisp serve'
+  wisp status                 show the pools and workers of a running server
   wisp recycle POOL           replace a pool's workers (overlapped: no request is dropped)
   wisp start POOL             start a pool stopped by rapid-fail protection
   wisp reload                 apply the changed configuration file (as SIGHUP does)
   wisp version                the version, the build's commit, Go toolchain and platform
-  wisp help [command]
+  wisp completion SHELL       shell completion for bash, zsh, fish or powershell
 
 status, recycle, start and reload take -c wisp.toml or --socket PATH to find the server.
+Every flag can also be set in the environment: WISP_ and its name in capitals
+(WISP_BIND, WISP_WORKERS); a flag on the command line beats the environment,
+which beats the configuration file.`
 
-Run 'wisp run -h' for the flags.
-`
-
-// Main runs the command line args and returns the process exit code.
+// Main runs the command line args and returns the process exit code:
+// 0 success, 1 failure, 2 a mistake in the command line.
 func Main(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return 2
-	}
-	var err error
-	switch args[0] {
-	case "run":
-		err = runCmd(args[1:], os.Stdout, os.Stderr)
-	case "serve":
-		err = serveCmd(args[1:], os.Stdout, os.Stderr)
-	case "worker":
-		err = workerCmd(os.Stdout, os.Stderr)
-	case "status":
-		err = statusCmd(args[1:], os.Stdout, os.Stderr)
-	case "recycle", "start":
-		err = poolCmd(args[0], args[1:], os.Stdout, os.Stderr)
-	case "reload":
-		err = reloadCmd(args[1:], os.Stdout, os.Stderr)
-	case "help", "-h", "--help":
-		if len(args) > 1 && args[1] == "run" {
-			err = runCmd([]string{"-h"}, os.Stdout, os.Stderr)
-		} else {
-			fmt.Fprint(os.Stdout, usage)
-		}
-	case "version", "--version":
-		fmt.Println(versionLine())
-	default:
-		fmt.Fprintf(os.Stderr, "wisp: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
+	root := newRoot(os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	return exitCode(root.Execute(), os.Stderr)
+}
+
+// exitCode reports err on stderr (unless already reported) and maps it to
+// the exit code.
+func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil:
 		return 0
 	case errors.Is(err, errSilent):
 		return 1
-	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "wisp: %v\n", err)
+	case errors.Is(err, errUsageShown):
+		return 2
+	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command"):
+		fmt.Fprintf(stderr, "wisp: %v\n", err)
 		return 2
 	default:
-		fmt.Fprintf(os.Stderr, "wisp: %v\n", err)
+		fmt.Fprintf(stderr, "wisp: %v\n", err)
 		return 1
 	}
+}
+
+// newRoot is the `wisp` command with every subcommand.
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "wisp",
+		Short: "a WSGI application server with CPython embedded",
+		Long:  rootLong,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q (see 'wisp --help')", args[0])}
+			}
+			c.SetOut(stderr)
+			c.Help()
+			return errUsageShown
+		},
+		Version:       versionLine(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newRunCommand(stdout, stderr),
+		newServeCommand(stdout, stderr),
+		newStatusCommand(stdout, stderr),
+		newPoolCommand("recycle", "replace a pool's workers, new ones first: no request is dropped", stdout, stderr),
+		newPoolCommand("start", "start a pool that rapid-fail protection stopped", stdout, stderr),
+		newReloadCommand(stdout, stderr),
+		&cobra.Command{
+			Use:   "version",
+			Short: "print the version, the build's commit, the Go toolchain and the platform",
+			Args:  cobra.NoArgs,
+			Run:   func(c *cobra.Command, _ []string) { fmt.Fprintln(stdout, versionLine()) },
+		},
+		&cobra.Command{
+			Use:    "worker",
+			Short:  "a pool's worker process (started by the supervisor only)",
+			Hidden: true,
+			Args:   cobra.NoArgs,
+			RunE:   func(c *cobra.Command, _ []string) error { return workerCmd(stdout, stderr) },
+		},
+	)
+	setup(root)
+	return root
+}
+
+// setup gives c and its subcommands wisp's flag conventions: gunicorn's
+// aliases, errors that name the flag and the accepted form, and values from
+// the environment for flags the command line leaves out.
+func setup(c *cobra.Command) {
+	c.SilenceErrors, c.SilenceUsage = true, true
+	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError(c.Flags(), err) })
+	c.Flags().SetNormalizeFunc(normalizeFlag)
+	c.Flags().SortFlags = false
+	if c.RunE != nil {
+		run := c.RunE
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if err := applyEnv(c.Flags(), envGetter); err != nil {
+				return err
+			}
+			return run(c, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		setup(sub)
+	}
+}
+
+// execute runs one command on its own (tests call commands this way).
+func execute(c *cobra.Command, args []string) error {
+	setup(c)
+	c.SetArgs(args)
+	return c.Execute()
 }
 
 const version = "0.1.0"
@@ -116,17 +178,22 @@ func versionLine() string {
 // errSilent fails the command after the error was already logged.
 var errSilent = errors.New("failed")
 
+// errUsageShown is a mistake whose usage text was already printed (exit 2).
+var errUsageShown = errors.New("usage shown")
+
 // usageError is a mistake in the command line (exit code 2).
 type usageError struct{ error }
 
-// listFlag is a repeatable string flag.
-type listFlag []string
+// controlFlags are the flags of the commands that talk to a running server.
+type controlFlags struct {
+	config, socket string
+	json           bool
+}
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+func (cf *controlFlags) define(fs *pflag.FlagSet, withJSON bool) {
+	fs.StringVarP(&cf.config, "config", "c", "wisp.toml", "configuration file of the running server (finds its control socket)")
+	fs.StringVar(&cf.socket, "socket", "", "control socket (default: the configuration's control_socket)")
+	if withJSON {
+		fs.BoolVar(&cf.json, "json", false, "print JSON")
+	}
 }

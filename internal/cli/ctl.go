@@ -11,37 +11,29 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"wisp/internal/config"
 	"wisp/internal/control"
 	"wisp/internal/supervisor"
 )
 
-// controlFlags adds the flags that find a running server's control socket.
-func controlSocket(args []string, name string, stderr io.Writer, nargs int) (string, []string, bool, error) {
-	fs := newFlagSet(name, stderr)
-	path := fs.String("c", "wisp.toml", "configuration file of the running server")
-	socket := fs.String("socket", "", "control socket (default: the configuration's control_socket)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return "", nil, false, err
+// find returns the control socket of the running server the flags name.
+func (cf *controlFlags) find() (string, error) {
+	if cf.socket != "" {
+		return cf.socket, nil
 	}
-	if fs.NArg() != nargs {
-		return "", nil, false, usageError{fmt.Errorf("%s takes %d argument(s)", name, nargs)}
-	}
-	if *socket != "" {
-		return *socket, fs.Args(), *asJSON, nil
-	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.Load(cf.config)
 	if err != nil {
 		// A file that does not load must not keep the command from the
 		// server: `wisp reload` then prints the server's own verdict on it.
-		sock, lerr := lenientControlSocket(*path)
+		sock, lerr := lenientControlSocket(cf.config)
 		if lerr != nil {
-			return "", nil, false, fmt.Errorf("find the control socket: %w (or pass --socket)", err)
+			return "", fmt.Errorf("find the control socket: %w (or pass --socket)", err)
 		}
-		return sock, fs.Args(), *asJSON, nil
+		return sock, nil
 	}
-	return cfg.Server.ControlSocket, fs.Args(), *asJSON, nil
+	return cfg.Server.ControlSocket, nil
 }
 
 // controlSocketRE is a control_socket line of a TOML file.
@@ -86,9 +78,21 @@ func lenientControlSocket(path string) (string, error) {
 	return filepath.Clean(sock), nil
 }
 
+func newStatusCommand(stdout, stderr io.Writer) *cobra.Command {
+	var cf controlFlags
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "show the pools and workers of a running server",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return statusCmd(&cf, stdout) },
+	}
+	cf.define(c.Flags(), true)
+	return c
+}
+
 // statusCmd is `wisp status`.
-func statusCmd(args []string, stdout, stderr io.Writer) error {
-	sock, _, asJSON, err := controlSocket(args, "status", stderr, 0)
+func statusCmd(cf *controlFlags, stdout io.Writer) error {
+	sock, err := cf.find()
 	if err != nil {
 		return err
 	}
@@ -96,7 +100,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 	if err := control.Call(sock, "GET", "/v1/status", &st); err != nil {
 		return err
 	}
-	if asJSON {
+	if cf.json {
 		e := json.NewEncoder(stdout)
 		e.SetIndent("", "  ")
 		return e.Encode(st)
@@ -127,28 +131,56 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// poolCmd is `wisp recycle POOL` and `wisp start POOL`.
-func poolCmd(verb string, args []string, stdout, stderr io.Writer) error {
-	sock, rest, _, err := controlSocket(args, verb, stderr, 1)
-	if err != nil {
-		return err
+func newPoolCommand(verb, short string, stdout, stderr io.Writer) *cobra.Command {
+	var cf controlFlags
+	c := &cobra.Command{
+		Use:   verb + " POOL",
+		Short: short,
+		Args:  exactArgs(1, "POOL"),
+		RunE: func(c *cobra.Command, args []string) error {
+			sock, err := cf.find()
+			if err != nil {
+				return err
+			}
+			if err := control.Call(sock, "POST", "/v1/pools/"+args[0]+"/"+verb, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s %s: ok\n", verb, args[0])
+			return nil
+		},
 	}
-	if err := control.Call(sock, "POST", "/v1/pools/"+rest[0]+"/"+verb, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s %s: ok\n", verb, rest[0])
-	return nil
+	cf.define(c.Flags(), false)
+	return c
 }
 
-// reloadCmd is `wisp reload`.
-func reloadCmd(args []string, stdout, stderr io.Writer) error {
-	sock, _, _, err := controlSocket(args, "reload", stderr, 0)
-	if err != nil {
-		return err
+func newReloadCommand(stdout, stderr io.Writer) *cobra.Command {
+	var cf controlFlags
+	c := &cobra.Command{
+		Use:   "reload",
+		Short: "apply the changed configuration file to a running server, and wait for the verdict",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			sock, err := cf.find()
+			if err != nil {
+				return err
+			}
+			if err := control.Call(sock, "POST", "/v1/reload", nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "reload: ok")
+			return nil
+		},
 	}
-	if err := control.Call(sock, "POST", "/v1/reload", nil); err != nil {
-		return err
+	cf.define(c.Flags(), false)
+	return c
+}
+
+// exactArgs wants n positional arguments, named in the message.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s takes %s, got %d argument(s)", c.Name(), what, len(args))}
+		}
+		return nil
 	}
-	fmt.Fprintln(stdout, "reload: ok")
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -13,182 +14,327 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"wisp/internal/config"
+	"wisp/internal/listen"
 	"wisp/internal/pyembed"
+	"wisp/internal/sdnotify"
 	"wisp/internal/server"
 )
 
-// runCmd is `wisp run`: one process, the apps in its embedded interpreter.
-func runCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
+const runLong = `Serve one WSGI app: in this process (the default), or with -w/--workers N
+as a pool of N supervised worker processes.
+
+TARGET is module:callable (module:factory() calls a factory), path/to/app.py
+(its application, app, or ISAPI-WSGI __ExtensionFactory__()), or
+config:path/app.ini[#name] (Paste Deploy). Flags may come before or after it.
+
+gunicorn's flags work as they do there: -b/--bind, -w/--workers, -t/--timeout
+(a bare number is seconds), -c/--config, -e/--env, -u/--user, -g/--group,
+-p/--pid, --chdir, --access-logfile, --error-logfile, --log-level,
+--graceful-timeout, --max-requests, --max-requests-jitter, --check-config,
+--print-config, --reload.
+
+Every flag can also be set in the environment as WISP_ and its name in
+capitals (WISP_BIND, WISP_WORKERS, WISP_TIMEOUT; a repeatable flag takes a
+comma-separated list). The order: a flag on the command line beats the
+environment, which beats the -c configuration file, which beats the defaults.`
+
+// runOptions are the flags of `wisp run`.
+type runOptions struct {
+	config                                                 string
+	binds, mounts, pypath, env                             []string
+	threads, processes, queue, maxHeader, maxStuck         int
+	maxReq, maxReqJitter, maxRSS, maxRSSHard, rapidFailMax int
+	handler, python, chdir, accessLog, errorLog, level     string
+	logFmt, ctlSocket, user, group, pidFile                string
+	socketMode, socketOwner                                string
+	maxBody, memBody, minRate, maxSpill                    int64
+	rht, rt, wt, it, grace, timeout                        time.Duration
+	maxUptime, poolIdle, startTimeout, rapidFailWindow     time.Duration
+	cpuAffinity, rapidFail, checkConfig, printConfig       bool
+	reload                                                 bool
+}
+
+func (o *runOptions) define(fs *pflag.FlagSet) {
 	d := server.Defaults
-	var binds listFlag
-	fs.Var(&binds, "bind", "address to listen on, host:port (repeatable; default 127.0.0.1:8000)")
-	threads := fs.Int("threads", d.Threads, "Python threads of the threadpool handler")
-	handler := fs.String("handler", "", "threadpool (N threads; the default) or simple (one thread; the default for an ISAPISimpleHandler script)")
-	python := fs.String("python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
-	chdir := fs.String("chdir", "", "change to this folder before loading the apps")
-	var pypath, mounts listFlag
-	fs.Var(&pypath, "pythonpath", "folder to prepend to sys.path (repeatable)")
-	fs.Var(&mounts, "mount", "PREFIX=TARGET: serve TARGET under URL prefix PREFIX (repeatable)")
-	queue := fs.Int("queue", d.Queue, "requests that may wait for a Python thread; beyond: 503")
-	maxBody := fs.Int64("max-body", d.MaxBody, "request body limit in bytes; beyond: 413")
-	memBody := fs.Int64("mem-body", d.MemBody, "bodies up to this many bytes stay in memory; larger ones go to a temp file")
-	minRate := fs.Int64("min-write-rate", 1024, "bytes per second a client must take of a response (counted while writes wait for it, after 10s of waiting); a slower reader is cut off so it cannot hold a Python thread (0: no minimum)")
-	maxSpill := fs.Int64("max-spill", 10<<30, "temp-file space in bytes, all requests together, for request bodies (beyond: 503 + Retry-After) and for responses a slow client does not take (beyond: the app waits for the client)")
-	maxHeader := fs.Int("max-header-bytes", d.MaxHeaderBytes, "request line and headers limit in bytes; beyond: 431")
-	rht := fs.Duration("read-header-timeout", d.ReadHeaderTimeout, "time to read the request headers")
-	rt := fs.Duration("read-timeout", d.ReadTimeout, "time to read a whole request, body included")
-	wt := fs.Duration("write-timeout", d.WriteTimeout, "time any single write to a client may take")
-	it := fs.Duration("idle-timeout", d.IdleTimeout, "keep-alive wait for the next request")
-	grace := fs.Duration("graceful-timeout", 30*time.Second, "on SIGTERM/SIGINT, time in-flight requests get to finish")
-	accessLog := fs.String("access-log", "-", "access log file, - for stdout, off for none")
-	level := fs.String("log-level", "info", "error log level: debug, info, warn, error")
-	logFmt := fs.String("log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
-	timeout := fs.Duration("timeout", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (0: none)")
-	maxStuck := fs.Int("max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
+	fs.StringVarP(&o.config, "config", "c", "", "wisp.toml to take sites and pools from; the flags given override it (then the server runs as a pool)")
+	fs.StringArrayVarP(&o.binds, "bind", "b", nil, "address to listen on: host:port or unix:PATH (repeatable; default 127.0.0.1:8000, or the sockets systemd passes)")
+	fs.StringVar(&o.socketMode, "socket-mode", "0660", "permissions of the unix sockets --bind unix:PATH creates")
+	fs.StringVar(&o.socketOwner, "socket-owner", "", "owner of the unix sockets --bind creates: USER, USER:GROUP or :GROUP")
+	fs.IntVarP(&o.processes, "processes", "w", 0, "run N supervised worker processes, a pool as 'wisp serve' runs (alias --workers); 0: in this process")
+	fs.IntVar(&o.threads, "threads", d.Threads, "Python threads of the threadpool handler")
+	fs.StringVar(&o.handler, "handler", "", "threadpool (N threads; the default) or simple (one thread; the default for an ISAPISimpleHandler script)")
+	newDuration(fs, &o.timeout, "timeout", "t", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (a number is seconds; 0: none)")
+	fs.StringVar(&o.python, "python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
+	fs.StringVar(&o.chdir, "chdir", "", "change to this folder before loading the apps")
+	fs.StringArrayVar(&o.pypath, "pythonpath", nil, "folder to prepend to sys.path (repeatable)")
+	fs.StringArrayVar(&o.mounts, "mount", nil, "PREFIX=TARGET: serve TARGET under URL prefix PREFIX (repeatable)")
+	fs.StringArrayVarP(&o.env, "env", "e", nil, "KEY=VALUE: set an environment variable for the app (repeatable)")
+	fs.StringVarP(&o.user, "user", "u", "", "run the app as this user (name or uid); wisp must start as root")
+	fs.StringVarP(&o.group, "group", "g", "", "run the app as this group (name or gid; default the user's group)")
+	fs.StringVarP(&o.pidFile, "pid", "p", "", "write the server's process id to this file (removed at exit)")
+	fs.IntVar(&o.queue, "queue", d.Queue, "requests that may wait for a Python thread; beyond: 503")
+	fs.Int64Var(&o.maxBody, "max-body", d.MaxBody, "request body limit in bytes; beyond: 413")
+	fs.Int64Var(&o.memBody, "mem-body", d.MemBody, "bodies up to this many bytes stay in memory; larger ones go to a temp file")
+	fs.Int64Var(&o.minRate, "min-write-rate", 1024, "bytes per second a client must take of a response (counted while writes wait for it, after 10s of waiting); a slower reader is cut off so it cannot hold a Python thread (0: no minimum)")
+	fs.Int64Var(&o.maxSpill, "max-spill", 10<<30, "temp-file space in bytes, all requests together, for request bodies (beyond: 503 + Retry-After) and for responses a slow client does not take (beyond: the app waits for the client)")
+	fs.IntVar(&o.maxHeader, "max-header-bytes", d.MaxHeaderBytes, "request line and headers limit in bytes; beyond: 431")
+	newDuration(fs, &o.rht, "read-header-timeout", "", d.ReadHeaderTimeout, "time to read the request headers")
+	newDuration(fs, &o.rt, "read-timeout", "", d.ReadTimeout, "time to read a whole request, body included")
+	newDuration(fs, &o.wt, "write-timeout", "", d.WriteTimeout, "time any single write to a client may take")
+	newDuration(fs, &o.it, "idle-timeout", "", d.IdleTimeout, "keep-alive wait for the next request")
+	newDuration(fs, &o.grace, "graceful-timeout", "", 30*time.Second, "on SIGTERM/SIGINT, time in-flight requests get to finish")
+	fs.StringVar(&o.accessLog, "access-log", "-", "access log file, - for stdout, off for none (alias --access-logfile)")
+	fs.StringVar(&o.errorLog, "error-logfile", "-", "error log file, - for stderr (reopened on SIGUSR1)")
+	fs.StringVar(&o.level, "log-level", "info", "error log level: debug, info, warn, error")
+	fs.StringVar(&o.logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
+	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
+	fs.BoolVar(&o.checkConfig, "check-config", false, "check the flags (and the -c file), import the app(s), and exit: 0 when all is well")
+	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration as the wisp.toml it stands for, and exit")
+	fs.BoolVar(&o.reload, "reload", false, "FOR DEVELOPMENT ONLY: restart the app when its Python, ini or toml files change (runs it in a worker process); an import error is served as a 500 page until fixed")
 	// Pool flags: with --processes, wisp runs the app as a supervised pool of worker processes.
-	processes := fs.Int("processes", 0, "run N supervised worker processes (a pool, as 'wisp serve' does); 0: in this process")
-	maxReq := fs.Int("max-requests", 0, "pool: recycle a worker after this many requests (0: never)")
-	maxReqJitter := fs.Int("max-requests-jitter", 0, "pool: add up to this many requests to --max-requests, per worker")
-	maxRSS := fs.Int("max-rss", 0, "pool: recycle a worker whose memory exceeds this many MB (0: never)")
-	maxRSSHard := fs.Int("max-rss-hard", 0, "pool: kill and replace a worker whose memory exceeds this many MB at once")
-	maxUptime := fs.Duration("max-uptime", 0, "pool: recycle a worker after this long (0: never)")
-	poolIdle := fs.Duration("pool-idle-timeout", 0, "pool: stop every worker after this long without requests; the next request starts them (0: never)")
-	startTimeout := fs.Duration("start-timeout", 60*time.Second, "pool: time a worker may take to import its apps")
-	cpuAffinity := fs.Bool("cpu-affinity", false, "pool: pin each worker to its share of the CPUs (with 2 or more processes)")
-	rapidFail := fs.Bool("rapid-fail", true, "pool: stop the pool (503 + Retry-After) when workers keep dying while starting or soon after, until 'wisp start'")
-	rapidFailMax := fs.Int("rapid-fail-max", 5, "pool: early worker deaths within --rapid-fail-window that stop the pool")
-	rapidFailWindow := fs.Duration("rapid-fail-window", 5*time.Minute, "pool: the window of --rapid-fail-max")
-	ctlSocket := fs.String("control-socket", "", "pool: control socket for wisp status/recycle (default $TMPDIR/wisp-PID.sock)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wisp run [flags] [TARGET]\n\nTARGET is module:callable, path/to/app.py or config:app.ini[#name].\n\nFlags:\n")
-		fs.PrintDefaults()
+	fs.IntVar(&o.maxReq, "max-requests", 0, "pool: recycle a worker after this many requests (0: never)")
+	fs.IntVar(&o.maxReqJitter, "max-requests-jitter", 0, "pool: add up to this many requests to --max-requests, per worker")
+	fs.IntVar(&o.maxRSS, "max-rss", 0, "pool: recycle a worker whose memory exceeds this many MB (0: never)")
+	fs.IntVar(&o.maxRSSHard, "max-rss-hard", 0, "pool: kill and replace a worker whose memory exceeds this many MB at once")
+	newDuration(fs, &o.maxUptime, "max-uptime", "", 0, "pool: recycle a worker after this long (0: never)")
+	newDuration(fs, &o.poolIdle, "pool-idle-timeout", "", 0, "pool: stop every worker after this long without requests; the next request starts them (0: never)")
+	newDuration(fs, &o.startTimeout, "start-timeout", "", 60*time.Second, "pool: time a worker may take to import its apps")
+	fs.BoolVar(&o.cpuAffinity, "cpu-affinity", false, "pool: pin each worker to its share of the CPUs (with 2 or more processes)")
+	fs.BoolVar(&o.rapidFail, "rapid-fail", true, "pool: stop the pool (503 + Retry-After) when workers keep dying while starting or soon after, until 'wisp start'")
+	fs.IntVar(&o.rapidFailMax, "rapid-fail-max", 5, "pool: early worker deaths within --rapid-fail-window that stop the pool")
+	newDuration(fs, &o.rapidFailWindow, "rapid-fail-window", "", 5*time.Minute, "pool: the window of --rapid-fail-max")
+	fs.StringVar(&o.ctlSocket, "control-socket", "", "pool: control socket for wisp status/recycle (default $TMPDIR/wisp-PID.sock)")
+}
+
+func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
+	o := &runOptions{}
+	c := &cobra.Command{
+		Use:   "run [flags] [TARGET]",
+		Short: "serve one app, in this process or as a pool of worker processes",
+		Long:  runLong,
+		Args:  cobra.ArbitraryArgs,
+		RunE:  func(c *cobra.Command, args []string) error { return o.run(c.Flags(), args, stdout, stderr) },
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	o.define(c.Flags())
+	return c
+}
+
+// runCmd is `wisp run` with args.
+func runCmd(args []string, stdout, stderr io.Writer) error {
+	return execute(newRunCommand(stdout, stderr), args)
+}
+
+// pooled reports whether the app runs in worker processes: with
+// --processes, a -c file, or --reload (a process can load Python once, so
+// new code needs a new process).
+func (o *runOptions) pooled() bool { return o.processes > 0 || o.config != "" || o.reload }
+
+// check refuses what cannot work before anything starts: bad values, a
+// pool-only flag in-process, a bad --bind, --env or socket owner.
+func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, listen.Unix, error) {
+	var unix listen.Unix
+	if err := checkRunFlags(fs, o.pooled()); err != nil {
+		return nil, unix, err
 	}
-	if err := checkRunFlags(fs, *processes); err != nil {
-		return err
-	}
-	if len(binds) == 0 {
-		binds = listFlag{"127.0.0.1:8000"}
-	}
-	for _, b := range binds {
-		if err := checkBind(b); err != nil {
-			return usageError{err}
+	var errs []string
+	for _, b := range o.binds {
+		if err := listen.Check(b); err != nil {
+			errs = append(errs, "--bind: "+err.Error())
 		}
 	}
+	mode, err := listen.ParseMode(o.socketMode)
+	if err != nil {
+		errs = append(errs, "--socket-mode: "+err.Error())
+	}
+	unix = listen.Unix{Mode: mode, Owner: o.socketOwner}
+	if _, _, err := listen.ParseOwner(o.socketOwner); err != nil {
+		errs = append(errs, "--socket-owner: "+err.Error())
+	}
+	for _, kv := range o.env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsRune(kv, 0) {
+			errs = append(errs, fmt.Sprintf("--env %q: want KEY=VALUE", kv))
+		}
+	}
+	if o.handler != "" && o.handler != "threadpool" && o.handler != "simple" {
+		errs = append(errs, fmt.Sprintf("--handler %q: want threadpool or simple", o.handler))
+	}
+	if o.config != "" && changedFlags(fs)["processes"] && o.processes == 0 {
+		errs = append(errs, "--processes 0 with --config: a configuration file is served by worker processes; give 1 or more")
+	}
 	var ms []server.Mount
-	switch fs.NArg() {
+	switch len(args) {
 	case 0:
 	case 1:
-		ms = append(ms, server.Mount{Prefix: "", Target: fs.Arg(0)})
+		ms = append(ms, server.Mount{Prefix: "", Target: args[0]})
 	default:
-		return usageError{fmt.Errorf("run takes one TARGET, got %d: %s", fs.NArg(), strings.Join(fs.Args(), " "))}
+		errs = append(errs, fmt.Sprintf("run takes one TARGET, got %d: %s", len(args), strings.Join(args, " ")))
 	}
-	for _, m := range mounts {
+	for _, m := range o.mounts {
 		prefix, target, ok := strings.Cut(m, "=")
 		if !ok || target == "" {
-			return usageError{fmt.Errorf("--mount %q: want PREFIX=TARGET", m)}
+			errs = append(errs, fmt.Sprintf("--mount %q: want PREFIX=TARGET", m))
+			continue
 		}
 		ms = append(ms, server.Mount{Prefix: prefix, Target: target})
 	}
-	if len(ms) == 0 {
-		return usageError{fmt.Errorf("nothing to serve: give a TARGET or --mount PREFIX=TARGET")}
+	if len(ms) == 0 && o.config == "" && len(errs) == 0 {
+		errs = append(errs, "nothing to serve: give a TARGET or --mount PREFIX=TARGET")
 	}
-	if err := setLogFormat(*logFmt, stderr); err != nil {
-		return err
+	if len(errs) > 0 {
+		return nil, unix, usageError{errors.New(strings.Join(errs, "\n  "))}
 	}
-	if _, err := newLogger(stderr, *level, ""); err != nil {
-		return err
-	}
-	if *processes > 0 {
-		if *chdir != "" {
-			if err := os.Chdir(*chdir); err != nil {
-				return fmt.Errorf("--chdir: %w", err)
-			}
-		}
-		sock := *ctlSocket
-		if sock == "" {
-			sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
-		}
-		toml, err := poolTOML(runPool{
-			binds: binds, mounts: ms, python: *python, pythonpath: pypath, processes: *processes, threads: *threads,
-			handler: *handler, queue: *queue, maxBody: *maxBody, maxHeader: *maxHeader, timeout: *timeout,
-			maxReq: *maxReq, maxReqJitter: *maxReqJitter, maxRSS: *maxRSS, maxRSSHard: *maxRSSHard,
-			maxUptime: *maxUptime, idle: *poolIdle, start: *startTimeout, grace: *grace, socket: sock,
-			access: *accessLog, level: *level, rht: *rht, rt: *rt, wt: *wt, it: *it, cpuAffinity: *cpuAffinity,
-			minWriteRate: *minRate, maxSpill: *maxSpill, rapidFail: *rapidFail, rapidFailMax: *rapidFailMax, rapidFailWindow: *rapidFailWindow,
-		})
-		if err != nil {
-			return usageError{err}
-		}
-		cfg, err := config.Parse("flags", []byte(toml))
-		if err != nil {
-			return fmt.Errorf("pool settings: %w", err)
-		}
-		return supervise(cfg, stdout, stderr, func() (*config.Config, error) { return cfg, nil })
-	}
-	log, err := newLogger(stderr, *level, "")
+	return ms, unix, nil
+}
+
+func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	ms, unix, err := o.check(fs, args)
 	if err != nil {
 		return err
 	}
-	access, closeAccess, reopenAccess, err := server.OpenAccessLog(*accessLog, stdout)
+	if err := setLogFormat(o.logFmt, stderr); err != nil {
+		return err
+	}
+	if _, err := newLogger(stderr, o.level, ""); err != nil {
+		return err
+	}
+	// Sockets systemd passed (socket activation): with no --bind, they are
+	// what the server listens on.
+	inherited, err := listen.Inherit()
+	if err != nil {
+		return err
+	}
+	if len(o.binds) == 0 && inherited.Len() > 0 {
+		o.binds = inherited.Extra(nil)
+	}
+	if o.pooled() || o.printConfig {
+		// Relative paths (TARGET, --python) are taken in --chdir, as the
+		// in-process server takes them. With -c they follow the file.
+		if o.chdir != "" && o.config == "" {
+			if err := os.Chdir(o.chdir); err != nil {
+				return fmt.Errorf("--chdir: %w", err)
+			}
+		}
+		cfg, err := o.poolConfig(fs, ms)
+		if err != nil {
+			return err
+		}
+		if o.printConfig {
+			return printConfig(cfg, !o.pooled(), stdout)
+		}
+		if o.checkConfig {
+			return checkApps(cfg, stdout, stderr)
+		}
+		errLog, err := openErrorLog(o.errorLog, stderr)
+		if err != nil {
+			return err
+		}
+		defer errLog.Close()
+		return supervise(cfg, stdout, errLog, superviseOptions{
+			reload: func() (*config.Config, error) {
+				if o.config == "" {
+					return cfg, nil
+				}
+				return o.poolConfig(fs, ms)
+			},
+			unix: unix, devReload: o.reload, pidFile: o.pidFile, inherited: inherited,
+		})
+	}
+	return o.inProcess(ms, unix, inherited, stdout, stderr)
+}
+
+// inProcess serves the apps in this process's embedded interpreter.
+func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *listen.Set, stdout, stderr io.Writer) error {
+	errLog, err := openErrorLog(o.errorLog, stderr)
+	if err != nil {
+		return err
+	}
+	defer errLog.Close()
+	log, err := newLogger(errLog, o.level, "")
+	if err != nil {
+		return err
+	}
+	notify := sdnotify.New()
+	defer notify.Close()
+	access, closeAccess, reopenAccess, err := server.OpenAccessLog(o.accessLog, stdout)
 	if err != nil {
 		return err
 	}
 	defer closeAccess()
 	cfg := server.Config{
-		Handler: *handler, Threads: *threads, Queue: *queue, MaxBody: *maxBody, MemBody: *memBody,
-		MaxHeaderBytes: *maxHeader, ReadHeaderTimeout: *rht, ReadTimeout: *rt, WriteTimeout: *wt,
-		IdleTimeout: *it, AccessLog: access, Log: log, RequestTimeout: *timeout, MaxStuckThreads: *maxStuck, MaxSpill: *maxSpill, MinWriteRate: server.WriteRate(*minRate),
+		Handler: o.handler, Threads: o.threads, Queue: o.queue, MaxBody: o.maxBody, MemBody: o.memBody,
+		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
+		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
+		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate),
 	}
-	if cfg.Handler != "" && cfg.Handler != "threadpool" && cfg.Handler != "simple" {
-		return usageError{fmt.Errorf("--handler %q: want threadpool or simple", cfg.Handler)}
-	}
-	if *chdir != "" {
-		if err := os.Chdir(*chdir); err != nil {
+	if o.chdir != "" {
+		if err := os.Chdir(o.chdir); err != nil {
 			return fmt.Errorf("--chdir: %w", err)
 		}
 	}
+	for _, kv := range o.env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	cwd, _ := os.Getwd()
 	paths := []string{cwd}
-	for _, p := range pypath {
+	for _, p := range o.pypath {
 		if abs, err := filepath.Abs(p); err == nil {
 			p = abs
 		}
 		paths = append(paths, p)
 	}
+	if o.checkConfig {
+		return checkInProcess(o.python, paths, ms, log, stdout)
+	}
+	// Sockets first (a port below 1024 or a root-owned folder may need
+	// root), then the identity the app runs as, then Python.
+	lns, binds, err := openListeners(o.binds, inherited, unix, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, b := range binds {
+			listen.Remove(b)
+		}
+	}()
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	if err := switchUser(o.user, o.group); err != nil {
+		closeAll()
+		return err
+	}
+	pid, err := writePIDFile(o.pidFile)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	defer pid.remove()
 	tuneRuntime(1)
 
-	ip, err := pyembed.Start(pyembed.Options{Python: *python, Paths: paths, Logger: log})
+	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log})
 	if err != nil {
+		closeAll()
 		return err
 	}
 	srv, err := server.New(cfg, ip, ms)
 	if err != nil {
+		closeAll()
 		return err
-	}
-	var lns []net.Listener
-	for _, b := range binds {
-		ln, err := net.Listen("tcp", b)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			srv.Shutdown(context.Background())
-			return fmt.Errorf("listen on %s: %w", b, err)
-		}
-		lns = append(lns, ln)
 	}
 	handlerName, threadCount := srv.Handler()
 	pythonFrom := "python3 on PATH (use --python to choose)"
-	if *python != "" {
-		pythonFrom = "--python " + *python
+	if o.python != "" {
+		pythonFrom = "--python " + o.python
 	}
 	for _, ln := range lns {
-		log.Info("listening", "addr", ln.Addr().String(), "python", ip.Info.Release(), "interpreter", ip.Info.Executable,
+		log.Info("listening", "addr", addrString(ln), "python", ip.Info.Release(), "interpreter", ip.Info.Executable,
 			"from", pythonFrom, "lib", ip.Info.Lib, "handler", handlerName, "threads", threadCount)
 	}
 
@@ -200,6 +346,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	for _, ln := range lns {
 		go func() { errc <- srv.Serve(ln) }()
 	}
+	notify.Ready(fmt.Sprintf("serving %d app(s) on %s", len(ms), strings.Join(addrsOf(lns), ", ")))
+	notify.StartWatchdog(func() bool { ok, _ := srv.Healthy(); return ok })
 wait:
 	for {
 		select {
@@ -208,8 +356,12 @@ wait:
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGUSR1:
-				if err := reopenAccess(); err != nil {
-					log.Error("SIGUSR1: cannot reopen the access log; writing on to the old file", "err", err)
+				err := reopenAccess()
+				if err == nil {
+					err = errLog.Reopen()
+				}
+				if err != nil {
+					log.Error("SIGUSR1: cannot reopen the log files; writing on to the old ones", "err", err)
 				} else {
 					log.Info("SIGUSR1: log files reopened")
 				}
@@ -224,13 +376,14 @@ wait:
 		}
 	}
 	signal.Stop(sigs)
-	log.Info("shutting down", "grace", grace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	notify.Stopping()
+	log.Info("shutting down", "grace", o.grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	switch {
 	case errors.Is(err, server.ErrAbandoned):
-		log.Warn("grace period over: exiting with requests still running in Python", "grace", grace.String())
+		log.Warn("grace period over: exiting with requests still running in Python", "grace", o.grace.String())
 		return nil // Python cannot be finalized under running threads
 	case err != nil:
 		log.Warn("grace period over; closed the remaining connections", "err", err)
@@ -242,71 +395,78 @@ wait:
 	return nil
 }
 
-// runPool is `wisp run` with --processes: the flags of a one-pool server.
-type runPool struct {
-	python, handler, socket, access, level   string
-	binds                                    []string
-	mounts                                   []server.Mount
-	pythonpath                               []string
-	processes, threads, queue, maxHeader     int
-	maxReq, maxReqJitter, maxRSS, maxRSSHard int
-	maxBody, minWriteRate, maxSpill          int64
-	timeout, maxUptime, idle, start, grace   time.Duration
-	rht, rt, wt, it                          time.Duration
-	cpuAffinity, rapidFail                   bool
-	rapidFailMax                             int
-	rapidFailWindow                          time.Duration
+// openListeners opens the bindings, taking the sockets systemd passed where
+// they match (by name or address). With no --bind, the passed sockets are
+// served, else 127.0.0.1:8000. It returns the listeners and the unix socket
+// bindings it created (to remove at exit).
+func openListeners(binds []string, inherited *listen.Set, unix listen.Unix, log interface{ Info(string, ...any) }) ([]net.Listener, []string, error) {
+	var lns []net.Listener
+	var created []string
+	fail := func(err error) ([]net.Listener, []string, error) {
+		for _, l := range lns {
+			l.Close()
+		}
+		for _, b := range created {
+			listen.Remove(b)
+		}
+		return nil, nil, err
+	}
+	if len(binds) == 0 && inherited.Len() == 0 {
+		binds = []string{"127.0.0.1:8000"}
+	}
+	for _, b := range binds {
+		if a, ok := inherited.Take(b, ""); ok {
+			log.Info("socket activation: serving the socket systemd passed", "binding", b, "name", a.Name)
+			lns = append(lns, a.Ln)
+			continue
+		}
+		ln, err := listen.Open(b, unix)
+		if err != nil {
+			return fail(fmt.Errorf("listen on %s: %w", b, err))
+		}
+		lns = append(lns, ln)
+		if _, ok := listen.UnixPath(b); ok {
+			created = append(created, b)
+		}
+	}
+	for _, a := range inherited.Rest() {
+		log.Info("socket activation: serving the socket systemd passed", "addr", a.Addr(), "name", a.Name)
+		lns = append(lns, a.Ln)
+	}
+	return lns, created, nil
 }
 
-// poolTOML writes the flags as the configuration file they stand for, so that
-// they get the same defaults and validation as 'wisp serve'.
-func poolTOML(p runPool) (string, error) {
-	var b strings.Builder
-	q := func(s string) string {
-		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+// addrString is a listener's address as a binding: host:port or unix:PATH.
+func addrString(ln net.Listener) string {
+	if u, ok := ln.Addr().(*net.UnixAddr); ok {
+		return "unix:" + u.Name
 	}
-	for _, s := range append(append([]string{p.python, p.socket, p.access}, p.binds...), p.pythonpath...) {
-		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
-			return "", fmt.Errorf("control characters in %q", s)
-		}
+	return ln.Addr().String()
+}
+
+func addrsOf(lns []net.Listener) []string {
+	var out []string
+	for _, l := range lns {
+		out = append(out, addrString(l))
 	}
-	d := func(v time.Duration) string { return q(v.String()) }
-	fmt.Fprintf(&b, "[server]\ncontrol_socket = %s\naccess_log = %s\nlog_level = %s\n", q(p.socket), q(p.access), q(p.level))
-	fmt.Fprintf(&b, "read_header_timeout = %s\nread_timeout = %s\nwrite_timeout = %s\nidle_timeout = %s\ngraceful_timeout = %s\n",
-		d(p.rht), d(p.rt), d(p.wt), d(p.it), d(p.grace))
-	fmt.Fprintf(&b, "\n[pools.default]\nprocesses = %d\nthreads = %d\nqueue = %d\nmax_body = %d\nmax_header_bytes = %d\n",
-		p.processes, p.threads, p.queue, p.maxBody, p.maxHeader)
-	if p.handler != "" {
-		fmt.Fprintf(&b, "handler = %s\n", q(p.handler))
+	return out
+}
+
+// checkInProcess is --check-config in-process: start the interpreter and
+// import every app, then stop.
+func checkInProcess(python string, paths []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
+	ip, err := pyembed.Start(pyembed.Options{Python: python, Paths: paths, Logger: log})
+	if err != nil {
+		return err
 	}
-	if p.python != "" {
-		fmt.Fprintf(&b, "python = %s\n", q(p.python))
+	srv, err := server.New(server.Config{Log: log, Threads: 1, AccessLog: io.Discard}, ip, ms)
+	if err != nil {
+		return err
 	}
-	if len(p.pythonpath) > 0 {
-		var qs []string
-		for _, s := range p.pythonpath {
-			qs = append(qs, q(s))
-		}
-		fmt.Fprintf(&b, "pythonpath = [%s]\n", strings.Join(qs, ", "))
+	srv.Shutdown(context.Background())
+	ip.Close(5 * time.Second)
+	for _, m := range ms {
+		fmt.Fprintf(stdout, "ok: %s imports (%s)\n", m.Target, ip.Info.Executable)
 	}
-	fmt.Fprintf(&b, "max_requests = %d\nmax_requests_jitter = %d\nmax_rss_mb = %d\nmax_rss_hard_mb = %d\n",
-		p.maxReq, p.maxReqJitter, p.maxRSS, p.maxRSSHard)
-	fmt.Fprintf(&b, "cpu_affinity = %v\n", p.cpuAffinity)
-	fmt.Fprintf(&b, "max_uptime = %s\nidle_timeout = %s\nrequest_timeout = %s\nstart_timeout = %s\ngraceful_timeout = %s\n",
-		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
-	fmt.Fprintf(&b, "min_write_rate = %d\nmax_spill = %d\n", p.minWriteRate, p.maxSpill)
-	fmt.Fprintf(&b, "rapid_fail = %v\nrapid_fail_max = %d\nrapid_fail_window = %s\n", p.rapidFail, p.rapidFailMax, d(p.rapidFailWindow))
-	var bq []string
-	for _, s := range p.binds {
-		bq = append(bq, q(s))
-	}
-	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", strings.Join(bq, ", "))
-	for _, m := range p.mounts {
-		path := m.Prefix
-		if path == "" {
-			path = "/"
-		}
-		fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  app = %s\n  pool = \"default\"\n", q(path), q(m.Target))
-	}
-	return b.String(), nil
+	return nil
 }

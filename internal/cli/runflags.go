@@ -1,11 +1,10 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // poolOnlyFlags are the `wisp run` flags that only a pool of worker processes
@@ -34,7 +33,7 @@ var runFlagRules = map[string]flagRule{
 	"write-timeout":       {1, "a duration above 0, such as 60s"},
 	"idle-timeout":        {1, "a duration above 0, such as 60s"},
 	"graceful-timeout":    {0, "a duration, 0 or more, such as 30s"},
-	"timeout":             {0, "a duration, 0 (none) or more, such as 30s"},
+	"timeout":             {0, "a duration, 0 (none) or more, such as 30s or 30 (seconds)"},
 	"min-write-rate":      {0, "bytes per second, 0 (no minimum) or more"},
 	"max-spill":           {1, "a size in bytes, 1 or more"},
 	"max-stuck-threads":   {0, "a number of threads, 0 (as many as --threads) or more"},
@@ -50,32 +49,20 @@ var runFlagRules = map[string]flagRule{
 }
 
 // checkRunFlags refuses flag values that cannot work, and pool-only flags
-// given without --processes, naming the flag and the accepted form.
-func checkRunFlags(fs *flag.FlagSet, processes int) error {
+// given for an in-process server, naming the flag and the accepted form.
+func checkRunFlags(fs *pflag.FlagSet, pooled bool) error {
 	var errs []string
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	fs.VisitAll(func(f *flag.Flag) {
+	set := changedFlags(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
 		r, ok := runFlagRules[f.Name]
 		if !ok {
 			return
 		}
-		var v int64
-		switch g := f.Value.(flag.Getter).Get().(type) {
-		case int:
-			v = int64(g)
-		case int64:
-			v = g
-		case time.Duration:
-			v = int64(g)
-		default:
-			return
-		}
-		if v < r.min {
+		if v, ok := flagInt64(f); ok && v < r.min {
 			errs = append(errs, fmt.Sprintf("--%s %s: want %s", f.Name, f.Value.String(), r.want))
 		}
 	})
-	if processes == 0 {
+	if !pooled {
 		for _, name := range poolOnlyFlags {
 			if set[name] {
 				errs = append(errs, fmt.Sprintf("--%s applies to a pool of worker processes: add --processes N (in this process there is no worker to recycle or restart)", name))
@@ -84,18 +71,6 @@ func checkRunFlags(fs *flag.FlagSet, processes int) error {
 	}
 	if len(errs) > 0 {
 		return usageError{fmt.Errorf("%s", strings.Join(errs, "\n  "))}
-	}
-	return nil
-}
-
-// checkBind refuses a --bind value that is not host:port with a port number.
-func checkBind(b string) error {
-	if strings.HasPrefix(b, "unix:") {
-		return fmt.Errorf("--bind %q: unix sockets are not supported yet; want host:port, such as 127.0.0.1:8000", b)
-	}
-	i := strings.LastIndexByte(b, ':')
-	if n, err := strconv.Atoi(b[i+1:]); i < 0 || err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("--bind %q: want host:port, such as 127.0.0.1:8000 or [::1]:8000", b)
 	}
 	return nil
 }

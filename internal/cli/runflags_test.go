@@ -33,8 +33,16 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"--rapid-fail=false", "app:app"}, "--rapid-fail applies to a pool"},
 		{[]string{"--processes", "2", "--rapid-fail-max", "0", "app:app"}, "--rapid-fail-max 0"},
 		{[]string{"--processes", "2", "--max-requests", "-1", "app:app"}, "--max-requests -1"},
-		{[]string{"--bind", "unix:/tmp/x.sock", "app:app"}, "unix sockets are not supported yet"},
-		{[]string{"--bind", "127.0.0.1", "app:app"}, `--bind "127.0.0.1": want host:port`},
+		{[]string{"--bind", "unix:", "app:app"}, `invalid binding "unix:": want unix:PATH`},
+		{[]string{"--bind", "127.0.0.1", "app:app"}, `--bind: invalid binding "127.0.0.1": want host:port`},
+		{[]string{"--threads", "many", "app:app"}, "--threads many: want a number of Python threads, 1 or more"},
+		{[]string{"-t", "soon", "app:app"}, "--timeout soon: want a duration, 0 (none) or more, such as 30s or 30 (seconds)"},
+		{[]string{"--no-such-flag", "app:app"}, "unknown flag: --no-such-flag (see 'wisp run --help' for the flags)"},
+		{[]string{"-Z", "app:app"}, "unknown shorthand flag: 'Z'"},
+		{[]string{"-e", "NOEQUALS", "app:app"}, `--env "NOEQUALS": want KEY=VALUE`},
+		{[]string{"--socket-mode", "999", "app:app"}, "--socket-mode: socket mode \"999\": want octal"},
+		{[]string{"app:app", "other:app"}, "run takes one TARGET, got 2"},
+		{[]string{"-c", "wisp.toml", "-w", "0"}, "--processes 0 with --config"},
 		{[]string{"--bind", "127.0.0.1:http", "app:app"}, "want host:port"},
 	}
 	for _, c := range cases {

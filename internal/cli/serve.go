@@ -7,37 +7,64 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"wisp/internal/config"
 	"wisp/internal/control"
+	"wisp/internal/devreload"
+	"wisp/internal/listen"
+	"wisp/internal/sdnotify"
 	"wisp/internal/supervisor"
 )
 
-// serveCmd is `wisp serve -c wisp.toml`: the supervisor of the worker pools.
-func serveCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	path := fs.String("c", "wisp.toml", "configuration file")
-	logFmt := fs.String("log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
-	if err := fs.Parse(args); err != nil {
-		return err
+func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
+	var path, logFmt, errLogPath, pidPath string
+	var check, print bool
+	c := &cobra.Command{
+		Use:   "serve [-c wisp.toml]",
+		Short: "serve the sites and worker pools of a configuration file",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := setLogFormat(logFmt, stderr); err != nil {
+				return err
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			if print {
+				return printConfig(cfg, false, stdout)
+			}
+			if check {
+				return checkApps(cfg, stdout, stderr)
+			}
+			errLog, err := openErrorLog(errLogPath, stderr)
+			if err != nil {
+				return err
+			}
+			defer errLog.Close()
+			return supervise(cfg, stdout, errLog, superviseOptions{
+				reload: func() (*config.Config, error) { return config.Load(path) }, pidFile: pidPath,
+			})
+		},
 	}
-	if err := setLogFormat(*logFmt, stderr); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))}
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	return supervise(cfg, stdout, stderr, func() (*config.Config, error) { return config.Load(*path) })
+	fs := c.Flags()
+	fs.StringVarP(&path, "config", "c", "wisp.toml", "configuration file")
+	fs.StringVar(&logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
+	fs.StringVar(&errLogPath, "error-logfile", "-", "error log file, - for stderr (reopened on SIGUSR1)")
+	fs.StringVarP(&pidPath, "pid", "p", "", "write the server's process id to this file (removed at exit)")
+	fs.BoolVar(&check, "check-config", false, "check the file and import every app in a throwaway process of its pool, and exit: 0 when all is well")
+	fs.BoolVar(&print, "print-config", false, "print the effective configuration (defaults filled in) as TOML, and exit")
+	return c
 }
 
 // newLogger is the error log: level and format as the flags name them (see
@@ -64,9 +91,20 @@ func newLogger(w io.Writer, level, format string, attrs ...any) (*slog.Logger, e
 // is logged and ignored, so that a stray kill never takes the server down.
 var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
 
+// superviseOptions are what `wisp run` and `wisp serve` add to a
+// configuration.
+type superviseOptions struct {
+	reload    func() (*config.Config, error) // the configuration a reload applies
+	unix      listen.Unix                    // mode and owner of unix socket bindings
+	devReload bool                           // --reload: recycle the pools when the apps' files change
+	pidFile   string                         // --pid
+	inherited *listen.Set                    // the sockets systemd passed, if already taken
+}
+
 // supervise runs the supervisor for cfg until SIGTERM/SIGINT; SIGHUP and the
-// control API's reload apply what reload returns.
-func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*config.Config, error)) error {
+// control API's reload apply what opt.reload returns. Under systemd it takes
+// the sockets passed to it and reports its state (sd_notify).
+func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superviseOptions) error {
 	log, err := newLogger(stderr, cfg.Server.LogLevel, "")
 	if err != nil {
 		return err
@@ -74,18 +112,42 @@ func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*con
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	sup, err := supervisor.Start(cfg, supervisor.Options{Log: log, Stdout: stdout, Stderr: stderr})
+	notify := sdnotify.New()
+	defer notify.Close()
+	inherited := opt.inherited
+	if inherited == nil {
+		if inherited, err = listen.Inherit(); err != nil {
+			return err
+		}
+	}
+	if inherited.Len() > 0 {
+		cfg = adoptInherited(cfg, inherited, log)
+	}
+	pid, err := writePIDFile(opt.pidFile)
+	if err != nil {
+		return err
+	}
+	defer pid.remove()
+	sup, err := supervisor.Start(cfg, supervisor.Options{
+		Log: log, Stdout: stdout, Stderr: stderr, Inherited: inherited, Unix: opt.unix,
+		DevReload: opt.devReload, ErrorLog: stderr.path,
+	})
 	if err != nil {
 		return err
 	}
 	apply := func() error {
-		nc, err := reload()
+		notify.Reloading()
+		defer notify.Ready("serving; reloaded")
+		nc, err := opt.reload()
 		if err != nil {
 			log.Error("reload refused: the running configuration stays", "err", err)
 			return err
 		}
 		for _, w := range nc.Warnings {
 			log.Warn(w)
+		}
+		if inherited.Len() > 0 {
+			nc = adoptInherited(nc, inherited, log)
 		}
 		if err := sup.Reload(nc); err != nil {
 			log.Error("reload failed: the running configuration stays", "err", err)
@@ -100,16 +162,22 @@ func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*con
 		return err
 	}
 	defer ctl.Close()
+	if opt.devReload {
+		w, err := watchApps(cfg, sup, apply, log)
+		if err != nil {
+			log.Warn("--reload: cannot watch the app's files", "err", err)
+		} else {
+			defer w.Close()
+		}
+	}
 	sup.WaitReady(5 * time.Minute)
 	addrs := sup.Addrs()
-	keys := make([]string, 0, len(addrs))
-	for k := range addrs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(addrs)
 	for _, k := range keys {
 		log.Info("listening", "addr", addrs[k], "binding", k, "control", cfg.Server.ControlSocket)
 	}
+	notify.Ready(fmt.Sprintf("serving %d site(s), %d pool(s)", len(cfg.Sites), len(cfg.Pools)))
+	notify.StartWatchdog(sup.Responsive)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, stopSignals...)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
@@ -121,6 +189,9 @@ func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*con
 			apply()
 			continue
 		case syscall.SIGUSR1:
+			if err := stderr.Reopen(); err != nil {
+				log.Error("SIGUSR1: cannot reopen the error log", "err", err)
+			}
 			n := sup.SignalWorkers(syscall.SIGUSR1)
 			log.Info("SIGUSR1: the workers reopen their log files", "workers", n)
 			continue
@@ -131,6 +202,7 @@ func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*con
 		log.Info("stopping", "signal", sig.String())
 		break
 	}
+	notify.Stopping()
 	grace := time.Duration(cfg.Server.GracefulTimeout)
 	for _, p := range cfg.Pools {
 		grace = max(grace, time.Duration(p.GracefulTimeout))
@@ -143,6 +215,30 @@ func supervise(cfg *config.Config, stdout, stderr io.Writer, reload func() (*con
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// adoptInherited makes the sockets systemd passed part of the configuration:
+// sockets that match no binding (by name or address) are added to the first
+// site, so that no connection systemd accepts for wisp goes unanswered.
+func adoptInherited(cfg *config.Config, set *listen.Set, log *slog.Logger) *config.Config {
+	bySite := map[string][]string{}
+	for _, st := range cfg.Sites {
+		bySite[st.Name] = st.Bindings
+	}
+	extra := set.Extra(bySite)
+	if len(extra) == 0 {
+		return cfg
+	}
+	c := *cfg
+	sites := append([]*config.Site(nil), cfg.Sites...)
+	first := *sites[0]
+	first.Bindings = append(append([]string(nil), first.Bindings...), extra...)
+	for _, b := range extra {
+		log.Info("socket activation: a passed socket matches no binding; site serves it", "site", first.Name, "addr", b)
+	}
+	sites[0] = &first
+	c.Sites = sites
+	return &c
 }
 
 // workerCmd is `wisp worker`, started by the supervisor only.
@@ -182,4 +278,63 @@ func tuneRuntime(processes int) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
+}
+
+// watchApps is `wisp run --reload`: when a Python, ini or TOML file under
+// the apps' folders changes, every pool's workers are replaced (overlapped,
+// so requests keep being served); a change of the -c file reloads it.
+func watchApps(cfg *config.Config, sup *supervisor.Supervisor, apply func() error, log *slog.Logger) (*devreload.Watcher, error) {
+	var roots, files []string
+	for _, p := range cfg.Pools {
+		roots = append(append(roots, p.Chdir), p.PythonPath...)
+	}
+	for _, st := range cfg.Sites {
+		for _, v := range st.Vdirs {
+			if dir := targetDir(v.App); dir != "" {
+				roots = append(roots, dir)
+			}
+		}
+	}
+	if cfg.File != "flags" && cfg.File != "" {
+		files = append(files, cfg.File)
+	}
+	cfgFile, _ := filepath.Abs(cfg.File)
+	var mu sync.Mutex
+	w, err := devreload.Watch(roots, files, log, func(paths []string) {
+		go func() {
+			mu.Lock() // one reload at a time; changes meanwhile bring the next
+			defer mu.Unlock()
+			log.Info("--reload: files changed: loading the app again", "files", strings.Join(paths, " "))
+			if slices.Contains(paths, cfgFile) {
+				apply()
+				return
+			}
+			for _, p := range sup.Status().Pools {
+				if err := sup.Recycle(p.Name); err != nil {
+					log.Error("--reload: the new workers failed", "pool", p.Name, "err", err)
+				}
+			}
+		}()
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("--reload: watching the app's files (for development only)", "folders", w.Dirs())
+	return w, nil
+}
+
+// targetDir is the folder of an app target that names a file (app.py,
+// config:app.ini), else "".
+func targetDir(target string) string {
+	t := strings.TrimPrefix(target, "config:")
+	if i := strings.IndexByte(t, '#'); i >= 0 && strings.HasPrefix(target, "config:") {
+		t = t[:i]
+	}
+	if strings.HasSuffix(t, ".py") || strings.HasSuffix(t, ".ini") || strings.Contains(t, ".py:") {
+		if i := strings.Index(t, ".py:"); i >= 0 {
+			t = t[:i+3]
+		}
+		return filepath.Dir(t)
+	}
+	return ""
 }

@@ -454,3 +454,25 @@ func numbersToInts(v any) any {
 	}
 	return v
 }
+
+// A unix:PATH binding is accepted, made absolute against the file's folder,
+// and listed twice is an error like a TCP one.
+func TestUnixBinding(t *testing.T) {
+	dir := t.TempDir()
+	src := "[[sites]]\nname = \"a\"\nbindings = [\"unix:run/app.sock\", \"127.0.0.1:8080\"]\n[[sites.vdirs]]\npath = \"/\"\napp = \"app:app\"\n"
+	cfg, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Sites[0].Bindings[0], "unix:"+filepath.Join(dir, "run/app.sock"); got != want {
+		t.Errorf("binding %q, want %q", got, want)
+	}
+	src = "[[sites]]\nname = \"a\"\nbindings = [\"unix:/tmp/a.sock\", \"unix:/tmp/a.sock\"]\n[[sites.vdirs]]\npath = \"/\"\napp = \"app:app\"\n"
+	if _, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(src)); err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Errorf("a unix binding listed twice: %v", err)
+	}
+	src = "[[sites]]\nname = \"a\"\nbindings = [\"unix:\"]\n[[sites.vdirs]]\npath = \"/\"\napp = \"app:app\"\n"
+	if _, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(src)); err == nil || !strings.Contains(err.Error(), "want unix:PATH") {
+		t.Errorf("unix: without a path: %v", err)
+	}
+}

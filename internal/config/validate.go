@@ -334,9 +334,18 @@ func (b binding) overlaps(o binding) bool {
 }
 
 func parseBinding(s string) (binding, error) {
+	if path, ok := strings.CutPrefix(s, "unix:"); ok {
+		switch {
+		case path == "":
+			return binding{}, fmt.Errorf(`invalid binding %q: want unix:PATH, like "unix:/run/wisp/app.sock"`, s)
+		case len(path) > maxSocketPath:
+			return binding{}, fmt.Errorf("invalid binding %q: a unix socket path may have at most %d bytes, this one has %d", s, maxSocketPath, len(path))
+		}
+		return binding{text: s, host: s, port: -1}, nil
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return binding{}, fmt.Errorf(`invalid binding %q: want host:port, like "127.0.0.1:8080", "[::1]:8080" or ":8080"`, s)
+		return binding{}, fmt.Errorf(`invalid binding %q: want host:port, like "127.0.0.1:8080", "[::1]:8080" or ":8080", or unix:PATH`, s)
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 0 || n > 65535 {
@@ -363,6 +372,10 @@ func (l *loader) validateBindings(sp string, s *Site) {
 	}
 	var seen []binding
 	for i, text := range s.Bindings {
+		if path, ok := strings.CutPrefix(text, "unix:"); ok && path != "" && !filepath.IsAbs(path) {
+			text = "unix:" + filepath.Join(l.dir, path)
+			s.Bindings[i] = text
+		}
 		b, err := parseBinding(text)
 		if err != nil {
 			l.errorf(indexPath(bp, i), "%v", err)

@@ -31,6 +31,11 @@ type Request struct {
 	RemoteAddr string   // "ip:port" of the client ("@" or a path for unix sockets)
 	Local      net.Addr // the address the client connected to
 
+	// Trusted is set by a handler for a request from a peer that is wisp
+	// itself (a pool's internal socket): its X-Wisp-* headers carry the
+	// client's address and port. Never set for a listener clients reach.
+	Trusted bool
+
 	close     bool // the client asked to close after this exchange
 	keepAlive bool // an HTTP/1.0 client asked to keep the connection
 	expect100 bool

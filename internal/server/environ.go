@@ -31,14 +31,16 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 	if bodyLen > 0 || r.ContentLength != 0 || r.Header("Content-Length") != "" {
 		e.Add("CONTENT_LENGTH", strconv.FormatInt(bodyLen, 10))
 	}
-	unix := false
 	var port, name string
 	switch a := r.Local.(type) {
 	case *net.TCPAddr:
 		port = strconv.Itoa(a.Port)
-	case *net.UnixAddr:
-		unix = true // a request forwarded from another pool: its X-Wisp-* headers are trusted
-		port = r.Header("X-Wisp-Server-Port")
+	default:
+		if r.Trusted { // a request forwarded from another pool: its X-Wisp-* headers are wisp's
+			port = r.Header("X-Wisp-Server-Port")
+		} else { // a unix socket binding: the port the client asked for, as a proxy in front sends it
+			port = hostPort(r.Host)
+		}
 	}
 	if r.Host != "" {
 		e.Add("HTTP_HOST", r.Host)
@@ -53,7 +55,7 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 	e.Add("SERVER_NAME", name)
 	e.Add("SERVER_PORT", port)
 	remote := r.RemoteAddr
-	if fw := r.Header("X-Wisp-Remote-Addr"); fw != "" && unix {
+	if fw := r.Header("X-Wisp-Remote-Addr"); fw != "" && r.Trusted {
 		remote = fw
 	}
 	if i := strings.LastIndexByte(remote, ':'); i >= 0 {
@@ -150,4 +152,13 @@ func skipHeader(name string) bool {
 		return strings.EqualFold(name[:7], "X-Wisp-")
 	}
 	return false
+}
+
+// hostPort is the port of a Host header value, else 80 (CGI wants a
+// SERVER_PORT; a request on a unix socket has none of its own).
+func hostPort(host string) string {
+	if _, p, err := net.SplitHostPort(host); err == nil && p != "" {
+		return p
+	}
+	return "80"
 }

@@ -18,7 +18,7 @@ import (
 // NewForwarder relays requests of site for a mount served by another worker
 // pool to that pool's unix socket. The site, the client's address and the
 // listener's port go along in X-Wisp-* headers, which wisp trusts only on
-// unix sockets.
+// the pool's internal socket (h1.Request.Trusted).
 func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -48,8 +48,10 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 			}
 			if a, ok := pr.In.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
 				pr.Out.Header.Set("X-Wisp-Server-Port", strconv.Itoa(a.Port))
-			} else if len(fwPort) == 1 {
+			} else if len(fwPort) == 1 && isUnix(pr.In) {
 				pr.Out.Header.Set("X-Wisp-Server-Port", fwPort[0])
+			} else {
+				pr.Out.Header.Set("X-Wisp-Server-Port", hostPort(pr.In.Host))
 			}
 		},
 		Transport:     tr,
@@ -65,11 +67,16 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 	}
 }
 
-// isUnix reports whether r came over a unix socket (forwarded by a worker of
-// another pool).
+// trustedKey marks, in a bridged request's context, a request that came in
+// over a pool's internal socket (forwarded by a worker of another pool).
+type trustedKey struct{}
+
+// isUnix reports whether r was forwarded by a worker of another pool, so that
+// its X-Wisp-* headers are wisp's own. A request from a public unix socket
+// binding is not.
 func isUnix(r *http.Request) bool {
-	_, ok := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
-	return ok
+	t, _ := r.Context().Value(trustedKey{}).(bool)
+	return t
 }
 
 // bridge serves h1 exchanges with a net/http handler: a forwarding mount's
@@ -112,6 +119,7 @@ func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
 	}
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, bridgeServer)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, r.Local)
+	ctx = context.WithValue(ctx, trustedKey{}, r.Trusted)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if gone := r.Gone(); gone != nil {

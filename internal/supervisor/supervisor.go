@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"wisp/internal/config"
+	"wisp/internal/listen"
 	"wisp/internal/server"
 )
 
@@ -32,6 +33,19 @@ type Options struct {
 	Log    *slog.Logger // the supervisor's log
 	Stdout io.Writer    // workers' stdout (access logs)
 	Stderr io.Writer    // workers' stderr (their error logs)
+
+	// Inherited are the sockets systemd passed (socket activation): a
+	// binding they match is served from them instead of opened.
+	Inherited *listen.Set
+	// Unix is the mode and owner of the unix socket bindings wisp creates.
+	Unix listen.Unix
+	// DevReload makes workers whose apps fail to import serve the error as
+	// a 500 page instead of failing, and turns rapid-fail protection off
+	// (wisp run --reload, for development).
+	DevReload bool
+	// ErrorLog is the path of the error log file when Stderr is one: the
+	// workers reopen it on SIGUSR1, as the supervisor does.
+	ErrorLog string
 }
 
 // Supervisor owns the listeners and the worker pools of one configuration.
@@ -67,6 +81,7 @@ type listener struct {
 	site    *config.Site // for a binding
 	pool    string       // for a pool's unix socket
 	fd      int          // our close-on-exec duplicate, passed to workers as is
+	unlink  string       // a unix socket file wisp created, removed with the listener
 	standby *http.Server
 	sbLn    net.Listener
 }
@@ -142,7 +157,7 @@ func (s *Supervisor) openListeners(cfg *config.Config) error {
 				l.site = st
 				continue
 			}
-			l, err := openBinding(st, b)
+			l, err := s.openBinding(st, b)
 			if err != nil {
 				return err
 			}
@@ -183,21 +198,42 @@ func (s *Supervisor) closeListeners() {
 	}
 }
 
-// close closes our descriptor of the socket (once).
+// close closes our descriptor of the socket (once), and removes the file of
+// a unix socket wisp created.
 func (l *listener) close() {
 	if l.fd >= 0 {
 		syscall.Close(l.fd)
 		l.fd = -1
 	}
+	if l.unlink != "" {
+		os.Remove(l.unlink)
+		l.unlink = ""
+	}
 }
 
-// openBinding listens on a site's binding.
-func openBinding(st *config.Site, b string) (*listener, error) {
-	ln, err := net.Listen("tcp", b)
+// openBinding listens on a site's binding, or takes the socket systemd
+// passed for it.
+func (s *Supervisor) openBinding(st *config.Site, b string) (*listener, error) {
+	var ln net.Listener
+	var err error
+	unlink := ""
+	if a, ok := s.opt.Inherited.Take(b, st.Name); ok {
+		ln = a.Ln
+		s.log.Info("socket activation: serving the socket systemd passed", "binding", b, "name", a.Name, "addr", a.Addr())
+	} else if ln, err = listen.Open(b, s.opt.Unix); err == nil {
+		unlink, _ = listen.UnixPath(b)
+	}
 	if err == nil {
 		var fd int
 		if fd, err = dupListener(ln); err == nil {
-			return &listener{key: b, addr: ln.Addr().String(), site: st, fd: fd}, nil
+			addr := ln.Addr().String()
+			if _, ok := ln.Addr().(*net.UnixAddr); ok {
+				addr = "unix:" + addr
+			}
+			return &listener{key: b, addr: addr, site: st, fd: fd, unlink: unlink}, nil
+		}
+		if unlink != "" {
+			os.Remove(unlink)
 		}
 	}
 	return nil, fmt.Errorf("site %q: listen %s: %w", st.Name, b, err)
@@ -264,6 +300,27 @@ func (s *Supervisor) run(ready chan<- error) {
 		if s.stopping && s.liveWorkers() == 0 {
 			return
 		}
+	}
+}
+
+// Responsive reports whether the supervisor's loop answers within 5 s and
+// has a pool that can serve (systemd's watchdog pings only then).
+func (s *Supervisor) Responsive() bool {
+	ok := make(chan bool, 1)
+	go s.call(func() {
+		serving := len(s.pools) == 0
+		for _, p := range s.pools {
+			if p.state != PoolStopped {
+				serving = true
+			}
+		}
+		ok <- serving
+	})
+	select {
+	case v := <-ok:
+		return v
+	case <-time.After(5 * time.Second):
+		return false
 	}
 }
 
@@ -385,7 +442,7 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			if _, ok := s.listeners[b]; ok {
 				continue
 			}
-			l, err := openBinding(st, b)
+			l, err := s.openBinding(st, b)
 			if err != nil {
 				for _, l := range opened {
 					l.close()
@@ -596,7 +653,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		MaxHeaderBytes: int(pc.MaxHeaderBytes), ReadHeader: time.Duration(sv.ReadHeaderTimeout),
 		Read: time.Duration(sv.ReadTimeout), Write: time.Duration(sv.WriteTimeout), Idle: time.Duration(sv.IdleTimeout),
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
-		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, LogLevel: sv.LogLevel,
+		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, LogLevel: sv.LogLevel, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
 	}
 	for _, st := range cfg.Sites {
 		primary := primaryPool(st)
@@ -937,6 +994,9 @@ func (s *Supervisor) WaitReady(timeout time.Duration) bool {
 func (s *Supervisor) fileFD(w io.Writer) uintptr {
 	if f, ok := w.(*os.File); ok {
 		return f.Fd()
+	}
+	if r, ok := w.(interface{ File() *os.File }); ok && r.File() != nil {
+		return r.File().Fd() // a log file that is reopened (logrotate): the current one
 	}
 	return s.devNull.Fd()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -86,8 +87,12 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 					log.Debug("signal ignored by a worker: the supervisor acts on it", "signal", sig.String())
 					continue
 				}
-				if err := reopenAccess(); err != nil {
-					log.Error("SIGUSR1: cannot reopen the access log", "err", err)
+				err := reopenAccess()
+				if err == nil && spec.ErrorLog != "" {
+					err = reopenStderr(spec.ErrorLog)
+				}
+				if err != nil {
+					log.Error("SIGUSR1: cannot reopen the log files", "err", err)
 				} else {
 					log.Info("SIGUSR1: log files reopened")
 				}
@@ -123,6 +128,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		cfg.AppBegin, cfg.AppEnd = slot.begin, slot.end
 	}
 	sites := map[string]*server.Server{}
+	fallback := map[string]*h1.Server{} // --reload: sites whose apps failed to import
 	var all []*server.Server
 	for _, st := range spec.Sites {
 		var ms []server.Mount
@@ -132,7 +138,12 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		c := cfg
 		srv, err := server.New(c, ip, ms)
 		if err != nil {
-			return err
+			if !spec.DevReload {
+				return err
+			}
+			log.Error("the app does not import: its error is served as a 500 page until a file changes (--reload)", "site", st.Name, "err", err)
+			fallback[st.Name] = importErrorPage(err, spec)
+			continue
 		}
 		sites[st.Name] = srv
 		all = append(all, srv)
@@ -147,6 +158,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			w.Write([]byte(unknownSite))
 			return
 		}
+		r.Trusted = true
 		srv.ServeH1(w, r)
 	}), ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read, WriteTimeout: spec.Write,
 		// the forwarder adds X-Wisp-* headers to a head the front accepted,
@@ -166,6 +178,10 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		}
 		srv := sites[l.Site]
 		if srv == nil {
+			if h := fallback[l.Site]; h != nil {
+				go func() { errc <- h.Serve(ln) }()
+				continue
+			}
 			ln.Close()
 			continue
 		}
@@ -218,6 +234,10 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	var amu sync.Mutex
 	wg.Add(1)
 	go func() { defer wg.Done(); internal.Shutdown(ctx) }()
+	for _, h := range fallback {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.Shutdown(ctx) }()
+	}
 	for _, s := range all {
 		wg.Add(1)
 		go func() {
@@ -246,4 +266,35 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// reopenStderr points the worker's fd 2 (its error log, and Python's
+// sys.stderr) at a new open of path, after logrotate moved the old file.
+func reopenStderr(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return syscall.Dup3(int(f.Fd()), 2, 0)
+}
+
+// importErrorPage serves, for `wisp run --reload`, the error of an app that
+// failed to import as a readable 500 page, until a change of its files
+// brings a new worker.
+func importErrorPage(err error, spec *WorkerSpec) *h1.Server {
+	page := []byte("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>500: the app failed to import</title>" +
+		"<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head>\n" +
+		"<body><h1>500: the app failed to import</h1>\n<pre>" + html.EscapeString(err.Error()) + "</pre>\n" +
+		"<p>wisp --reload serves this page until a file of the app changes; then it loads the app again.</p></body></html>\n")
+	return &h1.Server{Handler: h1.HandlerFunc(func(w *h1.Response, r *h1.Request) {
+		w.SetStatus(500, "")
+		w.AddHeader("Content-Type", "text/html; charset=utf-8")
+		w.AddHeader("Cache-Control", "no-store")
+		w.SetContentLength(int64(len(page)))
+		if r.Method != "HEAD" {
+			w.Write(page)
+		}
+	}), ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read, WriteTimeout: spec.Write, IdleTimeout: spec.Idle,
+		MaxHeaderBytes: spec.MaxHeaderBytes}
 }

@@ -1,0 +1,575 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"wisp/internal/config"
+	"wisp/internal/listen"
+	"wisp/internal/server"
+)
+
+// poolConfig is the configuration `wisp run` serves as a pool: the flags as
+// the wisp.toml they stand for, or, with -c, the file with the flags (and
+// their environment variables) that were given written over it.
+func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.Config, error) {
+	processes := o.processes
+	if processes == 0 {
+		processes = 1
+	}
+	sock := o.ctlSocket
+	if sock == "" {
+		sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
+	}
+	if o.config == "" {
+		binds := o.binds
+		if len(binds) == 0 {
+			binds = []string{"127.0.0.1:8000"}
+		}
+		toml, err := poolTOML(runPool{
+			binds: binds, mounts: ms, python: o.python, pythonpath: o.pypath, processes: processes, threads: o.threads,
+			handler: o.handler, queue: o.queue, maxBody: o.maxBody, maxHeader: o.maxHeader, timeout: o.timeout,
+			maxReq: o.maxReq, maxReqJitter: o.maxReqJitter, maxRSS: o.maxRSS, maxRSSHard: o.maxRSSHard,
+			maxUptime: o.maxUptime, idle: o.poolIdle, start: o.startTimeout, grace: o.grace, socket: sock,
+			access: o.accessLog, level: o.level, rht: o.rht, rt: o.rt, wt: o.wt, it: o.it, cpuAffinity: o.cpuAffinity,
+			minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
+			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
+		})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		cfg, err := config.Parse("flags", []byte(toml))
+		if err != nil {
+			return nil, fmt.Errorf("pool settings: %w", err)
+		}
+		return cfg, nil
+	}
+	base, err := config.Load(o.config)
+	if err != nil {
+		return nil, err
+	}
+	m, err := base.Map()
+	if err != nil {
+		return nil, err
+	}
+	if err := o.overlay(m, changedFlags(fs), ms); err != nil {
+		return nil, usageError{err}
+	}
+	text, err := config.MapTOML(m)
+	if err != nil {
+		return nil, err
+	}
+	// Named after the file, so that relative paths and messages refer to it.
+	cfg, err := config.Parse(o.config, text)
+	if err != nil {
+		return nil, fmt.Errorf("%s with the command line's flags over it: %w", o.config, err)
+	}
+	cfg.Warnings = append(base.Warnings, cfg.Warnings...)
+	return cfg, nil
+}
+
+// serverKeys and poolKeys map the flags of `wisp run` to the configuration
+// keys they override with -c: [server] keys, and keys of every pool.
+var serverKeys = map[string]string{
+	"access-log": "access_log", "log-level": "log_level", "read-header-timeout": "read_header_timeout",
+	"read-timeout": "read_timeout", "write-timeout": "write_timeout", "idle-timeout": "idle_timeout",
+	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket",
+}
+
+var poolKeys = map[string]string{
+	"processes": "processes", "threads": "threads", "handler": "handler", "python": "python", "chdir": "chdir",
+	"pythonpath": "pythonpath", "queue": "queue", "max-body": "max_body", "max-header-bytes": "max_header_bytes",
+	"timeout": "request_timeout", "max-requests": "max_requests", "max-requests-jitter": "max_requests_jitter",
+	"max-rss": "max_rss_mb", "max-rss-hard": "max_rss_hard_mb", "max-uptime": "max_uptime",
+	"pool-idle-timeout": "idle_timeout", "start-timeout": "start_timeout", "cpu-affinity": "cpu_affinity",
+	"rapid-fail": "rapid_fail", "rapid-fail-max": "rapid_fail_max", "rapid-fail-window": "rapid_fail_window",
+	"min-write-rate": "min_write_rate", "max-spill": "max_spill", "user": "user", "group": "group",
+	"graceful-timeout": "graceful_timeout",
+}
+
+// overlay writes the flags that were set over the document of a -c file.
+// --bind and a TARGET or --mount need a file with one site.
+func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.Mount) error {
+	values := map[string]any{
+		"access-log": o.accessLog, "log-level": o.level, "read-header-timeout": o.rht.String(),
+		"read-timeout": o.rt.String(), "write-timeout": o.wt.String(), "idle-timeout": o.it.String(),
+		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket),
+		"processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
+		"chdir": absPath(o.chdir), "pythonpath": absList(o.pypath), "queue": int64(o.queue), "max-body": o.maxBody,
+		"max-header-bytes": int64(o.maxHeader), "timeout": o.timeout.String(), "max-requests": int64(o.maxReq),
+		"max-requests-jitter": int64(o.maxReqJitter), "max-rss": int64(o.maxRSS), "max-rss-hard": int64(o.maxRSSHard),
+		"max-uptime": o.maxUptime.String(), "pool-idle-timeout": o.poolIdle.String(),
+		"start-timeout": o.startTimeout.String(), "cpu-affinity": o.cpuAffinity, "rapid-fail": o.rapidFail && !o.reload,
+		"rapid-fail-max": int64(o.rapidFailMax), "rapid-fail-window": o.rapidFailWindow.String(),
+		"min-write-rate": o.minRate, "max-spill": o.maxSpill, "user": o.user, "group": o.group,
+	}
+	if o.reload {
+		set["rapid-fail"] = true
+	}
+	srv, _ := m["server"].(map[string]any)
+	for flag, key := range serverKeys {
+		if set[flag] && srv != nil {
+			srv[key] = values[flag]
+		}
+	}
+	pools, _ := m["pools"].(map[string]any)
+	for _, pv := range pools {
+		p, _ := pv.(map[string]any)
+		for flag, key := range poolKeys {
+			if set[flag] {
+				p[key] = values[flag]
+			}
+		}
+		if len(o.env) > 0 {
+			env, _ := p["env"].(map[string]any)
+			if env == nil {
+				env = map[string]any{}
+			}
+			for _, kv := range o.env {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+			}
+			p["env"] = env
+		}
+	}
+	sites, _ := m["sites"].([]any)
+	if len(o.binds) > 0 || len(ms) > 0 {
+		if len(sites) != 1 {
+			return fmt.Errorf("--bind, --mount and a TARGET apply to a configuration with one site; %s has %d: set them in the file", o.config, len(sites))
+		}
+		site := sites[0].(map[string]any)
+		if len(o.binds) > 0 {
+			var bs []any
+			for _, b := range o.binds {
+				bs = append(bs, b)
+			}
+			site["bindings"] = bs
+		}
+		if len(ms) > 0 {
+			pool := "default"
+			if len(pools) == 1 {
+				for name := range pools {
+					pool = name
+				}
+			}
+			vdirs, _ := site["vdirs"].([]any)
+			for _, mt := range ms {
+				path := "/" + strings.Trim(mt.Prefix, "/")
+				v := map[string]any{"path": path, "app": mt.Target, "pool": pool}
+				replaced := false
+				for i, x := range vdirs {
+					if vm, ok := x.(map[string]any); ok && vm["path"] == path {
+						vdirs[i], replaced = v, true
+					}
+				}
+				if !replaced {
+					vdirs = append(vdirs, v)
+				}
+			}
+			site["vdirs"] = vdirs
+		}
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func absList(ps []string) []any {
+	out := []any{}
+	for _, p := range ps {
+		out = append(out, absPath(p))
+	}
+	return out
+}
+
+// printConfig is --print-config: the effective configuration as TOML.
+func printConfig(cfg *config.Config, inProcess bool, stdout io.Writer) error {
+	b, err := cfg.TOML()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "# the effective configuration of this command line, as a wisp.toml for 'wisp serve -c'")
+	if inProcess {
+		fmt.Fprintln(stdout, "# (wisp run serves it in its own process; as a file it is a pool of one worker process)")
+	}
+	_, err = stdout.Write(b)
+	return err
+}
+
+// checkApps is --check-config for a pool: each pool's apps are imported by a
+// throwaway `wisp run --check-config` of the pool's own interpreter, folder,
+// paths and environment. Every problem is reported; the error names them.
+func checkApps(cfg *config.Config, stdout, stderr io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	byPool := map[string][]string{}
+	for _, st := range cfg.Sites {
+		for _, v := range st.Vdirs {
+			prefix := v.Path
+			if prefix == "/" {
+				prefix = ""
+			}
+			byPool[v.Pool] = append(byPool[v.Pool], prefix+"="+v.App)
+		}
+	}
+	var failed []string
+	names := sortedKeys(byPool)
+	for _, name := range names {
+		p := cfg.Pools[name]
+		args := []string{"run", "--check-config", "--log-format", "text", "--chdir", p.Chdir}
+		if p.Python != "" {
+			args = append(args, "--python", p.Python)
+		}
+		for _, d := range p.PythonPath {
+			args = append(args, "--pythonpath", d)
+		}
+		keys := sortedKeys(p.Env)
+		for _, k := range keys {
+			args = append(args, "--env", k+"="+p.Env[k])
+		}
+		for _, m := range byPool[name] {
+			args = append(args, "--mount", m)
+		}
+		cmd := exec.Command(exe, args...)
+		cmd.Env = checkEnv()
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		text := strings.TrimRight(out.String(), "\n")
+		if err != nil {
+			failed = append(failed, name)
+			fmt.Fprintf(stderr, "pool %s: the apps do not import:\n%s\n", name, indent(text))
+			continue
+		}
+		fmt.Fprintf(stdout, "pool %s: %s\n", name, strings.ReplaceAll(text, "\n", "\n  "))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("check failed: pool(s) %s", strings.Join(failed, ", "))
+	}
+	fmt.Fprintln(stdout, "configuration ok")
+	return nil
+}
+
+// checkEnv is the environment of a check process: wisp's, without the
+// variables that would set its flags.
+func checkEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "WISP_") && !strings.HasPrefix(kv, logFormatEnv+"=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
+
+// logFile is the error log: stderr, or a file reopened on SIGUSR1
+// (logrotate's convention).
+type logFile struct {
+	mu   sync.Mutex
+	path string
+	w    io.Writer
+	f    *os.File
+}
+
+// openErrorLog opens --error-logfile ("-": stderr).
+func openErrorLog(path string, stderr io.Writer) (*logFile, error) {
+	l := &logFile{w: stderr}
+	if path == "" || path == "-" {
+		return l, nil
+	}
+	l.path = path
+	if err := l.Reopen(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *logFile) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// Reopen opens the file again (after logrotate moved it).
+func (l *logFile) Reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("--error-logfile: %w", err)
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f, l.w = f, f
+	l.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// Fd lets the supervisor hand the file itself to its workers.
+func (l *logFile) File() *os.File {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		return l.f
+	}
+	if f, ok := l.w.(*os.File); ok {
+		return f
+	}
+	return nil
+}
+
+func (l *logFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		return l.f.Close()
+	}
+	return nil
+}
+
+// pidFile is a --pid file this process wrote.
+type pidFile string
+
+// writePIDFile writes the process id to path ("" for none). A file that
+// names a live process is an error (another server runs).
+func writePIDFile(path string) (pidFile, error) {
+	if path == "" {
+		return "", nil
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && pid != os.Getpid() {
+			if syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM) {
+				return "", fmt.Errorf("--pid %s: process %d named there is running (another wisp?); stop it or remove the file", path, pid)
+			}
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("--pid: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("--pid: %w", err)
+	}
+	return pidFile(path), nil
+}
+
+// remove deletes the file if it still names this process.
+func (p pidFile) remove() {
+	if p == "" {
+		return
+	}
+	if b, err := os.ReadFile(string(p)); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		os.Remove(string(p))
+	}
+}
+
+// switchUser makes the process run as user and group (--user, --group),
+// after its sockets are open and before Python starts. Go changes every
+// thread's credentials (setuid applies to the whole process).
+func switchUser(userName, groupName string) error {
+	if userName == "" && groupName == "" {
+		return nil
+	}
+	uid, gid := -1, -1
+	var err error
+	if userName != "" {
+		if uid, err = listen.LookupUser(userName); err != nil {
+			return usageError{fmt.Errorf("--user: %w", err)}
+		}
+	}
+	if groupName != "" {
+		if gid, err = listen.LookupGroup(groupName); err != nil {
+			return usageError{fmt.Errorf("--group: %w", err)}
+		}
+	} else if uid >= 0 {
+		gid = primaryGroup(userName, uid)
+	}
+	if os.Geteuid() != 0 {
+		if (uid < 0 || uid == os.Geteuid()) && (gid < 0 || gid == os.Getegid()) {
+			return nil
+		}
+		return fmt.Errorf("--user/--group: wisp runs as uid %d; switching identity needs it to start as root", os.Geteuid())
+	}
+	if gid >= 0 {
+		if err := syscall.Setgroups([]int{gid}); err != nil {
+			return fmt.Errorf("--group: setgroups: %w", err)
+		}
+		if err := syscall.Setgid(gid); err != nil {
+			return fmt.Errorf("--group: setgid %d: %w", gid, err)
+		}
+	}
+	if uid >= 0 {
+		if err := syscall.Setuid(uid); err != nil {
+			return fmt.Errorf("--user: setuid %d: %w", uid, err)
+		}
+		if u, err := userHome(userName); err == nil {
+			os.Setenv("HOME", u)
+		}
+		os.Setenv("USER", userName)
+	}
+	return nil
+}
+
+// runPool is `wisp run` with --processes: the flags of a one-pool server.
+type runPool struct {
+	python, handler, socket, access, level   string
+	user, group, chdir                       string
+	binds                                    []string
+	mounts                                   []server.Mount
+	pythonpath, env                          []string
+	processes, threads, queue, maxHeader     int
+	maxReq, maxReqJitter, maxRSS, maxRSSHard int
+	maxBody, minWriteRate, maxSpill          int64
+	timeout, maxUptime, idle, start, grace   time.Duration
+	rht, rt, wt, it                          time.Duration
+	cpuAffinity, rapidFail                   bool
+	rapidFailMax                             int
+	rapidFailWindow                          time.Duration
+}
+
+// poolTOML writes the flags as the configuration file they stand for, so that
+// they get the same defaults and validation as 'wisp serve'.
+func poolTOML(p runPool) (string, error) {
+	var b strings.Builder
+	q := func(s string) string {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	}
+	all := append(append(append([]string{p.python, p.socket, p.access, p.user, p.group, p.chdir}, p.binds...), p.pythonpath...), p.env...)
+	for _, s := range all {
+		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
+			return "", fmt.Errorf("control characters in %q", s)
+		}
+	}
+	d := func(v time.Duration) string { return q(v.String()) }
+	fmt.Fprintf(&b, "[server]\ncontrol_socket = %s\naccess_log = %s\nlog_level = %s\n", q(p.socket), q(p.access), q(p.level))
+	fmt.Fprintf(&b, "read_header_timeout = %s\nread_timeout = %s\nwrite_timeout = %s\nidle_timeout = %s\ngraceful_timeout = %s\n",
+		d(p.rht), d(p.rt), d(p.wt), d(p.it), d(p.grace))
+	fmt.Fprintf(&b, "\n[pools.default]\nprocesses = %d\nthreads = %d\nqueue = %d\nmax_body = %d\nmax_header_bytes = %d\n",
+		p.processes, p.threads, p.queue, p.maxBody, p.maxHeader)
+	if p.handler != "" {
+		fmt.Fprintf(&b, "handler = %s\n", q(p.handler))
+	}
+	if p.python != "" {
+		fmt.Fprintf(&b, "python = %s\n", q(absIfPath(p.python)))
+	}
+	if p.chdir != "" {
+		fmt.Fprintf(&b, "chdir = %s\n", q(absPath(p.chdir)))
+	}
+	if p.user != "" {
+		fmt.Fprintf(&b, "user = %s\n", q(p.user))
+	}
+	if p.group != "" {
+		fmt.Fprintf(&b, "group = %s\n", q(p.group))
+	}
+	if len(p.pythonpath) > 0 {
+		var qs []string
+		for _, s := range p.pythonpath {
+			qs = append(qs, q(s))
+		}
+		fmt.Fprintf(&b, "pythonpath = [%s]\n", strings.Join(qs, ", "))
+	}
+	fmt.Fprintf(&b, "max_requests = %d\nmax_requests_jitter = %d\nmax_rss_mb = %d\nmax_rss_hard_mb = %d\n",
+		p.maxReq, p.maxReqJitter, p.maxRSS, p.maxRSSHard)
+	fmt.Fprintf(&b, "cpu_affinity = %v\n", p.cpuAffinity)
+	fmt.Fprintf(&b, "max_uptime = %s\nidle_timeout = %s\nrequest_timeout = %s\nstart_timeout = %s\ngraceful_timeout = %s\n",
+		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
+	fmt.Fprintf(&b, "min_write_rate = %d\nmax_spill = %d\n", p.minWriteRate, p.maxSpill)
+	fmt.Fprintf(&b, "rapid_fail = %v\nrapid_fail_max = %d\nrapid_fail_window = %s\n", p.rapidFail, p.rapidFailMax, d(p.rapidFailWindow))
+	if len(p.env) > 0 {
+		env := map[string]string{}
+		for _, kv := range p.env {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		keys := make([]string, 0, len(env))
+		for k := range env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(&b, "\n[pools.default.env]\n")
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s = %s\n", q(k), q(env[k]))
+		}
+	}
+	var bq []string
+	for _, s := range p.binds {
+		bq = append(bq, q(s))
+	}
+	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", strings.Join(bq, ", "))
+	for _, m := range p.mounts {
+		path := m.Prefix
+		if path == "" {
+			path = "/"
+		}
+		fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  app = %s\n  pool = \"default\"\n", q(path), q(m.Target))
+	}
+	return b.String(), nil
+}
+
+// absIfPath makes a --python value that is a path (it has a '/') absolute;
+// a command name stays as it is.
+func absIfPath(p string) string {
+	if strings.Contains(p, "/") {
+		return absPath(p)
+	}
+	return p
+}
+
+// primaryGroup is the primary gid of a user (else -1).
+func primaryGroup(name string, uid int) int {
+	u, err := user.Lookup(name)
+	if err != nil {
+		u, err = user.LookupId(strconv.Itoa(uid))
+	}
+	if err != nil {
+		return -1
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return -1
+	}
+	return gid
+}
+
+// userHome is a user's home folder.
+func userHome(name string) (string, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u, err = user.LookupId(name); err != nil {
+			return "", err
+		}
+	}
+	return u.HomeDir, nil
+}
