@@ -78,7 +78,9 @@ func (n *Notifier) Reloading() error {
 }
 
 // Stopping says the service is shutting down.
-func (n *Notifier) Stopping() error { return n.Send("STOPPING=1", "STATUS=stopping: draining requests") }
+func (n *Notifier) Stopping() error {
+	return n.Send("STOPPING=1", "STATUS=stopping: draining requests")
+}
 
 // Status sets the STATUS= line `systemctl status` shows.
 func (n *Notifier) Status(s string) error { return n.Send("STATUS=" + s) }
