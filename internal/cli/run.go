@@ -11,12 +11,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"wisp/internal/admin"
 	"wisp/internal/config"
 	"wisp/internal/listen"
 	"wisp/internal/pyembed"
@@ -50,9 +52,9 @@ type runOptions struct {
 	maxReq, maxReqJitter, maxRSS, maxRSSHard, rapidFailMax int
 	handler, python, chdir, accessLog, errorLog, level     string
 	logFmt, ctlSocket, user, group, pidFile                string
-	socketMode, socketOwner                                string
+	socketMode, socketOwner, adminAddr, adminToken         string
 	maxBody, memBody, minRate, maxSpill                    int64
-	rht, rt, wt, it, grace, timeout                        time.Duration
+	rht, rt, wt, it, grace, timeout, drainDelay            time.Duration
 	maxUptime, poolIdle, startTimeout, rapidFailWindow     time.Duration
 	cpuAffinity, rapidFail, checkConfig, printConfig       bool
 	reload                                                 bool
@@ -87,11 +89,14 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	newDuration(fs, &o.wt, "write-timeout", "", d.WriteTimeout, "time any single write to a client may take")
 	newDuration(fs, &o.it, "idle-timeout", "", d.IdleTimeout, "keep-alive wait for the next request")
 	newDuration(fs, &o.grace, "graceful-timeout", "", 30*time.Second, "on SIGTERM/SIGINT, time in-flight requests get to finish")
+	newDuration(fs, &o.drainDelay, "drain-delay", "", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before the listeners close (the time a load balancer or Kubernetes Service takes to stop sending)")
 	fs.StringVar(&o.accessLog, "access-log", "-", "access log file, - for stdout, off for none (alias --access-logfile)")
 	fs.StringVar(&o.errorLog, "error-logfile", "-", "error log file, - for stderr (reopened on SIGUSR1)")
 	fs.StringVar(&o.level, "log-level", "info", "error log level: debug, info, warn, error")
 	fs.StringVar(&o.logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
 	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
+	fs.StringVar(&o.adminAddr, "admin", "", "admin listener, host:port: /healthz and /readyz (loopback, or with --admin-token)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token the admin listener requires (needed when --admin is not loopback)")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "check the flags (and the -c file), import the app(s), and exit: 0 when all is well")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration as the wisp.toml it stands for, and exit")
 	fs.BoolVar(&o.reload, "reload", false, "FOR DEVELOPMENT ONLY: restart the app when its Python, ini or toml files change (runs it in a worker process); an import error is served as a 500 page until fixed")
@@ -157,6 +162,11 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	for _, kv := range o.env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsRune(kv, 0) {
 			errs = append(errs, fmt.Sprintf("--env %q: want KEY=VALUE", kv))
+		}
+	}
+	if o.adminAddr != "" {
+		if err := admin.Check(o.adminAddr, o.adminToken); err != nil {
+			errs = append(errs, "--admin: "+err.Error())
 		}
 	}
 	if o.handler != "" && o.handler != "threadpool" && o.handler != "simple" {
@@ -346,6 +356,16 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	for _, ln := range lns {
 		go func() { errc <- srv.Serve(ln) }()
 	}
+	var draining atomic.Bool
+	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining}, log)
+	if err != nil {
+		closeAll()
+		srv.Shutdown(context.Background())
+		return err
+	}
+	if adm != nil {
+		defer adm.Close()
+	}
 	notify.Ready(fmt.Sprintf("serving %d app(s) on %s", len(ms), strings.Join(addrsOf(lns), ", ")))
 	notify.StartWatchdog(func() bool { ok, _ := srv.Healthy(); return ok })
 wait:
@@ -375,8 +395,13 @@ wait:
 			}
 		}
 	}
-	signal.Stop(sigs)
+	draining.Store(true)
 	notify.Stopping()
+	if o.drainDelay > 0 {
+		log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", o.drainDelay.String())
+		drainWait(o.drainDelay, sigs)
+	}
+	signal.Stop(sigs)
 	log.Info("shutting down", "grace", o.grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 	defer cancel()

@@ -33,6 +33,7 @@ var runFlagRules = map[string]flagRule{
 	"write-timeout":       {1, "a duration above 0, such as 60s"},
 	"idle-timeout":        {1, "a duration above 0, such as 60s"},
 	"graceful-timeout":    {0, "a duration, 0 or more, such as 30s"},
+	"drain-delay":         {0, "a duration, 0 or more, such as 5s"},
 	"timeout":             {0, "a duration, 0 (none) or more, such as 30s or 30 (seconds)"},
 	"min-write-rate":      {0, "bytes per second, 0 (no minimum) or more"},
 	"max-spill":           {1, "a size in bytes, 1 or more"},

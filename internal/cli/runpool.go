@@ -48,6 +48,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			access: o.accessLog, level: o.level, rht: o.rht, rt: o.rt, wt: o.wt, it: o.it, cpuAffinity: o.cpuAffinity,
 			minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
+			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay,
 		})
 		if err != nil {
 			return nil, usageError{err}
@@ -87,7 +88,9 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 var serverKeys = map[string]string{
 	"access-log": "access_log", "log-level": "log_level", "read-header-timeout": "read_header_timeout",
 	"read-timeout": "read_timeout", "write-timeout": "write_timeout", "idle-timeout": "idle_timeout",
-	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket",
+	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket", "admin": "admin",
+	"admin-token": "admin_token",
+	"drain-delay": "drain_delay",
 }
 
 var poolKeys = map[string]string{
@@ -107,7 +110,7 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 	values := map[string]any{
 		"access-log": o.accessLog, "log-level": o.level, "read-header-timeout": o.rht.String(),
 		"read-timeout": o.rt.String(), "write-timeout": o.wt.String(), "idle-timeout": o.it.String(),
-		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket),
+		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "drain-delay": o.drainDelay.String(),
 		"processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
 		"chdir": absPath(o.chdir), "pythonpath": absList(o.pypath), "queue": int64(o.queue), "max-body": o.maxBody,
 		"max-header-bytes": int64(o.maxHeader), "timeout": o.timeout.String(), "max-requests": int64(o.maxReq),
@@ -445,7 +448,7 @@ func switchUser(userName, groupName string) error {
 // runPool is `wisp run` with --processes: the flags of a one-pool server.
 type runPool struct {
 	python, handler, socket, access, level   string
-	user, group, chdir                       string
+	user, group, chdir, admin, adminToken    string
 	binds                                    []string
 	mounts                                   []server.Mount
 	pythonpath, env                          []string
@@ -453,6 +456,7 @@ type runPool struct {
 	maxReq, maxReqJitter, maxRSS, maxRSSHard int
 	maxBody, minWriteRate, maxSpill          int64
 	timeout, maxUptime, idle, start, grace   time.Duration
+	drain                                    time.Duration
 	rht, rt, wt, it                          time.Duration
 	cpuAffinity, rapidFail                   bool
 	rapidFailMax                             int
@@ -466,7 +470,7 @@ func poolTOML(p runPool) (string, error) {
 	q := func(s string) string {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
-	all := append(append(append([]string{p.python, p.socket, p.access, p.user, p.group, p.chdir}, p.binds...), p.pythonpath...), p.env...)
+	all := append(append(append([]string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken}, p.binds...), p.pythonpath...), p.env...)
 	for _, s := range all {
 		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
 			return "", fmt.Errorf("control characters in %q", s)
@@ -474,8 +478,11 @@ func poolTOML(p runPool) (string, error) {
 	}
 	d := func(v time.Duration) string { return q(v.String()) }
 	fmt.Fprintf(&b, "[server]\ncontrol_socket = %s\naccess_log = %s\nlog_level = %s\n", q(p.socket), q(p.access), q(p.level))
-	fmt.Fprintf(&b, "read_header_timeout = %s\nread_timeout = %s\nwrite_timeout = %s\nidle_timeout = %s\ngraceful_timeout = %s\n",
-		d(p.rht), d(p.rt), d(p.wt), d(p.it), d(p.grace))
+	if p.admin != "" {
+		fmt.Fprintf(&b, "admin = %s\nadmin_token = %s\n", q(p.admin), q(p.adminToken))
+	}
+	fmt.Fprintf(&b, "read_header_timeout = %s\nread_timeout = %s\nwrite_timeout = %s\nidle_timeout = %s\ngraceful_timeout = %s\ndrain_delay = %s\n",
+		d(p.rht), d(p.rt), d(p.wt), d(p.it), d(p.grace), d(p.drain))
 	fmt.Fprintf(&b, "\n[pools.default]\nprocesses = %d\nthreads = %d\nqueue = %d\nmax_body = %d\nmax_header_bytes = %d\n",
 		p.processes, p.threads, p.queue, p.maxBody, p.maxHeader)
 	if p.handler != "" {

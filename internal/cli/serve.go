@@ -162,6 +162,14 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		return err
 	}
 	defer ctl.Close()
+	adm, err := startAdmin(cfg.Server.Admin, cfg.Server.AdminToken, poolHealth{sup}, log)
+	if err != nil {
+		sup.Shutdown(context.Background())
+		return err
+	}
+	if adm != nil {
+		defer adm.Close()
+	}
 	if opt.devReload {
 		w, err := watchApps(cfg, sup, apply, log)
 		if err != nil {
@@ -203,6 +211,11 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		break
 	}
 	notify.Stopping()
+	if d := time.Duration(cfg.Server.DrainDelay); d > 0 {
+		sup.Drain()
+		log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", d.String())
+		drainWait(d, sigs)
+	}
 	grace := time.Duration(cfg.Server.GracefulTimeout)
 	for _, p := range cfg.Pools {
 		grace = max(grace, time.Duration(p.GracefulTimeout))
@@ -337,4 +350,20 @@ func targetDir(target string) string {
 		return filepath.Dir(t)
 	}
 	return ""
+}
+
+// drainWait waits out the drain delay; a second stop signal cuts it short.
+func drainWait(d time.Duration, sigs <-chan os.Signal) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case sig := <-sigs:
+			if slices.Contains(stopSignals, sig) {
+				return
+			}
+		}
+	}
 }

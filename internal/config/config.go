@@ -133,6 +133,20 @@ type Server struct {
 	// GracefulTimeout is how long in-flight requests get to finish when the
 	// server stops. Default 30s; 0 closes connections at once.
 	GracefulTimeout Duration `json:"graceful_timeout"`
+
+	// DrainDelay is how long the server keeps serving after SIGTERM with
+	// /readyz answering 503, before it stops accepting: the time a load
+	// balancer (a Kubernetes Service) takes to stop sending it new requests.
+	// Default 0: stop accepting at once.
+	DrainDelay Duration `json:"drain_delay"`
+
+	// Admin is the admin listener's address, host:port: /healthz and
+	// /readyz (never served on a site's bindings). Default "": none.
+	Admin string `json:"admin,omitempty"`
+
+	// AdminToken is the bearer token the admin listener requires. Required
+	// when Admin is not a loopback address.
+	AdminToken string `json:"admin_token,omitempty"`
 }
 
 // Pool is an application pool ([pools.NAME]): worker processes with an

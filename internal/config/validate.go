@@ -156,6 +156,17 @@ func (l *loader) validateServer(s *Server) {
 	positive(l, "server.write_timeout", s.WriteTimeout)
 	positive(l, "server.idle_timeout", s.IdleTimeout)
 	notNegative(l, "server.graceful_timeout", s.GracefulTimeout)
+	notNegative(l, "server.drain_delay", s.DrainDelay)
+	if s.Admin != "" {
+		host, _, err := net.SplitHostPort(s.Admin)
+		ip := net.ParseIP(host)
+		switch {
+		case err != nil:
+			l.errorf("server.admin", "invalid address %q: want host:port, like \"127.0.0.1:9100\"", s.Admin)
+		case s.AdminToken == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()):
+			l.errorf("server.admin", "address %q is not loopback: set admin_token, so that only those who know it reach the admin listener", s.Admin)
+		}
+	}
 }
 
 func (l *loader) validatePool(pp string, p *Pool) {

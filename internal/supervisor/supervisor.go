@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -64,6 +65,7 @@ type Supervisor struct {
 	rundir    string
 	nextID    int
 	stopping  bool
+	draining  bool // /readyz says 503 ahead of the shutdown (drain delay)
 
 	collect    *outcome // the reload or recycle being applied: it follows the workers spawn starts
 	lastReload *outcome // the latest reload's, for AwaitReload
@@ -322,6 +324,43 @@ func (s *Supervisor) Responsive() bool {
 	case <-time.After(5 * time.Second):
 		return false
 	}
+}
+
+// Drain makes /readyz answer 503 from now on, while the server still serves:
+// the start of a shutdown with a drain delay.
+func (s *Supervisor) Drain() { s.call(func() { s.draining = true }) }
+
+// Unready lists why the server cannot take traffic (for /readyz): a pool
+// with no ready worker (an idle pool counts as ready: a request starts it),
+// or shutting down. None: ready.
+func (s *Supervisor) Unready() []string {
+	var reasons []string
+	if !s.call(func() {
+		if s.stopping || s.draining {
+			reasons = append(reasons, "draining: the server is shutting down")
+			return
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.pools)) {
+			p := s.pools[name]
+			switch p.state {
+			case PoolIdle:
+				continue
+			case PoolStopped:
+				reasons = append(reasons, fmt.Sprintf("pool %s is stopped (%s)", name, p.reason))
+				continue
+			}
+			ready := false
+			for _, w := range p.workers {
+				ready = ready || w.state == Ready
+			}
+			if !ready {
+				reasons = append(reasons, fmt.Sprintf("pool %s has no ready worker", name))
+			}
+		}
+	}) {
+		reasons = append(reasons, "stopped")
+	}
+	return reasons
 }
 
 // post queues f to run on the supervisor goroutine.
