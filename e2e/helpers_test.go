@@ -140,7 +140,15 @@ func launch(t testing.TB, o runOpts, args ...string) *wisp {
 		full = append(full, "--python", python)
 	}
 	full = append(full, args...)
-	cmd := exec.Command(wispBin, full...)
+	return launchRaw(t, o, append([]string{wispBin}, full...)...)
+}
+
+// launchRaw starts argv (wisp, or a program that runs it such as
+// systemd-socket-activate) as launch does, without adding flags.
+func launchRaw(t testing.TB, o runOpts, argv ...string) *wisp {
+	t.Helper()
+	full := argv[1:]
+	cmd := exec.Command(argv[0], full...)
 	cmd.Dir = o.Dir
 	if cmd.Dir == "" {
 		cmd.Dir = t.TempDir()
@@ -150,7 +158,7 @@ func launch(t testing.TB, o runOpts, args ...string) *wisp {
 	cmd.Stderr = w.stderr
 	cmd.Stdout = w.stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", wispBin, err)
+		t.Fatalf("start %s: %v", argv[0], err)
 	}
 	go func() {
 		_ = cmd.Wait()
