@@ -6,7 +6,7 @@ GO ?= go
 # proxy): leaving net/http's HTTP/2 out saves about 1 MiB of resident memory.
 BUILDFLAGS ?= -tags nethttpomithttp2
 
-.PHONY: deps build run test test-go test-py bench
+.PHONY: deps build run test test-go test-py bench deb
 
 # deps installs everything the tests and the example need (Debian packages).
 deps:
@@ -33,3 +33,13 @@ test-py:
 # bench runs ../shared/bench with wisp as a server row (see docs/benchmarks.md).
 bench: build
 	scripts/bench.sh
+
+# VERSION is the package version: wisp's own (internal/cli).
+VERSION ?= $(shell sed -n 's/^const version = "\(.*\)"/\1/p' internal/cli/cli.go)
+
+# deb builds dist/out/wisp_VERSION_ARCH.deb with nfpm (a Go tool of the
+# tools/ module, so that its dependencies stay out of wisp's go.mod).
+deb: build
+	mkdir -p dist/out
+	WISP_VERSION=$(VERSION) DEB_ARCH=$$($(GO) env GOARCH) \
+		$(GO) tool -modfile=tools/go.mod nfpm package --config dist/nfpm.yaml --packager deb --target dist/out/

@@ -28,6 +28,7 @@ const rootLong = `wisp: a WSGI application server with CPython embedded.
   wisp recycle POOL           replace a pool's workers (overlapped: no request is dropped)
   wisp start POOL             start a pool stopped by rapid-fail protection
   wisp reload                 apply the changed configuration file (as SIGHUP does)
+  wisp probe healthz|readyz   ask the admin listener (a container's health check)
   wisp version                the version, the build's commit, Go toolchain and platform
   wisp completion SHELL       shell completion for bash, zsh, fish or powershell
 
@@ -93,6 +94,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPoolCommand("recycle", "replace a pool's workers, new ones first: no request is dropped", stdout, stderr),
 		newPoolCommand("start", "start a pool that rapid-fail protection stopped", stdout, stderr),
 		newReloadCommand(stdout, stderr),
+		newProbeCommand(stdout, stderr),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version, the build's commit, the Go toolchain and the platform",

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -183,4 +186,52 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// newProbeCommand is `wisp probe healthz|readyz`: a health check for a
+// container (Docker HEALTHCHECK, a Kubernetes exec probe) that asks the
+// admin listener of the wisp in the same container. It reads --admin and
+// --admin-token from WISP_ADMIN and WISP_ADMIN_TOKEN, as the server does.
+func newProbeCommand(stdout, stderr io.Writer) *cobra.Command {
+	var addr, token string
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "probe healthz|readyz",
+		Short: "ask the admin listener whether the server is healthy or ready (exit 0) or not (exit 1)",
+		Args:  exactArgs(1, "healthz or readyz"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if args[0] != "healthz" && args[0] != "readyz" {
+				return usageError{fmt.Errorf("probe %q: want healthz or readyz", args[0])}
+			}
+			if addr == "" {
+				return usageError{fmt.Errorf("probe: no admin listener: give --admin ADDR (or WISP_ADMIN)")}
+			}
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return usageError{fmt.Errorf("--admin %q: want host:port", addr)}
+			}
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				host = "127.0.0.1" // listening on every interface: ask on loopback
+			}
+			req, _ := http.NewRequest("GET", "http://"+net.JoinHostPort(host, port)+"/"+args[0], nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := (&http.Client{Timeout: timeout}).Do(req)
+			if err != nil {
+				return fmt.Errorf("probe %s: %w", args[0], err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			stdout.Write(body)
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("probe %s: %s", args[0], resp.Status)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&addr, "admin", "", "the server's admin listener, host:port")
+	c.Flags().StringVar(&token, "admin-token", "", "its bearer token")
+	newDuration(c.Flags(), &timeout, "timeout", "", 5*time.Second, "time to wait for the answer")
+	return c
 }
