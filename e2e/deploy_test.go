@@ -412,3 +412,68 @@ func TestKubernetesDrain(t *testing.T) {
 	}
 	t.Logf("%d requests, exit %v after SIGTERM", sent.Load(), time.Since(t0).Round(time.Millisecond))
 }
+
+// -u/-g run the app as another identity once the sockets are open (wisp
+// starts as root), in-process and in a pool's workers.
+func TestRunAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755) // the app's user must reach it
+	os.WriteFile(filepath.Join(dir, "who.py"), []byte("import os\n\ndef application(environ, start_response):\n"+
+		"    start_response('200 OK', [('Content-Type', 'text/plain')])\n"+
+		"    return [('%d %d' % (os.getuid(), os.getgid())).encode()]\n"), 0o644)
+	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		w := startOpts(t, runOpts{Dir: dir}, append([]string{"who.py", "-u", "nobody", "-g", "nogroup"}, extra...)...)
+		code, body := get(w.Client, w.URL+"/")
+		if code != 200 || body != "65534 65534" {
+			t.Errorf("%v: the app runs as %q (%d), want nobody:nogroup (65534 65534)", extra, body, code)
+		}
+	}
+}
+
+// --error-logfile writes the error log to a file, and SIGUSR1 reopens it
+// after logrotate moved it (in-process and in a pool, whose workers write
+// to it too).
+func TestErrorLogfileReopen(t *testing.T) {
+	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		dir := t.TempDir()
+		logPath := filepath.Join(dir, "error.log")
+		w := launch(t, runOpts{}, append([]string{app("pool_app/app.py"), "--error-logfile", logPath, "--log-format", "logfmt"}, extra...)...)
+		deadline := time.Now().Add(startTimeout)
+		for {
+			b, _ := os.ReadFile(logPath)
+			if strings.Contains(string(b), "msg=listening") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: no listening line in %s:\n%s\nstderr:\n%s", extra, logPath, b, w.Stderr())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := os.Rename(logPath, logPath+".1"); err != nil {
+			t.Fatal(err)
+		}
+		w.signal(syscall.SIGUSR1)
+		deadline = time.Now().Add(10 * time.Second)
+		for {
+			b, _ := os.ReadFile(logPath)
+			if strings.Contains(string(b), "SIGUSR1") {
+				break
+			}
+			if time.Now().After(deadline) {
+				old, _ := os.ReadFile(logPath + ".1")
+				t.Fatalf("%v: nothing in the new %s after SIGUSR1 (%q); the old file:\n%s", extra, logPath, b, old)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		w.signal(syscall.SIGTERM)
+		w.wait(30 * time.Second)
+		b, _ := os.ReadFile(logPath)
+		if !strings.Contains(string(b), "msg=stopped") {
+			t.Errorf("%v: the stop is not logged in the reopened file:\n%s", extra, b)
+		}
+	}
+}

@@ -267,6 +267,12 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	if err != nil {
 		return err
 	}
+	// Signals are caught from the start: a SIGHUP or SIGUSR1 that arrives
+	// while the app imports must not end the process (their default).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, stopSignals...)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	notify := sdnotify.New()
 	defer notify.Close()
 	access, closeAccess, reopenAccess, err := server.OpenAccessLog(o.accessLog, stdout)
@@ -348,10 +354,6 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 			"from", pythonFrom, "lib", ip.Info.Lib, "handler", handlerName, "threads", threadCount)
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, stopSignals...)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errc <- srv.Serve(ln) }()

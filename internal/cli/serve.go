@@ -112,6 +112,12 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
+	// Signals are caught from the start: a SIGHUP or SIGUSR1 that arrives
+	// while the apps import must not end the process (their default).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, stopSignals...)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	notify := sdnotify.New()
 	defer notify.Close()
 	inherited := opt.inherited
@@ -186,10 +192,6 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	}
 	notify.Ready(fmt.Sprintf("serving %d site(s), %d pool(s)", len(cfg.Sites), len(cfg.Pools)))
 	notify.StartWatchdog(sup.Responsive)
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, stopSignals...)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
