@@ -95,6 +95,11 @@ type Config struct {
 	// Warnings are problems that do not stop loading (a pool no vdir uses, a
 	// setting with no effect), formatted like errors.
 	Warnings []string `json:"-"`
+
+	// Sources names the file each pool, site and vdir comes from (the main
+	// file or a drop-in of wisp.d), by key path: "pools.NAME", "sites[0]",
+	// "sites[0].vdirs[1]".
+	Sources map[string]string `json:"-"`
 }
 
 // Server is the [server] section: the supervisor and the HTTP front end.
@@ -327,6 +332,10 @@ type Vdir struct {
 	// RequestTimeout overrides the pool's RequestTimeout for this vdir.
 	// Default 0: the pool's.
 	RequestTimeout Duration `json:"request_timeout,omitempty"`
+
+	// Description says what the vdir is, for people (`wisp list`); the
+	// seed's VirtualDirParameters(Description=...).
+	Description string `json:"description,omitempty"`
 }
 
 // DefaultServer returns the [server] settings used for keys a file leaves
@@ -364,13 +373,18 @@ func DefaultPool() *Pool {
 	}
 }
 
-// Load reads and parses the configuration file at path.
+// Load reads and parses the configuration file at path, with the drop-ins
+// of the wisp.d folder beside it (see ReadDropins).
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	dropins, err := ReadDropins(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWithDropins(path, data, dropins)
 }
 
 // Parse parses a configuration. name is the file name used in messages

@@ -23,13 +23,24 @@ type loader struct {
 	failed    map[string]bool // key paths whose value could not be decoded
 }
 
-func (l *loader) load(data []byte) (*Config, error) {
+func (l *loader) load(data []byte, dropins ...Dropin) (*Config, error) {
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
-		return nil, l.syntaxError(err)
+		return nil, l.syntaxError(l.file, err)
 	}
-	l.pos = indexPositions(data)
+	l.pos = indexPositions(l.file, data)
 	l.failed = map[string]bool{}
+	if raw == nil {
+		raw = map[string]any{}
+	}
+	for _, d := range dropins {
+		if err := l.merge(raw, d); err != nil {
+			return nil, err
+		}
+	}
+	if len(l.errs) > 0 {
+		return nil, l.errs.join()
+	}
 
 	c := &Config{Server: DefaultServer(), Pools: map[string]*Pool{}, File: l.file, Dir: l.dir}
 	l.decodeTable("", raw, reflect.ValueOf(c).Elem())
@@ -39,18 +50,19 @@ func (l *loader) load(data []byte) (*Config, error) {
 		return nil, l.errs.join()
 	}
 	c.Warnings = l.warns.strings()
+	c.Sources = l.sources(c)
 	return c, nil
 }
 
-// syntaxError places an error of the TOML parser.
-func (l *loader) syntaxError(err error) error {
+// syntaxError places an error of the TOML parser in file.
+func (l *loader) syntaxError(file string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		line, col := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		return &Error{File: l.file, Line: line, Column: col, Msg: msg}
+		return &Error{File: file, Line: line, Column: col, Msg: msg}
 	}
-	return &Error{File: l.file, Msg: err.Error()}
+	return &Error{File: file, Msg: err.Error()}
 }
 
 // errorf records an error about the value at key path p, unless p or one of
@@ -78,8 +90,12 @@ func (l *loader) warnf(p, format string, args ...any) {
 }
 
 func (l *loader) problem(p, format string, args ...any) *Error {
-	line, col := l.pos.of(p)
-	return &Error{File: l.file, Line: line, Column: col, Key: p, Msg: fmt.Sprintf(format, args...)}
+	pl := l.pos.of(p)
+	file := pl.file
+	if file == "" {
+		file = l.file
+	}
+	return &Error{File: file, Line: pl.line, Column: pl.col, Key: p, Msg: fmt.Sprintf(format, args...)}
 }
 
 // defined reports whether the file gives key path p.
@@ -136,18 +152,26 @@ func parentPath(p string) string {
 
 // positions maps key paths to where the file defines them.
 type positions struct {
-	at    map[string][2]int // key path → line, column
-	lines []int             // offset of each line's first byte
+	at    map[string]place // key path → where it is defined
+	lines []int            // offset of each line's first byte
+	file  string           // the file being indexed
+}
+
+// place is where a key is defined: its file (the main file or a drop-in),
+// line and column.
+type place struct {
+	file      string
+	line, col int
 }
 
 // of returns the position of p, or of its nearest defined parent.
-func (ps *positions) of(p string) (line, col int) {
+func (ps *positions) of(p string) place {
 	for {
-		if lc, ok := ps.at[p]; ok {
-			return lc[0], lc[1]
+		if pl, ok := ps.at[p]; ok {
+			return pl
 		}
 		if p == "" {
-			return 0, 0
+			return place{}
 		}
 		p = parentPath(p)
 	}
@@ -155,8 +179,8 @@ func (ps *positions) of(p string) (line, col int) {
 
 // indexPositions walks the syntax tree of a document go-toml has accepted
 // and notes where each key path is first defined.
-func indexPositions(data []byte) *positions {
-	ps := &positions{at: map[string][2]int{}, lines: []int{0}}
+func indexPositions(file string, data []byte) *positions {
+	ps := &positions{at: map[string]place{}, lines: []int{0}, file: file}
 	for i, c := range data {
 		if c == '\n' {
 			ps.lines = append(ps.lines, i+1)
@@ -237,7 +261,7 @@ func (ps *positions) set(path string, n *unstable.Node) {
 	}
 	off := int(n.Raw.Offset)
 	line := sort.SearchInts(ps.lines, off+1) // lines[line-1] <= off
-	ps.at[path] = [2]int{line, off - ps.lines[line-1] + 1}
+	ps.at[path] = place{ps.file, line, off - ps.lines[line-1] + 1}
 }
 
 // Decoding the generic map go-toml produced into the model, by the JSON
