@@ -117,7 +117,7 @@ bindings = ["127.0.0.1:9999"]
 	}
 	// a validation error of the merged model points into the drop-in
 	path = writeTree(t, map[string]string{
-		"wisp.toml": dropinMain,
+		"wisp.toml":     dropinMain,
 		"wisp.d/c.toml": "[[sites]]\nname = \"main\"\n\n  [[sites.vdirs]]\n  path = \"/y\"\n  app = \"y:app\"\n  pool = \"nosuchpool\"\n",
 	})
 	_, err = Load(path)
