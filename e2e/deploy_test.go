@@ -477,3 +477,36 @@ func TestErrorLogfileReopen(t *testing.T) {
 		}
 	}
 }
+
+// --forwarded-allow-ips (gunicorn's name): from a trusted proxy only,
+// X-Forwarded-For gives REMOTE_ADDR (the right-most untrusted address) and
+// X-Forwarded-Proto the scheme; from anyone else they change nothing.
+func TestForwardedAllowIPs(t *testing.T) {
+	environOf := func(w *wisp) map[string]string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", w.URL+"/", nil)
+		req.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.9")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := w.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Environ map[string]string }
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out.Environ
+	}
+	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		w := start(t, append([]string{app("environ/app.py"), "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8"}, extra...)...)
+		env := environOf(w)
+		if env["REMOTE_ADDR"] != "203.0.113.9" || env["wsgi.url_scheme"] != "https" || env["HTTPS"] != "on" {
+			t.Errorf("%v trusted: REMOTE_ADDR %q, scheme %q, HTTPS %q; want 203.0.113.9, https, on", extra, env["REMOTE_ADDR"], env["wsgi.url_scheme"], env["HTTPS"])
+		}
+		w = start(t, append([]string{app("environ/app.py"), "--forwarded-allow-ips", "10.0.0.0/8"}, extra...)...)
+		env = environOf(w)
+		if env["REMOTE_ADDR"] != "127.0.0.1" || env["wsgi.url_scheme"] != "http" || env["HTTP_X_FORWARDED_FOR"] != "6.6.6.6, 203.0.113.9" {
+			t.Errorf("%v untrusted peer: REMOTE_ADDR %q, scheme %q, X-Forwarded-For %q; want the peer, http, the header untouched",
+				extra, env["REMOTE_ADDR"], env["wsgi.url_scheme"], env["HTTP_X_FORWARDED_FOR"])
+		}
+	}
+}

@@ -47,7 +47,7 @@ environment, which beats the -c configuration file, which beats the defaults.`
 // runOptions are the flags of `wisp run`.
 type runOptions struct {
 	config                                                 string
-	binds, mounts, pypath, env                             []string
+	binds, mounts, pypath, env, proxies                    []string
 	threads, processes, queue, maxHeader, maxStuck         int
 	maxReq, maxReqJitter, maxRSS, maxRSSHard, rapidFailMax int
 	handler, python, chdir, accessLog, errorLog, level     string
@@ -95,6 +95,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.StringVar(&o.level, "log-level", "info", "error log level: debug, info, warn, error")
 	fs.StringVar(&o.logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
 	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
+	fs.StringSliceVar(&o.proxies, "forwarded-allow-ips", nil, "trusted proxies (IPs, CIDR prefixes, or *), comma-separated: from them only, Forwarded/X-Forwarded-For set REMOTE_ADDR and X-Forwarded-Proto the scheme")
 	fs.StringVar(&o.adminAddr, "admin", "", "admin listener, host:port: /healthz and /readyz (loopback, or with --admin-token)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token the admin listener requires (needed when --admin is not loopback)")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "check the flags (and the -c file), import the app(s), and exit: 0 when all is well")
@@ -163,6 +164,9 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsRune(kv, 0) {
 			errs = append(errs, fmt.Sprintf("--env %q: want KEY=VALUE", kv))
 		}
+	}
+	if _, err := server.ParseProxies(o.proxies); err != nil {
+		errs = append(errs, "--forwarded-allow-ips: "+err.Error())
 	}
 	if o.adminAddr != "" {
 		if err := admin.Check(o.adminAddr, o.adminToken); err != nil {
@@ -286,6 +290,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
 		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate),
 	}
+	cfg.TrustedProxies, _ = server.ParseProxies(o.proxies) // checked
 	if o.chdir != "" {
 		if err := os.Chdir(o.chdir); err != nil {
 			return fmt.Errorf("--chdir: %w", err)

@@ -48,7 +48,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			access: o.accessLog, level: o.level, rht: o.rht, rt: o.rt, wt: o.wt, it: o.it, cpuAffinity: o.cpuAffinity,
 			minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
-			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay,
+			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay, proxies: o.proxies,
 		})
 		if err != nil {
 			return nil, usageError{err}
@@ -90,7 +90,7 @@ var serverKeys = map[string]string{
 	"read-timeout": "read_timeout", "write-timeout": "write_timeout", "idle-timeout": "idle_timeout",
 	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket", "admin": "admin",
 	"admin-token": "admin_token",
-	"drain-delay": "drain_delay",
+	"drain-delay": "drain_delay", "forwarded-allow-ips": "trusted_proxies",
 }
 
 var poolKeys = map[string]string{
@@ -110,7 +110,7 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 	values := map[string]any{
 		"access-log": o.accessLog, "log-level": o.level, "read-header-timeout": o.rht.String(),
 		"read-timeout": o.rt.String(), "write-timeout": o.wt.String(), "idle-timeout": o.it.String(),
-		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "drain-delay": o.drainDelay.String(),
+		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "drain-delay": o.drainDelay.String(), "forwarded-allow-ips": anyList(o.proxies),
 		"processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
 		"chdir": absPath(o.chdir), "pythonpath": absList(o.pypath), "queue": int64(o.queue), "max-body": o.maxBody,
 		"max-header-bytes": int64(o.maxHeader), "timeout": o.timeout.String(), "max-requests": int64(o.maxReq),
@@ -197,6 +197,14 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+func anyList(ss []string) []any {
+	out := []any{}
+	for _, s := range ss {
+		out = append(out, s)
+	}
+	return out
 }
 
 func absList(ps []string) []any {
@@ -451,7 +459,7 @@ type runPool struct {
 	user, group, chdir, admin, adminToken    string
 	binds                                    []string
 	mounts                                   []server.Mount
-	pythonpath, env                          []string
+	pythonpath, env, proxies                 []string
 	processes, threads, queue, maxHeader     int
 	maxReq, maxReqJitter, maxRSS, maxRSSHard int
 	maxBody, minWriteRate, maxSpill          int64
@@ -470,7 +478,10 @@ func poolTOML(p runPool) (string, error) {
 	q := func(s string) string {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
-	all := append(append(append([]string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken}, p.binds...), p.pythonpath...), p.env...)
+	all := []string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken}
+	for _, l := range [][]string{p.binds, p.pythonpath, p.env, p.proxies} {
+		all = append(all, l...)
+	}
 	for _, s := range all {
 		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
 			return "", fmt.Errorf("control characters in %q", s)
@@ -478,6 +489,13 @@ func poolTOML(p runPool) (string, error) {
 	}
 	d := func(v time.Duration) string { return q(v.String()) }
 	fmt.Fprintf(&b, "[server]\ncontrol_socket = %s\naccess_log = %s\nlog_level = %s\n", q(p.socket), q(p.access), q(p.level))
+	if len(p.proxies) > 0 {
+		var qs []string
+		for _, s := range p.proxies {
+			qs = append(qs, q(s))
+		}
+		fmt.Fprintf(&b, "trusted_proxies = [%s]\n", strings.Join(qs, ", "))
+	}
 	if p.admin != "" {
 		fmt.Fprintf(&b, "admin = %s\nadmin_token = %s\n", q(p.admin), q(p.adminToken))
 	}

@@ -145,6 +145,13 @@ type Server struct {
 	// Default 0: stop accepting at once.
 	DrainDelay Duration `json:"drain_delay"`
 
+	// TrustedProxies are the load balancers and reverse proxies in front of
+	// wisp: IPs or CIDR prefixes ("10.0.0.0/8"), or "*" for all. From them
+	// only, Forwarded / X-Forwarded-For set REMOTE_ADDR (the right-most
+	// address that is not a trusted proxy) and X-Forwarded-Proto sets
+	// wsgi.url_scheme. Default none.
+	TrustedProxies []string `json:"trusted_proxies,omitempty"`
+
 	// Admin is the admin listener's address, host:port: /healthz and
 	// /readyz (never served on a site's bindings). Default "": none.
 	Admin string `json:"admin,omitempty"`

@@ -157,6 +157,16 @@ func (l *loader) validateServer(s *Server) {
 	positive(l, "server.idle_timeout", s.IdleTimeout)
 	notNegative(l, "server.graceful_timeout", s.GracefulTimeout)
 	notNegative(l, "server.drain_delay", s.DrainDelay)
+	for i, p := range s.TrustedProxies {
+		if p == "*" {
+			continue
+		}
+		_, perr := netip.ParsePrefix(p)
+		_, aerr := netip.ParseAddr(p)
+		if perr != nil && aerr != nil {
+			l.errorf(indexPath("server.trusted_proxies", i), "invalid %q: want an IP address, a CIDR prefix such as \"10.0.0.0/8\", or \"*\"", p)
+		}
+	}
 	if s.Admin != "" {
 		host, _, err := net.SplitHostPort(s.Admin)
 		ip := net.ParseIP(host)

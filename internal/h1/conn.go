@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -78,6 +79,7 @@ func (c *conn) serve() {
 		c.s.track(c, false)
 	}()
 	local := c.nc.LocalAddr()
+	_, isTLS := c.nc.(*tls.Conn)
 	for {
 		if c.r == c.w {
 			if !c.waitIdle() {
@@ -92,7 +94,7 @@ func (c *conn) serve() {
 		}
 		// cleared before the head is read: a refusal logs (and answers HEAD)
 		// by what of this request was parsed, nothing of the previous one
-		c.req = Request{Fields: c.req.Fields[:0], RemoteAddr: c.remote, Local: local, c: c}
+		c.req = Request{Fields: c.req.Fields[:0], RemoteAddr: c.remote, Local: local, TLS: isTLS, c: c}
 		head, perr, err := c.readHead()
 		if err != nil {
 			if perr == nil && isTimeout(err) && c.r < c.w {

@@ -31,6 +31,9 @@ type Request struct {
 	RemoteAddr string   // "ip:port" of the client ("@" or a path for unix sockets)
 	Local      net.Addr // the address the client connected to
 
+	// TLS is set for a request that came over TLS.
+	TLS bool
+
 	// Trusted is set by a handler for a request from a peer that is wisp
 	// itself (a pool's internal socket): its X-Wisp-* headers carry the
 	// client's address and port. Never set for a listener clients reach.

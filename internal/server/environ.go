@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -54,15 +55,38 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 	}
 	e.Add("SERVER_NAME", name)
 	e.Add("SERVER_PORT", port)
-	remote := r.RemoteAddr
-	if fw := r.Header("X-Wisp-Remote-Addr"); fw != "" && r.Trusted {
-		remote = fw
+	remote, scheme := r.RemoteAddr, "http"
+	if r.TLS {
+		scheme = "https"
 	}
-	if i := strings.LastIndexByte(remote, ':'); i >= 0 {
+	if r.Trusted { // forwarded by a worker of another pool: the client's own address and scheme
+		if fw := r.Header("X-Wisp-Remote-Addr"); fw != "" {
+			remote = fw
+		}
+		if r.Header("X-Wisp-Scheme") == "https" {
+			scheme = "https"
+		}
+	}
+	if len(s.proxies) > 0 && trusts(s.proxies, remote) {
+		client, sch := forwardedClient(s.proxies, r)
+		if client != "" {
+			remote = client
+		}
+		if sch != "" {
+			scheme = sch
+		}
+	}
+	if a, err := netip.ParseAddr(strings.Trim(remote, "[]")); err == nil {
+		e.Add("REMOTE_ADDR", a.String()) // a forwarded address without port
+	} else if i := strings.LastIndexByte(remote, ':'); i >= 0 {
 		e.Add("REMOTE_ADDR", strings.Trim(remote[:i], "[]"))
 		e.Add("REMOTE_PORT", remote[i+1:])
 	} else {
 		e.Add("REMOTE_ADDR", remote)
+	}
+	if scheme == "https" {
+		e.Add("wsgi.url_scheme", "https")
+		e.Add("HTTPS", "on")
 	}
 	fields := r.Fields
 	if len(fields) > 16 {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -41,6 +42,9 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 				}
 			}
 			pr.Out.Header.Set("X-Wisp-Site", site)
+			if pr.In.TLS != nil || (isUnix(pr.In) && pr.In.Header.Get("X-Wisp-Scheme") == "https") {
+				pr.Out.Header.Set("X-Wisp-Scheme", "https")
+			}
 			if fw := pr.In.Header["X-Wisp-Remote-Addr"]; len(fw) == 1 && isUnix(pr.In) {
 				pr.Out.Header.Set("X-Wisp-Remote-Addr", fw[0])
 			} else {
@@ -136,6 +140,9 @@ func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
 		Header: make(http.Header, len(r.Fields)), Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.Target,
 		Body: http.NoBody,
 	}).WithContext(ctx)
+	if r.TLS {
+		req.TLS = &tls.ConnectionState{} // the forwarder passes the scheme on (X-Wisp-Scheme)
+	}
 	switch {
 	case j.bodyFile != nil:
 		st, err := j.bodyFile.Stat()

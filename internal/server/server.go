@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -66,6 +67,9 @@ type Config struct {
 	AppBegin func(r *h1.Request) int
 	AppEnd   func(token int)
 	Log      *slog.Logger // error log
+	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For and
+	// X-Forwarded-Proto set REMOTE_ADDR and wsgi.url_scheme (see proxies.go).
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults are the settings used where Config leaves zero.
@@ -169,6 +173,8 @@ type Server struct {
 	h1     *h1.Server
 	access *accessLog
 	log    *slog.Logger
+	// proxies are the trusted proxies (Config.TrustedProxies)
+	proxies []netip.Prefix
 
 	requests atomic.Uint64 // requests answered
 	stuck    atomic.Int32  // Python threads written off in timed-out requests that have not returned
@@ -186,7 +192,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	if len(mounts) == 0 {
 		return nil, errors.New("nothing to serve: give an app target or --mount")
 	}
-	s := &Server{cfg: cfg, ip: ip, log: cfg.Log}
+	s := &Server{cfg: cfg, ip: ip, log: cfg.Log, proxies: cfg.TrustedProxies}
 	var err error
 	seen := map[string]bool{}
 	hints := map[string]bool{}

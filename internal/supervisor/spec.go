@@ -43,6 +43,7 @@ type WorkerSpec struct {
 	Processes      int           `json:"processes"`  // of the pool: the worker sizes GOMAXPROCS to its share of the CPUs
 	AccessLog      string        `json:"access_log"` // "-", "off" or a file
 	LogLevel       string        `json:"log_level"`
+	TrustedProxies []string      `json:"trusted_proxies,omitempty"`
 	ErrorLog       string        `json:"error_log,omitempty"`  // a file the worker's fd 2 is, reopened on SIGUSR1
 	DevReload      bool          `json:"dev_reload,omitempty"` // an app that fails to import is served as a 500 page`
 

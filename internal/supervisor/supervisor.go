@@ -692,7 +692,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		MaxHeaderBytes: int(pc.MaxHeaderBytes), ReadHeader: time.Duration(sv.ReadHeaderTimeout),
 		Read: time.Duration(sv.ReadTimeout), Write: time.Duration(sv.WriteTimeout), Idle: time.Duration(sv.IdleTimeout),
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
-		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, LogLevel: sv.LogLevel, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
+		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, LogLevel: sv.LogLevel, TrustedProxies: sv.TrustedProxies, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
 	}
 	for _, st := range cfg.Sites {
 		primary := primaryPool(st)

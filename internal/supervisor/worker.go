@@ -116,9 +116,13 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			slot = nil
 		}
 	}
+	proxies, err := server.ParseProxies(spec.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	cfg := server.Config{
 		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
-		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill,
+		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill, TrustedProxies: proxies,
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log,

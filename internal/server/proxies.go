@@ -1,0 +1,136 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"wisp/internal/h1"
+)
+
+// Trusted proxies: a request whose peer is one of them (a load balancer or
+// reverse proxy in front of wisp) has its client's address taken from
+// Forwarded (RFC 7239) or X-Forwarded-For, and its scheme from Forwarded's
+// proto= or X-Forwarded-Proto. The client is the right-most address that is
+// not itself a trusted proxy: each proxy appends the peer it saw, so the
+// addresses to its left are whatever the client claimed. From any other
+// peer these headers reach the app untouched and change nothing.
+
+// ParseProxies reads trusted proxy addresses: IPs or CIDR prefixes
+// ("10.0.0.0/8", "::1"), or "*" for every address (gunicorn's
+// --forwarded-allow-ips).
+func ParseProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+			continue
+		case s == "*":
+			out = append(out, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+		case strings.Contains(s, "/"):
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: want an IP address or a CIDR prefix such as 10.0.0.0/8", s)
+			}
+			out = append(out, p.Masked())
+		default:
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: want an IP address or a CIDR prefix such as 10.0.0.0/8", s)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+	}
+	return out, nil
+}
+
+// trusts reports whether addr (an IP, possibly with a port) is a trusted proxy.
+func trusts(proxies []netip.Prefix, addr string) bool {
+	a, ok := parseHostIP(addr)
+	if !ok {
+		return false
+	}
+	for _, p := range proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseHostIP reads "ip", "ip:port", "[v6]" or "[v6]:port".
+func parseHostIP(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return a.Unmap(), true
+	}
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		if a, err := netip.ParseAddr(h); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// forwardedClient returns the client's address ("" if the headers name none
+// that can be used) and scheme ("" if not given) of a request from a trusted
+// proxy.
+func forwardedClient(proxies []netip.Prefix, r *h1.Request) (client, scheme string) {
+	var hops, protos []string
+	if fw := headerValues(r, "Forwarded"); len(fw) > 0 {
+		for _, elem := range fw {
+			for _, pair := range strings.Split(elem, ";") {
+				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if !ok {
+					continue
+				}
+				v = strings.Trim(strings.TrimSpace(v), `"`)
+				switch strings.ToLower(strings.TrimSpace(k)) {
+				case "for":
+					hops = append(hops, v)
+				case "proto":
+					protos = append(protos, v)
+				}
+			}
+		}
+	} else {
+		hops = headerValues(r, "X-Forwarded-For")
+		protos = headerValues(r, "X-Forwarded-Proto")
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseHostIP(hops[i])
+		if !ok {
+			break // "unknown", an obfuscated name or garbage: no client can be trusted past it
+		}
+		client = hops[i]
+		if !trusts(proxies, a.String()) {
+			break
+		}
+	}
+	if len(protos) > 0 {
+		switch p := strings.ToLower(strings.TrimSpace(protos[len(protos)-1])); p {
+		case "http", "https":
+			scheme = p
+		}
+	}
+	return client, scheme
+}
+
+// headerValues splits every field of a comma-separated header into its
+// trimmed, non-empty elements, in order.
+func headerValues(r *h1.Request, name string) []string {
+	var out []string
+	for _, f := range r.Fields {
+		if !strings.EqualFold(f.Name, name) {
+			continue
+		}
+		for _, v := range strings.Split(f.Value, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"testing"
+
+	"wisp/internal/h1"
+)
+
+func TestForwardedClient(t *testing.T) {
+	proxies, err := ParseProxies([]string{"10.0.0.0/8", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(kv ...string) *h1.Request {
+		r := &h1.Request{}
+		for i := 0; i < len(kv); i += 2 {
+			r.Fields = append(r.Fields, h1.Field{Name: kv[i], Value: kv[i+1]})
+		}
+		return r
+	}
+	for _, c := range []struct {
+		r              *h1.Request
+		client, scheme string
+	}{
+		// the right-most untrusted address, not the left-most the client wrote
+		{req("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.1.1.1"), "203.0.113.7", ""},
+		{req("X-Forwarded-For", "6.6.6.6", "X-Forwarded-For", "203.0.113.7"), "203.0.113.7", ""},
+		// every hop a trusted proxy: the left-most
+		{req("X-Forwarded-For", "10.2.2.2, 10.1.1.1"), "10.2.2.2", ""},
+		// garbage stops the walk
+		{req("X-Forwarded-For", "evil, 10.1.1.1"), "10.1.1.1", ""},
+		{req("X-Forwarded-Proto", "https"), "", "https"},
+		{req("X-Forwarded-Proto", "gopher"), "", ""},
+		// Forwarded wins over X-Forwarded-*
+		{req("Forwarded", `for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"`, "X-Forwarded-For", "1.1.1.1"), "[2001:db8::1]:4711", "https"},
+		{req("Forwarded", "for=unknown"), "", ""},
+	} {
+		client, scheme := forwardedClient(proxies, c.r)
+		if client != c.client || scheme != c.scheme {
+			t.Errorf("%v: got %q %q, want %q %q", c.r.Fields, client, scheme, c.client, c.scheme)
+		}
+	}
+	if !trusts(proxies, "10.9.9.9:1234") || !trusts(proxies, "[::1]:80") || trusts(proxies, "11.0.0.1:1") || trusts(proxies, "@") {
+		t.Error("trusts")
+	}
+	if _, err := ParseProxies([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("a bad prefix accepted")
+	}
+	all, _ := ParseProxies([]string{"*"})
+	if !trusts(all, "8.8.8.8:53") || !trusts(all, "[2001:db8::2]:1") {
+		t.Error("* trusts everyone")
+	}
+}
