@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"wisp/internal/pyembed"
 	"wisp/internal/sdnotify"
 	"wisp/internal/server"
+	"wisp/internal/tlsconf"
 )
 
 const runLong = `Serve one WSGI app: in this process (the default), or with -w/--workers N
@@ -53,6 +55,7 @@ type runOptions struct {
 	handler, python, chdir, accessLog, errorLog, level     string
 	logFmt, ctlSocket, user, group, pidFile                string
 	socketMode, socketOwner, adminAddr, adminToken         string
+	certFile, keyFile                                      string
 	maxBody, memBody, minRate, maxSpill                    int64
 	rht, rt, wt, it, grace, timeout, drainDelay            time.Duration
 	maxUptime, poolIdle, startTimeout, rapidFailWindow     time.Duration
@@ -95,6 +98,8 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.StringVar(&o.level, "log-level", "info", "error log level: debug, info, warn, error")
 	fs.StringVar(&o.logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
 	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
+	fs.StringVar(&o.certFile, "certfile", "", "serve TLS with this PEM certificate (with --keyfile); a change of the files is served at the next handshake")
+	fs.StringVar(&o.keyFile, "keyfile", "", "the PEM private key of --certfile")
 	fs.StringSliceVar(&o.proxies, "forwarded-allow-ips", nil, "trusted proxies (IPs, CIDR prefixes, or *), comma-separated: from them only, Forwarded/X-Forwarded-For set REMOTE_ADDR and X-Forwarded-Proto the scheme")
 	fs.StringVar(&o.adminAddr, "admin", "", "admin listener, host:port: /healthz and /readyz (loopback, or with --admin-token)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token the admin listener requires (needed when --admin is not loopback)")
@@ -164,6 +169,9 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsRune(kv, 0) {
 			errs = append(errs, fmt.Sprintf("--env %q: want KEY=VALUE", kv))
 		}
+	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		errs = append(errs, "--certfile and --keyfile go together: give both")
 	}
 	if _, err := server.ParseProxies(o.proxies); err != nil {
 		errs = append(errs, "--forwarded-allow-ips: "+err.Error())
@@ -312,7 +320,9 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		return checkInProcess(o.python, paths, ms, log, stdout)
 	}
 	// Sockets first (a port below 1024 or a root-owned folder may need
-	// root), then the identity the app runs as, then Python.
+	// root), then the certificate, then the identity the app runs as, then
+	// Python.
+	var certs *tlsconf.Store
 	lns, binds, err := openListeners(o.binds, inherited, unix, log)
 	if err != nil {
 		return err
@@ -325,6 +335,17 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	closeAll := func() {
 		for _, l := range lns {
 			l.Close()
+		}
+	}
+	if o.certFile != "" {
+		store, err := tlsconf.Load(o.certFile, o.keyFile, log)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		certs = store
+		for i, ln := range lns {
+			lns[i] = tls.NewListener(ln, store.Config())
 		}
 	}
 	if err := switchUser(o.user, o.group); err != nil {
@@ -393,7 +414,14 @@ wait:
 					log.Info("SIGUSR1: log files reopened")
 				}
 			case syscall.SIGHUP:
-				log.Warn("SIGHUP ignored: in-process wisp cannot reload its app without a restart (Python cannot be re-initialized in one process); run a pool (--processes N, or wisp serve) to reload live")
+				if certs != nil {
+					if err := certs.Reload(); err != nil {
+						log.Error("SIGHUP: the TLS certificate does not load; the previous one keeps serving", "err", err)
+					} else {
+						log.Info("SIGHUP: TLS certificate reloaded")
+					}
+				}
+				log.Warn("SIGHUP: in-process wisp cannot reload its app without a restart (Python cannot be re-initialized in one process); run a pool (--processes N, or wisp serve) to reload live")
 			case syscall.SIGUSR2:
 				log.Warn("SIGUSR2 ignored: it has no meaning for wisp")
 			default:

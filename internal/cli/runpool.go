@@ -49,6 +49,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
 			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay, proxies: o.proxies,
+			cert: absPath(o.certFile), key: absPath(o.keyFile),
 		})
 		if err != nil {
 			return nil, usageError{err}
@@ -150,11 +151,14 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 		}
 	}
 	sites, _ := m["sites"].([]any)
-	if len(o.binds) > 0 || len(ms) > 0 {
+	if len(o.binds) > 0 || len(ms) > 0 || o.certFile != "" {
 		if len(sites) != 1 {
-			return fmt.Errorf("--bind, --mount and a TARGET apply to a configuration with one site; %s has %d: set them in the file", o.config, len(sites))
+			return fmt.Errorf("--bind, --certfile, --mount and a TARGET apply to a configuration with one site; %s has %d: set them in the file", o.config, len(sites))
 		}
 		site := sites[0].(map[string]any)
+		if o.certFile != "" {
+			site["tls"] = map[string]any{"cert": absPath(o.certFile), "key": absPath(o.keyFile)}
+		}
 		if len(o.binds) > 0 {
 			var bs []any
 			for _, b := range o.binds {
@@ -457,6 +461,7 @@ func switchUser(userName, groupName string) error {
 type runPool struct {
 	python, handler, socket, access, level   string
 	user, group, chdir, admin, adminToken    string
+	cert, key                                string
 	binds                                    []string
 	mounts                                   []server.Mount
 	pythonpath, env, proxies                 []string
@@ -478,7 +483,7 @@ func poolTOML(p runPool) (string, error) {
 	q := func(s string) string {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
-	all := []string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken}
+	all := []string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken, p.cert, p.key}
 	for _, l := range [][]string{p.binds, p.pythonpath, p.env, p.proxies} {
 		all = append(all, l...)
 	}
@@ -553,6 +558,9 @@ func poolTOML(p runPool) (string, error) {
 		bq = append(bq, q(s))
 	}
 	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", strings.Join(bq, ", "))
+	if p.cert != "" {
+		fmt.Fprintf(&b, "tls = { cert = %s, key = %s }\n", q(p.cert), q(p.key))
+	}
 	for _, m := range p.mounts {
 		path := m.Prefix
 		if path == "" {

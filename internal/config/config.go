@@ -317,6 +317,18 @@ type Site struct {
 
 	// Vdirs are the site's virtual directories. At least one.
 	Vdirs []*Vdir `json:"vdirs"`
+
+	// TLS serves the site's bindings over TLS: tls = { cert = "...",
+	// key = "..." } (PEM files, relative to the config file's folder;
+	// absolute after loading). A change of the files is served at the next
+	// handshake. Default none: plain HTTP.
+	TLS *SiteTLS `json:"tls,omitempty"`
+}
+
+// SiteTLS is a site's certificate and key files.
+type SiteTLS struct {
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
 }
 
 // Vdir is a virtual directory ([[sites.vdirs]]): a URL prefix served by a

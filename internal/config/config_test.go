@@ -476,3 +476,17 @@ func TestUnixBinding(t *testing.T) {
 		t.Errorf("unix: without a path: %v", err)
 	}
 }
+
+// A site's tls needs both files, and files that load.
+func TestSiteTLS(t *testing.T) {
+	dir := t.TempDir()
+	src := "[[sites]]\nname = \"a\"\nbindings = [\"127.0.0.1:8443\"]\ntls = { cert = \"site.crt\" }\n[[sites.vdirs]]\npath = \"/\"\napp = \"app:app\"\n"
+	if _, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(src)); err == nil || !strings.Contains(err.Error(), "sites[0].tls: want both files") {
+		t.Errorf("tls without key: %v", err)
+	}
+	src = strings.Replace(src, `tls = { cert = "site.crt" }`, `tls = { cert = "site.crt", key = "site.key" }`, 1)
+	_, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(src))
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "site.crt")) {
+		t.Errorf("missing files: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"net"
@@ -112,6 +113,17 @@ func (l *loader) validate(c *Config) {
 			names[s.Name] = sp
 		}
 		l.validateBindings(sp, s)
+		if s.TLS != nil {
+			tp := keyPath(sp, "tls")
+			if s.TLS.Cert == "" || s.TLS.Key == "" {
+				l.errorf(tp, `want both files: tls = { cert = "site.crt", key = "site.key" }`)
+			} else {
+				s.TLS.Cert, s.TLS.Key = l.abs(s.TLS.Cert), l.abs(s.TLS.Key)
+				if _, err := tls.LoadX509KeyPair(s.TLS.Cert, s.TLS.Key); err != nil {
+					l.errorf(tp, "the certificate %s with key %s does not load: %v", s.TLS.Cert, s.TLS.Key, err)
+				}
+			}
+		}
 		l.validateHostnames(sp, s)
 		if len(s.Vdirs) == 0 {
 			l.errorf(keyPath(sp, "vdirs"), "site %q has no vdir: add a [[sites.vdirs]] table with a path and an app", s.Name)

@@ -61,6 +61,9 @@ type WorkerSpec struct {
 type SiteSpec struct {
 	Name   string      `json:"name"`
 	Mounts []MountSpec `json:"mounts"`
+	// TLSCert and TLSKey serve the site's bindings over TLS.
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
 }
 
 // MountSpec is one virtual directory.

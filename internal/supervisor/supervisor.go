@@ -698,6 +698,9 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		primary := primaryPool(st)
 		serves := false
 		site := SiteSpec{Name: st.Name}
+		if st.TLS != nil {
+			site.TLSCert, site.TLSKey = st.TLS.Cert, st.TLS.Key
+		}
 		for _, v := range st.Vdirs {
 			m := MountSpec{Prefix: v.Path, Timeout: time.Duration(v.RequestTimeout)}
 			if v.Pool == name {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 	"wisp/internal/server"
+	"wisp/internal/tlsconf"
 )
 
 // RunWorker is the body of a worker process (`wisp worker`): it starts the
@@ -180,6 +182,13 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			go func() { errc <- internal.Serve(ln) }()
 			continue
 		}
+		if ss := siteSpec(spec, l.Site); ss != nil && ss.TLSCert != "" {
+			store, err := tlsconf.Load(ss.TLSCert, ss.TLSKey, log)
+			if err != nil {
+				return err
+			}
+			ln = tls.NewListener(ln, store.Config())
+		}
 		srv := sites[l.Site]
 		if srv == nil {
 			if h := fallback[l.Site]; h != nil {
@@ -301,4 +310,14 @@ func importErrorPage(err error, spec *WorkerSpec) *h1.Server {
 		}
 	}), ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read, WriteTimeout: spec.Write, IdleTimeout: spec.Idle,
 		MaxHeaderBytes: spec.MaxHeaderBytes}
+}
+
+// siteSpec is the spec of the named site, nil if none.
+func siteSpec(spec *WorkerSpec, name string) *SiteSpec {
+	for i := range spec.Sites {
+		if spec.Sites[i].Name == name {
+			return &spec.Sites[i]
+		}
+	}
+	return nil
 }

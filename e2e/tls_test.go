@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeCert writes a self-signed certificate for 127.0.0.1 with the common
+// name cn, and returns its pool of roots.
+func writeCert(t *testing.T, certPath, keyPath, cn string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	// key first, then the certificate: a reader never sees a new
+	// certificate with the old key
+	os.WriteFile(keyPath+".tmp", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	os.WriteFile(certPath+".tmp", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.Rename(keyPath+".tmp", keyPath)
+	os.Rename(certPath+".tmp", certPath)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
+
+// --certfile/--keyfile serve HTTPS (TLS 1.2+; the app sees https), a
+// change of the files is served live, a plain-HTTP client gets no hang, and
+// a bad file is a clear error at start.
+func TestTLSFromFiles(t *testing.T) {
+	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		dir := t.TempDir()
+		certPath, keyPath := filepath.Join(dir, "site.crt"), filepath.Join(dir, "site.key")
+		roots := writeCert(t, certPath, keyPath, "first")
+		w := start(t, append([]string{app("environ/app.py"), "--certfile", certPath, "--keyfile", keyPath}, extra...)...)
+		client := func(roots *x509.CertPool) *http.Client {
+			return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}}
+		}
+		url := "https://" + w.Addr + "/"
+		resp, err := client(roots).Get(url)
+		if err != nil {
+			t.Fatalf("%v: HTTPS: %v", extra, err)
+		}
+		var out struct{ Environ map[string]string }
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || out.Environ["wsgi.url_scheme"] != "https" || out.Environ["HTTPS"] != "on" || resp.TLS == nil {
+			t.Errorf("%v: %d, scheme %q, HTTPS %q", extra, resp.StatusCode, out.Environ["wsgi.url_scheme"], out.Environ["HTTPS"])
+		}
+		// TLS 1.1 is refused
+		if c, err := tls.Dial("tcp", w.Addr, &tls.Config{RootCAs: roots, MaxVersion: tls.VersionTLS11}); err == nil {
+			c.Close()
+			t.Errorf("%v: a TLS 1.1 handshake succeeded", extra)
+		}
+		// plain HTTP on the TLS port: an answer or a close, never a hang
+		if c, err := net.DialTimeout("tcp", w.Addr, 5*time.Second); err == nil {
+			c.SetDeadline(time.Now().Add(15 * time.Second))
+			c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+			buf := make([]byte, 512)
+			_, err := c.Read(buf)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Errorf("%v: a plain-HTTP request on the TLS port hangs", extra)
+			}
+			c.Close()
+		}
+		// a new certificate is served without a restart
+		roots2 := writeCert(t, certPath, keyPath, "second")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c, err := tls.Dial("tcp", w.Addr, &tls.Config{RootCAs: roots2})
+			if err == nil {
+				cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName
+				c.Close()
+				if cn == "second" {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: the new certificate is not served within 10s: %v", extra, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		// a broken file keeps the current certificate serving
+		os.WriteFile(certPath, []byte("not a certificate"), 0o644)
+		time.Sleep(1100 * time.Millisecond)
+		if resp, err := client(roots2).Get(url); err != nil {
+			t.Errorf("%v: after a broken certificate file: %v", extra, err)
+		} else {
+			resp.Body.Close()
+		}
+		if !w.waitStderr("does not load", 5*time.Second) {
+			t.Errorf("%v: the broken certificate is not logged", extra)
+		}
+		// a bad file at start is an error naming it
+		code, _, stderr := runWisp(t, time.Minute, "", append([]string{"run", "--python", python, "--bind", "127.0.0.1:0",
+			"--certfile", certPath, "--keyfile", keyPath, app("environ/app.py")}, extra...)...)
+		if code == 0 || !strings.Contains(stderr, certPath) {
+			t.Errorf("%v: a bad certificate at start: exit %d, %s", extra, code, stderr)
+		}
+	}
+}

@@ -1,0 +1,102 @@
+// Package tlsconf holds the certificates wisp serves over TLS from files
+// (--certfile/--keyfile, a site's tls = { cert, key }): TLS 1.2 and 1.3 with
+// Go's crypto/tls defaults. A certificate whose files change is loaded again
+// at the next handshake (checked at most once a second); a change that does
+// not load is logged and the previous certificate keeps serving.
+package tlsconf
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// Store is one certificate and key pair, reloaded when its files change.
+type Store struct {
+	certFile, keyFile string
+	log               *slog.Logger
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	stamp   [2]time.Time // the files' modification times when loaded
+	checked time.Time
+}
+
+// Load reads the pair; an error names the files and what is wrong.
+func Load(certFile, keyFile string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{certFile: certFile, keyFile: keyFile, log: log}
+	if err := s.reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) stamps() ([2]time.Time, error) {
+	var st [2]time.Time
+	for i, f := range []string{s.certFile, s.keyFile} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return st, err
+		}
+		st[i] = fi.ModTime()
+	}
+	return st, nil
+}
+
+// reload loads the files; on error the previous certificate stays.
+func (s *Store) reload() error {
+	st, err := s.stamps()
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	c, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s with key %s: %w", s.certFile, s.keyFile, err)
+	}
+	s.cert, s.stamp = &c, st
+	return nil
+}
+
+// Reload loads the files again now (SIGHUP); on error the previous
+// certificate keeps serving.
+func (s *Store) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reload()
+}
+
+// current returns the certificate, first loading it again if its files
+// changed since the last check (at most once a second).
+func (s *Store) current() *tls.Certificate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now := time.Now(); now.Sub(s.checked) >= time.Second {
+		s.checked = now
+		if st, err := s.stamps(); err == nil && st != s.stamp {
+			if err := s.reload(); err != nil {
+				s.stamp = st // say it once per change
+				s.log.Error("TLS certificate changed but does not load: the previous one keeps serving", "err", err)
+			} else {
+				s.log.Info("TLS certificate reloaded", "cert", s.certFile)
+			}
+		}
+	}
+	return s.cert
+}
+
+// Config is the server's TLS configuration: HTTP/1.1 by ALPN.
+func (s *Store) Config() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.current(), nil
+		},
+	}
+}
