@@ -41,7 +41,18 @@ func (l *loader) load(data []byte, dropins ...Dropin) (*Config, error) {
 	if len(l.errs) > 0 {
 		return nil, l.errs.join()
 	}
+	return l.loadRaw(raw)
+}
 
+// loadRaw decodes, completes and validates a generic document whose
+// positions (if any) are in l.pos.
+func (l *loader) loadRaw(raw map[string]any) (*Config, error) {
+	if l.pos == nil {
+		l.pos = &positions{at: map[string]place{}}
+	}
+	if l.failed == nil {
+		l.failed = map[string]bool{}
+	}
 	c := &Config{Server: DefaultServer(), Pools: map[string]*Pool{}, File: l.file, Dir: l.dir}
 	l.decodeTable("", raw, reflect.ValueOf(c).Elem())
 	l.complete(c)

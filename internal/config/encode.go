@@ -66,3 +66,56 @@ func MapTOML(m map[string]any) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// FromJSON loads a model sent as JSON (the control API's PUT and PATCH
+// /v1/config): the same keys, strict decoding, defaults and validation as a
+// file, with relative paths taken in dir. source names the body in errors
+// ("PUT /v1/config"); they carry key paths, not lines.
+func FromJSON(source, dir string, body []byte) (*Config, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, &Error{File: source, Msg: "not a JSON object: " + err.Error()}
+	}
+	return FromMap(source, dir, integers(m).(map[string]any))
+}
+
+// FromMap loads a generic document (see Map) like a file.
+func FromMap(source, dir string, m map[string]any) (*Config, error) {
+	l := &loader{file: source, dir: dir}
+	return l.loadRaw(m)
+}
+
+// MergePatch applies an RFC 7396 JSON merge patch to doc: objects merge
+// key by key, null deletes, anything else (arrays too) replaces.
+func MergePatch(doc, patch map[string]any) map[string]any {
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	for k, v := range patch {
+		if v == nil {
+			delete(doc, k)
+			continue
+		}
+		if pm, ok := v.(map[string]any); ok {
+			dm, _ := doc[k].(map[string]any)
+			doc[k] = MergePatch(dm, pm)
+			continue
+		}
+		doc[k] = v
+	}
+	return doc
+}
+
+// DecodeJSON reads a JSON object with integer numbers as int64, as Map
+// gives them.
+func DecodeJSON(body []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	return integers(m).(map[string]any), nil
+}

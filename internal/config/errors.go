@@ -77,3 +77,29 @@ func (p problems) strings() []string {
 	}
 	return s
 }
+
+// Problems returns the *Error values in err (an errors.Join tree from Load,
+// Parse or FromJSON), in order; nil if it holds none.
+func Problems(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if ce, ok := e.(*Error); ok {
+			out = append(out, ce)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
