@@ -61,6 +61,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	os.Chmod(tmp, 0o755) // workers started as another user (-u) exec it too
 	wispBin = filepath.Join(tmp, "wisp")
 	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-o", wispBin, "./cmd/wisp") // as the Makefile builds it
 	cmd.Dir = root

@@ -26,13 +26,16 @@ const rootLong = `wisp: a WSGI application server with CPython embedded.
   wisp serve [-c wisp.toml]   serve the sites and worker pools of a configuration file
   wisp status                 show the pools and workers of a running server
   wisp recycle POOL           replace a pool's workers (overlapped: no request is dropped)
-  wisp start POOL             start a pool stopped by rapid-fail protection
+  wisp start POOL             start a pool stopped by rapid-fail protection or wisp stop
+  wisp stop POOL              stop a pool (503 + Retry-After until wisp start)
+  wisp trace                  live output of every app and worker, and one line per request
   wisp reload                 apply the changed configuration file (as SIGHUP does)
   wisp probe healthz|readyz   ask the admin listener (a container's health check)
   wisp version                the version, the build's commit, Go toolchain and platform
   wisp completion SHELL       shell completion for bash, zsh, fish or powershell
 
-status, recycle, start and reload take -c wisp.toml or --socket PATH to find the server.
+status, recycle, start, stop, reload and trace take -c wisp.toml or --socket PATH to find
+the server (an in-process wisp run names its socket in its startup line).
 Every flag can also be set in the environment: WISP_ and its name in capitals
 (WISP_BIND, WISP_WORKERS); a flag on the command line beats the environment,
 which beats the configuration file.`
@@ -92,7 +95,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newServeCommand(stdout, stderr),
 		newStatusCommand(stdout, stderr),
 		newPoolCommand("recycle", "replace a pool's workers, new ones first: no request is dropped", stdout, stderr),
-		newPoolCommand("start", "start a pool that rapid-fail protection stopped", stdout, stderr),
+		newPoolCommand("start", "start a pool that rapid-fail protection (or wisp stop) stopped", stdout, stderr),
+		newPoolCommand("stop", "stop a pool: its workers drain, its requests get 503 until wisp start", stdout, stderr),
+		newTraceCommand(stdout, stderr),
 		newReloadCommand(stdout, stderr),
 		newProbeCommand(stdout, stderr),
 		&cobra.Command{

@@ -1,16 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"wisp/internal/config"
 	"wisp/internal/control"
 	"wisp/internal/supervisor"
+	"wisp/internal/trace"
 )
 
 // find returns the control socket of the running server the flags name.
@@ -100,7 +105,7 @@ func statusCmd(cf *controlFlags, stdout io.Writer) error {
 		return err
 	}
 	var st supervisor.Status
-	if err := control.Call(sock, "GET", "/v1/status", &st); err != nil {
+	if err := control.Call(sock, "GET", "/v1/status", nil, &st); err != nil {
 		return err
 	}
 	if cf.json {
@@ -145,7 +150,7 @@ func newPoolCommand(verb, short string, stdout, stderr io.Writer) *cobra.Command
 			if err != nil {
 				return err
 			}
-			if err := control.Call(sock, "POST", "/v1/pools/"+args[0]+"/"+verb, nil); err != nil {
+			if err := control.Call(sock, "POST", "/v1/pools/"+args[0]+"/"+verb, nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%s %s: ok\n", verb, args[0])
@@ -167,7 +172,7 @@ func newReloadCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := control.Call(sock, "POST", "/v1/reload", nil); err != nil {
+			if err := control.Call(sock, "POST", "/v1/reload", nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, "reload: ok")
@@ -234,4 +239,74 @@ func newProbeCommand(stdout, stderr io.Writer) *cobra.Command {
 	c.Flags().StringVar(&token, "admin-token", "", "its bearer token")
 	newDuration(c.Flags(), &timeout, "timeout", "", 5*time.Second, "time to wait for the answer")
 	return c
+}
+
+// newTraceCommand is `wisp trace`: the successor of win32traceutil, a live
+// stream of what the apps write and one line per request.
+func newTraceCommand(stdout, stderr io.Writer) *cobra.Command {
+	var cf controlFlags
+	var site, vdir, pool string
+	var since time.Duration
+	c := &cobra.Command{
+		Use:   "trace [--site S] [--vdir V] [--pool P] [--since DUR] [--json]",
+		Short: "show, live, everything the apps print or log and one line per request (win32traceutil's successor)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			sock, err := cf.find()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"site": site, "vdir": vdir, "pool": pool} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			if since > 0 {
+				q.Set("since", since.String())
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return control.Stream(ctx, sock, "/v1/trace?"+q.Encode(), func(raw []byte) error {
+				if cf.json {
+					_, err := fmt.Fprintf(stdout, "%s\n", raw)
+					return err
+				}
+				var l trace.Line
+				if err := json.Unmarshal(raw, &l); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(stdout, formatTraceLine(l))
+				return err
+			})
+		},
+	}
+	cf.define(c.Flags(), true)
+	c.Flags().StringVar(&site, "site", "", "only this site")
+	c.Flags().StringVar(&vdir, "vdir", "", "only this virtual directory (its path, such as /wsgi-test)")
+	c.Flags().StringVar(&pool, "pool", "", "only this pool")
+	newDuration(c.Flags(), &since, "since", "", 0, "first show the recent lines of this long ago (each worker keeps its last 4096)")
+	return c
+}
+
+// formatTraceLine is a trace line for a person: time, where, request id,
+// then the text (a request line is marked with its method).
+func formatTraceLine(l trace.Line) string {
+	where := l.Pool
+	if where == "" {
+		where = "wisp"
+	}
+	where += "[" + strconv.Itoa(l.PID) + "]"
+	if l.Dropped > 0 {
+		return fmt.Sprintf("%s %s %s", l.Time.Local().Format("15:04:05.000"), where, l.Text)
+	}
+	rid := l.Request
+	if rid == "" {
+		rid = "-"
+	}
+	stream := l.Stream
+	if stream == "request" {
+		stream = "=>"
+	}
+	return fmt.Sprintf("%s %s %s %s %s", l.Time.Local().Format("15:04:05.000"), where, rid, stream, l.Text)
 }

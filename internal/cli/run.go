@@ -21,11 +21,14 @@ import (
 
 	"wisp/internal/admin"
 	"wisp/internal/config"
+	"wisp/internal/control"
 	"wisp/internal/listen"
 	"wisp/internal/pyembed"
 	"wisp/internal/sdnotify"
 	"wisp/internal/server"
+	"wisp/internal/supervisor"
 	"wisp/internal/tlsconf"
+	"wisp/internal/trace"
 )
 
 const runLong = `Serve one WSGI app: in this process (the default), or with -w/--workers N
@@ -118,7 +121,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.rapidFail, "rapid-fail", true, "pool: stop the pool (503 + Retry-After) when workers keep dying while starting or soon after, until 'wisp start'")
 	fs.IntVar(&o.rapidFailMax, "rapid-fail-max", 5, "pool: early worker deaths within --rapid-fail-window that stop the pool")
 	newDuration(fs, &o.rapidFailWindow, "rapid-fail-window", "", 5*time.Minute, "pool: the window of --rapid-fail-max")
-	fs.StringVar(&o.ctlSocket, "control-socket", "", "pool: control socket for wisp status/recycle (default $TMPDIR/wisp-PID.sock)")
+	fs.StringVar(&o.ctlSocket, "control-socket", "", "control socket for wisp status, trace, recycle (default $TMPDIR/wisp-PID.sock; the startup line names it)")
 }
 
 func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -360,7 +363,9 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	defer pid.remove()
 	tuneRuntime(1)
 
-	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log})
+	hub := trace.NewHub("")
+	cfg.Trace = hub
+	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log, Trace: hub.Python()})
 	if err != nil {
 		closeAll()
 		return err
@@ -370,6 +375,17 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		closeAll()
 		return err
 	}
+	sock := o.ctlSocket
+	if sock == "" {
+		sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
+	}
+	ctl, err := control.Listen(sock, control.Options{Target: inProcessTarget{}, Trace: hub.Stream, Log: log})
+	if err != nil {
+		closeAll()
+		srv.Shutdown(context.Background())
+		return err
+	}
+	defer ctl.Close()
 	handlerName, threadCount := srv.Handler()
 	pythonFrom := "python3 on PATH (use --python to choose)"
 	if o.python != "" {
@@ -377,7 +393,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	}
 	for _, ln := range lns {
 		log.Info("listening", "addr", addrString(ln), "python", ip.Info.Release(), "interpreter", ip.Info.Executable,
-			"from", pythonFrom, "lib", ip.Info.Lib, "handler", handlerName, "threads", threadCount)
+			"from", pythonFrom, "lib", ip.Info.Lib, "handler", handlerName, "threads", threadCount, "control", sock)
 	}
 
 	errc := make(chan error, len(lns))
@@ -421,7 +437,7 @@ wait:
 						log.Info("SIGHUP: TLS certificate reloaded")
 					}
 				}
-				log.Warn("SIGHUP: in-process wisp cannot reload its app without a restart (Python cannot be re-initialized in one process); run a pool (--processes N, or wisp serve) to reload live")
+				log.Warn("SIGHUP ignored for the app: in-process wisp cannot reload its app without a restart (Python cannot be re-initialized in one process); run a pool (--processes N, or wisp serve) to reload live")
 			case syscall.SIGUSR2:
 				log.Warn("SIGUSR2 ignored: it has no meaning for wisp")
 			default:
@@ -530,3 +546,17 @@ func checkInProcess(python string, paths []string, ms []server.Mount, log *slog.
 	}
 	return nil
 }
+
+// inProcessTarget is the control API's view of an in-process server: its
+// status and trace; it has no pools to act on.
+type inProcessTarget struct{}
+
+func (inProcessTarget) Status() supervisor.Status {
+	return supervisor.Status{PID: os.Getpid(), Config: "in-process (wisp run)"}
+}
+
+var errNoPools = errors.New("this is an in-process server (wisp run without --workers): it has no pools")
+
+func (inProcessTarget) Recycle(string) error   { return errNoPools }
+func (inProcessTarget) StartPool(string) error { return errNoPools }
+func (inProcessTarget) StopPool(string) error  { return errNoPools }

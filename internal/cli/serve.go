@@ -141,14 +141,12 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	if err != nil {
 		return err
 	}
-	apply := func() error {
+	// One change at a time (SIGHUP, the control API, --reload); cfg is
+	// what runs.
+	var cmu sync.Mutex
+	applyConfig := func(nc *config.Config) error {
 		notify.Reloading()
 		defer notify.Ready("serving; reloaded")
-		nc, err := opt.reload()
-		if err != nil {
-			log.Error("reload refused: the running configuration stays", "err", err)
-			return err
-		}
 		for _, w := range nc.Warnings {
 			log.Warn(w)
 		}
@@ -162,7 +160,30 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		cfg = nc
 		return nil
 	}
-	ctl, err := control.Listen(cfg.Server.ControlSocket, sup, apply, log)
+	apply := func() error {
+		cmu.Lock()
+		defer cmu.Unlock()
+		nc, err := opt.reload()
+		if err != nil {
+			log.Error("reload refused: the running configuration stays", "err", err)
+			return err
+		}
+		return applyConfig(nc)
+	}
+	ctl, err := control.Listen(cfg.Server.ControlSocket, control.Options{
+		Target: sup, Reload: apply, Trace: sup.Trace, Log: log,
+		Config: func() *config.Config {
+			cmu.Lock()
+			defer cmu.Unlock()
+			return cfg
+		},
+		Apply: func(nc *config.Config) error {
+			cmu.Lock()
+			defer cmu.Unlock()
+			log.Info("configuration changed through the control API")
+			return applyConfig(nc)
+		},
+	})
 	if err != nil {
 		sup.Shutdown(context.Background())
 		return err

@@ -1,9 +1,24 @@
 // Package control is wisp's control API: JSON over HTTP on a unix socket
-// (mode 0600) that the CLI (`wisp status`, `wisp recycle`, `wisp start`,
-// `wisp reload`) uses to reach a running `wisp serve`.
+// (mode 0600). Every CLI command that talks to a running server uses it
+// (status, recycle, start, stop, reload, install, remove, trace); the
+// endpoints are documented, with an example each, in docs/control-api.md.
+//
+//	GET   /v1/status                   pools and workers
+//	GET   /v1/config                   the whole model, as JSON
+//	PUT   /v1/config                   replace it: validated like a file, applied like a reload
+//	PATCH /v1/config                   an RFC 7396 merge patch of it, the same way
+//	POST  /v1/reload                   re-read the files (main and drop-ins) and apply them
+//	POST  /v1/pools/{pool}/recycle     replace a pool's workers, overlapped
+//	POST  /v1/pools/{pool}/start       start a stopped pool
+//	POST  /v1/pools/{pool}/stop        stop a pool (503 until started)
+//	GET   /v1/trace                    the trace, streamed as JSON lines
+//
+// A command that changes something answers once it is done: a reload or
+// recycle when the new workers are ready, or with the reason they failed.
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,16 +30,34 @@ import (
 	"os"
 	"time"
 
+	"wisp/internal/config"
 	"wisp/internal/supervisor"
+	"wisp/internal/trace"
 )
 
-// Target is what the API controls.
+// Target is a server the API controls: a pool supervisor, or an in-process
+// server (which answers only status and trace; pool actions and
+// configuration changes are refused).
 type Target interface {
 	Status() supervisor.Status
 	Recycle(pool string) error
 	StartPool(pool string) error
-	// AwaitReload waits for the outcome of the latest reload.
-	AwaitReload() error
+	StopPool(pool string) error
+}
+
+// Options are what the API serves.
+type Options struct {
+	Target Target
+	// Reload re-reads the configuration files and applies them, returning
+	// once the new workers are ready or failed.
+	Reload func() error
+	// Config returns the running model; nil: no configuration (in-process).
+	Config func() *config.Config
+	// Apply applies a model sent by PUT or PATCH, as a reload does.
+	Apply func(*config.Config) error
+	// Trace streams the trace.
+	Trace func(ctx context.Context, f trace.Filter, out func(trace.Line) error) error
+	Log   *slog.Logger
 }
 
 // Server serves the control API.
@@ -33,11 +66,11 @@ type Server struct {
 	path string
 }
 
-// Listen serves the API for t on the unix socket path; reload is called by
-// POST /v1/reload (it re-reads the configuration file), which then waits for
-// the new workers (t.AwaitReload). Recycle also answers once its workers are
-// ready or failed.
-func Listen(path string, t Target, reload func() error, log *slog.Logger) (*Server, error) {
+// maxBody bounds a PUT or PATCH body.
+const maxBody = 8 << 20
+
+// Listen serves the API on the unix socket path.
+func Listen(path string, o Options) (*Server, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("control socket %s: another wisp is running there", path)
@@ -52,21 +85,109 @@ func Listen(path string, t Target, reload func() error, log *slog.Logger) (*Serv
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, t.Status(), nil) })
-	mux.HandleFunc("POST /v1/pools/{pool}/recycle", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]string{"recycling": r.PathValue("pool")}, t.Recycle(r.PathValue("pool")))
-	})
-	mux.HandleFunc("POST /v1/pools/{pool}/start", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]string{"started": r.PathValue("pool")}, t.StartPool(r.PathValue("pool")))
-	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, o.Target.Status(), nil) })
+	for _, verb := range []string{"recycle", "start", "stop"} {
+		mux.HandleFunc("POST /v1/pools/{pool}/"+verb, func(w http.ResponseWriter, r *http.Request) {
+			pool := r.PathValue("pool")
+			var err error
+			switch verb {
+			case "recycle":
+				err = o.Target.Recycle(pool)
+			case "start":
+				err = o.Target.StartPool(pool)
+			case "stop":
+				err = o.Target.StopPool(pool)
+			}
+			reply(w, map[string]string{"pool": pool, "done": verb}, err)
+		})
+	}
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
-		err := reload()
-		if err == nil {
-			err = t.AwaitReload()
+		if o.Reload == nil {
+			reply(w, nil, errors.New("this server has no configuration to reload (in-process wisp run)"))
+			return
 		}
-		reply(w, map[string]string{"reloaded": "ok"}, err)
+		reply(w, map[string]string{"reloaded": "ok"}, o.Reload())
 	})
-	s := &Server{path: path, http: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
+	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
+		if o.Config == nil {
+			reply(w, nil, errors.New("this server has no configuration model (in-process wisp run)"))
+			return
+		}
+		m, err := o.Config().Map()
+		reply(w, m, err)
+	})
+	change := func(w http.ResponseWriter, r *http.Request) {
+		if o.Config == nil || o.Apply == nil {
+			reply(w, nil, errors.New("this server has no configuration model (in-process wisp run)"))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		cur := o.Config()
+		source := r.Method + " /v1/config"
+		var nc *config.Config
+		if r.Method == http.MethodPut {
+			nc, err = config.FromJSON(source, cur.Dir, body)
+		} else {
+			var doc, patch map[string]any
+			if doc, err = cur.Map(); err == nil {
+				if patch, err = config.DecodeJSON(body); err != nil {
+					err = &config.Error{File: source, Msg: "not a JSON object: " + err.Error()}
+				} else {
+					nc, err = config.FromMap(source, cur.Dir, config.MergePatch(doc, patch))
+				}
+			}
+		}
+		if err != nil {
+			invalid(w, err)
+			return
+		}
+		nc.File = cur.File
+		if err := o.Apply(nc); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		m, err := nc.Map()
+		reply(w, m, err)
+	}
+	mux.HandleFunc("PUT /v1/config", change)
+	mux.HandleFunc("PATCH /v1/config", change)
+	mux.HandleFunc("GET /v1/trace", func(w http.ResponseWriter, r *http.Request) {
+		if o.Trace == nil {
+			reply(w, nil, errors.New("no trace"))
+			return
+		}
+		q := r.URL.Query()
+		f := trace.Filter{Site: q.Get("site"), Vdir: q.Get("vdir"), Pool: q.Get("pool")}
+		if s := q.Get("since"); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < 0 {
+				invalid(w, &config.Error{File: "GET /v1/trace", Key: "since", Msg: fmt.Sprintf("%q: want a duration such as 30s or 5m", s)})
+				return
+			}
+			f.Since = time.Now().Add(-d)
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		rc.Flush()
+		enc := json.NewEncoder(w)
+		o.Trace(r.Context(), f, func(l trace.Line) error {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+			return rc.Flush()
+		})
+	})
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{path: path, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
 	go s.http.Serve(ln)
 	return s, nil
 }
@@ -79,43 +200,144 @@ func (s *Server) Close() {
 	os.Remove(s.path)
 }
 
+// Problem is one configuration problem in an error answer: the same
+// file, line, key and constraint as the CLI prints.
+type Problem struct {
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	Key    string `json:"key,omitempty"`
+	Msg    string `json:"msg"`
+}
+
+// ErrorBody is the answer of a request that failed.
+type ErrorBody struct {
+	Error    string    `json:"error"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+func errorBody(err error) ErrorBody {
+	b := ErrorBody{Error: err.Error()}
+	for _, p := range config.Problems(err) {
+		b.Problems = append(b.Problems, Problem{File: p.File, Line: p.Line, Column: p.Column, Key: p.Key, Msg: p.Msg})
+	}
+	return b
+}
+
+// invalid answers 400 for a request whose content is refused.
+func invalid(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	json.NewEncoder(w).Encode(errorBody(err))
+}
+
+// reply answers v, or 409 with the error: the request was understood but
+// could not be carried out (a reload whose workers fail, an unknown pool).
 func reply(w http.ResponseWriter, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		w.WriteHeader(http.StatusConflict)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		json.NewEncoder(w).Encode(errorBody(err))
 		return
 	}
 	json.NewEncoder(w).Encode(v)
 }
 
-// Call performs one API request on the socket and decodes the answer into out.
-func Call(socket, method, path string, out any) error {
-	timeout := 2 * time.Minute
-	if method == "POST" {
-		timeout = 30 * time.Minute // a reload or recycle answers once its workers are ready (start_timeout)
-	}
-	c := &http.Client{Timeout: timeout, Transport: &http.Transport{
+// client is an HTTP client on the unix socket.
+func client(socket string, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		}}}
-	req, _ := http.NewRequest(method, "http://wisp"+path, nil)
-	resp, err := c.Do(req)
+}
+
+// APIError is an error answer of the API.
+type APIError struct{ Body ErrorBody }
+
+func (e *APIError) Error() string { return e.Body.Error }
+
+// Call performs one API request on the socket: body (if not nil) is sent as
+// JSON, and the answer is decoded into out.
+func Call(socket, method, path string, body, out any) error {
+	timeout := 2 * time.Minute
+	if method != "GET" {
+		timeout = 30 * time.Minute // a reload or recycle answers once its workers are ready (start_timeout)
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytesReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://wisp"+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client(socket, timeout).Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach wisp on %s (is 'wisp serve' running?): %w", socket, errors.Unwrap(err))
+		return fmt.Errorf("cannot reach wisp on %s (is it running?): %w", socket, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+		var e ErrorBody
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return &APIError{e}
 		}
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
 	if out != nil {
-		return json.Unmarshal(body, out)
+		return json.Unmarshal(data, out)
 	}
 	return nil
 }
+
+// Reachable reports whether a server answers on the socket.
+func Reachable(socket string) bool {
+	c, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Stream performs a streaming GET (the trace) and calls line for each JSON
+// line, until the server ends the stream or ctx ends.
+func Stream(ctx context.Context, socket, path string, line func([]byte) error) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://wisp"+path, nil)
+	resp, err := client(socket, 0).Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("cannot reach wisp on %s (is it running?): %w", socket, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e ErrorBody
+		data, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return &APIError{e}
+		}
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if ctx.Err() != nil || errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := line(raw); err != nil {
+			return err
+		}
+	}
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

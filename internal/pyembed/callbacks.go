@@ -19,7 +19,7 @@ import (
 //export go_wisp_log
 func go_wisp_log(h C.uintptr_t, level C.int, p *C.char, n C.size_t) {
 	ip := cgo.Handle(h).Value().(*Interpreter)
-	ip.logPython(int(level), C.GoStringN(p, C.int(n)))
+	ip.logPython(int(level), C.GoStringN(p, C.int(n)), nil)
 }
 
 // cbytes views C memory as a slice, valid only while C keeps it.

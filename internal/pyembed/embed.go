@@ -42,12 +42,18 @@ type Options struct {
 	Python string       // interpreter path, venv folder or command; "" is python3
 	Paths  []string     // prepended to sys.path, in order
 	Logger *slog.Logger // receives wsgi.errors and interpreter messages
+	// Trace, if set, receives every line the apps write (print and
+	// sys.stdout: "stdout"; sys.stderr and logging: "stderr"; wsgi.errors
+	// and wisp's messages: "wsgi.errors"), with the Tag of the Job it was
+	// written in (nil outside a request). It must not block.
+	Trace func(stream, text string, tag any)
 }
 
 // Interpreter is the embedded CPython of this process.
 type Interpreter struct {
 	Info   *Interp
 	log    *slog.Logger
+	trace  func(stream, text string, tag any)
 	handle cgo.Handle
 	calls  chan func() // run on the main Python thread
 	closed chan struct{}
@@ -89,7 +95,7 @@ func Start(opts Options) (*Interpreter, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	ip := &Interpreter{Info: info, log: log, calls: make(chan func()), closed: make(chan struct{})}
+	ip := &Interpreter{Info: info, log: log, trace: opts.Trace, calls: make(chan func()), closed: make(chan struct{})}
 	ip.handle = cgo.NewHandle(ip)
 	ready := make(chan error, 1)
 	go ip.mainThread(opts, ready)
@@ -207,7 +213,29 @@ func (ip *Interpreter) Close(timeout time.Duration) error {
 	}
 }
 
-func (ip *Interpreter) logPython(level int, msg string) {
+// Levels of _wisp.log above the error log's: a line the app wrote to
+// sys.stdout or sys.stderr (already written there), for the trace only.
+const (
+	levelStdout = 10
+	levelStderr = 11
+)
+
+func (ip *Interpreter) logPython(level int, msg string, tag any) {
+	if t := ip.trace; t != nil {
+		switch level {
+		case levelStdout:
+			t("stdout", msg, tag)
+			return
+		case levelStderr:
+			t("stderr", msg, tag)
+			return
+		}
+		if level > 0 { // wisp's own debug messages stay out of the trace
+			t("wsgi.errors", msg, tag)
+		}
+	} else if level >= levelStdout {
+		return
+	}
 	lv := slog.LevelError
 	switch level {
 	case 0:

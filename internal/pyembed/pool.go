@@ -249,8 +249,12 @@ func (p *Pool) drain() {
 			continue
 		}
 		for _, e := range evs[:n] {
-			if e.handle == 0 { // a log message
-				p.ip.logPython(int(e.code), C.GoStringN(e.data, C.int(e.len)))
+			if e.handle == 0 { // a log message, of the request e.n names if any
+				var tag any
+				if e.n != 0 {
+					tag = cgo.Handle(e.n).Value().(*Job).Tag
+				}
+				p.ip.logPython(int(e.code), C.GoStringN(e.data, C.int(e.len)), tag)
 				C.wisp_ev_free(e)
 				continue
 			}
@@ -330,6 +334,9 @@ type Job struct {
 	events chan Event
 	hdr    []byte        // the status and headers of the response, reused
 	seq    atomic.Uint64 // counts the requests j carried (Submit)
+	// Tag is the caller's own: it comes back with the app's output written
+	// while this job runs (Options.Trace).
+	Tag any
 }
 
 // Job returns a fresh or reused Job.

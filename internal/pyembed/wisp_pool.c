@@ -817,6 +817,7 @@ int wisp_emit_log(int level, const char *msg, size_t n) {
 	e->big = big;
 	e->fd = -1;
 	e->code = level;
+	e->n = wisp_crash_job ? (long long)wisp_crash_job->handle : 0; /* the request it belongs to (trace) */
 	e->data = e->buf;
 	memcpy(e->buf, msg, n);
 	e->len = n;

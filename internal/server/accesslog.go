@@ -51,8 +51,10 @@ func (a *accessLog) close() {
 	<-a.done
 }
 
-// log appends: host - user [time] "request line" status bytes "referer" "user-agent"
-func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time) {
+// log appends: host - user [time] "request line" status bytes "referer"
+// "user-agent" rid=ID (the combined format, and the request id that
+// `wisp trace` tags the request's lines with)
+func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time, rid string) {
 	if status == 0 {
 		status = 200
 	}
@@ -88,7 +90,9 @@ func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time) {
 	b = append(b, orDash(quoteField(r.Header("Referer")))...)
 	b = append(b, "\" \""...)
 	b = append(b, orDash(quoteField(r.Header("User-Agent")))...)
-	b = append(b, "\"\n"...)
+	b = append(b, "\" rid="...)
+	b = append(b, rid...)
+	b = append(b, '\n')
 	a.mu.Lock()
 	a.w.Write(b)
 	a.mu.Unlock()

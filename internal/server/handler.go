@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"wisp/internal/h1"
 	"wisp/internal/pyembed"
+	"wisp/internal/trace"
 )
 
 // exchange is the per-request state of ServeH1, allocated as one object.
@@ -27,14 +29,24 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	if s.draining.Load() {
 		w.SetClose()
 	}
-	if s.access != nil {
-		start := time.Now()
-		defer func() { s.access.log(r, w.Status(), w.Written(), start) }()
+	if s.access == nil && s.cfg.Trace == nil {
+		s.serve(w, r, "")
+		return
 	}
-	s.serve(w, r)
+	start := time.Now()
+	rid := requestID(r)
+	defer func() {
+		if s.access != nil {
+			s.access.log(r, w.Status(), w.Written(), start, rid)
+		}
+		if s.cfg.Trace != nil {
+			s.traceRequest(r, w, start, rid)
+		}
+	}()
+	s.serve(w, r, rid)
 }
 
-func (s *Server) serve(w *h1.Response, r *h1.Request) {
+func (s *Server) serve(w *h1.Response, r *h1.Request, rid string) {
 	path := h1.UnescapePath(r.Path)
 	m, pathInfo := s.route(path)
 	if m == nil {
@@ -48,6 +60,11 @@ func (s *Server) serve(w *h1.Response, r *h1.Request) {
 	x := &exchange{}
 	j := &x.j
 	j.Job = s.pool.Job()
+	if s.cfg.Trace != nil {
+		j.Tag = &trace.Tag{Request: rid, Site: m.site, Vdir: cmp.Or(m.prefix, "/")}
+	} else {
+		j.Tag = nil
+	}
 	defer func() {
 		if j != nil { // not handed to afterTimeout
 			s.endJob(j)

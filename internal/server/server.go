@@ -21,6 +21,7 @@ import (
 
 	"wisp/internal/h1"
 	"wisp/internal/pyembed"
+	"wisp/internal/trace"
 )
 
 // Config holds the server's settings. Zero durations and sizes take the
@@ -67,6 +68,9 @@ type Config struct {
 	AppBegin func(r *h1.Request) int
 	AppEnd   func(token int)
 	Log      *slog.Logger // error log
+	// Trace, if set, gets one line per request (and is where the app's
+	// output is published, through pyembed's Options.Trace).
+	Trace *trace.Hub
 	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For and
 	// X-Forwarded-Proto set REMOTE_ADDR and wsgi.url_scheme (see proxies.go).
 	TrustedProxies []netip.Prefix
@@ -157,6 +161,7 @@ type Mount struct {
 
 type mount struct {
 	prefix  string
+	site    string
 	app     int
 	proxy   h1.Handler    // forwarding mount
 	timeout time.Duration // 0: none
@@ -205,7 +210,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			return nil, fmt.Errorf("mount %q: prefix given twice", m.Prefix)
 		}
 		seen[p] = true
-		mt := mount{prefix: p, timeout: m.Timeout}
+		mt := mount{prefix: p, site: m.Site, timeout: m.Timeout}
 		if mt.timeout == 0 {
 			mt.timeout = cfg.RequestTimeout
 		}
@@ -264,7 +269,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 // log shows malformed and oversized requests too).
 func (s *Server) rejected(r *h1.Request, status int, n int64) {
 	if s.access != nil {
-		s.access.log(r, status, n, time.Now())
+		s.access.log(r, status, n, time.Now(), requestID(r))
 	}
 }
 

@@ -44,8 +44,10 @@ type WorkerSpec struct {
 	AccessLog      string        `json:"access_log"` // "-", "off" or a file
 	LogLevel       string        `json:"log_level"`
 	TrustedProxies []string      `json:"trusted_proxies,omitempty"`
-	ErrorLog       string        `json:"error_log,omitempty"`  // a file the worker's fd 2 is, reopened on SIGUSR1
-	DevReload      bool          `json:"dev_reload,omitempty"` // an app that fails to import is served as a 500 page`
+	ErrorLog       string        `json:"error_log,omitempty"`
+	TraceSocket    string        `json:"trace_socket,omitempty"` // where the worker serves its trace
+	TraceFD        int           `json:"trace_fd"`               // its listening socket, inherited; -1: none`  // a file the worker's fd 2 is, reopened on SIGUSR1
+	DevReload      bool          `json:"dev_reload,omitempty"`   // an app that fails to import is served as a 500 page`
 
 	Sites     []SiteSpec     `json:"sites"`
 	Listeners []ListenerSpec `json:"listeners"`

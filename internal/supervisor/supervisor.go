@@ -26,6 +26,7 @@ import (
 	"wisp/internal/config"
 	"wisp/internal/listen"
 	"wisp/internal/server"
+	"wisp/internal/trace"
 )
 
 // Options are the supervisor's fixed settings.
@@ -644,6 +645,22 @@ func (s *Supervisor) StartPool(name string) error {
 	return err
 }
 
+// StopPool stops a pool on demand, as IIS stops an application pool: its
+// workers drain, and its requests get 503 + Retry-After until StartPool or
+// a reload.
+func (s *Supervisor) StopPool(name string) error {
+	var err error
+	s.call(func() {
+		p := s.pools[name]
+		if p == nil {
+			err = fmt.Errorf("no pool %q", name)
+			return
+		}
+		p.stop("stopped on demand")
+	})
+	return err
+}
+
 // Status returns a snapshot of every pool and worker.
 func (s *Supervisor) Status() Status {
 	st := Status{PID: os.Getpid()}
@@ -779,6 +796,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	s.nextID++
 	spec := p.spec
 	spec.ID = s.nextID
+	spec.TraceSocket = filepath.Join(s.rundir, "trace-"+strconv.Itoa(s.nextID)+".sock")
 	w := &worker{id: s.nextID, pool: p, state: Starting, started: time.Now(), replaces: old, slot: -1}
 	if n := p.cfg.MaxRequests; n > 0 {
 		w.maxRequests = n
@@ -819,6 +837,20 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 			fds = append(fds, p.board.f.Fd())
 		}
 	}
+	// The worker's trace socket, made here so that a worker running as
+	// another user needs no right to the supervisor's folder.
+	spec.TraceFD = -1
+	var traceFD int = -1
+	if ln, err := net.Listen("unix", spec.TraceSocket); err == nil {
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		if fd, err := dupListener(ln); err == nil {
+			traceFD = fd
+			spec.TraceFD = len(fds)
+			fds = append(fds, uintptr(fd))
+		}
+	} else {
+		s.log.Warn("no trace for a worker", "pool", p.name, "err", err)
+	}
 	raw, _ := json.Marshal(spec)
 	env := os.Environ()
 	for k, v := range p.cfg.Env {
@@ -830,7 +862,11 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred},
 	})
 	wr.Close()
+	if traceFD >= 0 {
+		syscall.Close(traceFD) // the worker has its own
+	}
 	if err != nil {
+		os.Remove(spec.TraceSocket)
 		r.Close()
 		p.freeSlot(w)
 		if s.collect != nil {
@@ -851,6 +887,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	go func() { w.readStatus(r); close(statusDone) }()
 	go func() {
 		st, err := proc.Wait()
+		os.Remove(spec.TraceSocket)
 		// its last status lines (why it failed) are handled first
 		select {
 		case <-statusDone:
@@ -1056,4 +1093,80 @@ func (s *Supervisor) SignalWorkers(sig syscall.Signal) int {
 		}
 	})
 	return n
+}
+
+// Trace streams the trace of every worker of every pool (f.Pool: of one
+// pool) to out until ctx ends: the lines each keeps since f.Since, then live
+// lines, from the workers running now and those that start meanwhile.
+func (s *Supervisor) Trace(ctx context.Context, f trace.Filter, out func(trace.Line) error) error {
+	var mu sync.Mutex
+	var failed error
+	send := func(l trace.Line) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failed != nil {
+			return failed
+		}
+		if err := out(l); err != nil {
+			failed = err
+			return err
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	began := time.Now()
+	dialed := map[int]bool{}
+	first := true
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		type target struct {
+			id   int
+			sock string
+		}
+		var targets []target
+		if !s.call(func() {
+			for _, p := range s.pools {
+				if f.Pool != "" && p.name != f.Pool {
+					continue
+				}
+				for _, w := range p.workers {
+					if !dialed[w.id] && w.state != Stopped && w.state != Crashed {
+						targets = append(targets, target{w.id, filepath.Join(s.rundir, "trace-"+strconv.Itoa(w.id)+".sock")})
+					}
+				}
+			}
+		}) {
+			return nil
+		}
+		for _, t := range targets {
+			dialed[t.id] = true
+			wf := f
+			if wf.Since.IsZero() && !first {
+				wf.Since = began // a worker that started while we watch: everything it said
+			}
+			go func() {
+				// the worker's socket appears once it has started: try until it serves
+				for i := 0; i < 600 && ctx.Err() == nil; i++ {
+					if err := trace.Dial(ctx, t.sock, wf, send); !errors.Is(err, trace.ErrNotServing) {
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}()
+		}
+		first = false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		mu.Lock()
+		err := failed
+		mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 }

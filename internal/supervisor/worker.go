@@ -21,6 +21,7 @@ import (
 	"wisp/internal/pyembed"
 	"wisp/internal/server"
 	"wisp/internal/tlsconf"
+	"wisp/internal/trace"
 )
 
 // RunWorker is the body of a worker process (`wisp worker`): it starts the
@@ -65,7 +66,17 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		}
 	}
 	cwd, _ := os.Getwd()
-	ip, err := pyembed.Start(pyembed.Options{Python: spec.Python, Paths: append([]string{cwd}, spec.PythonPath...), Logger: log})
+	hub := trace.NewHub(spec.Pool)
+	if spec.TraceFD > 0 {
+		f := os.NewFile(uintptr(spec.TraceFD), "trace")
+		if ln, err := net.FileListener(f); err == nil {
+			go hub.Serve(ln)
+		} else {
+			log.Warn("no trace: the trace socket is not usable", "err", err)
+		}
+		f.Close()
+	}
+	ip, err := pyembed.Start(pyembed.Options{Python: spec.Python, Paths: append([]string{cwd}, spec.PythonPath...), Logger: log, Trace: hub.Python()})
 	if err != nil {
 		return err
 	}
@@ -124,7 +135,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	}
 	cfg := server.Config{
 		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
-		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill, TrustedProxies: proxies,
+		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill, TrustedProxies: proxies, Trace: hub,
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log,

@@ -1315,7 +1315,7 @@ def test_os_exit_logs_one_line_then_exits():
     script = textwrap.dedent('''
         import os, sys, types
         fake = types.ModuleType("_wisp")
-        fake.log = lambda level, msg, now=False: print("LOG", level, msg, flush=True)
+        fake.log = lambda level, msg, now=False: (sys.__stdout__.write("LOG %%s %%s\\n" %% (level, msg)), sys.__stdout__.flush())
         fake.current_request = lambda: "GET /boom?x=1"
         sys.modules["_wisp"] = fake
         sys.path.insert(0, %r)
@@ -1331,7 +1331,8 @@ def test_os_exit_logs_one_line_then_exits():
     ''' % HERE)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert p.returncode == 5, p.stderr
-    lines = p.stdout.splitlines()
+    # (the trace's copy of the print: LOG 10)
+    lines = [l for l in p.stdout.splitlines() if not l.startswith("LOG 10 ")]
     assert lines[0] == "CHILD 7"
     assert len(lines) == 2, lines
     assert lines[1].startswith("LOG 3 the app called os._exit(5) while serving GET /boom?x=1")
@@ -1386,3 +1387,33 @@ def test_syntax_error_shows_source_line_and_caret(error_modules):
     err = load_error("wtm_raises")
     message, _ = wb.describe_load_error(type(err), err, err.__traceback__)
     assert "\n" not in message
+
+
+def test_trace_stream_tees_lines():
+    """sys.stdout under wisp: the original stream gets every write as it is,
+    and _wisp.log gets each complete line once (level 10 for stdout), a
+    partial line when its newline comes, per thread."""
+    script = textwrap.dedent('''
+        import sys, threading, types
+        got = []
+        fake = types.ModuleType("_wisp")
+        fake.log = lambda level, msg, now=False: got.append((level, msg))
+        fake.current_request = lambda: None
+        sys.modules["_wisp"] = fake
+        sys.path.insert(0, %r)
+        import wisp_boot
+        wisp_boot.install()
+        print("hello", "world")
+        sys.stdout.write("part")
+        t = threading.Thread(target=lambda: print("other thread"))
+        t.start(); t.join()
+        sys.stdout.write("ial\\nnext\\r\\n")
+        sys.stderr.write("to stderr\\n")
+        assert sys.stdout.fileno() == 1 and sys.stdout.encoding
+        sys.__stdout__.write("GOT %%r\\n" %% got)
+    ''' % HERE)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("hello world\npartother thread\nial\nnext\n"), p.stdout
+    assert "GOT [(10, 'hello world'), (10, 'other thread'), (10, 'partial'), (10, 'next'), (11, 'to stderr')]" in p.stdout, p.stdout
+    assert p.stderr == "to stderr\n"

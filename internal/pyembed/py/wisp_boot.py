@@ -53,6 +53,8 @@ except ImportError:  # running outside wisp (e.g. a quick interactive check)
 
 # Log levels understood by _wisp.log.
 DEBUG, INFO, WARNING, ERROR = 0, 1, 2, 3
+# Lines written to sys.stdout / sys.stderr: for the trace only (`wisp trace`).
+STDOUT, STDERR = 10, 11
 
 
 def _log(level, msg, now=False):
@@ -623,6 +625,88 @@ class ErrorStream(io.TextIOBase):
         return False
 
 
+class TraceStream:
+    """``sys.stdout`` / ``sys.stderr`` under wisp: everything written goes to
+    the original stream as before, and each complete line also to
+    ``wisp trace``, tagged by the C side with the request the writing thread
+    serves.  Partial lines wait per thread for their newline (at most
+    ``MAX_PARTIAL`` characters).  Every other attribute (``fileno``,
+    ``buffer``, ``encoding``, ``isatty``...) is the original stream's.
+    """
+
+    MAX_PARTIAL = 65536
+
+    def __init__(self, stream, level):
+        self._stream = stream
+        self._level = level
+        self._lock = threading.Lock()
+        self._partial = {}
+        self._busy = threading.local()  # a write made while tracing is not traced again
+
+    def __getattr__(self, name):
+        if self._stream is None:
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+    def write(self, s):
+        n = self._stream.write(s) if self._stream is not None else len(s)
+        busy = self._busy
+        if not getattr(busy, "on", False):
+            busy.on = True
+            try:
+                self._trace(s)
+            except Exception:
+                pass
+            finally:
+                busy.on = False
+        return n
+
+    def _trace(self, s):
+        if not isinstance(s, str) or not s:
+            return
+        ident = threading.get_ident()
+        with self._lock:
+            pending = self._partial.pop(ident, "")
+            text = pending + s
+            lines = text.split("\n")
+            rest = lines.pop()
+            if rest:
+                if len(rest) < self.MAX_PARTIAL:
+                    self._partial[ident] = rest
+                else:
+                    lines.append(rest)
+        sink = _wisp
+        for line in lines:
+            if line.endswith("\r"):
+                line = line[:-1]
+            sink.log(self._level, line)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        with self._lock:
+            pending = self._partial.pop(threading.get_ident(), None)
+        if pending:
+            try:
+                _wisp.log(self._level, pending)
+            except Exception:
+                pass
+        if self._stream is not None:
+            return self._stream.flush()
+
+
+def _tee_std_streams():
+    """Route sys.stdout and sys.stderr through :class:`TraceStream`, once."""
+    if _wisp is None:
+        return
+    if not isinstance(sys.stdout, TraceStream):
+        sys.stdout = TraceStream(sys.stdout, STDOUT)
+    if not isinstance(sys.stderr, TraceStream):
+        sys.stderr = TraceStream(sys.stderr, STDERR)
+
+
 def input_from_fd(fd, buffer_size=65536):
     """``wsgi.input`` over a request body Go has written to the file *fd*.
 
@@ -871,8 +955,9 @@ def _populate_isapi_wsgi(module):
 def _populate_win32traceutil(module):
     module.__doc__ = (
         "wisp's stand-in for pywin32's win32traceutil.\n\n"
-        "Importing it does nothing: under wisp, output already reaches the\n"
-        "server's log.")
+        "Importing it changes nothing: under wisp, what the app prints and\n"
+        "writes to sys.stderr already reaches the server's log and\n"
+        "`wisp trace` (the successor of `python -m win32traceutil`).")
 
 
 # ---------------------------------------------------------------------------
@@ -1045,4 +1130,5 @@ def install():
     if not any(isinstance(f, _PasteScriptFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _PasteScriptFinder())
     _install_exit_hook()
+    _tee_std_streams()
     _installed = True
