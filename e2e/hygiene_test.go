@@ -306,7 +306,7 @@ func TestShutdownDespiteApp(t *testing.T) {
 	}
 }
 
-var combinedRE = regexp.MustCompile(`^127\.0\.0\.1 - (-|\S+) \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "([A-Z]+) (\S+) (HTTP/\d\.\d)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"$`)
+var combinedRE = regexp.MustCompile(`^127\.0\.0\.1 - (-|\S+) \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "([A-Z]+) (\S+) (HTTP/\d\.\d)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)" rid=([A-Za-z0-9._:-]{1,64})$`)
 
 func TestAccessLog(t *testing.T) {
 	t.Parallel()

@@ -24,6 +24,12 @@ const rootLong = `wisp: a WSGI application server with CPython embedded.
   wisp run [flags] TARGET     serve one app (module:callable, file.py, config:app.ini[#name]);
                               with -w/--workers N, as a pool of N supervised worker processes
   wisp serve [-c wisp.toml]   serve the sites and worker pools of a configuration file
+  wisp install TARGET         install an app into a site's vdir, live (--site/--server, --vdir,
+                              --pool); an ISAPI-WSGI script gives its own parameters
+  wisp remove                 take an install away, live (--site S --vdir V, or the script)
+  wisp list                   every site, vdir, app and pool, and the file each comes from
+  wisp check                  check the configuration and import every app
+  wisp pythonpath             the isapi.install shim's folder, for 'python3 myapp.py install'
   wisp status                 show the pools and workers of a running server
   wisp recycle POOL           replace a pool's workers (overlapped: no request is dropped)
   wisp start POOL             start a pool stopped by rapid-fail protection or wisp stop
@@ -100,6 +106,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTraceCommand(stdout, stderr),
 		newReloadCommand(stdout, stderr),
 		newProbeCommand(stdout, stderr),
+		newInstallCommand(stdout, stderr),
+		newRemoveCommand(stdout, stderr),
+		newListCommand(stdout, stderr),
+		newCheckCommand(stdout, stderr),
+		newPythonpathCommand(stdout),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version, the build's commit, the Go toolchain and the platform",

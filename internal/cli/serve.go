@@ -153,7 +153,11 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		if inherited.Len() > 0 {
 			nc = adoptInherited(nc, inherited, log)
 		}
-		if err := sup.Reload(nc); err != nil {
+		err := sup.Reload(nc)
+		if err == nil {
+			err = sup.AwaitReload() // the new workers are ready, or the reason they are not
+		}
+		if err != nil {
 			log.Error("reload failed: the running configuration stays", "err", err)
 			return err
 		}
@@ -217,7 +221,7 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		switch sig {
 		case syscall.SIGHUP:
 			log.Info("SIGHUP: reloading the configuration")
-			apply()
+			go apply() // the loop stays free for SIGTERM while new workers start
 			continue
 		case syscall.SIGUSR1:
 			if err := stderr.Reopen(); err != nil {

@@ -33,7 +33,7 @@ func (l *loader) load(data []byte, dropins ...Dropin) (*Config, error) {
 	if raw == nil {
 		raw = map[string]any{}
 	}
-	for _, d := range dropins {
+	for _, d := range definingFirst(dropins) {
 		if err := l.merge(raw, d); err != nil {
 			return nil, err
 		}

@@ -168,6 +168,31 @@ func (l *loader) merge(raw map[string]any, d Dropin) error {
 	return nil
 }
 
+// definingFirst orders drop-ins so that those that define pools or sites
+// (with bindings) are merged before those that add vdirs to them, whatever
+// their names: wisp install's SITE--VDIR.toml sorts before SITE.site.toml.
+func definingFirst(ds []Dropin) []Dropin {
+	defines := func(d Dropin) bool {
+		var m map[string]any
+		if toml.Unmarshal(d.Data, &m) != nil {
+			return false
+		}
+		if _, ok := m["pools"]; ok {
+			return true
+		}
+		sites, _ := m["sites"].([]any)
+		for _, s := range sites {
+			if sm, ok := s.(map[string]any); ok && sm["bindings"] != nil {
+				return true
+			}
+		}
+		return false
+	}
+	out := append([]Dropin(nil), ds...)
+	sort.SliceStable(out, func(a, b int) bool { return defines(out[a]) && !defines(out[b]) })
+	return out
+}
+
 func sortedAnyKeys(m map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -219,6 +244,12 @@ func (l *loader) sources(c *Config) map[string]string {
 
 // dropinNameRE keeps what a drop-in's file name may hold of a site or path.
 var dropinNameRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// SafeName is a name as it may appear in a drop-in's file name.
+func SafeName(s string) string { return dropinNameRE.ReplaceAllString(s, "_") }
+
+// PoolKey is the key path of a pool, as Sources and errors write it.
+func PoolKey(name string) string { return keyPath("pools", name) }
 
 // DropinName is the file name of the drop-in of a site's vdir:
 // "SITE--VDIR.toml", with "/" for the root written "ROOT".

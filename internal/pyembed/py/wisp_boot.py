@@ -1080,6 +1080,105 @@ class _PasteScriptFinder:
             return False
 
 
+def _dewindows(path):
+    """A Windows path as Paste Deploy reads it: backslashes become slashes
+    (``C:\\MyApp\\MyApp.ini`` is ``C:/MyApp/MyApp.ini``, a relative path
+    here)."""
+    return path.replace("\\", "/")
+
+
+def _patch_loadwsgi(module):
+    """``loadcontext`` gets ``relative_to=os.getcwd()`` when given none."""
+    real = getattr(module, "loadcontext", None)
+    if real is None or getattr(real, "_wisp_relative", False):
+        return
+
+    def loadcontext(object_type, uri, name=None, relative_to=None, global_conf=None):
+        if relative_to is None and isinstance(uri, str) and uri.startswith("config:"):
+            relative_to = os.getcwd()
+        return real(object_type, uri, name=name, relative_to=relative_to, global_conf=global_conf)
+
+    loadcontext._wisp_relative = True
+    loadcontext.__doc__ = real.__doc__
+    module.loadcontext = loadcontext
+
+
+def _patch_logging_config(module):
+    """``fileConfig`` reads a Windows path as Paste Deploy does."""
+    real = getattr(module, "fileConfig", None)
+    if real is None or getattr(real, "_wisp_dewindows", False):
+        return
+
+    def fileConfig(fname, *args, **kwargs):
+        if isinstance(fname, str) and "\\" in fname and not os.path.exists(fname) and os.path.exists(_dewindows(fname)):
+            fname = _dewindows(fname)
+        return real(fname, *args, **kwargs)
+
+    fileConfig._wisp_dewindows = True
+    fileConfig.__doc__ = real.__doc__
+    module.fileConfig = fileConfig
+
+
+class _PasteDeployFinder:
+    """Meta-path finder that lets the ISAPI-WSGI example script's Windows ini
+    path work here, unchanged.
+
+    The script passes ``C:\\MyApp\\MyApp.ini`` to PasteScript's
+    ``fileConfig`` and, as ``"config:" + configfile``, to Paste Deploy's
+    ``loadapp``: absolute on Windows, relative here, where Paste Deploy
+    refuses a relative ``config:`` URI without ``relative_to``.  Once the
+    real modules are imported (nothing is imported ahead of the app),
+    ``paste.deploy.loadwsgi.loadcontext`` gets ``relative_to=os.getcwd()``
+    when given none, and ``paste.script.util.logging_config.fileConfig``
+    reads ``C:/MyApp/MyApp.ini`` (Paste Deploy's reading of the same path)
+    when the backslashed name does not exist.  Absolute paths and explicit
+    arguments are untouched.
+    """
+
+    PATCHES = {"paste.deploy.loadwsgi": _patch_loadwsgi,
+               "paste.script.util.logging_config": _patch_logging_config}
+
+    def find_spec(self, fullname, path=None, target=None):
+        patch = self.PATCHES.get(fullname)
+        if patch is None:
+            return None
+        for finder in list(sys.meta_path):
+            if finder is self or isinstance(finder, _PasteDeployFinder):
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            try:
+                spec = find_spec(fullname, path, target)
+            except Exception:
+                continue
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _PatchingLoader(spec.loader, patch)
+                return spec
+        return None
+
+    def invalidate_caches(self):
+        pass
+
+
+class _PatchingLoader:
+    """A module's own loader, then a patch of the loaded module."""
+
+    def __init__(self, loader, patch):
+        self._loader = loader
+        self._patch = patch
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._patch(module)
+
+
 _installed = False
 
 
@@ -1129,6 +1228,8 @@ def install():
     _install_module("win32traceutil", _populate_win32traceutil)
     if not any(isinstance(f, _PasteScriptFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _PasteScriptFinder())
+    if not any(isinstance(f, _PasteDeployFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PasteDeployFinder())
     _install_exit_hook()
     _tee_std_streams()
     _installed = True
