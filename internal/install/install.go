@@ -30,7 +30,7 @@ import (
 	"wisp/internal/config"
 )
 
-//go:embed shim
+//go:embed all:shim
 var shimFS embed.FS
 
 // ShimDir writes the Python shim folder (isapi.install, win32traceutil and
@@ -41,6 +41,9 @@ func ShimDir(exe string) (string, error) {
 	h := sha256.New()
 	var files []string
 	fs.WalkDir(shimFS, "shim", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == "__pycache__" {
+			return fs.SkipDir
+		}
 		if err == nil && !d.IsDir() {
 			files = append(files, p)
 		}
