@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"wisp/internal/h1"
+	"wisp/internal/trace"
 )
 
 // accessLog writes one line per request in the combined log format, buffered
@@ -54,7 +55,7 @@ func (a *accessLog) close() {
 // log appends: host - user [time] "request line" status bytes "referer"
 // "user-agent" rid=ID (the combined format, and the request id that
 // `wisp trace` tags the request's lines with)
-func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time, rid string) {
+func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time, rid trace.ID) {
 	if status == 0 {
 		status = 200
 	}
@@ -91,7 +92,7 @@ func (a *accessLog) log(r *h1.Request, status int, n int64, start time.Time, rid
 	b = append(b, "\" \""...)
 	b = append(b, orDash(quoteField(r.Header("User-Agent")))...)
 	b = append(b, "\" rid="...)
-	b = append(b, rid...)
+	b = rid.AppendTo(b)
 	b = append(b, '\n')
 	a.mu.Lock()
 	a.w.Write(b)

@@ -18,8 +18,9 @@ import (
 
 // exchange is the per-request state of ServeH1, allocated as one object.
 type exchange struct {
-	p responder
-	j job
+	p   responder
+	j   job
+	tag trace.Tag // what the app's output is tagged with (Job.Tag)
 }
 
 // ServeH1 routes one request to its app, runs it on a Python thread and
@@ -30,38 +31,38 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 		w.SetClose()
 	}
 	if s.access == nil && s.cfg.Trace == nil {
-		s.serve(w, r, "")
+		s.serve(w, r, trace.ID{})
 		return
 	}
 	start := time.Now()
 	rid := requestID(r)
-	defer func() {
-		if s.access != nil {
-			s.access.log(r, w.Status(), w.Written(), start, rid)
-		}
-		if s.cfg.Trace != nil {
-			s.traceRequest(r, w, start, rid)
-		}
-	}()
-	s.serve(w, r, rid)
+	m := s.serve(w, r, rid)
+	if s.access != nil {
+		s.access.log(r, w.Status(), w.Written(), start, rid)
+	}
+	if s.cfg.Trace != nil {
+		s.traceRequest(r, w, m, start, rid)
+	}
 }
 
-func (s *Server) serve(w *h1.Response, r *h1.Request, rid string) {
+// serve answers the request; it returns its mount (nil: none).
+func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 	path := h1.UnescapePath(r.Path)
 	m, pathInfo := s.route(path)
 	if m == nil {
 		plain(w, 404, "404 Not Found: no application is mounted at this path")
-		return
+		return nil
 	}
 	if m.proxy != nil {
 		m.proxy.ServeH1(w, r)
-		return
+		return m
 	}
 	x := &exchange{}
 	j := &x.j
 	j.Job = s.pool.Job()
 	if s.cfg.Trace != nil {
-		j.Tag = &trace.Tag{Request: rid, Site: m.site, Vdir: cmp.Or(m.prefix, "/")}
+		x.tag = trace.Tag{Request: rid, Site: m.site, Vdir: cmp.Or(m.prefix, "/")}
+		j.Tag = &x.tag
 	} else {
 		j.Tag = nil
 	}
@@ -76,7 +77,7 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid string) {
 			w.AddHeader("Retry-After", "5")
 		}
 		plain(w, status, msg)
-		return
+		return m
 	}
 	s.environ(&j.Env, r, m.prefix, pathInfo, int64(len(j.body)), j.bodyFile)
 	p := &x.p
@@ -99,6 +100,7 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid string) {
 		plain(w, 503, "503 Service Unavailable: all Python threads are busy and the queue is full")
 		s.log.Warn("request queue full: answered 503", "path", r.Path, "queue", s.cfg.Queue)
 	}
+	return m
 }
 
 // errTruncated means the app sent more than its Content-Length: the declared

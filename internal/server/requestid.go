@@ -3,9 +3,6 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,21 +14,20 @@ import (
 // writes in `wisp trace`. A client's (or a proxy's) X-Request-Id is kept
 // when it is a sane token (1 to 64 of A-Z a-z 0-9 . _ : -); otherwise wisp
 // makes one: 16 hex digits, a random per-process base plus a counter, so
-// that ids do not repeat across workers and restarts.
+// that ids do not repeat across workers and restarts. It is written out
+// only when read (trace.ID).
 
 var ridBase, ridSeq = func() (uint64, *atomic.Uint64) {
 	var b [8]byte
 	rand.Read(b[:])
-	return binary.BigEndian.Uint64(b[:]), new(atomic.Uint64)
+	return binary.BigEndian.Uint64(b[:]) | 1, new(atomic.Uint64)
 }()
 
-func requestID(r *h1.Request) string {
-	if id := r.Header("X-Request-Id"); validRequestID(id) {
-		return id
+func requestID(r *h1.Request) trace.ID {
+	if id := r.Header("X-Request-Id"); id != "" && validRequestID(id) {
+		return trace.IDOf(id)
 	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], ridBase+ridSeq.Add(1))
-	return hex.EncodeToString(b[:])
+	return trace.NewID(ridBase + ridSeq.Add(1))
 }
 
 func validRequestID(id string) bool {
@@ -47,10 +43,8 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// traceRequest publishes a request's line: method, target, status, bytes
-// and duration.
-func (s *Server) traceRequest(r *h1.Request, w *h1.Response, start time.Time, rid string) {
-	m, _ := s.route(h1.UnescapePath(r.Path))
+// traceRequest publishes a request's line.
+func (s *Server) traceRequest(r *h1.Request, w *h1.Response, m *mount, start time.Time, rid trace.ID) {
 	site, vdir := "", ""
 	if m != nil {
 		site, vdir = m.site, m.prefix
@@ -62,15 +56,5 @@ func (s *Server) traceRequest(r *h1.Request, w *h1.Response, start time.Time, ri
 	if status == 0 {
 		status = 200
 	}
-	var b strings.Builder
-	b.WriteString(r.Method)
-	b.WriteByte(' ')
-	b.WriteString(quoteField(r.Target))
-	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(status))
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(w.Written(), 10))
-	b.WriteString("B ")
-	b.WriteString(time.Since(start).Round(10 * time.Microsecond).String())
-	s.cfg.Trace.Publish(trace.Line{Time: start, Site: site, Vdir: vdir, Request: rid, Stream: "request", Text: b.String()})
+	s.cfg.Trace.Request(start, site, vdir, rid, r.Method, r.Target, status, w.Written(), time.Since(start))
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,95 @@ type Line struct {
 	// Dropped, on a line of its own, counts the lines this reader lost
 	// because it did not keep up.
 	Dropped uint64 `json:"dropped,omitempty"`
+
+	// A request's line is kept as its parts and written out (Text, Request)
+	// only when a reader takes it: publishing costs the request path no
+	// formatting.
+	rid    ID
+	req    bool
+	method string
+	target string
+	status int
+	bytes  int64
+	dur    time.Duration
+}
+
+// ID is a request id: a client's token, or a number written as 16 hex
+// digits when it is read.
+type ID struct {
+	s string
+	n uint64
+}
+
+// NewID is the id n.
+func NewID(n uint64) ID { return ID{n: n} }
+
+// IDOf is a client's id (copied: the request's memory is reused).
+func IDOf(s string) ID { return ID{s: strings.Clone(s)} }
+
+// IsZero reports an unset id.
+func (id ID) IsZero() bool { return id.s == "" && id.n == 0 }
+
+// String writes the id.
+func (id ID) String() string {
+	if id.s != "" || id.n == 0 {
+		return id.s
+	}
+	return string(id.AppendTo(make([]byte, 0, 16)))
+}
+
+// AppendTo appends the id to b.
+func (id ID) AppendTo(b []byte) []byte {
+	if id.s != "" || id.n == 0 {
+		return append(b, id.s...)
+	}
+	const hexdigits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hexdigits[(id.n>>uint(shift))&15])
+	}
+	return b
+}
+
+// Request publishes a request's line: method, target, status, bytes sent
+// and duration, tagged with its site, vdir and id.
+func (h *Hub) Request(start time.Time, site, vdir string, id ID, method, target string, status int, bytes int64, dur time.Duration) {
+	if h == nil {
+		return
+	}
+	h.Publish(Line{Time: start, Site: site, Vdir: vdir, Stream: "request", rid: id, req: true,
+		method: method, target: strings.Clone(target), status: status, bytes: bytes, dur: dur})
+}
+
+// finish writes out a line's Text and Request from its parts.
+func (l *Line) finish() {
+	if l.Request == "" && !l.rid.IsZero() {
+		l.Request = l.rid.String()
+	}
+	if l.req && l.Text == "" {
+		var b []byte
+		b = append(b, l.method...)
+		b = append(b, ' ')
+		b = appendQuoted(b, l.target)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(l.status), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, l.bytes, 10)
+		b = append(b, "B "...)
+		b = append(b, l.dur.Round(10*time.Microsecond).String()...)
+		l.Text = string(b)
+	}
+}
+
+// appendQuoted appends s with control bytes escaped, so that a client
+// cannot forge trace lines.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			q := strconv.QuoteToASCII(s)
+			return append(b, q[1:len(q)-1]...)
+		}
+	}
+	return append(b, s...)
 }
 
 // Filter selects lines; empty fields match everything.
@@ -178,6 +268,7 @@ func (h *Hub) Stream(ctx context.Context, f Filter, out func(Line) error) error 
 	r, hist := h.Attach(f)
 	defer r.Detach()
 	for _, l := range hist {
+		l.finish()
 		if err := out(l); err != nil {
 			return err
 		}
@@ -189,6 +280,7 @@ func (h *Hub) Stream(ctx context.Context, f Filter, out func(Line) error) error 
 		case <-ctx.Done():
 			return nil
 		case l := <-r.C:
+			l.finish()
 			if err := out(l); err != nil {
 				return err
 			}
@@ -283,7 +375,8 @@ func Dial(ctx context.Context, path string, f Filter, out func(Line) error) erro
 // Tag is what the app's output is tagged with: the request the writing
 // thread serves.
 type Tag struct {
-	Request, Site, Vdir string
+	Request    ID
+	Site, Vdir string
 }
 
 // Python returns the pyembed Options.Trace hook that publishes the app's
@@ -292,7 +385,7 @@ func (h *Hub) Python() func(stream, text string, tag any) {
 	return func(stream, text string, tag any) {
 		l := Line{Stream: stream, Text: text}
 		if t, ok := tag.(*Tag); ok && t != nil {
-			l.Request, l.Site, l.Vdir = t.Request, t.Site, t.Vdir
+			l.rid, l.Site, l.Vdir = t.Request, t.Site, t.Vdir
 		}
 		h.Publish(l)
 	}
