@@ -282,11 +282,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	if err != nil {
 		return err
 	}
-	// Signals are caught from the start: a SIGHUP or SIGUSR1 that arrives
-	// while the app imports must not end the process (their default).
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, stopSignals...)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	sigs := catchSignals()
 	defer signal.Stop(sigs)
 	notify := sdnotify.New()
 	defer notify.Close()

@@ -112,11 +112,7 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	// Signals are caught from the start: a SIGHUP or SIGUSR1 that arrives
-	// while the apps import must not end the process (their default).
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, stopSignals...)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	sigs := catchSignals()
 	defer signal.Stop(sigs)
 	notify := sdnotify.New()
 	defer notify.Close()
@@ -377,6 +373,16 @@ func targetDir(target string) string {
 		return filepath.Dir(t)
 	}
 	return ""
+}
+
+// catchSignals catches, from the start, the signals a server acts on: a
+// SIGHUP or SIGUSR1 that arrives while the apps import must not end the
+// process (their default action).
+func catchSignals() chan os.Signal {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, stopSignals...)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	return sigs
 }
 
 // drainWait waits out the drain delay; a second stop signal cuts it short.

@@ -629,6 +629,17 @@ func (s *Supervisor) Recycle(name string) error {
 
 // StartPool starts a pool that rapid-fail protection (or idleness) stopped.
 func (s *Supervisor) StartPool(name string) error {
+	return s.withPool(name, func(p *pool) error {
+		if s.stopping {
+			return errors.New("the server is shutting down")
+		}
+		p.start("on demand")
+		return nil
+	})
+}
+
+// withPool runs f with the named pool on the supervisor goroutine.
+func (s *Supervisor) withPool(name string, f func(p *pool) error) error {
 	var err error
 	s.call(func() {
 		p := s.pools[name]
@@ -636,11 +647,7 @@ func (s *Supervisor) StartPool(name string) error {
 			err = fmt.Errorf("no pool %q", name)
 			return
 		}
-		if s.stopping {
-			err = errors.New("the server is shutting down")
-			return
-		}
-		p.start("on demand")
+		err = f(p)
 	})
 	return err
 }
@@ -649,16 +656,10 @@ func (s *Supervisor) StartPool(name string) error {
 // workers drain, and its requests get 503 + Retry-After until StartPool or
 // a reload.
 func (s *Supervisor) StopPool(name string) error {
-	var err error
-	s.call(func() {
-		p := s.pools[name]
-		if p == nil {
-			err = fmt.Errorf("no pool %q", name)
-			return
-		}
+	return s.withPool(name, func(p *pool) error {
 		p.stop("stopped on demand")
+		return nil
 	})
-	return err
 }
 
 // Status returns a snapshot of every pool and worker.

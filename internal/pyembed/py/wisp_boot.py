@@ -1025,6 +1025,24 @@ def _legacy_logging_api():
     return hasattr(logging, "_acquireLock")
 
 
+def _spec_elsewhere(skip, fullname, path, target):
+    """The spec the other finders of sys.meta_path (not those of class skip)
+    give for fullname, or None."""
+    for finder in list(sys.meta_path):
+        if isinstance(finder, skip):
+            continue
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(fullname, path, target)
+        except Exception:
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
 class _PasteScriptFinder:
     """Meta-path finder that supplies ``paste.script.util.logging_config``.
 
@@ -1055,19 +1073,7 @@ class _PasteScriptFinder:
         pass
 
     def _find_elsewhere(self, fullname, path, target):
-        for finder in list(sys.meta_path):
-            if finder is self or isinstance(finder, _PasteScriptFinder):
-                continue
-            find_spec = getattr(finder, "find_spec", None)
-            if find_spec is None:
-                continue
-            try:
-                spec = find_spec(fullname, path, target)
-            except Exception:
-                continue
-            if spec is not None:
-                return spec
-        return None
+        return _spec_elsewhere(_PasteScriptFinder, fullname, path, target)
 
     def _real_usable(self, fullname, path, target):
         if self._find_elsewhere(fullname, path, target) is None:
@@ -1142,19 +1148,10 @@ class _PasteDeployFinder:
         patch = self.PATCHES.get(fullname)
         if patch is None:
             return None
-        for finder in list(sys.meta_path):
-            if finder is self or isinstance(finder, _PasteDeployFinder):
-                continue
-            find_spec = getattr(finder, "find_spec", None)
-            if find_spec is None:
-                continue
-            try:
-                spec = find_spec(fullname, path, target)
-            except Exception:
-                continue
-            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _PatchingLoader(spec.loader, patch)
-                return spec
+        spec = _spec_elsewhere(_PasteDeployFinder, fullname, path, target)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchingLoader(spec.loader, patch)
+            return spec
         return None
 
     def invalidate_caches(self):
