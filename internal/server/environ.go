@@ -55,7 +55,7 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 	}
 	e.Add("SERVER_NAME", name)
 	e.Add("SERVER_PORT", port)
-	remote, scheme := r.RemoteAddr, "http"
+	remote, scheme, forwarded := r.RemoteAddr, "http", false
 	if r.TLS {
 		scheme = "https"
 	}
@@ -70,20 +70,13 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 	if len(s.proxies) > 0 && trusts(s.proxies, remote) {
 		client, sch := forwardedClient(s.proxies, r)
 		if client != "" {
-			remote = client
+			remote, forwarded = client, true
 		}
 		if sch != "" {
 			scheme = sch
 		}
 	}
-	if a, err := netip.ParseAddr(strings.Trim(remote, "[]")); err == nil {
-		e.Add("REMOTE_ADDR", a.String()) // a forwarded address without port
-	} else if i := strings.LastIndexByte(remote, ':'); i >= 0 {
-		e.Add("REMOTE_ADDR", strings.Trim(remote[:i], "[]"))
-		e.Add("REMOTE_PORT", remote[i+1:])
-	} else {
-		e.Add("REMOTE_ADDR", remote)
-	}
+	addRemote(e, remote, forwarded)
 	if scheme == "https" {
 		e.Add("wsgi.url_scheme", "https")
 		e.Add("HTTPS", "on")
@@ -185,4 +178,21 @@ func hostPort(host string) string {
 		return p
 	}
 	return "80"
+}
+
+// addRemote adds REMOTE_ADDR and REMOTE_PORT from an "ip:port" peer, or
+// from a forwarded client's address, which may have no port.
+func addRemote(e *pyembed.Environ, remote string, forwarded bool) {
+	if forwarded {
+		if a, err := netip.ParseAddr(strings.Trim(remote, "[]")); err == nil {
+			e.Add("REMOTE_ADDR", a.String())
+			return
+		}
+	}
+	if i := strings.LastIndexByte(remote, ':'); i >= 0 {
+		e.Add("REMOTE_ADDR", strings.Trim(remote[:i], "[]"))
+		e.Add("REMOTE_PORT", remote[i+1:])
+	} else {
+		e.Add("REMOTE_ADDR", remote)
+	}
 }
