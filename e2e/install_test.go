@@ -299,3 +299,52 @@ func TestInstallBrokenAndCheck(t *testing.T) {
 		t.Errorf("wisp check with a bad drop-in: exit %d\n%s", code, errOut)
 	}
 }
+
+// The first install in an empty folder makes the main file and the site
+// and pool drop-ins; with no server running it takes effect at the next
+// start, which serves it.
+func TestInstallFirstThenServe(t *testing.T) {
+	s := newPoolServer(t)
+	code, out, errOut := runWisp(t, 2*time.Minute, s.Dir, "install", app("printer/app.py"), "--python", python,
+		"--binding", "127.0.0.1:"+s.Ports[0])
+	if code != 0 || !strings.Contains(out, "wisp.toml created") || !strings.Contains(out, "takes effect at the next start") {
+		t.Fatalf("first install: exit %d\n%s%s", code, out, errOut)
+	}
+	s.start(t)
+	if code, body := get(s.Client, s.URL+"/x"); code != 200 || body != "printed\n" {
+		t.Errorf("GET /x: %d %q", code, body)
+	}
+	if code, out, errOut := runWisp(t, 2*time.Minute, s.Dir, "check"); code != 0 {
+		t.Errorf("wisp check: exit %d %s%s", code, out, errOut)
+	}
+}
+
+// An in-process wisp run serves the trace on --control-socket: the app's
+// print, stderr, logging and wsgi.errors lines, and the request's line,
+// all with the request id.
+func TestTraceInProcess(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	w := start(t, app("printer/app.py"), "--control-socket", sock)
+	if !strings.Contains(w.Stderr(), "control="+sock) {
+		t.Errorf("the startup line does not name the control socket:\n%s", w.Stderr())
+	}
+	tr := startTrace(t, sock, "--since", "1m")
+	time.Sleep(300 * time.Millisecond)
+	req, _ := http.NewRequest("GET", w.URL+"/p", nil)
+	req.Header.Set("X-Request-Id", "inproc-7")
+	resp, err := w.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tr.wait(t, 5*time.Second, "the import-time print", func(l traceLine) bool { return l.Text == "printer imported" && l.Stream == "stdout" })
+	for _, want := range []struct{ stream, text string }{{"stdout", "print: /p"}, {"stderr", "stderr: /p"},
+		{"stderr", "INFO printer: logging: /p"}, {"wsgi.errors", "wsgi.errors: /p"}, {"request", "GET /p 200 8B"}} {
+		l := tr.wait(t, time.Second, want.stream+" "+want.text, func(l traceLine) bool {
+			return l.Stream == want.stream && strings.HasPrefix(l.Text, want.text)
+		})
+		if l.Request != "inproc-7" || l.PID != w.Pid() {
+			t.Errorf("%+v: want request inproc-7 and pid %d", l, w.Pid())
+		}
+	}
+}

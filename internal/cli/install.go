@@ -110,6 +110,16 @@ func isScript(target string) bool {
 	return strings.HasSuffix(t, ".py")
 }
 
+// hasInstallBlock reports whether a script carries the seed's install
+// boilerplate (isapi.install's HandleCommandLine): only then is its
+// __main__ run, since another script's __main__ may start a server of its
+// own (app.run()).
+func hasInstallBlock(target string) bool {
+	file, _, _ := strings.Cut(target, ":")
+	b, err := os.ReadFile(file)
+	return err == nil && bytes.Contains(b, []byte("HandleCommandLine"))
+}
+
 // absTarget makes a file target absolute (the server may run elsewhere).
 func absTarget(target string) string {
 	if rest, ok := strings.CutPrefix(target, "config:"); ok {
@@ -131,12 +141,29 @@ func absTarget(target string) string {
 }
 
 // runInstall is `wisp install` and `wisp remove`.
-func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) error {
+func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) (err error) {
 	cfgPath := absPath(f.config)
+	if _, serr := os.Stat(cfgPath); os.IsNotExist(serr) && verb == "install" {
+		// A first install makes the main file: the server's settings, which a
+		// person may edit; the installs themselves go to wisp.d/.
+		text := "# wisp.toml, made by the first wisp install: [server] settings go here;\n" +
+			"# each install is a drop-in of wisp.d/ (wisp list shows them).\n[server]\ncontrol_socket = \"wisp.sock\"\n"
+		if werr := os.WriteFile(cfgPath, []byte(text), 0o644); werr != nil {
+			return fmt.Errorf("make %s: %w", cfgPath, werr)
+		}
+		defer func() { // err is the result
+
+			if err != nil {
+				os.Remove(cfgPath) // nothing was installed: no file either
+			} else {
+				fmt.Fprintf(stdout, "%s created\n", cfgPath)
+			}
+		}()
+	}
 	cur, _ := config.Load(cfgPath) // nil when missing or broken: Install reports it
 	vdirs := []install.VdirParam{{Name: f.vdir, Description: f.description}}
 	site := f.site
-	if target != "" && f.vdir == "" && isScript(target) {
+	if target != "" && f.vdir == "" && isScript(target) && hasInstallBlock(target) {
 		params, err := scriptParams(cur, f, absTarget(target), verb, stderr)
 		if err != nil {
 			return err

@@ -143,13 +143,21 @@ func VdirFile(cfg, site, vdir string) string {
 	return filepath.Join(config.DropinDir(cfg), config.DropinName(site, vdir))
 }
 
-// load reads the main file and its drop-ins; a missing main file is an
-// empty configuration (an install may create it).
+// load reads the main file and its drop-ins; a missing main file, or one
+// with no site yet (what the first install makes), is an empty
+// configuration.
 func load(path string) (*config.Config, error) {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return nil, nil
 	}
-	return config.Load(path)
+	c, err := config.Load(path)
+	if err != nil {
+		ps := config.Problems(err)
+		if len(ps) == 1 && ps[0].Key == "sites" && strings.Contains(ps[0].Msg, "no site is defined") {
+			return nil, nil
+		}
+	}
+	return c, err
 }
 
 // Install plans the drop-ins of an install: the vdir's file (replacing an
