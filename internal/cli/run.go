@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"wisp/internal/accesslog"
 	"wisp/internal/admin"
 	"wisp/internal/config"
 	"wisp/internal/control"
@@ -56,7 +57,7 @@ type runOptions struct {
 	threads, processes, queue, maxHeader, maxStuck         int
 	maxReq, maxReqJitter, maxRSS, maxRSSHard, rapidFailMax int
 	handler, python, chdir, accessLog, errorLog, level     string
-	logFmt, ctlSocket, user, group, pidFile                string
+	logFmt, ctlSocket, user, group, pidFile, accessFormat  string
 	socketMode, socketOwner, adminAddr, adminToken         string
 	certFile, keyFile                                      string
 	maxBody, memBody, minRate, maxSpill                    int64
@@ -97,6 +98,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	newDuration(fs, &o.grace, "graceful-timeout", "", 30*time.Second, "on SIGTERM/SIGINT, time in-flight requests get to finish")
 	newDuration(fs, &o.drainDelay, "drain-delay", "", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before the listeners close (the time a load balancer or Kubernetes Service takes to stop sending)")
 	fs.StringVar(&o.accessLog, "access-log", "-", "access log file, - for stdout, off for none (alias --access-logfile)")
+	fs.StringVar(&o.accessFormat, "access-log-format", "combined", "access log format: combined, w3c (IIS's W3C Extended, with its #Fields header) or json (one object per line)")
 	fs.StringVar(&o.errorLog, "error-logfile", "-", "error log file, - for stderr (reopened on SIGUSR1)")
 	fs.StringVar(&o.level, "log-level", "info", "error log level: debug, info, warn, error")
 	fs.StringVar(&o.logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
@@ -178,6 +180,9 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	}
 	if _, err := server.ParseProxies(o.proxies); err != nil {
 		errs = append(errs, "--forwarded-allow-ips: "+err.Error())
+	}
+	if err := accesslog.CheckFormat(o.accessFormat); err != nil {
+		errs = append(errs, "--access-log-format: "+err.Error())
 	}
 	if o.adminAddr != "" {
 		if err := admin.Check(o.adminAddr, o.adminToken); err != nil {
@@ -286,11 +291,11 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	defer signal.Stop(sigs)
 	notify := sdnotify.New()
 	defer notify.Close()
-	access, closeAccess, reopenAccess, err := server.OpenAccessLog(o.accessLog, stdout)
+	access, err := accesslog.Open(o.accessLog, o.accessFormat, "", stdout)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
-	defer closeAccess()
+	defer access.Close() // after the server's shutdown
 	cfg := server.Config{
 		Handler: o.handler, Threads: o.threads, Queue: o.queue, MaxBody: o.maxBody, MemBody: o.memBody,
 		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
@@ -416,7 +421,7 @@ wait:
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGUSR1:
-				err := reopenAccess()
+				err := access.Reopen()
 				if err == nil {
 					err = errLog.Reopen()
 				}
@@ -531,7 +536,7 @@ func checkInProcess(python string, paths []string, ms []server.Mount, log *slog.
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Log: log, Threads: 1, AccessLog: io.Discard}, ip, ms)
+	srv, err := server.New(server.Config{Log: log, Threads: 1}, ip, ms)
 	if err != nil {
 		return err
 	}

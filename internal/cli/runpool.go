@@ -49,7 +49,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
 			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay, proxies: o.proxies,
-			cert: absPath(o.certFile), key: absPath(o.keyFile),
+			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
 		})
 		if err != nil {
 			return nil, usageError{err}
@@ -87,7 +87,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 // serverKeys and poolKeys map the flags of `wisp run` to the configuration
 // keys they override with -c: [server] keys, and keys of every pool.
 var serverKeys = map[string]string{
-	"access-log": "access_log", "log-level": "log_level", "read-header-timeout": "read_header_timeout",
+	"access-log": "access_log", "access-log-format": "access_log_format", "log-level": "log_level", "read-header-timeout": "read_header_timeout",
 	"read-timeout": "read_timeout", "write-timeout": "write_timeout", "idle-timeout": "idle_timeout",
 	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket", "admin": "admin",
 	"admin-token": "admin_token",
@@ -109,7 +109,7 @@ var poolKeys = map[string]string{
 // --bind and a TARGET or --mount need a file with one site.
 func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.Mount) error {
 	values := map[string]any{
-		"access-log": o.accessLog, "log-level": o.level, "read-header-timeout": o.rht.String(),
+		"access-log": o.accessLog, "access-log-format": o.accessFormat, "log-level": o.level, "read-header-timeout": o.rht.String(),
 		"read-timeout": o.rt.String(), "write-timeout": o.wt.String(), "idle-timeout": o.it.String(),
 		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "drain-delay": o.drainDelay.String(), "forwarded-allow-ips": anyList(o.proxies),
 		"processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
@@ -461,7 +461,7 @@ func switchUser(userName, groupName string) error {
 type runPool struct {
 	python, handler, socket, access, level   string
 	user, group, chdir, admin, adminToken    string
-	cert, key                                string
+	cert, key, accessFormat                  string
 	binds                                    []string
 	mounts                                   []server.Mount
 	pythonpath, env, proxies                 []string
@@ -494,6 +494,9 @@ func poolTOML(p runPool) (string, error) {
 	}
 	d := func(v time.Duration) string { return q(v.String()) }
 	fmt.Fprintf(&b, "[server]\ncontrol_socket = %s\naccess_log = %s\nlog_level = %s\n", q(p.socket), q(p.access), q(p.level))
+	if p.accessFormat != "" {
+		fmt.Fprintf(&b, "access_log_format = %s\n", q(p.accessFormat))
+	}
 	if len(p.proxies) > 0 {
 		var qs []string
 		for _, s := range p.proxies {

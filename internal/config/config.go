@@ -115,6 +115,11 @@ type Server struct {
 	// file's folder; absolute after loading), appended to.
 	AccessLog string `json:"access_log"`
 
+	// AccessLogFormat is the access log's format: "combined" (the
+	// default), "w3c" (IIS's W3C Extended format) or "json". A site may set
+	// its own.
+	AccessLogFormat string `json:"access_log_format"`
+
 	// LogLevel is the error log's level: "debug", "info" (the default),
 	// "warn" or "error".
 	LogLevel string `json:"log_level"`
@@ -318,6 +323,11 @@ type Site struct {
 	// Vdirs are the site's virtual directories. At least one.
 	Vdirs []*Vdir `json:"vdirs"`
 
+	// AccessLog and AccessLogFormat give the site an access log of its own
+	// (a file, "-" or "off"; combined, w3c or json). Default: [server]'s.
+	AccessLog       string `json:"access_log,omitempty"`
+	AccessLogFormat string `json:"access_log_format,omitempty"`
+
 	// TLS serves the site's bindings over TLS: tls = { cert = "...",
 	// key = "..." } (PEM files, relative to the config file's folder;
 	// absolute after loading). A change of the files is served at the next
@@ -363,6 +373,7 @@ func DefaultServer() *Server {
 	return &Server{
 		ControlSocket:     "wisp.sock",
 		AccessLog:         "-",
+		AccessLogFormat:   "combined",
 		LogLevel:          "info",
 		ReadHeaderTimeout: Duration(10e9),
 		ReadTimeout:       Duration(120e9),

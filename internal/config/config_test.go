@@ -45,6 +45,7 @@ func TestParse_defaults(t *testing.T) {
 	wantServer := &Server{
 		ControlSocket:     "/srv/site/wisp.sock",
 		AccessLog:         "-",
+		AccessLogFormat:   "combined",
 		LogLevel:          "info",
 		ReadHeaderTimeout: Duration(10 * time.Second),
 		ReadTimeout:       Duration(120 * time.Second),

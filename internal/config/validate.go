@@ -113,6 +113,14 @@ func (l *loader) validate(c *Config) {
 			names[s.Name] = sp
 		}
 		l.validateBindings(sp, s)
+		if s.AccessLogFormat != "" {
+			if err := checkLogFormat(s.AccessLogFormat); err != "" {
+				l.errorf(keyPath(sp, "access_log_format"), "%s", err)
+			}
+		}
+		if a := s.AccessLog; a != "" && a != "-" && a != "off" {
+			s.AccessLog = l.abs(a)
+		}
 		if s.TLS != nil {
 			tp := keyPath(sp, "tls")
 			if s.TLS.Cert == "" || s.TLS.Key == "" {
@@ -157,6 +165,9 @@ func (l *loader) validateServer(s *Server) {
 	}
 	if s.AccessLog == "" {
 		l.errorf("server.access_log", `must be "-" (standard output), "off" or a file path`)
+	}
+	if err := checkLogFormat(s.AccessLogFormat); err != "" {
+		l.errorf("server.access_log_format", "%s", err)
 	}
 	switch s.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -513,4 +524,13 @@ func (l *loader) checkSharedBindings(sites []*Site) {
 			}
 		}
 	}
+}
+
+// checkLogFormat is the problem with an access log format, or "".
+func checkLogFormat(f string) string {
+	switch f {
+	case "combined", "w3c", "json":
+		return ""
+	}
+	return fmt.Sprintf(`must be "combined", "w3c" or "json", got %q`, f)
 }

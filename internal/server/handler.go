@@ -38,7 +38,7 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	rid := requestID(r)
 	m := s.serve(w, r, rid)
 	if s.access != nil {
-		s.access.log(r, w.Status(), w.Written(), start, rid)
+		s.logAccess(r, m, w.Status(), w.Written(), start, rid)
 	}
 	if s.cfg.Trace != nil {
 		s.traceRequest(r, w, m, start, rid)

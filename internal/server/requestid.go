@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wisp/internal/accesslog"
 	"wisp/internal/h1"
 	"wisp/internal/trace"
 )
@@ -57,4 +58,19 @@ func (s *Server) traceRequest(r *h1.Request, w *h1.Response, m *mount, start tim
 		status = 200
 	}
 	s.cfg.Trace.Request(start, site, vdir, rid, r.Method, r.Target, status, w.Written(), time.Since(start))
+}
+
+// logAccess queues a request's access log entry (formatted off the request
+// path).
+func (s *Server) logAccess(r *h1.Request, m *mount, status int, n int64, start time.Time, rid trace.ID) {
+	e := accesslog.Entry{Start: start, Duration: time.Since(start), Remote: r.RemoteAddr, Method: r.Method, Target: r.Target,
+		Proto: r.Proto, Status: status, Bytes: n, Referer: r.Header("Referer"), UserAgent: r.Header("User-Agent"),
+		Auth: r.Header("Authorization"), RequestID: rid, Local: r.Local}
+	if m != nil {
+		e.Site, e.Vdir = m.site, m.prefix
+		if e.Vdir == "" {
+			e.Vdir = "/"
+		}
+	}
+	s.access.Log(e)
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wisp/internal/accesslog"
 	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 	"wisp/internal/trace"
@@ -57,7 +57,7 @@ type Config struct {
 	// Threads working ones). At the bound no more are replaced and Healthy
 	// reports false until one returns. 0: Threads.
 	MaxStuckThreads int
-	AccessLog       io.Writer // combined log format; nil: off
+	AccessLog       *accesslog.Logger // nil: off; the caller closes it after Shutdown
 	// BeforeAccept and ConnChange are passed to the HTTP server: a pool's
 	// workers use them to balance connections between them.
 	BeforeAccept func()
@@ -176,7 +176,7 @@ type Server struct {
 	bodies *memBudget // BodyMemory
 	spill  spillSpace // MaxSpill
 	h1     *h1.Server
-	access *accessLog
+	access *accesslog.Logger
 	log    *slog.Logger
 	// proxies are the trusted proxies (Config.TrustedProxies)
 	proxies []netip.Prefix
@@ -240,9 +240,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		}
 		s.log.Info("the app uses ISAPISimpleHandler: serving it single-threaded (handler simple; --handler overrides)")
 	}
-	if cfg.AccessLog != nil {
-		s.access = newAccessLog(cfg.AccessLog)
-	}
+	s.access = cfg.AccessLog
 	s.bodies = newMemBudget(s.cfg.BodyMemory)
 	s.spill = spillSpace{pyembed.NewBudget(s.cfg.MaxSpill)}
 	if s.pool, err = ip.StartPool(s.cfg.Threads, s.cfg.Queue); err != nil {
@@ -269,7 +267,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 // log shows malformed and oversized requests too).
 func (s *Server) rejected(r *h1.Request, status int, n int64) {
 	if s.access != nil {
-		s.access.log(r, status, n, time.Now(), requestID(r))
+		s.logAccess(r, nil, status, n, time.Now(), requestID(r))
 	}
 }
 
@@ -334,9 +332,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	linger.Stop()
 	err := s.h1.Shutdown(ctx)
-	if s.access != nil {
-		defer s.access.close()
-	}
 	stopped := make(chan struct{})
 	go func() { s.pool.Stop(); close(stopped) }()
 	select {
@@ -394,68 +389,3 @@ func (s *Server) Healthy() (bool, string) {
 
 // Handler returns the handler in use and its number of Python threads.
 func (s *Server) Handler() (string, int) { return s.cfg.Handler, s.cfg.Threads }
-
-// OpenAccessLog opens an access log named as the flags and the config write
-// it: "-" is stdout, "off" or "" is none, anything else a file appended to.
-// close releases the file and reopen opens its path again (logrotate's
-// convention, on SIGUSR1); both are no-ops for stdout or none.
-func OpenAccessLog(spec string, stdout io.Writer) (w io.Writer, close, reopen func() error, err error) {
-	nop := func() error { return nil }
-	switch spec {
-	case "off", "":
-		return nil, nop, nop, nil
-	case "-":
-		return stdout, nop, nop, nil
-	}
-	f, err := OpenLogFile(spec)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("access log: %w", err)
-	}
-	return f, f.Close, f.Reopen, nil
-}
-
-// LogFile is a log file that can be reopened at its path while it is written
-// to: after logrotate renamed it, Reopen makes later writes create a new file.
-// Writes and Reopen may run concurrently (the access log writes it from its
-// flusher only, so the lock is not on the request path).
-type LogFile struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
-}
-
-// OpenLogFile opens path for appending, creating it (mode 0644) if needed.
-func OpenLogFile(path string) (*LogFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return &LogFile{path: path, f: f}, nil
-}
-
-func (l *LogFile) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Write(p)
-}
-
-// Reopen opens the path again and closes the old file; if the path cannot be
-// opened, writes go on to the old file and the error says why.
-func (l *LogFile) Reopen() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("reopen %s: %w", l.path, err)
-	}
-	l.mu.Lock()
-	old := l.f
-	l.f = f
-	l.mu.Unlock()
-	return old.Close()
-}
-
-// Close closes the file.
-func (l *LogFile) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Close()
-}

@@ -115,12 +115,3 @@ func TestWriteHeader(t *testing.T) {
 		}
 	}
 }
-
-func TestQuoteField(t *testing.T) {
-	if got := quoteField(`a "b"` + "\n"); strings.ContainsAny(got, "\n\"") && !strings.Contains(got, `\"`) {
-		t.Errorf("quoteField left a raw quote or newline: %q", got)
-	}
-	if got := quoteField("plain text"); got != "plain text" {
-		t.Errorf("quoteField(plain) = %q", got)
-	}
-}

@@ -42,6 +42,7 @@ type WorkerSpec struct {
 	Multiprocess   bool          `json:"multiprocess"`
 	Processes      int           `json:"processes"`  // of the pool: the worker sizes GOMAXPROCS to its share of the CPUs
 	AccessLog      string        `json:"access_log"` // "-", "off" or a file
+	AccessFormat   string        `json:"access_log_format,omitempty"`
 	LogLevel       string        `json:"log_level"`
 	TrustedProxies []string      `json:"trusted_proxies,omitempty"`
 	ErrorLog       string        `json:"error_log,omitempty"`
@@ -63,6 +64,9 @@ type WorkerSpec struct {
 type SiteSpec struct {
 	Name   string      `json:"name"`
 	Mounts []MountSpec `json:"mounts"`
+	// AccessLog and AccessFormat are the site's own access log ("": the pool's).
+	AccessLog    string `json:"access_log,omitempty"`
+	AccessFormat string `json:"access_log_format,omitempty"`
 	// TLSCert and TLSKey serve the site's bindings over TLS.
 	TLSCert string `json:"tls_cert,omitempty"`
 	TLSKey  string `json:"tls_key,omitempty"`

@@ -710,12 +710,12 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		MaxHeaderBytes: int(pc.MaxHeaderBytes), ReadHeader: time.Duration(sv.ReadHeaderTimeout),
 		Read: time.Duration(sv.ReadTimeout), Write: time.Duration(sv.WriteTimeout), Idle: time.Duration(sv.IdleTimeout),
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
-		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, LogLevel: sv.LogLevel, TrustedProxies: sv.TrustedProxies, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
+		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, AccessFormat: sv.AccessLogFormat, LogLevel: sv.LogLevel, TrustedProxies: sv.TrustedProxies, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
 	}
 	for _, st := range cfg.Sites {
 		primary := primaryPool(st)
 		serves := false
-		site := SiteSpec{Name: st.Name}
+		site := SiteSpec{Name: st.Name, AccessLog: st.AccessLog, AccessFormat: st.AccessLogFormat}
 		if st.TLS != nil {
 			site.TLSCert, site.TLSKey = st.TLS.Cert, st.TLS.Key
 		}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"wisp/internal/accesslog"
 	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 	"wisp/internal/server"
@@ -85,11 +87,12 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	if err := pyembed.CrashReportsTo(3, crashPrefix); err != nil {
 		log.Warn("crash reports go to the error log unprefixed", "err", err)
 	}
-	access, closeAccess, reopenAccess, err := server.OpenAccessLog(spec.AccessLog, stdout)
+	logs := accesslog.NewSet(spec.Pool, stdout)
+	defer logs.Close() // after the servers' shutdown (deferred later, run first)
+	access, err := logs.Get(spec.AccessLog, spec.AccessFormat)
 	if err != nil {
 		return err
 	}
-	defer closeAccess()
 	reopenDone := make(chan struct{})
 	defer close(reopenDone)
 	go func() {
@@ -100,7 +103,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 					log.Debug("signal ignored by a worker: the supervisor acts on it", "signal", sig.String())
 					continue
 				}
-				err := reopenAccess()
+				err := logs.Reopen()
 				if err == nil && spec.ErrorLog != "" {
 					err = reopenStderr(spec.ErrorLog)
 				}
@@ -153,6 +156,11 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name})
 		}
 		c := cfg
+		if st.AccessLog != "" || st.AccessFormat != "" {
+			if c.AccessLog, err = logs.Get(cmp.Or(st.AccessLog, spec.AccessLog), cmp.Or(st.AccessFormat, spec.AccessFormat)); err != nil {
+				return err
+			}
+		}
 		srv, err := server.New(c, ip, ms)
 		if err != nil {
 			if !spec.DevReload {
