@@ -1,5 +1,6 @@
 // Package admin is wisp's admin listener (`--admin ADDR`, `[server] admin`):
-// the health endpoints that load balancers and Kubernetes probe, /healthz
+// /metrics (Prometheus), and the health endpoints that load balancers and
+// Kubernetes probe, /healthz
 // (the process works) and /readyz (it can take traffic: every pool has a
 // ready worker and the server is not draining). It is never reachable
 // through a site's bindings. Loopback by default; any other address needs a
@@ -36,8 +37,9 @@ func NewReport(reasons []string) Report {
 
 // Source is what the endpoints ask.
 type Source interface {
-	Health() Report // /healthz
-	Ready() Report  // /readyz
+	Health() Report        // /healthz
+	Ready() Report         // /readyz
+	Metrics() http.Handler // /metrics (nil: none)
 }
 
 // Server is a running admin listener.
@@ -84,6 +86,9 @@ func Listen(addr, token string, src Source, log *slog.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { write(w, src.Health()) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { write(w, src.Ready()) })
+	if h := src.Metrics(); h != nil {
+		mux.Handle("GET /metrics", h)
+	}
 	var h http.Handler = mux
 	if token != "" {
 		h = bearer(token, mux)

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 
 	"wisp/internal/admin"
+	"wisp/internal/metrics"
 	"wisp/internal/server"
 	"wisp/internal/supervisor"
 )
@@ -21,10 +23,22 @@ func (h poolHealth) Health() admin.Report {
 
 func (h poolHealth) Ready() admin.Report { return admin.NewReport(h.sup.Unready()) }
 
+func (h poolHealth) Metrics() http.Handler { return metrics.Handler(h.sup.Metrics) }
+
 // processHealth is what the admin listener of an in-process server reports.
 type processHealth struct {
 	srv      *server.Server
 	draining *atomic.Bool
+	counters *metrics.Counters
+	extra    func(*metrics.Snapshot) // the access log's and trace's drop counts
+}
+
+func (h processHealth) Metrics() http.Handler {
+	return metrics.Handler(func() []metrics.PoolView {
+		s := h.counters.Snapshot()
+		h.extra(&s)
+		return []metrics.PoolView{{Snap: s}}
+	})
 }
 
 func (h processHealth) Health() admin.Report {

@@ -24,6 +24,7 @@ import (
 	"wisp/internal/config"
 	"wisp/internal/control"
 	"wisp/internal/listen"
+	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
 	"wisp/internal/sdnotify"
 	"wisp/internal/server"
@@ -366,6 +367,8 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 
 	hub := trace.NewHub("")
 	cfg.Trace = hub
+	counters := metrics.New()
+	cfg.Metrics = counters
 	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log, Trace: hub.Python()})
 	if err != nil {
 		closeAll()
@@ -402,7 +405,9 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		go func() { errc <- srv.Serve(ln) }()
 	}
 	var draining atomic.Bool
-	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining}, log)
+	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining, counters, func(s *metrics.Snapshot) {
+		s.LogDropped, s.TraceDropped = access.Dropped(), hub.Dropped()
+	}}, log)
 	if err != nil {
 		closeAll()
 		srv.Shutdown(context.Background())

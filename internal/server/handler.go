@@ -30,13 +30,26 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	if s.draining.Load() {
 		w.SetClose()
 	}
-	if s.access == nil && s.cfg.Trace == nil {
+	if s.access == nil && s.cfg.Trace == nil && s.cfg.Metrics == nil {
 		s.serve(w, r, trace.ID{})
 		return
 	}
 	start := time.Now()
 	rid := requestID(r)
+	s.cfg.Metrics.Begin()
 	m := s.serve(w, r, rid)
+	s.cfg.Metrics.End()
+	if c := s.cfg.Metrics; c != nil {
+		site, vdir := "", "/"
+		if m != nil {
+			site, vdir = m.site, cmp.Or(m.prefix, "/")
+		}
+		status := w.Status()
+		if status == 0 {
+			status = 200
+		}
+		c.Request(site, vdir, status, max(r.ContentLength, 0), w.Written(), time.Since(start))
+	}
 	if s.access != nil {
 		s.logAccess(r, m, w.Status(), w.Written(), start, rid)
 	}
@@ -99,6 +112,7 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		w.AddHeader("Retry-After", "1")
 		plain(w, 503, "503 Service Unavailable: all Python threads are busy and the queue is full")
 		s.log.Warn("request queue full: answered 503", "path", r.Path, "queue", s.cfg.Queue)
+		s.cfg.Metrics.Refused("503 queue full")
 	}
 	return m
 }
@@ -764,6 +778,7 @@ func (s *Server) spillBody(r *h1.Request, j *job, head []byte) (int, string) {
 		return 500, "500 Internal Server Error"
 	}
 	os.Remove(f.Name())
+	s.cfg.Metrics.Spilled()
 	j.bodyFile = f
 	var dst io.Writer = f
 	if r.ContentLength < 0 {

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"wisp/internal/accesslog"
 	"wisp/internal/h1"
+	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
 	"wisp/internal/trace"
 )
@@ -68,6 +70,8 @@ type Config struct {
 	AppBegin func(r *h1.Request) int
 	AppEnd   func(token int)
 	Log      *slog.Logger // error log
+	// Metrics, if set, counts the requests (see package metrics).
+	Metrics *metrics.Counters
 	// Trace, if set, gets one line per request (and is where the app's
 	// output is published, through pyembed's Options.Trace).
 	Trace *trace.Hub
@@ -269,6 +273,7 @@ func (s *Server) rejected(r *h1.Request, status int, n int64) {
 	if s.access != nil {
 		s.logAccess(r, nil, status, n, time.Now(), requestID(r))
 	}
+	s.cfg.Metrics.Refused(strconv.Itoa(status))
 }
 
 // cleanPrefix normalizes a mount prefix: "" for the root, else "/a/b" with no

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"wisp/internal/metrics"
 
 	"wisp/internal/config"
 )
@@ -55,6 +56,13 @@ type pool struct {
 	board      *board          // connection counts shared by the workers (nil: not balanced)
 	prev       *prevSettings   // what its workers ran before the last reload changed it
 	configNote string          // why the running pool differs from the file (a failed reload or recycle)
+
+	// metrics: the counters of the workers that are gone (live ones are
+	// added when read), recycles by reason, crashes, rapid-fail stops
+	retired        metrics.Snapshot
+	recycles       map[string]uint64
+	crashes        uint64
+	rapidFailStops uint64
 }
 
 // freeCPUIndex picks the CPU share (0..processes-1) held by the fewest of the
@@ -121,11 +129,12 @@ type worker struct {
 	replacedBy    *worker
 	killTimer     *time.Timer
 	startTimedOut bool
-	slot          int      // on the pool's board; -1: none
-	outcome       *outcome // the reload or recycle that started it, until it is ready or fails
-	crash         []string // its crash report: the fatal signal, then the Python stack
-	failure       string   // why it could not start, as it reported it
-	cpuIndex      int      // which share of the CPUs it runs on (CPUAffinity)
+	slot          int              // on the pool's board; -1: none
+	outcome       *outcome         // the reload or recycle that started it, until it is ready or fails
+	crash         []string         // its crash report: the fatal signal, then the Python stack
+	failure       string           // why it could not start, as it reported it
+	metrics       metrics.Snapshot // its counters, as it last reported them
+	cpuIndex      int              // which share of the CPUs it runs on (CPUAffinity)
 }
 
 func (w *worker) signal(sig syscall.Signal) {
@@ -195,6 +204,9 @@ func (p *pool) hasReady() bool {
 }
 
 func (p *pool) message(w *worker, m statusMsg) {
+	if m.Metrics != nil {
+		w.metrics = *m.Metrics
+	}
 	if m.Requests > w.requests {
 		p.requests += m.Requests - w.requests
 		p.lastActive = time.Now()
@@ -247,6 +259,10 @@ func (p *pool) recycle(w *worker, reason string) {
 		return
 	}
 	p.s.log.Info("recycling worker", "pool", p.name, "worker", w.id, "pid", w.pid, "reason", reason)
+	if p.recycles == nil {
+		p.recycles = map[string]uint64{}
+	}
+	p.recycles[reason]++
 	if nw := p.s.spawn(p, w); nw != nil {
 		w.replacedBy = nw
 	}
@@ -290,6 +306,10 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 			break
 		}
 	}
+	gone := w.metrics
+	gone.InFlight = 0
+	p.retired.Add(gone) // its counters stay in the pool's totals
+	w.metrics = metrics.Snapshot{}
 	if w.killTimer != nil {
 		w.killTimer.Stop()
 	}
@@ -306,6 +326,7 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 		p.s.updateStandby()
 		return
 	}
+	p.crashes++
 	how := exitText(st, err)
 	if w.startTimedOut {
 		how = "did not become ready within start_timeout"
@@ -413,6 +434,9 @@ func (p *pool) stop(reason string) {
 	}
 	p.state = PoolStopped
 	p.reason = reason
+	if strings.HasPrefix(reason, "rapid-fail") {
+		p.rapidFailStops++
+	}
 	p.s.log.Error("pool stopped: answering 503 until 'wisp start "+p.name+"' or a reload", "pool", p.name, "reason", reason)
 	for _, w := range p.workers {
 		p.drain(w, "pool stopped")

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"time"
+	"wisp/internal/metrics"
 )
 
 // WorkerSpec is everything one worker process needs. The supervisor passes it
@@ -92,9 +93,10 @@ const WorkerEnv = "WISP_WORKER"
 
 // statusMsg is one line a worker writes on its status pipe.
 type statusMsg struct {
-	Event    string `json:"event"` // "ready", "stats", "recycle", "stuck", "failed" (it cannot start: Reason)
-	Requests uint64 `json:"requests,omitempty"`
-	Reason   string `json:"reason,omitempty"`
+	Event    string            `json:"event"` // "ready", "stats", "recycle", "stuck", "failed" (it cannot start: Reason)
+	Requests uint64            `json:"requests,omitempty"`
+	Reason   string            `json:"reason,omitempty"`
+	Metrics  *metrics.Snapshot `json:"metrics,omitempty"` // with "stats": the worker's counters
 }
 
 // ReadWorkerSpec reads the spec of the current process, if it is a worker.

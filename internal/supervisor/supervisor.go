@@ -25,6 +25,7 @@ import (
 
 	"wisp/internal/config"
 	"wisp/internal/listen"
+	"wisp/internal/metrics"
 	"wisp/internal/server"
 	"wisp/internal/trace"
 )
@@ -1170,4 +1171,24 @@ func (s *Supervisor) Trace(ctx context.Context, f trace.Filter, out func(trace.L
 			return err
 		}
 	}
+}
+
+// Metrics is every pool's counters and workers, for /metrics: the live
+// workers' last reports added to what the gone ones left.
+func (s *Supervisor) Metrics() []metrics.PoolView {
+	var out []metrics.PoolView
+	s.call(func() {
+		for _, name := range slices.Sorted(maps.Keys(s.pools)) {
+			p := s.pools[name]
+			v := metrics.PoolView{Pool: name, State: string(p.state), Crashes: p.crashes, RapidFailStops: p.rapidFailStops,
+				Recycles: maps.Clone(p.recycles)}
+			v.Snap.Add(p.retired)
+			for _, w := range p.workers {
+				v.Snap.Add(w.metrics)
+				v.Workers = append(v.Workers, metrics.WorkerView{PID: w.pid, State: w.state.String(), RSS: w.rss})
+			}
+			out = append(out, v)
+		}
+	})
+	return out
 }

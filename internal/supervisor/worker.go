@@ -20,6 +20,7 @@ import (
 
 	"wisp/internal/accesslog"
 	"wisp/internal/h1"
+	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
 	"wisp/internal/server"
 	"wisp/internal/tlsconf"
@@ -132,13 +133,19 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			slot = nil
 		}
 	}
+	counters := metrics.New()
+	snapshot := func() *metrics.Snapshot {
+		m := counters.Snapshot()
+		m.LogDropped, m.TraceDropped = logs.Dropped(), hub.Dropped()
+		return &m
+	}
 	proxies, err := server.ParseProxies(spec.TrustedProxies)
 	if err != nil {
 		return err
 	}
 	cfg := server.Config{
 		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
-		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill, TrustedProxies: proxies, Trace: hub,
+		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill, TrustedProxies: proxies, Trace: hub, Metrics: counters,
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log,
@@ -230,7 +237,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var last uint64
+
 	count := func() uint64 {
 		var n uint64
 		for _, s := range all {
@@ -249,10 +256,11 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		case <-stuck:
 			report(statusMsg{Event: "stuck", Requests: count()})
 		case <-tick.C:
-			if n := count(); n != last {
-				last = n
-				report(statusMsg{Event: "stats", Requests: n})
-			}
+			// the counters every second (the supervisor's /metrics is at
+			// most this old); a stats line is a few hundred bytes
+			n := count()
+
+			report(statusMsg{Event: "stats", Requests: n, Metrics: snapshot()})
 		}
 	}
 	// Drain: no new connections, in-flight requests finish with Connection: close.
@@ -282,7 +290,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		}()
 	}
 	wg.Wait()
-	report(statusMsg{Event: "stats", Requests: count()})
+	report(statusMsg{Event: "stats", Requests: count(), Metrics: snapshot()})
 	if abandoned {
 		log.Warn("grace period over: exiting with requests still running in Python")
 		return nil

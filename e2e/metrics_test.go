@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"bufio"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scrape reads /metrics into "name{labels}" → value.
+func scrape(t *testing.T, w *wisp, admin string) map[string]float64 {
+	t.Helper()
+	resp, err := w.Client.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// metricWait waits until the metric reaches want (workers report every second).
+func metricWait(t *testing.T, w *wisp, admin, name string, want float64) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := scrape(t, w, admin)
+		if m[name] == want || time.Now().After(deadline) {
+			if m[name] != want {
+				t.Fatalf("%s = %v, want %v", name, m[name], want)
+			}
+			return m
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// N requests move the counters by exactly N, and the histogram's count too,
+// across a recycle of every worker of the pool; a refused request is counted
+// by its reason.
+func TestMetricsAcrossRecycle(t *testing.T) {
+	aport := pickPort(t)
+	admin := "127.0.0.1:" + aport
+	sock := t.TempDir() + "/ctl.sock"
+	w := start(t, app("pool_app/app.py"), "-w", "2", "--admin", admin, "--control-socket", sock)
+	const n = 60
+	for i := 0; i < n; i++ {
+		if code, _ := get(w.Client, w.URL+"/info"); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	total := `wisp_requests_total{code="2xx",pool="default",site="default",vdir="/"}`
+	count := `wisp_request_duration_seconds_count{code="2xx",pool="default",site="default",vdir="/"}`
+	m := metricWait(t, w, admin, total, n)
+	if m[count] != n {
+		t.Errorf("histogram count %v, want %d", m[count], n)
+	}
+	if m[`wisp_workers{pool="default",state="ready"}`] != 2 {
+		t.Errorf("ready workers %v", m[`wisp_workers{pool="default",state="ready"}`])
+	}
+	if code, out, errOut := runWisp(t, time.Minute, "", "recycle", "default", "--socket", sock); code != 0 {
+		t.Fatalf("recycle: %d %s%s", code, out, errOut)
+	}
+	for i := 0; i < n; i++ {
+		get(w.Client, w.URL+"/info")
+	}
+	m = metricWait(t, w, admin, total, 2*n)
+	if m[count] != 2*n {
+		t.Errorf("histogram count %v after the recycle, want %d", m[count], 2*n)
+	}
+	recycled := 0.0
+	for k, v := range m {
+		if strings.HasPrefix(k, `wisp_worker_recycles_total{pool="default"`) {
+			recycled += v
+		}
+	}
+	if recycled != 2 {
+		t.Errorf("%v recycles counted, want 2 (both workers)", recycled)
+	}
+	// a malformed request: refused with 400, counted by its reason
+	c, err := net.Dial("tcp", w.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.Read(make([]byte, 512))
+	c.Close()
+	metricWait(t, w, admin, `wisp_requests_refused_total{pool="default",reason="400"}`, 1)
+}
+
+// In-process, the same counters (no pool label value).
+func TestMetricsInProcess(t *testing.T) {
+	admin := "127.0.0.1:" + pickPort(t)
+	w := start(t, app("pool_app/app.py"), "--admin", admin)
+	for i := 0; i < 25; i++ {
+		get(w.Client, w.URL+"/nope")
+	}
+	m := metricWait(t, w, admin, `wisp_requests_total{code="2xx",pool="",site="",vdir="/"}`, 25)
+	if m[`wisp_request_duration_seconds_count{code="2xx",pool="",site="",vdir="/"}`] != 25 {
+		t.Errorf("histogram count: %v", m)
+	}
+}
