@@ -76,12 +76,49 @@ func bucketOf(d time.Duration) int {
 	return len(Buckets)
 }
 
+// Route is a site's vdir: its series by status class, found once (a
+// server keeps one per mount) rather than per request.
+type Route struct {
+	c     *Counters
+	site  string
+	vdir  string
+	codes [7]atomic.Pointer[series] // 0: other, 1..5: 1xx..5xx, 6: unused
+}
+
+// Route returns the route of a site's vdir.
+func (c *Counters) Route(site, vdir string) *Route {
+	if c == nil {
+		return nil
+	}
+	return &Route{c: c, site: site, vdir: vdir}
+}
+
+// Request counts one answered request of the route.
+func (r *Route) Request(status int, in, out int64, d time.Duration) {
+	if r == nil {
+		return
+	}
+	i := 0
+	if status >= 100 && status <= 599 {
+		i = status / 100
+	}
+	s := r.codes[i].Load()
+	if s == nil {
+		s = r.c.get(Key{r.site, r.vdir, Class(status)})
+		r.codes[i].Store(s)
+	}
+	s.record(in, out, d)
+}
+
 // Request counts one answered request.
 func (c *Counters) Request(site, vdir string, status int, in, out int64, d time.Duration) {
 	if c == nil {
 		return
 	}
-	s := c.get(Key{site, vdir, Class(status)})
+	c.get(Key{site, vdir, Class(status)}).record(in, out, d)
+}
+
+func (s *series) record(in, out int64, d time.Duration) {
 	s.count.Add(1)
 	s.bytesIn.Add(uint64(max(in, 0)))
 	s.bytesOut.Add(uint64(max(out, 0)))

@@ -40,15 +40,15 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	m := s.serve(w, r, rid)
 	s.cfg.Metrics.End()
 	if c := s.cfg.Metrics; c != nil {
-		site, vdir := "", "/"
-		if m != nil {
-			site, vdir = m.site, cmp.Or(m.prefix, "/")
-		}
 		status := w.Status()
 		if status == 0 {
 			status = 200
 		}
-		c.Request(site, vdir, status, max(r.ContentLength, 0), w.Written(), time.Since(start))
+		if m != nil {
+			m.route.Request(status, max(r.ContentLength, 0), w.Written(), time.Since(start))
+		} else {
+			c.Request("", "", status, max(r.ContentLength, 0), w.Written(), time.Since(start))
+		}
 	}
 	if s.access != nil {
 		s.logAccess(r, m, w.Status(), w.Written(), start, rid)

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -166,6 +167,7 @@ type Mount struct {
 type mount struct {
 	prefix  string
 	site    string
+	route   *metrics.Route // its counters
 	app     int
 	proxy   h1.Handler    // forwarding mount
 	timeout time.Duration // 0: none
@@ -214,7 +216,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			return nil, fmt.Errorf("mount %q: prefix given twice", m.Prefix)
 		}
 		seen[p] = true
-		mt := mount{prefix: p, site: m.Site, timeout: m.Timeout}
+		mt := mount{prefix: p, site: m.Site, timeout: m.Timeout, route: cfg.Metrics.Route(m.Site, cmp.Or(p, "/"))}
 		if mt.timeout == 0 {
 			mt.timeout = cfg.RequestTimeout
 		}
