@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,4 +116,39 @@ func TestMetricsInProcess(t *testing.T) {
 	if m[`wisp_request_duration_seconds_count{code="2xx",pool="",site="",vdir="/"}`] != 25 {
 		t.Errorf("histogram count: %v", m)
 	}
+}
+
+// An app that takes long to import shows progress instead of silence, in
+// wisp run's startup and in a pool's workers.
+func TestImportProgress(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "slow.py"), []byte("import time\ntime.sleep(2.6)\n\ndef application(environ, start_response):\n"+
+		"    start_response('200 OK', [])\n    return [b'ok']\n"), 0o644)
+	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		w := startOpts(t, runOpts{Dir: dir}, append([]string{"slow.py"}, extra...)...)
+		if !strings.Contains(w.Stderr(), "importing slow.py… 2.0s") && !strings.Contains(w.Stderr(), "slow.py… 2.0s") {
+			t.Errorf("%v: no import progress in:\n%s", extra, w.Stderr())
+		}
+	}
+}
+
+// wisp status lists the live workers in its table and the ones that exited
+// apart, marked as such.
+func TestStatusMarksExited(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	w := start(t, app("pool_app/app.py"), "-w", "1", "--control-socket", sock)
+	runWisp(t, time.Minute, "", "recycle", "default", "--socket", sock)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, out, _ := runWisp(t, time.Minute, "", "status", "--socket", sock)
+		table, exited, _ := strings.Cut(out, "recently exited:")
+		if strings.Contains(exited, "stopped") && !strings.Contains(table, "stopped") && strings.Contains(table, "ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wisp status:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = w
 }

@@ -116,6 +116,7 @@ func statusCmd(cf *controlFlags, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "wisp pid %d, config %s\n", st.PID, st.Config)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POOL\tSTATE\tWORKER\tPID\tWSTATE\tRSS MB\tREQUESTS\tCONNS\tUPTIME")
+	exited := 0
 	for _, p := range st.Pools {
 		state := string(p.State)
 		if p.Reason != "" {
@@ -124,12 +125,27 @@ func statusCmd(cf *controlFlags, stdout io.Writer) error {
 		if len(p.Workers) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", p.Name, state)
 		}
-		for _, w := range append(p.Workers, p.Exited...) {
+		for _, w := range p.Workers {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Conns, w.Uptime)
 		}
+		exited += len(p.Exited)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if exited > 0 {
+		// the workers that are gone, apart: they no longer serve
+		fmt.Fprintln(stdout, "\nrecently exited:")
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  POOL\tWORKER\tPID\tHOW\tREQUESTS\tWHEN")
+		for _, p := range st.Pools {
+			for _, w := range p.Exited {
+				fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%d\t%s\n", p.Name, w.ID, w.PID, w.State, w.Requests, strings.TrimPrefix(w.Uptime, "exited "))
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	for _, p := range st.Pools {
 		if p.ConfigNote != "" {

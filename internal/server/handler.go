@@ -44,16 +44,17 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 		if status == 0 {
 			status = 200
 		}
-		if m != nil {
-			m.route.Request(status, max(r.ContentLength, 0), w.Written(), time.Since(start))
-		} else {
+		switch {
+		case m == nil:
 			c.Request("", "", status, max(r.ContentLength, 0), w.Written(), time.Since(start))
+		case m.proxy == nil: // a forwarded request is counted by the pool that runs it
+			m.route.Request(status, max(r.ContentLength, 0), w.Written(), time.Since(start))
 		}
 	}
 	if s.access != nil {
 		s.logAccess(r, m, w.Status(), w.Written(), start, rid)
 	}
-	if s.cfg.Trace != nil {
+	if s.cfg.Trace != nil && (m == nil || m.proxy == nil) { // a forwarded request: the pool that runs it traces it
 		s.traceRequest(r, w, m, start, rid)
 	}
 }
@@ -67,6 +68,9 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		return nil
 	}
 	if m.proxy != nil {
+		if !rid.IsZero() && !validRequestID(r.Header("X-Request-Id")) {
+			setRequestID(r, rid.String()) // the pool that runs it traces it under the same id
+		}
 		m.proxy.ServeH1(w, r)
 		return m
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -73,4 +74,16 @@ func (s *Server) logAccess(r *h1.Request, m *mount, status int, n int64, start t
 		}
 	}
 	s.access.Log(e)
+}
+
+// setRequestID gives r the X-Request-Id id, replacing one that is not a
+// sane token.
+func setRequestID(r *h1.Request, id string) {
+	for i := range r.Fields {
+		if strings.EqualFold(r.Fields[i].Name, "X-Request-Id") {
+			r.Fields[i].Value = id
+			return
+		}
+	}
+	r.Fields = append(r.Fields, h1.Field{Name: "X-Request-Id", Value: id})
 }

@@ -225,7 +225,9 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
+		stop := importProgress(s.log, m.Target)
 		app, err := ip.LoadApp(m.Target, cfg.Handler != "simple", cfg.Multiprocess)
+		stop()
 		if err != nil {
 			return nil, err
 		}
@@ -396,3 +398,27 @@ func (s *Server) Healthy() (bool, string) {
 
 // Handler returns the handler in use and its number of Python threads.
 func (s *Server) Handler() (string, int) { return s.cfg.Handler, s.cfg.Threads }
+
+// importProgress logs, while an app takes long to import, that it is
+// importing and for how long ("importing shop.wsgi:application… 4.2s"),
+// every two seconds, instead of silence. The returned func stops it.
+func importProgress(log *slog.Logger, target string) func() {
+	if log == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				log.Info(fmt.Sprintf("importing %s… %.1fs", target, time.Since(start).Seconds()), "target", target)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
