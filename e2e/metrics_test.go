@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"net"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -151,4 +153,53 @@ func TestStatusMarksExited(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	_ = w
+}
+
+// The dashboard in a real headless browser (Chromium): it shows the worker
+// pids, a press of recycle replaces them without a page reload, the live
+// trace and the recycles show, and the page fits a phone's width.
+func TestDashboardChromium(t *testing.T) {
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromedriver"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s is not installed (Debian's chromium and chromium-driver)", p)
+		}
+	}
+	if exec.Command(python, "-c", "import selenium").Run() != nil {
+		t.Skip("python3-selenium is not installed")
+	}
+	admin := "127.0.0.1:" + pickPort(t)
+	w := start(t, app("printer/app.py"), "-w", "2", "--admin", admin)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // some traffic for the charts and the trace
+		for i := 0; i < 600; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				get(w.Client, w.URL+"/dash")
+			}
+		}
+	}()
+	args := []string{filepath.Join(repoRoot, "e2e", "dashboard_check.py"), "http://" + admin + "/", "default"}
+	if shot := os.Getenv("WISP_DASHBOARD_SCREENSHOT"); shot != "" {
+		args = append(args, shot)
+	}
+	cmd := exec.Command(python, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dashboard_check.py: %v\n%s", err, out)
+	}
+	var res struct {
+		Before, After []string
+		Trace, Events string
+		PhoneFits     bool `json:"phone_fits"`
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(res.Before) != 2 || len(res.After) != 2 || !strings.Contains(res.Trace, "print: /dash") || !strings.Contains(res.Events, "recycled") || !res.PhoneFits {
+		t.Errorf("dashboard: %+v", res)
+	}
 }

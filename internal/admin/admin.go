@@ -1,5 +1,5 @@
 // Package admin is wisp's admin listener (`--admin ADDR`, `[server] admin`):
-// /metrics (Prometheus), and the health endpoints that load balancers and
+// the dashboard (/), /metrics (Prometheus), and the health endpoints that load balancers and
 // Kubernetes probe, /healthz
 // (the process works) and /readyz (it can take traffic: every pool has a
 // ready worker and the server is not draining). It is never reachable
@@ -37,9 +37,10 @@ func NewReport(reasons []string) Report {
 
 // Source is what the endpoints ask.
 type Source interface {
-	Health() Report        // /healthz
-	Ready() Report         // /readyz
-	Metrics() http.Handler // /metrics (nil: none)
+	Health() Report          // /healthz
+	Ready() Report           // /readyz
+	Metrics() http.Handler   // /metrics (nil: none)
+	Dashboard() http.Handler // / and /api/ (nil: none)
 }
 
 // Server is a running admin listener.
@@ -88,6 +89,9 @@ func Listen(addr, token string, src Source, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { write(w, src.Ready()) })
 	if h := src.Metrics(); h != nil {
 		mux.Handle("GET /metrics", h)
+	}
+	if h := src.Dashboard(); h != nil {
+		mux.Handle("/", h)
 	}
 	var h http.Handler = mux
 	if token != "" {

@@ -14,7 +14,8 @@ type fakeSource struct{ unready []string }
 func (f *fakeSource) Health() Report { return NewReport(nil) }
 func (f *fakeSource) Ready() Report  { return NewReport(f.unready) }
 
-func (f *fakeSource) Metrics() http.Handler { return nil }
+func (f *fakeSource) Metrics() http.Handler   { return nil }
+func (f *fakeSource) Dashboard() http.Handler { return nil }
 
 func TestCheck(t *testing.T) {
 	for _, c := range []struct {

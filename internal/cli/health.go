@@ -1,18 +1,29 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 
 	"wisp/internal/admin"
+	"wisp/internal/config"
+	"wisp/internal/dashboard"
 	"wisp/internal/metrics"
 	"wisp/internal/server"
 	"wisp/internal/supervisor"
+	"wisp/internal/trace"
 )
 
 // poolHealth is what the admin listener of a pool server reports.
-type poolHealth struct{ sup *supervisor.Supervisor }
+type poolHealth struct {
+	sup    *supervisor.Supervisor
+	config func() *config.Config
+}
+
+func (h poolHealth) Dashboard() http.Handler {
+	return dashboard.Handler(dashboard.Options{Target: h.sup, Config: h.config, Metrics: h.sup.Metrics, Trace: h.sup.Trace})
+}
 
 func (h poolHealth) Health() admin.Report {
 	if !h.sup.Responsive() {
@@ -31,14 +42,19 @@ type processHealth struct {
 	draining *atomic.Bool
 	counters *metrics.Counters
 	extra    func(*metrics.Snapshot) // the access log's and trace's drop counts
+	trace    func(ctx context.Context, f trace.Filter, out func(trace.Line) error) error
 }
 
-func (h processHealth) Metrics() http.Handler {
-	return metrics.Handler(func() []metrics.PoolView {
-		s := h.counters.Snapshot()
-		h.extra(&s)
-		return []metrics.PoolView{{Snap: s}}
-	})
+func (h processHealth) view() []metrics.PoolView {
+	s := h.counters.Snapshot()
+	h.extra(&s)
+	return []metrics.PoolView{{Snap: s}}
+}
+
+func (h processHealth) Metrics() http.Handler { return metrics.Handler(h.view) }
+
+func (h processHealth) Dashboard() http.Handler {
+	return dashboard.Handler(dashboard.Options{Target: inProcessTarget{}, Metrics: h.view, Trace: h.trace})
 }
 
 func (h processHealth) Health() admin.Report {
@@ -68,6 +84,6 @@ func startAdmin(addr, token string, src admin.Source, log *slog.Logger) (*admin.
 	if err != nil {
 		return nil, err
 	}
-	log.Info("admin listener: /healthz and /readyz", "addr", a.Addr())
+	log.Info("admin listener: the dashboard at /, /metrics, /healthz, /readyz", "addr", a.Addr())
 	return a, nil
 }

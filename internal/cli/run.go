@@ -407,7 +407,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	var draining atomic.Bool
 	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining, counters, func(s *metrics.Snapshot) {
 		s.LogDropped, s.TraceDropped = access.Dropped(), hub.Dropped()
-	}}, log)
+	}, hub.Stream}, log)
 	if err != nil {
 		closeAll()
 		srv.Shutdown(context.Background())

@@ -189,7 +189,11 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		return err
 	}
 	defer ctl.Close()
-	adm, err := startAdmin(cfg.Server.Admin, cfg.Server.AdminToken, poolHealth{sup}, log)
+	adm, err := startAdmin(cfg.Server.Admin, cfg.Server.AdminToken, poolHealth{sup, func() *config.Config {
+		cmu.Lock()
+		defer cmu.Unlock()
+		return cfg
+	}}, log)
 	if err != nil {
 		sup.Shutdown(context.Background())
 		return err
