@@ -407,6 +407,8 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	var draining atomic.Bool
 	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining, counters, func(s *metrics.Snapshot) {
 		s.LogDropped, s.TraceDropped = access.Dropped(), hub.Dropped()
+		q, b := srv.Load()
+		s.Queued, s.Busy = int64(q), int64(b)
 	}, hub.Stream}, log)
 	if err != nil {
 		closeAll()

@@ -40,6 +40,7 @@ type series struct {
 type Counters struct {
 	series   sync.Map // Key → *series
 	inflight atomic.Int64
+	conns    atomic.Int64
 	refused  sync.Map // reason → *atomic.Uint64
 	spills   atomic.Uint64
 	waitSum  atomic.Uint64
@@ -138,6 +139,13 @@ func (c *Counters) End() {
 	}
 }
 
+// Conn counts connections opening (+1) and closing (-1).
+func (c *Counters) Conn(delta int64) {
+	if c != nil {
+		c.conns.Add(delta)
+	}
+}
+
 // Wait counts the time a request waited for a Python thread.
 func (c *Counters) Wait(d time.Duration) {
 	if c == nil {
@@ -207,6 +215,9 @@ type Series struct {
 type Snapshot struct {
 	Series   []Series          `json:"series,omitempty"`
 	InFlight int64             `json:"in_flight"`
+	Conns    int64             `json:"connections"`
+	Queued   int64             `json:"queued"`       // waiting for a Python thread (set by the caller)
+	Busy     int64             `json:"threads_busy"` // Python threads running a request (set by the caller)
 	Refused  map[string]uint64 `json:"refused,omitempty"`
 	Spills   uint64            `json:"spills"`
 	Wait     Histogram         `json:"wait"`
@@ -238,6 +249,7 @@ func (c *Counters) Snapshot() Snapshot {
 	})
 	sort.Slice(s.Series, func(i, j int) bool { return less(s.Series[i].Key, s.Series[j].Key) })
 	s.InFlight = c.inflight.Load()
+	s.Conns = c.conns.Load()
 	c.refused.Range(func(k, v any) bool {
 		if s.Refused == nil {
 			s.Refused = map[string]uint64{}
@@ -282,6 +294,9 @@ func (s *Snapshot) Add(o Snapshot) {
 	}
 	sort.Slice(s.Series, func(i, j int) bool { return less(s.Series[i].Key, s.Series[j].Key) })
 	s.InFlight += o.InFlight
+	s.Conns += o.Conns
+	s.Queued += o.Queued
+	s.Busy += o.Busy
 	for k, v := range o.Refused {
 		if s.Refused == nil {
 			s.Refused = map[string]uint64{}

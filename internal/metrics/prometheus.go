@@ -38,6 +38,10 @@ var (
 	dBytesOut = prometheus.NewDesc("wisp_response_bytes_total", "Response body bytes sent.",
 		[]string{"site", "vdir", "pool"}, nil)
 	dInFlight = prometheus.NewDesc("wisp_requests_in_flight", "Requests being answered.", []string{"pool"}, nil)
+	dQueued   = prometheus.NewDesc("wisp_requests_queued", "Requests waiting for a Python thread.", []string{"pool"}, nil)
+	dBusy     = prometheus.NewDesc("wisp_python_threads_busy", "Python threads running a request.", []string{"pool"}, nil)
+	dConns    = prometheus.NewDesc("wisp_connections_open", "Client connections open.", []string{"pool"}, nil)
+	dIdle     = prometheus.NewDesc("wisp_connections_idle", "Client connections open with no request in flight (keep-alive).", []string{"pool"}, nil)
 	dRefused  = prometheus.NewDesc("wisp_requests_refused_total",
 		"Requests refused before an app ran them, by reason (408, 413, 431, 400, 503 queue full...).", []string{"pool", "reason"}, nil)
 	dSpills       = prometheus.NewDesc("wisp_body_spills_total", "Request bodies spilled to a temp file.", []string{"pool"}, nil)
@@ -55,7 +59,7 @@ var (
 type collector struct{ src func() []PoolView }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dRequests, dDuration, dBytesIn, dBytesOut, dInFlight, dRefused, dSpills, dLogDropped,
+	for _, d := range []*prometheus.Desc{dRequests, dDuration, dBytesIn, dBytesOut, dInFlight, dQueued, dBusy, dConns, dIdle, dRefused, dSpills, dLogDropped,
 		dTraceDropped, dWorkers, dRSS, dRecycles, dCrashes, dRapidFail, dPoolUp} {
 		ch <- d
 	}
@@ -83,6 +87,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(dBytesOut, b[1], k[0], k[1], p.Pool)
 		}
 		gauge(dInFlight, float64(p.Snap.InFlight), p.Pool)
+		gauge(dQueued, float64(p.Snap.Queued), p.Pool)
+		gauge(dBusy, float64(p.Snap.Busy), p.Pool)
+		gauge(dConns, float64(p.Snap.Conns), p.Pool)
+		gauge(dIdle, float64(max(p.Snap.Conns-p.Snap.InFlight, 0)), p.Pool)
 		for reason, n := range p.Snap.Refused {
 			counter(dRefused, n, p.Pool, reason)
 		}

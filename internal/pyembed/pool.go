@@ -167,6 +167,12 @@ func (p *Pool) runnable() bool {
 	return false
 }
 
+// Stats are the jobs waiting for a Python thread and the threads running one.
+func (p *Pool) Stats() (queued, running int) {
+	q, r, _ := p.stats()
+	return q, r
+}
+
 func (p *Pool) stats() (queued, running int, taken uint64) {
 	var q, r C.int
 	var t C.ulonglong

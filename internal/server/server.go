@@ -266,7 +266,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		Log:               cfg.Log,
 		Rejected:          s.rejected,
 		BeforeAccept:      cfg.BeforeAccept,
-		ConnChange:        cfg.ConnChange,
+		ConnChange:        connChange(cfg),
 	}
 	return s, nil
 }
@@ -422,3 +422,20 @@ func importProgress(log *slog.Logger, target string) func() {
 	}()
 	return func() { close(done) }
 }
+
+// connChange counts open connections into the metrics, and passes the
+// change on to the pool's board.
+func connChange(cfg Config) func(int64) {
+	if cfg.Metrics == nil {
+		return cfg.ConnChange
+	}
+	return func(d int64) {
+		cfg.Metrics.Conn(d)
+		if cfg.ConnChange != nil {
+			cfg.ConnChange(d)
+		}
+	}
+}
+
+// Load is the requests waiting for a Python thread and the threads busy.
+func (s *Server) Load() (queued, busy int) { return s.pool.Stats() }

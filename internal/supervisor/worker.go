@@ -134,9 +134,15 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		}
 	}
 	counters := metrics.New()
+	var all []*server.Server // the sites' servers
 	snapshot := func() *metrics.Snapshot {
 		m := counters.Snapshot()
 		m.LogDropped, m.TraceDropped = logs.Dropped(), hub.Dropped()
+		for _, s := range all {
+			q, b := s.Load()
+			m.Queued += int64(q)
+			m.Busy += int64(b)
+		}
 		return &m
 	}
 	proxies, err := server.ParseProxies(spec.TrustedProxies)
@@ -156,7 +162,6 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	}
 	sites := map[string]*server.Server{}
 	fallback := map[string]*h1.Server{} // --reload: sites whose apps failed to import
-	var all []*server.Server
 	for _, st := range spec.Sites {
 		var ms []server.Mount
 		for _, m := range st.Mounts {
