@@ -115,8 +115,9 @@ func TestMetricsInProcess(t *testing.T) {
 		get(w.Client, w.URL+"/nope")
 	}
 	m := metricWait(t, w, admin, `wisp_requests_total{code="2xx",pool="",site="",vdir="/"}`, 25)
-	if m[`wisp_request_duration_seconds_count{code="2xx",pool="",site="",vdir="/"}`] != 25 {
-		t.Errorf("histogram count: %v", m)
+	if m[`wisp_request_duration_seconds_count{code="2xx",pool="",site="",vdir="/"}`] != 25 ||
+		m[`wisp_python_thread_wait_seconds_count{pool=""}`] != 25 {
+		t.Errorf("histogram counts: %v", m)
 	}
 }
 

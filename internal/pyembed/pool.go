@@ -362,6 +362,10 @@ func (p *Pool) Job() *Job {
 	return j
 }
 
+// Waited is how long j waited in the queue for a Python thread (read it
+// once the job is done).
+func (j *Job) Waited() time.Duration { return time.Duration(j.c.waited) }
+
 // Put returns j for reuse: its done event was taken and every event released.
 func (p *Pool) Put(j *Job) {
 	j.pin.Unpin()

@@ -131,6 +131,8 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
 	__atomic_store_n(&j->aborted, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->running, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->ident, 0, __ATOMIC_RELAXED);
+	j->waited = 0;
+	j->submitted = now_ns();
 	pthread_mutex_lock(&p->mu);
 	if (p->queued >= p->cap || p->quit) {
 		pthread_mutex_unlock(&p->mu);
@@ -178,6 +180,7 @@ static wisp_job *pop_locked(wisp_pool *p) {
 	wisp_job *j = p->head;
 	if (!j) return NULL;
 	j->worker = tself;
+	j->waited = now_ns() - j->submitted;
 	p->head = j->next;
 	if (!p->head) p->tail = NULL;
 	__atomic_sub_fetch(&p->queued, 1, __ATOMIC_RELAXED);

@@ -51,6 +51,8 @@ typedef struct wisp_job {
 	int aborted;         /* atomic: the client is gone, or the request timed out */
 	int running;         /* atomic: in the app; changes only under the GIL */
 	unsigned long ident; /* atomic: Python thread id of the thread running it */
+	long long submitted; /* when it was queued (CLOCK_MONOTONIC ns) */
+	long long waited;    /* how long it waited for a thread (ns), once taken */
 	/* private to wisp_pool.c */
 	int inflight;        /* data events Go has not freed yet */
 	size_t inbytes;      /* and their bytes */

@@ -103,7 +103,11 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		defer s.cfg.AppEnd(s.cfg.AppBegin(r))
 	}
 	if s.pool.Submit(j.Job, m.app, j.body, j.bodyFile) {
-		if !s.respond(p, j, m.timeout) {
+		done := s.respond(p, j, m.timeout)
+		if done {
+			s.cfg.Metrics.Wait(j.Waited())
+		}
+		if !done {
 			// Timed out: the app still holds the job (and reads its body
 			// file); afterTimeout releases them once it returns.
 			go s.afterTimeout(j, r.Target, time.Now())
