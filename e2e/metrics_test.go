@@ -119,6 +119,9 @@ func TestMetricsInProcess(t *testing.T) {
 		m[`wisp_python_thread_wait_seconds_count{pool=""}`] != 25 {
 		t.Errorf("histogram counts: %v", m)
 	}
+	if v, ok := m[`wisp_python_gc_collections_total{pool=""}`]; !ok || v <= 0 {
+		t.Errorf("Python's GC collections: %v %v (an interpreter that imported an app has collected)", v, ok)
+	}
 }
 
 // An app that takes long to import shows progress instead of silence, in

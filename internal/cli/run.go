@@ -409,6 +409,9 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		s.LogDropped, s.TraceDropped = access.Dropped(), hub.Dropped()
 		q, b := srv.Load()
 		s.Queued, s.Busy = int64(q), int64(b)
+		if n := ip.GCCollections(); n >= 0 {
+			s.GC = uint64(n)
+		}
 	}, hub.Stream}, log)
 	if err != nil {
 		closeAll()

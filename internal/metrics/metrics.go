@@ -216,8 +216,9 @@ type Snapshot struct {
 	Series   []Series          `json:"series,omitempty"`
 	InFlight int64             `json:"in_flight"`
 	Conns    int64             `json:"connections"`
-	Queued   int64             `json:"queued"`       // waiting for a Python thread (set by the caller)
-	Busy     int64             `json:"threads_busy"` // Python threads running a request (set by the caller)
+	Queued   int64             `json:"queued"`         // waiting for a Python thread (set by the caller)
+	Busy     int64             `json:"threads_busy"`   // Python threads running a request (set by the caller)
+	GC       uint64            `json:"gc_collections"` // Python's garbage collections (set by the caller)
 	Refused  map[string]uint64 `json:"refused,omitempty"`
 	Spills   uint64            `json:"spills"`
 	Wait     Histogram         `json:"wait"`
@@ -297,6 +298,7 @@ func (s *Snapshot) Add(o Snapshot) {
 	s.Conns += o.Conns
 	s.Queued += o.Queued
 	s.Busy += o.Busy
+	s.GC += o.GC
 	for k, v := range o.Refused {
 		if s.Refused == nil {
 			s.Refused = map[string]uint64{}

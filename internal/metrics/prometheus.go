@@ -38,6 +38,7 @@ var (
 	dBytesOut = prometheus.NewDesc("wisp_response_bytes_total", "Response body bytes sent.",
 		[]string{"site", "vdir", "pool"}, nil)
 	dInFlight = prometheus.NewDesc("wisp_requests_in_flight", "Requests being answered.", []string{"pool"}, nil)
+	dGC       = prometheus.NewDesc("wisp_python_gc_collections_total", "Collections of Python's garbage collector, all generations.", []string{"pool"}, nil)
 	dWait     = prometheus.NewDesc("wisp_python_thread_wait_seconds", "Time requests waited in the queue for a Python thread.", []string{"pool"}, nil)
 	dQueued   = prometheus.NewDesc("wisp_requests_queued", "Requests waiting for a Python thread.", []string{"pool"}, nil)
 	dBusy     = prometheus.NewDesc("wisp_python_threads_busy", "Python threads running a request.", []string{"pool"}, nil)
@@ -60,7 +61,7 @@ var (
 type collector struct{ src func() []PoolView }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dRequests, dDuration, dBytesIn, dBytesOut, dInFlight, dWait, dQueued, dBusy, dConns, dIdle, dRefused, dSpills, dLogDropped,
+	for _, d := range []*prometheus.Desc{dRequests, dDuration, dBytesIn, dBytesOut, dInFlight, dGC, dWait, dQueued, dBusy, dConns, dIdle, dRefused, dSpills, dLogDropped,
 		dTraceDropped, dWorkers, dRSS, dRecycles, dCrashes, dRapidFail, dPoolUp} {
 		ch <- d
 	}
@@ -90,6 +91,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dInFlight, float64(p.Snap.InFlight), p.Pool)
 		ch <- prometheus.MustNewConstHistogram(dWait, p.Snap.Wait.Count(), p.Snap.Wait.Sum, cumulative(p.Snap.Wait), p.Pool)
 		gauge(dQueued, float64(p.Snap.Queued), p.Pool)
+		counter(dGC, p.Snap.GC, p.Pool)
 		gauge(dBusy, float64(p.Snap.Busy), p.Pool)
 		gauge(dConns, float64(p.Snap.Conns), p.Pool)
 		gauge(dIdle, float64(max(p.Snap.Conns-p.Snap.InFlight, 0)), p.Pool)

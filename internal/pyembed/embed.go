@@ -177,6 +177,26 @@ func (ip *Interpreter) LoadApp(target string, multithread, multiprocess bool) (A
 	return app, err
 }
 
+// GCCollections is how many collections Python's garbage collector has
+// made (all generations), or -1 when it cannot tell (the interpreter is
+// closing). It takes the GIL briefly, on the main thread.
+func (ip *Interpreter) GCCollections() int64 {
+	done := make(chan int64, 1)
+	select {
+	case ip.calls <- func() { done <- int64(C.wisp_gc_collections()) }:
+	case <-ip.closed:
+		return -1
+	case <-time.After(time.Second):
+		return -1
+	}
+	select {
+	case n := <-done:
+		return n
+	case <-ip.closed:
+		return -1
+	}
+}
+
 // SetMultithread changes wsgi.multithread for an app loaded with LoadApp.
 func (ip *Interpreter) SetMultithread(app int, on bool) {
 	ip.onMain(func() { C.wisp_set_multithread(C.int(app), cbool(on)) })

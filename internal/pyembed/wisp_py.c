@@ -522,6 +522,22 @@ int wisp_set_multithread(int app, int on) {
 	return rc;
 }
 
+/* wisp_gc_collections is the number of collections Python's garbage
+ * collector made, all generations together (_wisp_boot.gc_collections), or
+ * -1. Called on the main thread. */
+long long wisp_gc_collections(void) {
+	py.PyEval_RestoreThread(main_ts);
+	long long n = -1;
+	PyObject *f = boot_attr("gc_collections");
+	PyObject *r = f ? py.PyObject_CallObject(f, NULL) : NULL;
+	if (r) n = py.PyLong_AsLongLong(r);
+	if (!r || n == -1) py.PyErr_Clear();
+	XDECREF(f);
+	XDECREF(r);
+	main_ts = py.PyEval_SaveThread();
+	return n;
+}
+
 /* call_method calls obj.name() and drops the result and any exception. */
 static void call_method(PyObject *obj, const char *name) {
 	PyObject *f = obj ? py.PyObject_GetAttrString(obj, name) : NULL;

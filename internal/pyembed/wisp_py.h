@@ -173,6 +173,7 @@ extern __thread wisp_job *wisp_crash_job; /* the job this thread runs in its app
 int wisp_crash_install(int fd, const char *prefix);
 
 int wisp_set_multithread(int app, int on);
+long long wisp_gc_collections(void);
 int wisp_finalize(void);
 char *wisp_interrupt_begin(unsigned long ident);
 int wisp_interrupt_raise(unsigned long ident);

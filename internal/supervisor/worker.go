@@ -138,6 +138,9 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	snapshot := func() *metrics.Snapshot {
 		m := counters.Snapshot()
 		m.LogDropped, m.TraceDropped = logs.Dropped(), hub.Dropped()
+		if n := ip.GCCollections(); n >= 0 {
+			m.GC = uint64(n)
+		}
 		for _, s := range all {
 			q, b := s.Load()
 			m.Queued += int64(q)

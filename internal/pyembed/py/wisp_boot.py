@@ -707,6 +707,13 @@ def _tee_std_streams():
         sys.stderr = TraceStream(sys.stderr, STDERR)
 
 
+def gc_collections():
+    """The collections Python's garbage collector made, all generations
+    together (for wisp's metrics)."""
+    import gc
+    return sum(s.get("collections", 0) for s in gc.get_stats())
+
+
 def input_from_fd(fd, buffer_size=65536):
     """``wsgi.input`` over a request body Go has written to the file *fd*.
 
