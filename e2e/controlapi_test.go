@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // docExample is one example of docs/control-api.md: shell lines and the
@@ -42,6 +44,14 @@ func TestControlAPIDoc(t *testing.T) {
 	get(s.Client, s.URL+"/doc") // something for the trace to show
 	seen := map[string]bool{}
 	for _, ex := range examples {
+		if strings.Contains(ex.lines[len(ex.lines)-1], "/v1/trace") {
+			// a request line in the trace of today's workers (the examples
+			// recycled them): a fresh connection, to one of them
+			fresh := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+			if code, body := get(fresh, s.URL+"/doc"); code != 200 {
+				t.Fatalf("GET /doc before the trace example: %d %q", code, body)
+			}
+		}
 		var out []byte
 		for _, line := range ex.lines {
 			cmd := exec.Command("sh", "-c", line)
@@ -68,6 +78,10 @@ func TestControlAPIDoc(t *testing.T) {
 					first = l
 					break
 				}
+			}
+			if first == "" {
+				t.Errorf("%s: no request line in:\n%s", last, text)
+				continue
 			}
 			text = first
 		}

@@ -137,10 +137,10 @@ func statusCmd(cf *controlFlags, stdout io.Writer) error {
 		// the workers that are gone, apart: they no longer serve
 		fmt.Fprintln(stdout, "\nrecently exited:")
 		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  POOL\tWORKER\tPID\tHOW\tREQUESTS\tWHEN")
+		fmt.Fprintln(tw, "  POOL\tWORKER\tPID\tSTATE\tREQUESTS\tWHEN\tHOW")
 		for _, p := range st.Pools {
 			for _, w := range p.Exited {
-				fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%d\t%s\n", p.Name, w.ID, w.PID, w.State, w.Requests, strings.TrimPrefix(w.Uptime, "exited "))
+				fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%d\t%s\t%s\n", p.Name, w.ID, w.PID, w.State, w.Requests, strings.TrimPrefix(w.Uptime, "exited "), w.How)
 			}
 		}
 		if err := tw.Flush(); err != nil {

@@ -107,7 +107,7 @@ const historySize = 5
 // remember keeps an exited worker for `wisp status`.
 func (p *pool) remember(w *worker) {
 	p.history = append(p.history, WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
-		Requests: w.requests, Uptime: "exited " + time.Now().Format(time.TimeOnly)})
+		Requests: w.requests, Uptime: "exited " + time.Now().Format(time.TimeOnly), How: w.exitHow})
 	if len(p.history) > historySize {
 		p.history = p.history[1:]
 	}
@@ -134,6 +134,7 @@ type worker struct {
 	crash         []string         // its crash report: the fatal signal, then the Python stack
 	failure       string           // why it could not start, as it reported it
 	metrics       metrics.Snapshot // its counters, as it last reported them
+	exitHow       string           // why it went: recycled for what, drained why, or how it crashed
 	cpuIndex      int              // which share of the CPUs it runs on (CPUAffinity)
 }
 
@@ -259,13 +260,40 @@ func (p *pool) recycle(w *worker, reason string) {
 		return
 	}
 	p.s.log.Info("recycling worker", "pool", p.name, "worker", w.id, "pid", w.pid, "reason", reason)
-	if p.recycles == nil {
-		p.recycles = map[string]uint64{}
-	}
-	p.recycles[reason]++
+	p.countRecycle(reasonClass(reason))
+	w.exitHow = "recycled: " + reason
 	if nw := p.s.spawn(p, w); nw != nil {
 		w.replacedBy = nw
 	}
+}
+
+// countRecycle counts a worker replaced or stopped for class (a metric
+// label: requests, memory, uptime, idle, config, on demand, stuck).
+func (p *pool) countRecycle(class string) {
+	if p.recycles == nil {
+		p.recycles = map[string]uint64{}
+	}
+	p.recycles[class]++
+}
+
+// reasonClass is the metric label of a recycle's reason (the reason itself
+// names numbers, which would make a label per value).
+func reasonClass(reason string) string {
+	switch {
+	case strings.HasPrefix(reason, "max requests"):
+		return "requests"
+	case strings.HasPrefix(reason, "memory"):
+		return "memory"
+	case strings.HasPrefix(reason, "max uptime"):
+		return "uptime"
+	case reason == "configuration change":
+		return "config"
+	case reason == "on demand":
+		return "on demand"
+	case strings.HasPrefix(reason, "a request timed out"):
+		return "stuck"
+	}
+	return "other"
 }
 
 // drain asks w to finish its in-flight requests and exit; after the graceful
@@ -333,6 +361,10 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 	}
 	wasStarting := w.state == Starting
 	w.state = Crashed
+	w.exitHow = how
+	if wasStarting {
+		w.exitHow += " while starting"
+	}
 	p.remember(w)
 	if old := w.replaces; old != nil {
 		old.replacedBy = nil // it keeps serving; recycling is tried again later
@@ -474,6 +506,7 @@ func (p *pool) tick() {
 		mb := w.rss >> 20
 		switch {
 		case p.cfg.MaxRSSHardMB > 0 && mb >= int64(p.cfg.MaxRSSHardMB):
+			p.countRecycle("memory")
 			p.s.log.Warn("worker over its hard memory limit: killed and replaced", "pool", p.name, "worker", w.id,
 				"pid", w.pid, "rss_mb", mb, "max_rss_hard_mb", p.cfg.MaxRSSHardMB)
 			w.state = Stopped
@@ -494,6 +527,7 @@ func (p *pool) tick() {
 		p.state = PoolIdle
 		for _, w := range p.workers {
 			p.drain(w, "idle")
+			p.countRecycle("idle")
 		}
 		p.s.updateStandby()
 	}

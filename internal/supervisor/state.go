@@ -71,6 +71,7 @@ type WorkerStatus struct {
 	Requests uint64  `json:"requests"`
 	Conns    int64   `json:"connections"` // open client connections, from the pool's board
 	Uptime   string  `json:"uptime"`
+	How      string  `json:"how,omitempty"` // an exited worker: why it went (recycled for what, or how it crashed)
 }
 
 // UnmarshalText reads a State written by MarshalText.
