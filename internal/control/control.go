@@ -89,16 +89,7 @@ func Listen(path string, o Options) (*Server, error) {
 	for _, verb := range []string{"recycle", "start", "stop"} {
 		mux.HandleFunc("POST /v1/pools/{pool}/"+verb, func(w http.ResponseWriter, r *http.Request) {
 			pool := r.PathValue("pool")
-			var err error
-			switch verb {
-			case "recycle":
-				err = o.Target.Recycle(pool)
-			case "start":
-				err = o.Target.StartPool(pool)
-			case "stop":
-				err = o.Target.StopPool(pool)
-			}
-			reply(w, map[string]string{"pool": pool, "done": verb}, err)
+			reply(w, map[string]string{"pool": pool, "done": verb}, PoolAction(o.Target, verb, pool))
 		})
 	}
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
@@ -170,17 +161,7 @@ func Listen(path string, o Options) (*Server, error) {
 			}
 			f.Since = time.Now().Add(-d)
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		rc := http.NewResponseController(w)
-		rc.Flush()
-		enc := json.NewEncoder(w)
-		o.Trace(r.Context(), f, func(l trace.Line) error {
-			if err := enc.Encode(l); err != nil {
-				return err
-			}
-			return rc.Flush()
-		})
+		StreamTrace(w, r, f, o.Trace)
 	})
 	log := o.Log
 	if log == nil {
@@ -190,6 +171,37 @@ func Listen(path string, o Options) (*Server, error) {
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
 	go s.http.Serve(ln)
 	return s, nil
+}
+
+// PoolAction carries out a pool verb: recycle, start or stop.
+func PoolAction(t Target, verb, pool string) error {
+	switch verb {
+	case "recycle":
+		return t.Recycle(pool)
+	case "start":
+		return t.StartPool(pool)
+	case "stop":
+		return t.StopPool(pool)
+	}
+	return fmt.Errorf("unknown pool action %q: want recycle, start or stop", verb)
+}
+
+// StreamTrace answers r with the trace lines src gives, as JSON lines,
+// flushed one by one, until the client goes away.
+func StreamTrace(w http.ResponseWriter, r *http.Request, f trace.Filter,
+	src func(ctx context.Context, f trace.Filter, out func(trace.Line) error) error) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	enc := json.NewEncoder(w)
+	src(r.Context(), f, func(l trace.Line) error {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+		return rc.Flush()
+	})
 }
 
 // Close stops the API and removes its socket.

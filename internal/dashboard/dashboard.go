@@ -94,16 +94,7 @@ func Handler(o Options) http.Handler {
 	for _, verb := range []string{"recycle", "start", "stop"} {
 		mux.HandleFunc("POST /api/pools/{pool}/"+verb, func(w http.ResponseWriter, r *http.Request) {
 			name := r.PathValue("pool")
-			var err error
-			switch verb {
-			case "recycle":
-				err = o.Target.Recycle(name)
-			case "start":
-				err = o.Target.StartPool(name)
-			case "stop":
-				err = o.Target.StopPool(name)
-			}
-			if err != nil {
+			if err := control.PoolAction(o.Target, verb, name); err != nil {
 				writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 				return
 			}
@@ -119,17 +110,7 @@ func Handler(o Options) http.Handler {
 		if d, err := time.ParseDuration(r.URL.Query().Get("since")); err == nil && d > 0 {
 			f.Since = time.Now().Add(-d)
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.Header().Set("Cache-Control", "no-store")
-		rc := http.NewResponseController(w)
-		rc.Flush()
-		enc := json.NewEncoder(w)
-		o.Trace(r.Context(), f, func(l trace.Line) error {
-			if err := enc.Encode(l); err != nil {
-				return err
-			}
-			return rc.Flush()
-		})
+		control.StreamTrace(w, r, f, o.Trace)
 	})
 	return mux
 }
