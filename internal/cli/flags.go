@@ -55,7 +55,7 @@ func envName(flag string) string {
 
 // noEnvFlags are flags the environment does not set: asking for help, or
 // for an action instead of a server, belongs on the command line.
-var noEnvFlags = map[string]bool{"help": true, "check-config": true, "print-config": true}
+var noEnvFlags = map[string]bool{"help": true, "version": true, "check-config": true, "print-config": true}
 
 // applyEnv sets every flag that the command line left unset from its
 // environment variable (its own name's, else an alias's). A bad value is an
