@@ -54,7 +54,7 @@ environment, which beats the -c configuration file, which beats the defaults.`
 // runOptions are the flags of `wisp run`.
 type runOptions struct {
 	config                                                 string
-	binds, mounts, pypath, env, proxies                    []string
+	binds, mounts, pypath, env, proxies, statics           []string
 	threads, processes, queue, maxHeader, maxStuck         int
 	maxReq, maxReqJitter, maxRSS, maxRSSHard, rapidFailMax int
 	handler, python, chdir, accessLog, errorLog, level     string
@@ -82,6 +82,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.StringVar(&o.chdir, "chdir", "", "change to this folder before loading the apps")
 	fs.StringArrayVar(&o.pypath, "pythonpath", nil, "folder to prepend to sys.path (repeatable)")
 	fs.StringArrayVar(&o.mounts, "mount", nil, "PREFIX=TARGET: serve TARGET under URL prefix PREFIX (repeatable)")
+	fs.StringArrayVar(&o.statics, "static", nil, "PREFIX=FOLDER: serve a folder under URL prefix PREFIX, by Go (ETag, Range, precompressed .br/.gz siblings, no listings; repeatable)")
 	fs.StringArrayVarP(&o.env, "env", "e", nil, "KEY=VALUE: set an environment variable for the app (repeatable)")
 	fs.StringVarP(&o.user, "user", "u", "", "run the app as this user (name or uid); wisp must start as root")
 	fs.StringVarP(&o.group, "group", "g", "", "run the app as this group (name or gid; default the user's group)")
@@ -211,6 +212,18 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 			continue
 		}
 		ms = append(ms, server.Mount{Prefix: prefix, Target: target})
+	}
+	for _, st := range o.statics {
+		prefix, folder, ok := strings.Cut(st, "=")
+		if !ok || folder == "" {
+			errs = append(errs, fmt.Sprintf("--static %q: want PREFIX=FOLDER", st))
+			continue
+		}
+		if info, err := os.Stat(folder); err != nil || !info.IsDir() {
+			errs = append(errs, fmt.Sprintf("--static %q: %s is not a folder", st, folder))
+			continue
+		}
+		ms = append(ms, server.Mount{Prefix: prefix, Static: absPath(folder)})
 	}
 	if len(ms) == 0 && o.config == "" && len(errs) == 0 {
 		errs = append(errs, "nothing to serve: give a TARGET or --mount PREFIX=TARGET")

@@ -177,6 +177,9 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 			for _, mt := range ms {
 				path := "/" + strings.Trim(mt.Prefix, "/")
 				v := map[string]any{"path": path, "app": mt.Target, "pool": pool}
+				if mt.Static != "" {
+					v = map[string]any{"path": path, "static": mt.Static, "pool": pool}
+				}
 				replaced := false
 				for i, x := range vdirs {
 					if vm, ok := x.(map[string]any); ok && vm["path"] == path {
@@ -568,6 +571,10 @@ func poolTOML(p runPool) (string, error) {
 		path := m.Prefix
 		if path == "" {
 			path = "/"
+		}
+		if m.Static != "" {
+			fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  static = %s\n  pool = \"default\"\n", q(path), q(m.Static))
+			continue
 		}
 		fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  app = %s\n  pool = \"default\"\n", q(path), q(m.Target))
 	}

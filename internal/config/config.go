@@ -362,6 +362,15 @@ type Vdir struct {
 	// Default 0: the pool's.
 	RequestTimeout Duration `json:"request_timeout,omitempty"`
 
+	// Static serves a folder instead of an app (relative to the config
+	// file's folder; absolute after loading): by Go, with ETag, Range,
+	// precompressed siblings and no listings. A vdir has an app or a
+	// static folder. Its pool's workers serve it.
+	Static string `json:"static,omitempty"`
+
+	// CacheControl is the Cache-Control of a static vdir's answers.
+	CacheControl string `json:"cache_control,omitempty"`
+
 	// Description says what the vdir is, for people (`wisp list`); the
 	// seed's VirtualDirParameters(Description=...).
 	Description string `json:"description,omitempty"`

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -489,5 +490,27 @@ func TestSiteTLS(t *testing.T) {
 	_, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(src))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "site.crt")) {
 		t.Errorf("missing files: %v", err)
+	}
+}
+
+// A static vdir names an existing folder (made absolute), and not an app too.
+func TestStaticVdir(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "public"), 0o755)
+	src := "[[sites]]\nname = \"a\"\nbindings = [\"127.0.0.1:8080\"]\n[[sites.vdirs]]\npath = \"/static\"\nstatic = \"public\"\ncache_control = \"max-age=60\"\n"
+	cfg, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Sites[0].Vdirs[0]; v.Static != filepath.Join(dir, "public") || v.CacheControl != "max-age=60" {
+		t.Errorf("%+v", v)
+	}
+	for _, c := range []struct{ src, want string }{
+		{strings.Replace(src, "static = \"public\"", "static = \"public\"\napp = \"x:app\"", 1), "an app or a static folder, not both"},
+		{strings.Replace(src, "public", "nope", 1), "not found or not a folder"},
+	} {
+		if _, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(c.src)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want %q", err, c.want)
+		}
 	}
 }

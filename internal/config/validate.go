@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -47,6 +48,9 @@ func (l *loader) complete(c *Config) {
 	for _, s := range c.Sites {
 		for _, v := range s.Vdirs {
 			v.App = l.resolveApp(v.App)
+			if v.Static != "" {
+				v.Static = l.abs(v.Static)
+			}
 		}
 	}
 }
@@ -325,6 +329,16 @@ func (l *loader) validateVdir(vp string, v *Vdir, c *Config) {
 		v.Path = path
 	}
 	app := strings.TrimSpace(v.App)
+	if v.Static != "" || l.defined(keyPath(vp, "static")) {
+		if app != "" {
+			l.errorf(keyPath(vp, "static"), "a vdir serves an app or a static folder, not both")
+		} else if v.Static == "" {
+			l.errorf(keyPath(vp, "static"), "must name a folder")
+		} else if st, err := os.Stat(v.Static); err != nil || !st.IsDir() {
+			l.errorf(keyPath(vp, "static"), "folder %s: not found or not a folder", v.Static)
+		}
+		app = "static" // checked above
+	}
 	switch {
 	case app == "" && !l.defined(keyPath(vp, "app")):
 		l.errorf(vp, `a vdir needs an app ("module:callable", "file.py" or "config:file.ini")`)

@@ -47,14 +47,14 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 		switch {
 		case m == nil:
 			c.Request("", "", status, max(r.ContentLength, 0), w.Written(), time.Since(start))
-		case m.proxy == nil: // a forwarded request is counted by the pool that runs it
+		case m.proxy == nil || m.static: // a forwarded request is counted by the pool that runs it
 			m.route.Request(status, max(r.ContentLength, 0), w.Written(), time.Since(start))
 		}
 	}
 	if s.access != nil {
 		s.logAccess(r, m, w.Status(), w.Written(), start, rid)
 	}
-	if s.cfg.Trace != nil && (m == nil || m.proxy == nil) { // a forwarded request: the pool that runs it traces it
+	if s.cfg.Trace != nil && (m == nil || m.proxy == nil || m.static) { // a forwarded request: the pool that runs it traces it
 		s.traceRequest(r, w, m, start, rid)
 	}
 }

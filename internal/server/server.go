@@ -24,6 +24,7 @@ import (
 	"wisp/internal/h1"
 	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
+	"wisp/internal/static"
 	"wisp/internal/trace"
 )
 
@@ -159,7 +160,10 @@ type Mount struct {
 	Prefix  string
 	Target  string
 	Forward string // unix socket path; Target is then unused
-	Site    string // the site, named to the pool a request is forwarded to
+	// Static is a folder served by Go (package static); Target is then
+	// unused. CacheControl is its answers' Cache-Control.
+	Static, CacheControl string
+	Site                 string // the site, named to the pool a request is forwarded to
 	// Timeout bounds each request's time in the app (0: Config.RequestTimeout).
 	Timeout time.Duration
 }
@@ -168,6 +172,7 @@ type mount struct {
 	prefix  string
 	site    string
 	route   *metrics.Route // its counters
+	static  bool           // proxy serves a folder (counted and traced here)
 	app     int
 	proxy   h1.Handler    // forwarding mount
 	timeout time.Duration // 0: none
@@ -222,6 +227,15 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		}
 		if m.Forward != "" {
 			mt.proxy = bridge{s, NewForwarder(m.Forward, m.Site, cfg.Log)}
+			s.mounts = append(s.mounts, mt)
+			continue
+		}
+		if m.Static != "" {
+			h, err := static.Handler(m.Static, p, m.CacheControl)
+			if err != nil {
+				return nil, err
+			}
+			mt.proxy, mt.static = bridge{s, h}, true
 			s.mounts = append(s.mounts, mt)
 			continue
 		}

@@ -78,6 +78,8 @@ type MountSpec struct {
 	Prefix  string        `json:"prefix"`
 	Target  string        `json:"target,omitempty"`
 	Forward string        `json:"forward,omitempty"` // unix socket of the pool that serves it
+	Static  string        `json:"static,omitempty"`  // a folder served by Go
+	Cache   string        `json:"cache_control,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
 

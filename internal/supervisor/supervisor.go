@@ -723,7 +723,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		for _, v := range st.Vdirs {
 			m := MountSpec{Prefix: v.Path, Timeout: time.Duration(v.RequestTimeout)}
 			if v.Pool == name {
-				m.Target = v.App
+				m.Target, m.Static, m.Cache = v.App, v.Static, v.CacheControl
 				serves = true
 			} else {
 				m.Forward = s.listeners["pool:"+v.Pool].addr

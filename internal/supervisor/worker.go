@@ -168,7 +168,8 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	for _, st := range spec.Sites {
 		var ms []server.Mount
 		for _, m := range st.Mounts {
-			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name})
+			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name,
+				Static: m.Static, CacheControl: m.Cache})
 		}
 		c := cfg
 		if st.AccessLog != "" || st.AccessFormat != "" {
