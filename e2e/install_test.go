@@ -200,6 +200,29 @@ func TestInstallLive(t *testing.T) {
 	if code, body := get(fresh, s.URL+"/flask/hello?name=wisp"); code != 200 || body != "Hello, wisp!" {
 		t.Errorf("GET /flask/hello: %d %q", code, body)
 	}
+	// a request the front pool forwards to pool flask: traced once, by flask
+	req, _ = http.NewRequest("GET", s.URL+"/flask/hello?name=once", nil)
+	req.Header.Set("X-Request-Id", "e2e-flask-1")
+	if resp, err := fresh.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	line := tr.wait(t, 2*time.Second, "the forwarded request's line", func(l traceLine) bool {
+		return l.Request == "e2e-flask-1" && l.Stream == "request"
+	})
+	time.Sleep(500 * time.Millisecond)
+	tr.mu.Lock()
+	n := 0
+	for _, l := range tr.lines {
+		if l.Request == "e2e-flask-1" && l.Stream == "request" {
+			n++
+		}
+	}
+	tr.mu.Unlock()
+	if n != 1 || line.Pool != "flask" {
+		t.Errorf("the forwarded request has %d request lines (want 1), from pool %q (want flask)", n, line.Pool)
+	}
 	if e := s.list(t)["MySite/flask"]; e.Pool != "flask" || e.Description != "the Flask app" {
 		t.Errorf("wisp list: the flask vdir %+v", e)
 	}

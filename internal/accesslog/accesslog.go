@@ -16,6 +16,7 @@ package accesslog
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -104,6 +105,9 @@ func New(out io.Writer, format, pool string, reopen func() error) (*Logger, erro
 func (l *Logger) Log(e Entry) {
 	if l == nil || l.closed.Load() {
 		return
+	}
+	if e.Status == 0 {
+		e.Status = 200 // a response that wrote no status line went out as 200
 	}
 	select {
 	case l.q <- e:
@@ -214,9 +218,6 @@ func (l *Logger) format1(b []byte, e *Entry) []byte {
 // combined: host - user [time] "request line" status bytes "referer" "user-agent" rid=ID
 func combined(b []byte, e *Entry) []byte {
 	status := e.Status
-	if status == 0 {
-		status = 200
-	}
 	b = append(b, hostOf(e.Remote)...)
 	b = append(b, " - "...)
 	if u := basicUser(e.Auth); u != "" {
@@ -259,9 +260,6 @@ func (l *Logger) w3c(b []byte, e *Entry) []byte {
 	b = t.AppendFormat(b, "2006-01-02 15:04:05")
 	stem, query, _ := strings.Cut(e.Target, "?")
 	status := e.Status
-	if status == 0 {
-		status = 200
-	}
 	user := basicUser(e.Auth)
 	sip, sport := "", ""
 	if a, ok := e.Local.(*net.TCPAddr); ok {
@@ -319,9 +317,6 @@ type jsonLine struct {
 
 func (l *Logger) json(b []byte, e *Entry) []byte {
 	status := e.Status
-	if status == 0 {
-		status = 200
-	}
 	line := jsonLine{Time: e.Start.UTC().Format(time.RFC3339Nano), RequestID: e.RequestID.String(), Site: e.Site, Vdir: e.Vdir,
 		Pool: l.pool, PID: l.pid, Method: e.Method, URI: e.Target, Proto: e.Proto, Status: status, Bytes: e.Bytes,
 		Duration: float64(e.Duration.Microseconds()) / 1000, Remote: hostOf(e.Remote), UserAgent: e.UserAgent, Referer: e.Referer}
@@ -393,7 +388,7 @@ func orDash(s string) string {
 func Open(spec, format, pool string, stdout io.Writer) (*Logger, error) {
 	switch spec {
 	case "off", "":
-		if err := CheckFormat(cmpOr(format, "combined")); err != nil {
+		if err := CheckFormat(cmp.Or(format, "combined")); err != nil {
 			return nil, err
 		}
 		return nil, nil
@@ -411,13 +406,6 @@ func Open(spec, format, pool string, stdout io.Writer) (*Logger, error) {
 	}
 	l.file = f
 	return l, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // file is a log file that can be reopened at its path while it is written
@@ -482,7 +470,7 @@ func NewSet(pool string, stdout io.Writer) *Set {
 func (s *Set) Get(spec, format string) (*Logger, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := [2]string{spec, cmpOr(format, "combined")}
+	k := [2]string{spec, cmp.Or(format, "combined")}
 	if l, ok := s.logs[k]; ok {
 		return l, nil
 	}

@@ -68,8 +68,8 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 		}
 		names := append([]string{f.Name}, flagAliases[f.Name]...)
 		for _, n := range names {
-			v, ok := lookupEnv(getenv, envName(n))
-			if !ok {
+			v := getenv(envName(n))
+			if v == "" { // unset, or set empty: both leave the flag alone
 				continue
 			}
 			vals := []string{v}
@@ -89,13 +89,6 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 		return usageError{errors.New(strings.Join(errs, "\n  "))}
 	}
 	return nil
-}
-
-// lookupEnv reads a variable through getenv, which returns "" for unset
-// (os.Getenv's contract; tests pass a map). An empty value counts as unset.
-func lookupEnv(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
-	return v, v != ""
 }
 
 func isRepeatable(f *pflag.Flag) bool {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -294,52 +293,23 @@ func probeVdir(cfg *config.Config, site, vdir string) (string, int, error) {
 }
 
 // poolSettings are the interpreter, folder, paths and environment an app of
-// pool runs with: the pool's when it exists, else the flags'.
-func poolSettings(cur *config.Config, f *installFlags, pool string) (python, chdir string, pythonpath []string, env map[string]string) {
+// pool runs with: the pool's when it exists, else the flags' (in the
+// config's folder).
+func poolSettings(cur *config.Config, f *installFlags, pool string) *config.Pool {
 	if cur != nil {
 		if p := cur.Pools[pool]; p != nil {
-			return p.Python, p.Chdir, p.PythonPath, p.Env
+			return p
 		}
 	}
-	return absIfPath(f.python), "", nil, nil
-}
-
-// checkArgs are the `wisp run --check-config` arguments of an app of pool.
-func checkArgs(cur *config.Config, f *installFlags, pool string) []string {
-	python, chdir, pythonpath, env := poolSettings(cur, f, pool)
-	args := []string{"run", "--check-config", "--log-format", "text"}
-	if python != "" {
-		args = append(args, "--python", python)
-	}
-	if chdir != "" {
-		args = append(args, "--chdir", chdir)
-	}
-	for _, d := range pythonpath {
-		args = append(args, "--pythonpath", d)
-	}
-	for _, k := range sortedKeys(env) {
-		args = append(args, "--env", k+"="+env[k])
-	}
-	return args
+	return &config.Pool{Python: absIfPath(f.python), Chdir: filepath.Dir(absPath(f.config))}
 }
 
 // checkInstall imports the app in a throwaway process of its pool's
 // interpreter and environment, before anything is written.
 func checkInstall(cur *config.Config, f *installFlags, r install.Request, stdout, stderr io.Writer) error {
-	exe, err := os.Executable()
+	out, err := runCheck(poolSettings(cur, f, r.Pool), "--mount", strings.TrimSuffix(r.Vdir, "/")+"="+r.App)
 	if err != nil {
-		return err
-	}
-	args := append(checkArgs(cur, f, r.Pool), "--mount", strings.TrimSuffix(r.Vdir, "/")+"="+r.App)
-	cmd := exec.Command(exe, args...)
-	cmd.Env = checkEnv()
-	if cur == nil || cur.Pools[r.Pool] == nil {
-		cmd.Dir = filepath.Dir(r.Config) // a new pool runs in the config's folder
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(stderr, "%s does not import; nothing was installed:\n%s\n", r.App, indent(strings.TrimRight(out.String(), "\n")))
+		fmt.Fprintf(stderr, "%s does not import; nothing was installed:\n%s\n", r.App, indent(out))
 		return errSilent
 	}
 	return nil
@@ -393,13 +363,10 @@ func scriptParams(cur *config.Config, f *installFlags, script, verb string, stde
 	if pool == "" {
 		pool = "default"
 	}
-	args := append(checkArgs(cur, f, pool), "--pythonpath", shim, "--env", "WISP_INSTALL_RECORD="+record, "--chdir", filepath.Dir(script), probe)
-	cmd := exec.Command(exe, args...)
-	cmd.Env = checkEnv()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(stderr, "%s: its install block failed:\n%s\n", script, indent(strings.TrimRight(out.String(), "\n")))
+	out, err := runCheck(poolSettings(cur, f, pool), "--pythonpath", shim, "--env", "WISP_INSTALL_RECORD="+record,
+		"--chdir", filepath.Dir(script), probe)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: its install block failed:\n%s\n", script, indent(out))
 		return nil, errSilent
 	}
 	b, err := os.ReadFile(record)

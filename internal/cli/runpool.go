@@ -238,46 +238,21 @@ func printConfig(cfg *config.Config, inProcess bool, stdout io.Writer) error {
 
 // checkApps is --check-config for a pool: each pool's apps are imported by a
 // throwaway `wisp run --check-config` of the pool's own interpreter, folder,
-// paths and environment. Every problem is reported; the error names them.
+// paths and environment (static vdirs import nothing). Every problem is
+// reported; the error names the pools that failed.
 func checkApps(cfg *config.Config, stdout, stderr io.Writer) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	byPool := map[string][]string{}
 	for _, st := range cfg.Sites {
 		for _, v := range st.Vdirs {
-			prefix := v.Path
-			if prefix == "/" {
-				prefix = ""
+			if v.App == "" {
+				continue // a static folder
 			}
-			byPool[v.Pool] = append(byPool[v.Pool], prefix+"="+v.App)
+			byPool[v.Pool] = append(byPool[v.Pool], "--mount", strings.TrimSuffix(v.Path, "/")+"="+v.App)
 		}
 	}
 	var failed []string
-	names := sortedKeys(byPool)
-	for _, name := range names {
-		p := cfg.Pools[name]
-		args := []string{"run", "--check-config", "--log-format", "text", "--chdir", p.Chdir}
-		if p.Python != "" {
-			args = append(args, "--python", p.Python)
-		}
-		for _, d := range p.PythonPath {
-			args = append(args, "--pythonpath", d)
-		}
-		keys := sortedKeys(p.Env)
-		for _, k := range keys {
-			args = append(args, "--env", k+"="+p.Env[k])
-		}
-		for _, m := range byPool[name] {
-			args = append(args, "--mount", m)
-		}
-		cmd := exec.Command(exe, args...)
-		cmd.Env = checkEnv()
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		text := strings.TrimRight(out.String(), "\n")
+	for _, name := range sortedKeys(byPool) {
+		text, err := runCheck(cfg.Pools[name], byPool[name]...)
 		if err != nil {
 			failed = append(failed, name)
 			fmt.Fprintf(stderr, "pool %s: the apps do not import:\n%s\n", name, indent(text))
@@ -290,6 +265,35 @@ func checkApps(cfg *config.Config, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "configuration ok")
 	return nil
+}
+
+// runCheck runs a throwaway `wisp run --check-config` with a pool's
+// interpreter, folder, paths and environment, and args (the apps); it
+// returns the process's output.
+func runCheck(p *config.Pool, args ...string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	full := []string{"run", "--check-config", "--log-format", "text"}
+	if p.Python != "" {
+		full = append(full, "--python", p.Python)
+	}
+	if p.Chdir != "" {
+		full = append(full, "--chdir", p.Chdir)
+	}
+	for _, d := range p.PythonPath {
+		full = append(full, "--pythonpath", d)
+	}
+	for _, k := range sortedKeys(p.Env) {
+		full = append(full, "--env", k+"="+p.Env[k])
+	}
+	cmd := exec.Command(exe, append(full, args...)...)
+	cmd.Env = checkEnv()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	return strings.TrimRight(out.String(), "\n"), err
 }
 
 // checkEnv is the environment of a check process: wisp's, without the

@@ -19,7 +19,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -388,7 +387,3 @@ func List(path string) ([]Entry, error) {
 	}
 	return out, nil
 }
-
-// ErrNoServer means no server answers on the control socket: the change
-// takes effect at the next start.
-var ErrNoServer = errors.New("no server is running")

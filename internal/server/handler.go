@@ -39,23 +39,24 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	s.cfg.Metrics.Begin()
 	m := s.serve(w, r, rid)
 	s.cfg.Metrics.End()
-	if c := s.cfg.Metrics; c != nil {
-		status := w.Status()
-		if status == 0 {
-			status = 200
-		}
-		switch {
-		case m == nil:
-			c.Request("", "", status, max(r.ContentLength, 0), w.Written(), time.Since(start))
-		case m.proxy == nil || m.static: // a forwarded request is counted by the pool that runs it
-			m.route.Request(status, max(r.ContentLength, 0), w.Written(), time.Since(start))
+	dur, status, n := time.Since(start), w.Status(), w.Written()
+	if status == 0 {
+		status = 200
+	}
+	// a forwarded request is counted and traced by the pool that runs it
+	own := m == nil || m.proxy == nil || m.static
+	if c := s.cfg.Metrics; c != nil && own {
+		if m == nil {
+			c.Request("", "", status, max(r.ContentLength, 0), n, dur)
+		} else {
+			m.route.Request(status, max(r.ContentLength, 0), n, dur)
 		}
 	}
 	if s.access != nil {
-		s.logAccess(r, m, w.Status(), w.Written(), start, rid)
+		s.logAccess(r, m, status, n, start, dur, rid)
 	}
-	if s.cfg.Trace != nil && (m == nil || m.proxy == nil || m.static) { // a forwarded request: the pool that runs it traces it
-		s.traceRequest(r, w, m, start, rid)
+	if s.cfg.Trace != nil && own {
+		s.traceRequest(r, m, status, n, start, dur, rid)
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"strings"
@@ -46,32 +47,22 @@ func validRequestID(id string) bool {
 }
 
 // traceRequest publishes a request's line.
-func (s *Server) traceRequest(r *h1.Request, w *h1.Response, m *mount, start time.Time, rid trace.ID) {
+func (s *Server) traceRequest(r *h1.Request, m *mount, status int, n int64, start time.Time, dur time.Duration, rid trace.ID) {
 	site, vdir := "", ""
 	if m != nil {
-		site, vdir = m.site, m.prefix
-		if vdir == "" {
-			vdir = "/"
-		}
+		site, vdir = m.site, cmp.Or(m.prefix, "/")
 	}
-	status := w.Status()
-	if status == 0 {
-		status = 200
-	}
-	s.cfg.Trace.Request(start, site, vdir, rid, r.Method, r.Target, status, w.Written(), time.Since(start))
+	s.cfg.Trace.Request(start, site, vdir, rid, r.Method, r.Target, status, n, dur)
 }
 
 // logAccess queues a request's access log entry (formatted off the request
 // path).
-func (s *Server) logAccess(r *h1.Request, m *mount, status int, n int64, start time.Time, rid trace.ID) {
-	e := accesslog.Entry{Start: start, Duration: time.Since(start), Remote: r.RemoteAddr, Method: r.Method, Target: r.Target,
+func (s *Server) logAccess(r *h1.Request, m *mount, status int, n int64, start time.Time, dur time.Duration, rid trace.ID) {
+	e := accesslog.Entry{Start: start, Duration: dur, Remote: r.RemoteAddr, Method: r.Method, Target: r.Target,
 		Proto: r.Proto, Status: status, Bytes: n, Referer: r.Header("Referer"), UserAgent: r.Header("User-Agent"),
 		Auth: r.Header("Authorization"), RequestID: rid, Local: r.Local}
 	if m != nil {
-		e.Site, e.Vdir = m.site, m.prefix
-		if e.Vdir == "" {
-			e.Vdir = "/"
-		}
+		e.Site, e.Vdir = m.site, cmp.Or(m.prefix, "/")
 	}
 	s.access.Log(e)
 }

@@ -289,7 +289,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 // log shows malformed and oversized requests too).
 func (s *Server) rejected(r *h1.Request, status int, n int64) {
 	if s.access != nil {
-		s.logAccess(r, nil, status, n, time.Now(), requestID(r))
+		s.logAccess(r, nil, status, n, time.Now(), 0, requestID(r))
 	}
 	s.cfg.Metrics.Refused(strconv.Itoa(status))
 }
