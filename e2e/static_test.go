@@ -37,6 +37,11 @@ func TestStaticFolder(t *testing.T) {
 	os.Symlink(filepath.Join(dir, "css", "site.css"), filepath.Join(dir, "in.css"))
 
 	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		// a static vdir imports nothing: the check passes
+		if code, out, errOut := runWisp(t, time.Minute, "", append([]string{"run", "--check-config", "--python", python,
+			app("pool_app/app.py"), "--static", "/static=" + dir}, extra...)...); code != 0 {
+			t.Errorf("%v --check-config with a static vdir: exit %d\n%s%s", extra, code, out, errOut)
+		}
 		w := start(t, append([]string{app("pool_app/app.py"), "--static", "/static=" + dir}, extra...)...)
 		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true, Proxy: nil}}
 		do := func(path string, hdr ...string) (*http.Response, []byte) {
