@@ -13,7 +13,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG COMMIT=unknown
-RUN CGO_ENABLED=1 go build -tags nethttpomithttp2 -trimpath \
+RUN CGO_ENABLED=1 go build -trimpath \
       -ldflags "-s -w -X wisp/internal/cli.commit=${COMMIT}" -o /out/wisp ./cmd/wisp
 
 FROM debian:bookworm-slim

@@ -2,9 +2,9 @@
 # python3 on PATH (which may be a pyenv that cannot see Debian's packages).
 PYTHON ?= /usr/bin/python3
 GO ?= go
-# wisp speaks HTTP/1.1 only (HTTP/2 needs TLS, which wisp leaves to a front
-# proxy): leaving net/http's HTTP/2 out saves about 1 MiB of resident memory.
-BUILDFLAGS ?= -tags nethttpomithttp2
+# HTTP/2 is net/http's own (package h2 puts it in front of wisp's HTTP/1.1
+# handlers), so the nethttpomithttp2 tag of earlier builds is gone.
+BUILDFLAGS ?=
 
 .PHONY: deps build run test test-go test-py bench deb
 

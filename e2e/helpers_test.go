@@ -63,7 +63,7 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	os.Chmod(tmp, 0o755) // workers started as another user (-u) exec it too
 	wispBin = filepath.Join(tmp, "wisp")
-	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-o", wispBin, "./cmd/wisp") // as the Makefile builds it
+	cmd := exec.Command("go", "build", "-o", wispBin, "./cmd/wisp") // as the Makefile builds it
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: FAIL: cannot build the server: go build ./cmd/wisp in %s: %v\n%s\n", root, err, out)

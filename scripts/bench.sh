@@ -10,7 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=${BENCH_DIR:-$root/../shared/bench}
-(cd "$root" && go build -tags nethttpomithttp2 -o bin/wisp ./cmd/wisp) # as the Makefile builds it
+(cd "$root" && go build -o bin/wisp ./cmd/wisp) # as the Makefile builds it
 w="$root/bin/wisp run --python {python} --access-log off --bind 127.0.0.1:{port} --threads {threads}"
 cd "$bench"
 exec /usr/bin/python3 bench.py \

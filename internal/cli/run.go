@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"wisp/internal/admin"
 	"wisp/internal/config"
 	"wisp/internal/control"
+	"wisp/internal/edge"
 	"wisp/internal/listen"
 	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
@@ -61,6 +61,7 @@ type runOptions struct {
 	logFmt, ctlSocket, user, group, pidFile, accessFormat  string
 	socketMode, socketOwner, adminAddr, adminToken         string
 	certFile, keyFile                                      string
+	h2c, proxyProtocol                                     bool
 	maxBody, memBody, minRate, maxSpill                    int64
 	rht, rt, wt, it, grace, timeout, drainDelay            time.Duration
 	maxUptime, poolIdle, startTimeout, rapidFailWindow     time.Duration
@@ -107,6 +108,8 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
 	fs.StringVar(&o.certFile, "certfile", "", "serve TLS with this PEM certificate (with --keyfile); a change of the files is served at the next handshake")
 	fs.StringVar(&o.keyFile, "keyfile", "", "the PEM private key of --certfile")
+	fs.BoolVar(&o.h2c, "h2c", false, "serve HTTP/2 without TLS to clients that begin with its preface (prior knowledge), for a proxy in front that speaks HTTP/2; over TLS, HTTP/2 is always offered")
+	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "expect the PROXY protocol (v1 or v2) first on every connection, from a load balancer in front; with --forwarded-allow-ips only from those peers")
 	fs.StringSliceVar(&o.proxies, "forwarded-allow-ips", nil, "trusted proxies (IPs, CIDR prefixes, or *), comma-separated: from them only, Forwarded/X-Forwarded-For set REMOTE_ADDR and X-Forwarded-Proto the scheme")
 	fs.StringVar(&o.adminAddr, "admin", "", "admin listener, host:port: /healthz and /readyz (loopback, or with --admin-token)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token the admin listener requires (needed when --admin is not loopback)")
@@ -362,9 +365,6 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 			return err
 		}
 		certs = store
-		for i, ln := range lns {
-			lns[i] = tls.NewListener(ln, store.Config())
-		}
 	}
 	if err := switchUser(o.user, o.group); err != nil {
 		closeAll()
@@ -414,8 +414,28 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	}
 
 	errc := make(chan error, len(lns))
-	for _, ln := range lns {
-		go func() { errc <- srv.Serve(ln) }()
+	for i, ln := range lns {
+		site := edge.Site{Name: "default", Handler: srv}
+		tls := certs != nil
+		if i < len(o.binds) {
+			switch scheme, _ := listen.Scheme(o.binds[i]); scheme {
+			case "http":
+				tls = false
+			case "https":
+				tls = true
+			}
+		}
+		if tls {
+			site.Certs = certs
+		}
+		b, err := edge.New(edge.Binding{Addr: addrString(ln), TLS: tls, H2C: o.h2c, ProxyProtocol: o.proxyProtocol,
+			Trusted: cfg.TrustedProxies, HeaderTimeout: o.rht, Sites: []edge.Site{site}})
+		if err != nil {
+			closeAll()
+			srv.Shutdown(context.Background())
+			return err
+		}
+		go func() { errc <- srv.ServeWith(b.Listener(ln), b.Handler(), o.h2c) }()
 	}
 	var draining atomic.Bool
 	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining, counters, func(s *metrics.Snapshot) {

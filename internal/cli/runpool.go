@@ -50,6 +50,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
 			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay, proxies: o.proxies,
 			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
+			h2c: o.h2c, proxyProtocol: o.proxyProtocol,
 		})
 		if err != nil {
 			return nil, usageError{err}
@@ -151,6 +152,15 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 		}
 	}
 	sites, _ := m["sites"].([]any)
+	for _, sv := range sites { // --h2c and --proxy-protocol apply to every site
+		site, _ := sv.(map[string]any)
+		if set["h2c"] {
+			site["h2c"] = o.h2c
+		}
+		if set["proxy-protocol"] {
+			site["proxy_protocol"] = o.proxyProtocol
+		}
+	}
 	if len(o.binds) > 0 || len(ms) > 0 || o.certFile != "" {
 		if len(sites) != 1 {
 			return fmt.Errorf("--bind, --certfile, --mount and a TARGET apply to a configuration with one site; %s has %d: set them in the file", o.config, len(sites))
@@ -479,6 +489,7 @@ type runPool struct {
 	drain                                    time.Duration
 	rht, rt, wt, it                          time.Duration
 	cpuAffinity, rapidFail                   bool
+	h2c, proxyProtocol                       bool
 	rapidFailMax                             int
 	rapidFailWindow                          time.Duration
 }
@@ -570,6 +581,12 @@ func poolTOML(p runPool) (string, error) {
 	fmt.Fprintf(&b, "\n[[sites]]\nname = \"default\"\nbindings = [%s]\n", strings.Join(bq, ", "))
 	if p.cert != "" {
 		fmt.Fprintf(&b, "tls = { cert = %s, key = %s }\n", q(p.cert), q(p.key))
+	}
+	if p.h2c {
+		fmt.Fprintf(&b, "h2c = true\n")
+	}
+	if p.proxyProtocol {
+		fmt.Fprintf(&b, "proxy_protocol = true\n")
 	}
 	for _, m := range p.mounts {
 		path := m.Prefix

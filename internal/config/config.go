@@ -328,17 +328,52 @@ type Site struct {
 	AccessLog       string `json:"access_log,omitempty"`
 	AccessLogFormat string `json:"access_log_format,omitempty"`
 
-	// TLS serves the site's bindings over TLS: tls = { cert = "...",
-	// key = "..." } (PEM files, relative to the config file's folder;
-	// absolute after loading). A change of the files is served at the next
-	// handshake. Default none: plain HTTP.
+	// TLS serves the site's bindings over TLS, with HTTP/2 (ALPN h2) next
+	// to HTTP/1.1: tls = { cert = "...", key = "..." } (PEM files, relative
+	// to the config file's folder; absolute after loading; a change of the
+	// files is served at the next handshake), or tls = { acme = true,
+	// email = "..." } for certificates obtained and renewed automatically
+	// for the site's Hostnames. Sites sharing a binding all have TLS or
+	// none; the client's SNI name chooses the certificate. Default none:
+	// plain HTTP.
 	TLS *SiteTLS `json:"tls,omitempty"`
+
+	// RedirectHTTP answers plain HTTP requests for a TLS site with a 308
+	// redirect to https: on the site's bindings without TLS (a site with
+	// TLS may list plain bindings too, "example.com:80" beside ":443").
+	// Default false: plain bindings serve the site.
+	RedirectHTTP bool `json:"redirect_http,omitempty"`
+
+	// H2C serves HTTP/2 without TLS ("prior knowledge", RFC 9113 3.3) on
+	// the site's plain bindings, for a proxy in front that speaks HTTP/2 to
+	// wisp. Default false.
+	H2C bool `json:"h2c,omitempty"`
+
+	// ProxyProtocol expects the PROXY protocol (v1 or v2, as HAProxy and
+	// load balancers send it) at the start of every connection on the
+	// site's bindings; the client address it carries becomes REMOTE_ADDR.
+	// With [server] trusted_proxies set, only those peers may send it (a
+	// connection from anyone else is refused). Default false.
+	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
 }
 
-// SiteTLS is a site's certificate and key files.
+// SiteTLS is a site's certificate: files, or ACME.
 type SiteTLS struct {
-	Cert string `json:"cert"`
-	Key  string `json:"key"`
+	Cert string `json:"cert,omitempty"`
+	Key  string `json:"key,omitempty"`
+
+	// ACME obtains and renews the certificate from an ACME CA (Let's
+	// Encrypt by default) for every name of the site's Hostnames, through
+	// the TLS-ALPN-01 or HTTP-01 challenge answered on the site's
+	// bindings. Email is the account's contact; CA the directory URL; CARoot
+	// a PEM file of the root to trust when talking to a private CA; Storage
+	// the folder of certificates and account keys (default: see package
+	// acme).
+	ACME    bool   `json:"acme,omitempty"`
+	Email   string `json:"email,omitempty"`
+	CA      string `json:"ca,omitempty"`
+	CARoot  string `json:"ca_root,omitempty"`
+	Storage string `json:"storage,omitempty"`
 }
 
 // Vdir is a virtual directory ([[sites.vdirs]]): a URL prefix served by a
@@ -370,6 +405,16 @@ type Vdir struct {
 
 	// CacheControl is the Cache-Control of a static vdir's answers.
 	CacheControl string `json:"cache_control,omitempty"`
+
+	// MaxBody overrides the pool's MaxBody for this vdir: a larger request
+	// body gets 413. Default 0: the pool's.
+	MaxBody Size `json:"max_body,omitempty"`
+
+	// MaxConcurrent bounds the requests the vdir's app runs at once; one
+	// more gets 503 with Retry-After at once, so that one slow vdir cannot
+	// take every Python thread of its pool. In a pool of N processes each
+	// gets its share (rounded up). Default 0: no bound.
+	MaxConcurrent int `json:"max_concurrent,omitempty"`
 
 	// Description says what the vdir is, for people (`wisp list`); the
 	// seed's VirtualDirParameters(Description=...).

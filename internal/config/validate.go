@@ -2,16 +2,20 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"wisp/internal/listen"
 )
 
 // complete fills what depends on the whole file: pool names, the implicit
@@ -125,18 +129,8 @@ func (l *loader) validate(c *Config) {
 		if a := s.AccessLog; a != "" && a != "-" && a != "off" {
 			s.AccessLog = l.abs(a)
 		}
-		if s.TLS != nil {
-			tp := keyPath(sp, "tls")
-			if s.TLS.Cert == "" || s.TLS.Key == "" {
-				l.errorf(tp, `want both files: tls = { cert = "site.crt", key = "site.key" }`)
-			} else {
-				s.TLS.Cert, s.TLS.Key = l.abs(s.TLS.Cert), l.abs(s.TLS.Key)
-				if _, err := tls.LoadX509KeyPair(s.TLS.Cert, s.TLS.Key); err != nil {
-					l.errorf(tp, "the certificate %s with key %s does not load: %v", s.TLS.Cert, s.TLS.Key, err)
-				}
-			}
-		}
 		l.validateHostnames(sp, s)
+		l.validateTLS(sp, s)
 		if len(s.Vdirs) == 0 {
 			l.errorf(keyPath(sp, "vdirs"), "site %q has no vdir: add a [[sites.vdirs]] table with a path and an app", s.Name)
 		}
@@ -357,6 +351,92 @@ func (l *loader) validateVdir(vp string, v *Vdir, c *Config) {
 		l.errorf(keyPath(vp, "pool"), "pool %q is not defined (pools: %s)", v.Pool, strings.Join(defined, ", "))
 	}
 	notNegative(l, keyPath(vp, "request_timeout"), v.RequestTimeout)
+	if v.MaxBody < 0 {
+		l.errorf(keyPath(vp, "max_body"), "must not be negative, got %d", v.MaxBody)
+	}
+	if v.MaxConcurrent < 0 {
+		l.errorf(keyPath(vp, "max_concurrent"), "must not be negative, got %d", v.MaxConcurrent)
+	}
+	if v.Static != "" && (v.MaxBody != 0 || v.MaxConcurrent != 0) {
+		l.errorf(vp, "max_body and max_concurrent apply to an app's vdir, not to a static folder")
+	}
+}
+
+// validateTLS checks a site's tls table (files or ACME), redirect_http and
+// the scheme of its bindings.
+func (l *loader) validateTLS(sp string, s *Site) {
+	t := s.TLS
+	if t == nil {
+		if s.RedirectHTTP {
+			l.errorf(keyPath(sp, "redirect_http"), "redirects plain HTTP to https, but the site has no tls")
+		}
+		for i, b := range s.Bindings {
+			if scheme, _ := SplitBinding(b); scheme == "https" {
+				l.errorf(indexPath(keyPath(sp, "bindings"), i), `binding %q is https, but the site has no tls = { cert = "...", key = "..." } or { acme = true }`, b)
+			}
+		}
+		return
+	}
+	tp := keyPath(sp, "tls")
+	switch {
+	case t.ACME && (t.Cert != "" || t.Key != ""):
+		l.errorf(tp, "a site's certificate comes from files (cert, key) or from ACME (acme = true), not both")
+	case t.ACME:
+		if len(s.Hostnames) == 0 {
+			l.errorf(tp, "acme = true needs the site's hostnames: they are the names the certificate is for")
+		}
+		for i, h := range s.Hostnames {
+			switch {
+			case strings.HasPrefix(h, "*."):
+				l.errorf(indexPath(keyPath(sp, "hostnames"), i), "%q: ACME certificates for wildcard names need the DNS-01 challenge, which wisp does not answer; list the names, or give tls = { cert, key }", h)
+			case netipOK(h):
+				l.errorf(indexPath(keyPath(sp, "hostnames"), i), "%q: ACME certifies host names, not IP addresses", h)
+			}
+		}
+		if t.CA != "" {
+			if u, err := url.Parse(t.CA); err != nil || u.Scheme != "https" || u.Host == "" {
+				l.errorf(keyPath(tp, "ca"), "%q: want the https URL of the CA's ACME directory, like %q", t.CA, "https://acme-v02.api.letsencrypt.org/directory")
+			}
+		}
+		if t.CARoot != "" {
+			t.CARoot = l.abs(t.CARoot)
+			if raw, err := os.ReadFile(t.CARoot); err != nil {
+				l.errorf(keyPath(tp, "ca_root"), "%v", err)
+			} else if !x509.NewCertPool().AppendCertsFromPEM(raw) {
+				l.errorf(keyPath(tp, "ca_root"), "%s holds no PEM certificate", t.CARoot)
+			}
+		}
+		if t.Storage != "" {
+			t.Storage = l.abs(t.Storage)
+		}
+		if t.Email != "" && !strings.Contains(t.Email, "@") {
+			l.errorf(keyPath(tp, "email"), "%q is not an email address", t.Email)
+		}
+	case t.Cert == "" || t.Key == "":
+		l.errorf(tp, `want both files, tls = { cert = "site.crt", key = "site.key" }, or tls = { acme = true, email = "you@example.com" }`)
+	default:
+		if t.Email != "" || t.CA != "" || t.CARoot != "" || t.Storage != "" {
+			l.errorf(tp, "email, ca, ca_root and storage are ACME settings: add acme = true, or leave them out")
+		}
+		t.Cert, t.Key = l.abs(t.Cert), l.abs(t.Key)
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			l.errorf(tp, "the certificate %s with key %s does not load: %v", t.Cert, t.Key, err)
+		}
+	}
+	plain := 0
+	for _, b := range s.Bindings {
+		if !s.BindingTLS(b) {
+			plain++
+		}
+	}
+	if s.RedirectHTTP && plain == 0 {
+		l.errorf(keyPath(sp, "redirect_http"), `redirects the site's plain bindings to https, but it has none: add one, like "http://:80"`)
+	}
+}
+
+func netipOK(h string) bool {
+	_, err := netip.ParseAddr(h)
+	return err == nil
 }
 
 // cleanVdirPath checks a URL prefix and drops its trailing slash.
@@ -383,6 +463,7 @@ func cleanVdirPath(p string) (string, error) {
 type binding struct {
 	site, index int
 	text        string
+	scheme      string // "http", "https" or "" (see SplitBinding)
 	host        string // canonical: lower case, IPs in netip form; "" for all interfaces
 	port        int
 }
@@ -391,7 +472,26 @@ func (b binding) overlaps(o binding) bool {
 	return b.port == o.port && b.port != 0 && (b.host == o.host || b.host == "" || o.host == "")
 }
 
+// SplitBinding splits a binding into its scheme, "http" or "https" when it
+// is written "http://:80" or "https://:443" ("" without one), and its
+// address ("host:port" or "unix:PATH").
+func SplitBinding(b string) (scheme, addr string) { return listen.Scheme(b) }
+
+// BindingTLS reports whether the site serves binding b over TLS: b is
+// written https://, or without a scheme on a site with tls.
+func (s *Site) BindingTLS(b string) bool {
+	scheme, _ := SplitBinding(b)
+	return scheme == "https" || scheme == "" && s.TLS != nil
+}
+
 func parseBinding(s string) (binding, error) {
+	scheme, addr := SplitBinding(s)
+	b, err := parseAddr(addr)
+	b.text, b.scheme = s, scheme
+	return b, err
+}
+
+func parseAddr(s string) (binding, error) {
 	if path, ok := strings.CutPrefix(s, "unix:"); ok {
 		switch {
 		case path == "":
@@ -430,8 +530,9 @@ func (l *loader) validateBindings(sp string, s *Site) {
 	}
 	var seen []binding
 	for i, text := range s.Bindings {
-		if path, ok := strings.CutPrefix(text, "unix:"); ok && path != "" && !filepath.IsAbs(path) {
-			text = "unix:" + filepath.Join(l.dir, path)
+		_, addr := SplitBinding(text)
+		if path, ok := strings.CutPrefix(addr, "unix:"); ok && path != "" && !filepath.IsAbs(path) {
+			text = strings.TrimSuffix(text, addr) + "unix:" + filepath.Join(l.dir, path)
 			s.Bindings[i] = text
 		}
 		b, err := parseBinding(text)
@@ -521,6 +622,19 @@ func (l *loader) checkSharedBindings(sites []*Site) {
 			verb := "is already claimed by"
 			if a.text != b.text {
 				verb = fmt.Sprintf("overlaps %q of", a.text)
+			}
+			bp := indexPath(keyPath(indexPath("sites", b.site), "bindings"), b.index)
+			if ta, tb := sa.BindingTLS(a.text), sb.BindingTLS(b.text); ta != tb {
+				reported[[2]int{a.site, b.site}] = true
+				l.errorf(bp, "binding %q %s site %q (%s), which serves it %s: sites sharing a binding all serve it over TLS or all without",
+					b.text, verb, sa.Name, where, map[bool]string{true: "over TLS", false: "without TLS"}[ta])
+				continue
+			}
+			if sa.ProxyProtocol != sb.ProxyProtocol {
+				reported[[2]int{a.site, b.site}] = true
+				l.errorf(bp, "binding %q %s site %q (%s), and only one of them has proxy_protocol: sites sharing a binding agree on it",
+					b.text, verb, sa.Name, where)
+				continue
 			}
 			if len(sa.Hostnames) == 0 && len(sb.Hostnames) == 0 {
 				reported[[2]int{a.site, b.site}] = true

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,9 @@ import (
 type conn struct {
 	s      *Server
 	nc     net.Conn
+	h      Handler
+	h2c    bool // a client may begin with the HTTP/2 preface (Server.H2 takes it)
+	stream bool // an HTTP/2 stream (ServeStream): one exchange, not counted as a connection
 	remote string
 	buf    []byte // read buffer; unread bytes are buf[r:w]
 	r, w   int
@@ -46,11 +50,56 @@ const (
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+func newConn(s *Server, nc net.Conn, h Handler) *conn {
+	c := &conn{s: s, nc: nc, h: h}
 	c.resp.c = c
 	c.body.c = c
 	return c
+}
+
+// tlsState is what a connection over TLS tells: *tls.Conn, and an HTTP/2
+// stream's connection (package h2).
+type tlsState interface {
+	ConnectionState() tls.ConnectionState
+}
+
+// protocol is what a connection that carries another protocol's exchange as
+// HTTP/1.1 (an HTTP/2 stream) tells of it: SERVER_PROTOCOL.
+type protocol interface {
+	Protocol() string
+}
+
+// h2Preface is the start of the HTTP/2 client preface (RFC 9113 3.4) as the
+// head parser sees it: a request line followed by an empty line.
+const h2Preface = "PRI * HTTP/2.0"
+
+// handshake completes the TLS handshake of a TLS connection within the
+// header timeout. It reports false when the connection must close: the
+// handshake failed, it served an ACME TLS-ALPN-01 challenge, or it
+// negotiated HTTP/2 and Server.H2 served it.
+func (c *conn) handshake() (ok bool) {
+	tc, isTLS := c.nc.(*tls.Conn)
+	if !isTLS {
+		return true
+	}
+	if d := c.s.ReadHeaderTimeout; d > 0 {
+		c.nc.SetDeadline(time.Now().Add(d))
+	}
+	if err := tc.Handshake(); err != nil {
+		c.s.logger().Debug("TLS handshake failed", "remote", c.remote, "err", err)
+		return false
+	}
+	c.nc.SetDeadline(time.Time{})
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case "h2":
+		if c.s.H2 != nil {
+			c.s.H2.ServeConn(c.nc, nil, c.h)
+		}
+		return false
+	case "acme-tls/1":
+		return false // the challenge is in the handshake's certificate
+	}
+	return true
 }
 
 func (s *Server) maxHeader() int {
@@ -78,8 +127,23 @@ func (c *conn) serve() {
 		c.nc.Close()
 		c.s.track(c, false)
 	}()
+	// read here, not when accepting: behind the PROXY protocol the address
+	// is in the client's first bytes
+	c.remote = c.nc.RemoteAddr().String()
 	local := c.nc.LocalAddr()
-	_, isTLS := c.nc.(*tls.Conn)
+	if !c.handshake() {
+		return
+	}
+	isTLS, serverName, proto := false, "", ""
+	if ts, ok := c.nc.(tlsState); ok {
+		if st := ts.ConnectionState(); st.HandshakeComplete {
+			isTLS, serverName = true, st.ServerName
+		}
+	}
+	if p, ok := c.nc.(protocol); ok {
+		proto = p.Protocol()
+	}
+	first := true
 	for {
 		if c.r == c.w {
 			if !c.waitIdle() {
@@ -94,8 +158,16 @@ func (c *conn) serve() {
 		}
 		// cleared before the head is read: a refusal logs (and answers HEAD)
 		// by what of this request was parsed, nothing of the previous one
-		c.req = Request{Fields: c.req.Fields[:0], RemoteAddr: c.remote, Local: local, TLS: isTLS, c: c}
+		c.req = Request{Fields: c.req.Fields[:0], RemoteAddr: c.remote, Local: local, TLS: isTLS, ServerName: serverName, c: c}
 		head, perr, err := c.readHead()
+		if err == nil && first && c.h2c && strings.TrimSuffix(head, "\r") == h2Preface && c.s.H2 != nil {
+			// h2c with prior knowledge: the preface's "SM" part and what
+			// follows are still in the buffer
+			c.nc.SetReadDeadline(time.Time{})
+			c.s.H2.ServeConn(c.nc, append([]byte(h2Preface+"\r\n\r\n"), c.buf[c.r:c.w]...), c.h)
+			return
+		}
+		first = false
 		if err != nil {
 			if perr == nil && isTimeout(err) && c.r < c.w {
 				perr = &protoError{408, "the request headers did not arrive in time"}
@@ -110,6 +182,9 @@ func (c *conn) serve() {
 			c.reject(perr)
 			return
 		}
+		if proto != "" {
+			r.Proto = proto
+		}
 		c.body = Body{c: c, left: max(r.ContentLength, 0), chunked: r.Chunked, expect: r.expect100}
 		if r.ContentLength == 0 {
 			c.body.done = true
@@ -123,7 +198,7 @@ func (c *conn) serve() {
 			}
 		}
 		c.resp.reset(r)
-		c.s.Handler.ServeH1(&c.resp, r)
+		c.h.ServeH1(&c.resp, r)
 		c.stopWatch()
 		keep := c.resp.finish()
 		if len(c.buf) > maxBufKep && c.r == c.w {

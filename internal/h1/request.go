@@ -31,8 +31,10 @@ type Request struct {
 	RemoteAddr string   // "ip:port" of the client ("@" or a path for unix sockets)
 	Local      net.Addr // the address the client connected to
 
-	// TLS is set for a request that came over TLS.
-	TLS bool
+	// TLS is set for a request that came over TLS, and ServerName is then
+	// the name the client asked for by SNI ("" if none).
+	TLS        bool
+	ServerName string
 
 	// Trusted is set by a handler for a request from a peer that is wisp
 	// itself (a pool's internal socket): its X-Wisp-* headers carry the

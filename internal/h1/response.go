@@ -238,7 +238,11 @@ func (w *Response) Direct() (d Direct, ok bool) {
 	}
 	var rc syscall.RawConn
 	var err error
-	switch nc := w.c.nc.(type) {
+	nc := w.c.nc
+	if pc, ok := nc.(interface{ Raw() net.Conn }); ok {
+		nc = pc.Raw() // the PROXY protocol's wrapper: only reads go through it
+	}
+	switch nc := nc.(type) {
 	case *net.TCPConn:
 		rc, err = nc.SyscallConn()
 	case *net.UnixConn:

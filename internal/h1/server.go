@@ -60,6 +60,9 @@ type Server struct {
 	Rejected func(r *Request, status int, n int64)
 	// ConnChange, if set, is called with +1 and -1 as connections open and close.
 	ConnChange func(delta int64)
+	// H2, if set, serves the connections that speak HTTP/2: over TLS by
+	// ALPN, and on listeners served with h2c by the client's preface.
+	H2 Upgrader
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -70,12 +73,38 @@ type Server struct {
 	connsDone chan struct{} // closed when the last connection ends after Shutdown began
 }
 
+// Upgrader serves connections that switched to HTTP/2 (package h2).
+type Upgrader interface {
+	// ServeConn serves nc until it ends. preface holds the bytes of an h2c
+	// connection read so far (nil for TLS); h is the listener's handler,
+	// which every stream's exchange goes to (see Server.ServeStream).
+	ServeConn(nc net.Conn, preface []byte, h Handler)
+	// Shutdown ends the connections gracefully (GOAWAY) and waits for them
+	// until ctx ends.
+	Shutdown(ctx context.Context) error
+}
+
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("h1: server closed")
 
 // Serve accepts connections on ln and serves each on its own goroutine until
 // ln fails or the server shuts down (then it returns ErrServerClosed).
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.ServeWith(ln, s.Handler, false) }
+
+// ServeStream serves one exchange that arrived on another protocol's
+// stream (an HTTP/2 stream as HTTP/1.1 bytes on nc, see package h2) with h,
+// on the calling goroutine, and closes nc. It is tracked for Shutdown but
+// not counted as a connection (ConnChange).
+func (s *Server) ServeStream(nc net.Conn, h Handler) {
+	c := newConn(s, nc, h)
+	c.stream = true
+	s.track(c, true)
+	c.serve()
+}
+
+// ServeWith is Serve with the listener's own handler, and h2c: a client may
+// begin with the HTTP/2 preface (H2 serves it).
+func (s *Server) ServeWith(ln net.Listener, h Handler, h2c bool) error {
 	s.mu.Lock()
 	if s.stopped.Load() {
 		s.mu.Unlock()
@@ -114,7 +143,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := newConn(s, nc)
+		c := newConn(s, nc, h)
+		c.h2c = h2c
 		s.track(c, true)
 		go c.serve()
 	}
@@ -132,17 +162,20 @@ func (s *Server) logger() *slog.Logger {
 func (s *Server) track(c *conn, add bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = map[*conn]struct{}{}
+	}
 	if add {
 		s.conns[c] = struct{}{}
 		s.nconns.Add(1)
-		if s.ConnChange != nil {
+		if s.ConnChange != nil && !c.stream {
 			s.ConnChange(1)
 		}
 		return
 	}
 	delete(s.conns, c)
 	s.nconns.Add(-1)
-	if s.ConnChange != nil {
+	if s.ConnChange != nil && !c.stream {
 		s.ConnChange(-1)
 	}
 	if len(s.conns) == 0 && s.connsDone != nil {
@@ -186,6 +219,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.wakeIfIdle()
 	}
 	s.mu.Unlock()
+	if s.H2 != nil {
+		go s.H2.Shutdown(ctx) // GOAWAY: each HTTP/2 connection ends after its streams
+	}
 	if done == nil {
 		return nil
 	}

@@ -15,8 +15,21 @@ import (
 	"time"
 )
 
+// Scheme splits a binding into its scheme, "http" or "https" when it is
+// written "http://:80" or "https://:443" ("" without one), and its address
+// ("host:port" or "unix:PATH"), which is what this package listens on.
+func Scheme(binding string) (scheme, addr string) {
+	for _, sc := range []string{"http", "https"} {
+		if a, ok := strings.CutPrefix(binding, sc+"://"); ok {
+			return sc, a
+		}
+	}
+	return "", binding
+}
+
 // UnixPath returns the path of a "unix:PATH" binding.
 func UnixPath(binding string) (string, bool) {
+	_, binding = Scheme(binding)
 	if p, ok := strings.CutPrefix(binding, "unix:"); ok {
 		return p, true
 	}
@@ -27,6 +40,7 @@ func UnixPath(binding string) (string, bool) {
 // numeric port, or "unix:PATH" with an absolute or relative path short
 // enough for a socket address.
 func Check(binding string) error {
+	_, binding = Scheme(binding)
 	if p, ok := UnixPath(binding); ok {
 		switch {
 		case p == "":
@@ -110,7 +124,8 @@ func Open(binding string, u Unix) (net.Listener, error) {
 	}
 	path, ok := UnixPath(binding)
 	if !ok {
-		return net.Listen("tcp", binding)
+		_, addr := Scheme(binding)
+		return net.Listen("tcp", addr)
 	}
 	if _, err := os.Lstat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -291,6 +306,7 @@ func (s *Set) Rest() []*Activated {
 // or the same port and the same IP (an empty or unspecified host matches an
 // unspecified one).
 func sameAddr(addr, binding string) bool {
+	_, binding = Scheme(binding)
 	if p, ok := UnixPath(binding); ok {
 		q, ok := UnixPath(addr)
 		return ok && q == p

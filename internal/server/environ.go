@@ -20,7 +20,13 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 	e.Add("QUERY_STRING", r.Query)
 	e.Add("REQUEST_URI", r.Target)
 	e.Add("RAW_URI", r.Target)
-	e.Add("SERVER_PROTOCOL", r.Proto)
+	proto := r.Proto
+	if r.Trusted { // forwarded by another pool's worker: the client's protocol
+		if p := r.Header("X-Wisp-Protocol"); p == "HTTP/2.0" {
+			proto = p
+		}
+	}
+	e.Add("SERVER_PROTOCOL", proto)
 	if ct := r.Header("Content-Type"); ct != "" {
 		e.Add("CONTENT_TYPE", ct)
 	}

@@ -45,6 +45,11 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 			if pr.In.TLS != nil || (isUnix(pr.In) && pr.In.Header.Get("X-Wisp-Scheme") == "https") {
 				pr.Out.Header.Set("X-Wisp-Scheme", "https")
 			}
+			if p := pr.In.Header.Get("X-Wisp-Protocol"); p != "" && isUnix(pr.In) {
+				pr.Out.Header.Set("X-Wisp-Protocol", p)
+			} else if pr.In.ProtoMajor != 1 {
+				pr.Out.Header.Set("X-Wisp-Protocol", pr.In.Proto) // the pool's SERVER_PROTOCOL
+			}
 			if fw := pr.In.Header["X-Wisp-Remote-Addr"]; len(fw) == 1 && isUnix(pr.In) {
 				pr.Out.Header.Set("X-Wisp-Remote-Addr", fw[0])
 			} else {
@@ -113,7 +118,7 @@ func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
 		b.s.bodies.release(j.bodyMem)
 		b.s.spill.release(j.spilled)
 	}()
-	if status, msg := b.s.readBody(r, &j); status != 0 {
+	if status, msg := b.s.readBody(r, &j, b.s.cfg.MaxBody); status != 0 {
 		w.SetClose()
 		if status == 503 {
 			w.AddHeader("Retry-After", "5")
@@ -136,7 +141,7 @@ func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
 		}()
 	}
 	req := (&http.Request{
-		Method: r.Method, URL: u, Proto: r.Proto, ProtoMajor: 1, ProtoMinor: r.Minor,
+		Method: r.Method, URL: u, Proto: r.Proto, ProtoMajor: protoMajor(r.Proto), ProtoMinor: r.Minor,
 		Header: make(http.Header, len(r.Fields)), Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.Target,
 		Body: http.NoBody,
 	}).WithContext(ctx)
@@ -216,4 +221,12 @@ func (b *bridgeWriter) Flush() {
 		b.WriteHeader(http.StatusOK)
 	}
 	b.w.Flush()
+}
+
+// protoMajor is the major version of a SERVER_PROTOCOL ("HTTP/2.0": 2).
+func protoMajor(p string) int {
+	if p == "HTTP/2.0" {
+		return 2
+	}
+	return 1
 }

@@ -89,7 +89,16 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 			s.endJob(j)
 		}
 	}()
-	if status, msg := s.readBody(r, j); status != 0 {
+	if m.sem != nil {
+		if !m.sem.TryAcquire() {
+			w.AddHeader("Retry-After", "1")
+			plain(w, 503, "503 Service Unavailable: this path's bound of "+strconv.Itoa(m.sem.Cap())+" requests at once is reached")
+			s.cfg.Metrics.Refused("503 vdir busy")
+			return m
+		}
+		defer m.sem.Release()
+	}
+	if status, msg := s.readBody(r, j, m.maxBody); status != 0 {
 		w.SetClose()
 		if status == 503 {
 			w.AddHeader("Retry-After", "5")
@@ -699,18 +708,18 @@ func plain(w *h1.Response, status int, msg string) {
 // never hold a Python thread): in memory up to MemBody if the memory budget
 // has room for it, in an unlinked temp file otherwise, never more than
 // MaxBody. It returns a status and message when the request must be refused.
-func (s *Server) readBody(r *h1.Request, j *job) (int, string) {
+func (s *Server) readBody(r *h1.Request, j *job, maxBody int64) (int, string) {
 	if r.ContentLength == 0 {
 		return 0, ""
 	}
-	if r.ContentLength > s.cfg.MaxBody {
-		return 413, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
+	if r.ContentLength > maxBody {
+		return tooLarge(maxBody)
 	}
 	if r.ContentLength > s.cfg.MaxSpill {
 		return 413, "413 Content Too Large: the body exceeds the server's space for request bodies (" + strconv.FormatInt(s.cfg.MaxSpill, 10) + " bytes)"
 	}
 	body := r.Body
-	body.Limit(s.cfg.MaxBody)
+	body.Limit(maxBody)
 	// In memory, a body takes budget for the bytes that arrived, not for what
 	// it announced: a client that trickles its body holds only what it sent.
 	// The first piece waits its turn (first come, first served) for room; a
@@ -745,20 +754,20 @@ func (s *Server) readBody(r *h1.Request, j *job) (int, string) {
 				mem = mem[:len(mem)+n]
 				if err == io.EOF {
 					if r.ContentLength > 0 {
-						return s.bodyError(io.ErrUnexpectedEOF)
+						return s.bodyError(io.ErrUnexpectedEOF, maxBody)
 					}
 					j.body = mem
 					return 0, ""
 				}
 				if err != nil {
-					return s.bodyError(err)
+					return s.bodyError(err, maxBody)
 				}
 			}
 			s.bodies.release(j.bodyMem) // it goes to a file after all
 			j.bodyMem = 0
 		}
 	}
-	return s.spillBody(r, j, mem)
+	return s.spillBody(r, j, mem, maxBody)
 }
 
 // bodyPiece is the first room a body in memory takes (and by how much it
@@ -769,7 +778,7 @@ const bodyPiece = 64 << 10
 // within the server's total space for spilled bodies (MaxSpill): a body of
 // known length takes its whole size up front, one of unknown length takes
 // room as it arrives; without room the client gets 503 and Retry-After.
-func (s *Server) spillBody(r *h1.Request, j *job, head []byte) (int, string) {
+func (s *Server) spillBody(r *h1.Request, j *job, head []byte, maxBody int64) (int, string) {
 	full := func() (int, string) {
 		s.log.Warn("the space for request bodies on disk is full: answered 503", "path", r.Path,
 			"max_spill", s.cfg.MaxSpill)
@@ -807,7 +816,7 @@ func (s *Server) spillBody(r *h1.Request, j *job, head []byte) (int, string) {
 			s.log.Error("cannot spill request body", "err", err)
 			return 500, "500 Internal Server Error"
 		}
-		return s.bodyError(err)
+		return s.bodyError(err, maxBody)
 	}
 	return 0, ""
 }
@@ -837,10 +846,15 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *Server) bodyError(err error) (int, string) {
+// tooLarge is the answer to a body over the limit.
+func tooLarge(limit int64) (int, string) {
+	return 413, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(limit, 10) + " bytes"
+}
+
+func (s *Server) bodyError(err error, maxBody int64) (int, string) {
 	switch h1.BodyError(err) {
 	case 413:
-		return 413, "413 Content Too Large: the body exceeds the limit of " + strconv.FormatInt(s.cfg.MaxBody, 10) + " bytes"
+		return tooLarge(maxBody)
 	case 408:
 		return 408, "408 Request Timeout: the body did not arrive in time"
 	}

@@ -22,6 +22,7 @@ import (
 
 	"wisp/internal/accesslog"
 	"wisp/internal/h1"
+	"wisp/internal/h2"
 	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
 	"wisp/internal/static"
@@ -80,6 +81,9 @@ type Config struct {
 	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For and
 	// X-Forwarded-Proto set REMOTE_ADDR and wsgi.url_scheme (see proxies.go).
 	TrustedProxies []netip.Prefix
+	// MaxStreams is the HTTP/2 streams a client may open at once on one
+	// connection (0: 100).
+	MaxStreams int
 }
 
 // Defaults are the settings used where Config leaves zero.
@@ -166,6 +170,10 @@ type Mount struct {
 	Site                 string // the site, named to the pool a request is forwarded to
 	// Timeout bounds each request's time in the app (0: Config.RequestTimeout).
 	Timeout time.Duration
+	// MaxBody bounds its request bodies (0: Config.MaxBody); MaxConcurrent
+	// the requests it runs at once, one more gets 503 at once (0: none).
+	MaxBody       int64
+	MaxConcurrent int
 }
 
 type mount struct {
@@ -176,7 +184,26 @@ type mount struct {
 	app     int
 	proxy   h1.Handler    // forwarding mount
 	timeout time.Duration // 0: none
+	maxBody int64         // request body limit
+	sem     *slots        // MaxConcurrent (nil: none)
 }
+
+// slots bound the requests a mount runs at once.
+type slots struct {
+	n   atomic.Int64
+	cap int64
+}
+
+func (s *slots) TryAcquire() bool {
+	if s.n.Add(1) > s.cap {
+		s.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *slots) Release() { s.n.Add(-1) }
+func (s *slots) Cap() int { return int(s.cap) }
 
 // Server serves mounted WSGI apps from the embedded interpreter.
 type Server struct {
@@ -224,6 +251,10 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		mt := mount{prefix: p, site: m.Site, timeout: m.Timeout, route: cfg.Metrics.Route(m.Site, cmp.Or(p, "/"))}
 		if mt.timeout == 0 {
 			mt.timeout = cfg.RequestTimeout
+		}
+		mt.maxBody = cmp.Or(m.MaxBody, s.cfg.MaxBody)
+		if m.MaxConcurrent > 0 {
+			mt.sem = &slots{cap: int64(m.MaxConcurrent)}
 		}
 		if m.Forward != "" {
 			mt.proxy = bridge{s, NewForwarder(m.Forward, m.Site, cfg.Log)}
@@ -282,6 +313,10 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		BeforeAccept:      cfg.BeforeAccept,
 		ConnChange:        connChange(cfg),
 	}
+	s.h1.H2 = h2.New(s.h1, h2.Config{
+		MaxConcurrentStreams: cfg.MaxStreams, MaxHeaderBytes: cfg.MaxHeaderBytes,
+		IdleTimeout: cfg.IdleTimeout, ReadHeaderTimeout: cfg.ReadHeaderTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log,
+	})
 	return s, nil
 }
 
@@ -309,10 +344,16 @@ func cleanPrefix(p string) (string, error) {
 
 // Serve accepts connections on ln until Shutdown. It may run on several
 // listeners at once.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.ServeWith(ln, s, false) }
+
+// ServeWith is Serve with the listener's own handler (a binding's, which
+// routes to the sites sharing it) and h2c: HTTP/2 without TLS for a client
+// that begins with its preface. HTTP/2 over TLS is served on every TLS
+// listener whose configuration offers h2 by ALPN.
+func (s *Server) ServeWith(ln net.Listener, h h1.Handler, h2c bool) error {
 	s.serving.Add(1)
 	defer s.serving.Done()
-	err := s.h1.Serve(ln)
+	err := s.h1.ServeWith(ln, h, h2c)
 	if errors.Is(err, h1.ErrServerClosed) {
 		return nil
 	}

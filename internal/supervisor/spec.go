@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"wisp/internal/config"
 	"wisp/internal/metrics"
 )
 
@@ -68,9 +70,15 @@ type SiteSpec struct {
 	// AccessLog and AccessFormat are the site's own access log ("": the pool's).
 	AccessLog    string `json:"access_log,omitempty"`
 	AccessFormat string `json:"access_log_format,omitempty"`
-	// TLSCert and TLSKey serve the site's bindings over TLS.
-	TLSCert string `json:"tls_cert,omitempty"`
-	TLSKey  string `json:"tls_key,omitempty"`
+	// Hostnames choose the site on a binding it shares (none: the default).
+	Hostnames []string `json:"hostnames,omitempty"`
+	// TLS is the site's certificate (files, or ACME: the supervisor obtains
+	// it, the worker reads it from the storage).
+	TLS *config.SiteTLS `json:"tls,omitempty"`
+	// RedirectHTTP answers the site's plain bindings with a 308 to https
+	// on HTTPSPort ("": 443).
+	RedirectHTTP bool   `json:"redirect_http,omitempty"`
+	HTTPSPort    string `json:"https_port,omitempty"`
 }
 
 // MountSpec is one virtual directory.
@@ -81,13 +89,21 @@ type MountSpec struct {
 	Static  string        `json:"static,omitempty"`  // a folder served by Go
 	Cache   string        `json:"cache_control,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// MaxBody and MaxConcurrent are the vdir's own limits (0: the pool's,
+	// none); MaxConcurrent is this process's share.
+	MaxBody       int64 `json:"max_body,omitempty"`
+	MaxConcurrent int   `json:"max_concurrent,omitempty"`
 }
 
-// ListenerSpec describes an inherited listener: a site binding, or (Site
-// empty) the pool's own unix socket that other pools forward to.
+// ListenerSpec describes an inherited listener: a site binding shared by
+// Sites (the default one first), or (no Sites) the pool's own unix socket
+// that other pools forward to.
 type ListenerSpec struct {
-	Site string `json:"site,omitempty"`
-	Addr string `json:"addr"`
+	Sites         []string `json:"sites,omitempty"`
+	Addr          string   `json:"addr"`
+	TLS           bool     `json:"tls,omitempty"`
+	H2C           bool     `json:"h2c,omitempty"`
+	ProxyProtocol bool     `json:"proxy_protocol,omitempty"`
 }
 
 // WorkerEnv is the environment variable carrying a worker's spec.

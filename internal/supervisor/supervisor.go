@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"wisp/internal/config"
+	"wisp/internal/edge"
 	"wisp/internal/listen"
 	"wisp/internal/metrics"
 	"wisp/internal/server"
@@ -72,6 +73,9 @@ type Supervisor struct {
 	collect    *outcome // the reload or recycle being applied: it follows the workers spawn starts
 	lastReload *outcome // the latest reload's, for AwaitReload
 
+	certs    supCerts          // the sites' certificates (standby answers, ACME)
+	acmeKeys map[string]string // the settings each ACME manager was made for
+
 	forwarders sync.Map // socket+site → http.Handler, used by standby handlers
 	devNull    *os.File // workers' stdin
 	cpus       []int    // the CPUs wisp may use, shared out by CPUAffinity
@@ -82,10 +86,10 @@ type Supervisor struct {
 type listener struct {
 	key     string
 	addr    string
-	site    *config.Site // for a binding
-	pool    string       // for a pool's unix socket
-	fd      int          // our close-on-exec duplicate, passed to workers as is
-	unlink  string       // a unix socket file wisp created, removed with the listener
+	sites   []*config.Site // for a binding: the sites sharing it, default first
+	pool    string         // for a pool's unix socket
+	fd      int            // our close-on-exec duplicate, passed to workers as is
+	unlink  string         // a unix socket file wisp created, removed with the listener
 	standby *http.Server
 	sbLn    net.Listener
 }
@@ -128,6 +132,11 @@ func Start(cfg *config.Config, opt Options) (*Supervisor, error) {
 		os.RemoveAll(rundir)
 		return nil, err
 	}
+	if err := s.loadCerts(cfg); err != nil {
+		s.closeListeners()
+		os.RemoveAll(rundir)
+		return nil, err
+	}
 	s.cfg = cfg
 	ready := make(chan error, 1)
 	go s.run(ready)
@@ -142,7 +151,7 @@ func (s *Supervisor) Addrs() map[string]string {
 	out := map[string]string{}
 	s.call(func() {
 		for _, l := range s.listeners {
-			if l.site != nil {
+			if len(l.sites) > 0 {
 				out[l.key] = l.addr
 			}
 		}
@@ -151,22 +160,14 @@ func (s *Supervisor) Addrs() map[string]string {
 }
 
 func (s *Supervisor) openListeners(cfg *config.Config) error {
-	for _, st := range cfg.Sites {
-		for _, b := range st.Bindings {
-			if l, ok := s.listeners[b]; ok {
-				if l.site.Name != st.Name {
-					s.log.Warn("binding shared by two sites: the first one serves it (host-based selection is not supported yet)",
-						"binding", b, "site", l.site.Name, "ignored", st.Name)
-				}
-				l.site = st
-				continue
-			}
-			l, err := s.openBinding(st, b)
-			if err != nil {
-				return err
-			}
-			s.listeners[b] = l
+	keys, sites := siteBindings(cfg)
+	for _, k := range keys {
+		l, err := s.openBinding(sites[k][0], bindingOf(sites[k][0], k))
+		if err != nil {
+			return err
 		}
+		l.sites = sites[k]
+		s.listeners[k] = l
 	}
 	for name := range cfg.Pools {
 		if err := s.openPoolSocket(name); err != nil {
@@ -234,7 +235,7 @@ func (s *Supervisor) openBinding(st *config.Site, b string) (*listener, error) {
 			if _, ok := ln.Addr().(*net.UnixAddr); ok {
 				addr = "unix:" + addr
 			}
-			return &listener{key: b, addr: addr, site: st, fd: fd, unlink: unlink}, nil
+			return &listener{key: bindingKey(st, b), addr: addr, fd: fd, unlink: unlink}, nil
 		}
 		if unlink != "" {
 			os.Remove(unlink)
@@ -448,6 +449,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.closeListeners()
+	for _, m := range s.certs.acme {
+		m.Stop()
+	}
 	os.RemoveAll(s.rundir)
 	return err
 }
@@ -478,27 +482,33 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	defer func() { s.collect = nil }()
 	// Open what is new first, so that a failure leaves everything as it was.
 	var opened []*listener
-	for _, st := range cfg.Sites {
-		for _, b := range st.Bindings {
-			if _, ok := s.listeners[b]; ok {
-				continue
-			}
-			l, err := s.openBinding(st, b)
-			if err != nil {
-				for _, l := range opened {
-					l.close()
-					delete(s.listeners, l.key)
-				}
-				return err
-			}
-			s.listeners[b] = l
-			opened = append(opened, l)
+	keys, sites := siteBindings(cfg)
+	for _, k := range keys {
+		if _, ok := s.listeners[k]; ok {
+			continue
 		}
+		l, err := s.openBinding(sites[k][0], bindingOf(sites[k][0], k))
+		if err != nil {
+			for _, l := range opened {
+				l.close()
+				delete(s.listeners, l.key)
+			}
+			return err
+		}
+		s.listeners[k] = l
+		opened = append(opened, l)
 	}
 	for name := range cfg.Pools {
 		if err := s.openPoolSocket(name); err != nil {
 			return err
 		}
+	}
+	if err := s.loadCerts(cfg); err != nil {
+		for _, l := range opened {
+			l.close()
+			delete(s.listeners, l.key)
+		}
+		return err
 	}
 	changed, added, removed, routes := config.Diff(old, cfg)
 	if old.Server.Fingerprint() != cfg.Server.Fingerprint() || routes {
@@ -518,10 +528,8 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 		}
 	}
 	s.cfg = cfg
-	for _, st := range cfg.Sites {
-		for _, b := range st.Bindings {
-			s.listeners[b].site = st
-		}
+	for _, k := range keys {
+		s.listeners[k].sites = sites[k]
 	}
 	for _, n := range removed {
 		p := s.pools[n]
@@ -561,14 +569,8 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	}
 	// Bindings no site uses any more: close once the old workers are gone
 	// (they hold their own copies; closing ours stops nothing in flight).
-	used := map[string]bool{}
-	for _, st := range cfg.Sites {
-		for _, b := range st.Bindings {
-			used[b] = true
-		}
-	}
 	for k, l := range s.listeners {
-		if l.site != nil && !used[k] {
+		if len(l.sites) > 0 && sites[k] == nil {
 			s.standbyOff(l)
 			l.close()
 			delete(s.listeners, k)
@@ -586,6 +588,17 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 		}
 	}
 	s.updateStandby()
+	// Workers that keep running read their certificate files again (a
+	// renewed certificate at the same paths is served at once).
+	for _, p := range s.pools {
+		if !slices.Contains(changed, p.name) {
+			for _, w := range p.workers {
+				if w.state == Ready {
+					w.signal(syscall.SIGHUP)
+				}
+			}
+		}
+	}
 	s.log.Info("configuration reloaded", "changed", strings.Join(changed, ","), "added", strings.Join(added, ","),
 		"removed", strings.Join(removed, ","))
 	return nil
@@ -713,15 +726,35 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
 		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, AccessFormat: sv.AccessLogFormat, LogLevel: sv.LogLevel, TrustedProxies: sv.TrustedProxies, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
 	}
+	// The bindings this pool's workers accept on, and the sites on them:
+	// its workers route every request of those sites, forwarding the vdirs
+	// of other pools.
+	keys, bsites := siteBindings(cfg)
+	accepts := map[string]bool{}
+	for _, k := range keys {
+		sites := bsites[k]
+		if bindingPool(sites) != name {
+			continue
+		}
+		first := sites[0]
+		ls := ListenerSpec{Addr: k, TLS: first.BindingTLS(bindingOf(first, k)), ProxyProtocol: first.ProxyProtocol}
+		for _, st := range sites {
+			ls.Sites = append(ls.Sites, st.Name)
+			ls.H2C = ls.H2C || st.H2C
+			accepts[st.Name] = true
+		}
+		spec.Listeners = append(spec.Listeners, ls)
+	}
 	for _, st := range cfg.Sites {
-		primary := primaryPool(st)
-		serves := false
-		site := SiteSpec{Name: st.Name, AccessLog: st.AccessLog, AccessFormat: st.AccessLogFormat}
-		if st.TLS != nil {
-			site.TLSCert, site.TLSKey = st.TLS.Cert, st.TLS.Key
+		serves := accepts[st.Name]
+		site := SiteSpec{Name: st.Name, AccessLog: st.AccessLog, AccessFormat: st.AccessLogFormat,
+			Hostnames: st.Hostnames, RedirectHTTP: st.RedirectHTTP, TLS: st.TLS}
+		if st.RedirectHTTP {
+			site.HTTPSPort = s.httpsPort(st)
 		}
 		for _, v := range st.Vdirs {
-			m := MountSpec{Prefix: v.Path, Timeout: time.Duration(v.RequestTimeout)}
+			m := MountSpec{Prefix: v.Path, Timeout: time.Duration(v.RequestTimeout), MaxBody: int64(v.MaxBody),
+				MaxConcurrent: shareOf(v.MaxConcurrent, pc.Processes)}
 			if v.Pool == name {
 				m.Target, m.Static, m.Cache = v.App, v.Static, v.CacheControl
 				serves = true
@@ -730,19 +763,38 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 			}
 			site.Mounts = append(site.Mounts, m)
 		}
-		if !serves {
-			continue
-		}
-		spec.Sites = append(spec.Sites, site)
-		if primary == name {
-			for _, b := range st.Bindings {
-				spec.Listeners = append(spec.Listeners, ListenerSpec{Site: st.Name, Addr: b})
-			}
+		if serves {
+			spec.Sites = append(spec.Sites, site)
 		}
 	}
 	spec.Listeners = append(spec.Listeners, ListenerSpec{Addr: "pool:" + name})
 	p.spec = spec
 	return p, nil
+}
+
+// shareOf is one process's share of a pool-wide bound (0: none), rounded up.
+func shareOf(bound, processes int) int {
+	if bound <= 0 {
+		return 0
+	}
+	return (bound + max(processes, 1) - 1) / max(processes, 1)
+}
+
+// httpsPort is the port of a site's first TLS binding as bound (port 0
+// resolved), for redirect_http; "" for 443.
+func (s *Supervisor) httpsPort(st *config.Site) string {
+	for _, b := range st.Bindings {
+		if !st.BindingTLS(b) {
+			continue
+		}
+		if l := s.listeners[bindingKey(st, b)]; l != nil {
+			if _, port, err := net.SplitHostPort(l.addr); err == nil && port != "443" {
+				return port
+			}
+		}
+		return ""
+	}
+	return ""
 }
 
 // primaryPool is the pool that accepts on a site's bindings: the one serving
@@ -928,7 +980,17 @@ func (s *Supervisor) standbyOn(l *listener) {
 		s.log.Error("standby listener", "addr", l.addr, "err", err)
 		return
 	}
-	srv := &http.Server{Handler: s.standbyHandler(l), ReadHeaderTimeout: 10 * time.Second}
+	var b *edge.Binding
+	if len(l.sites) > 0 {
+		if b, err = s.standbyBinding(l); err != nil {
+			ln.Close()
+			s.log.Error("standby listener", "addr", l.addr, "err", err)
+			return
+		}
+		ln = b.Listener(ln)
+	}
+	srv := &http.Server{Handler: s.standbyHandler(l, b), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	l.standby, l.sbLn = srv, ln
 	go srv.Serve(ln)
 }
@@ -954,8 +1016,8 @@ func (s *Supervisor) standbyOff(l *listener) {
 func (s *Supervisor) updateStandby() {
 	for _, l := range s.listeners {
 		name := l.pool
-		if l.site != nil {
-			name = primaryPool(l.site)
+		if len(l.sites) > 0 {
+			name = bindingPool(l.sites)
 		}
 		p := s.pools[name]
 		if s.stopping || (p != nil && p.state == PoolRunning) {
@@ -969,12 +1031,20 @@ func (s *Supervisor) updateStandby() {
 // standbyHandler answers for pools without workers: a stopped pool gets 503
 // with Retry-After; an idle one is started, and the request waits for it and
 // is then forwarded to it.
-func (s *Supervisor) standbyHandler(l *listener) http.Handler {
+func (s *Supervisor) standbyHandler(l *listener, b *edge.Binding) http.Handler {
+	sites := map[string]*config.Site{}
+	for _, st := range l.sites {
+		sites[st.Name] = st
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		site := l.site
 		poolName := l.pool
 		siteName := r.Header.Get("X-Wisp-Site")
-		if site != nil {
+		if b != nil {
+			es, answered := b.Front(w, r)
+			if answered {
+				return
+			}
+			site := sites[es.Name]
 			siteName = site.Name
 			poolName = routePool(site, r.URL.Path)
 		}

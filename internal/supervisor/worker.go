@@ -3,7 +3,6 @@ package supervisor
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
 	"wisp/internal/server"
-	"wisp/internal/tlsconf"
 	"wisp/internal/trace"
 )
 
@@ -169,7 +167,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		var ms []server.Mount
 		for _, m := range st.Mounts {
 			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name,
-				Static: m.Static, CacheControl: m.Cache})
+				Static: m.Static, CacheControl: m.Cache, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent})
 		}
 		c := cfg
 		if st.AccessLog != "" || st.AccessFormat != "" {
@@ -205,6 +203,12 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		// the forwarder adds X-Wisp-* headers to a head the front accepted,
 		// and keeps its connections open as long as it likes
 		MaxHeaderBytes: max(spec.MaxHeaderBytes, server.Defaults.MaxHeaderBytes) + 4096, Log: log}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // the supervisor reloaded: read the certificates again
+	certs, err := newSiteCerts(spec, log)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, len(spec.Listeners))
 	for i, l := range spec.Listeners {
 		f := os.NewFile(uintptr(4+i), l.Addr)
@@ -213,27 +217,30 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		if err != nil {
 			return fmt.Errorf("listener %s: %w", l.Addr, err)
 		}
-		if l.Site == "" {
+		if len(l.Sites) == 0 {
 			go func() { errc <- internal.Serve(ln) }()
 			continue
 		}
-		if ss := siteSpec(spec, l.Site); ss != nil && ss.TLSCert != "" {
-			store, err := tlsconf.Load(ss.TLSCert, ss.TLSKey, log)
-			if err != nil {
-				return err
+		b, owner, err := certs.binding(l, proxies, spec.ReadHeader, func(name string) h1.Handler {
+			if srv := sites[name]; srv != nil {
+				return srv
 			}
-			ln = tls.NewListener(ln, store.Config())
+			if h := fallback[name]; h != nil {
+				return h.Handler
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		srv := sites[l.Site]
-		if srv == nil {
-			if h := fallback[l.Site]; h != nil {
-				go func() { errc <- h.Serve(ln) }()
-				continue
-			}
+		if srv := firstServer(l.Sites, sites); srv != nil {
+			go func() { errc <- srv.ServeWith(b.Listener(ln), b.Handler(), l.H2C) }()
+		} else if h := fallback[owner]; h != nil {
+			// --reload, every site's app failed to import: their error pages
+			go func() { errc <- h.ServeWith(b.Listener(ln), b.Handler(), false) }()
+		} else {
 			ln.Close()
-			continue
 		}
-		go func() { errc <- srv.Serve(ln) }()
 	}
 	if slot != nil {
 		slot.accepting(true)
@@ -258,6 +265,8 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		select {
 		case <-sigs:
 			done = true
+		case <-hup:
+			certs.reload()
 		case err := <-errc:
 			if err != nil && !errors.Is(err, h1.ErrServerClosed) {
 				return fmt.Errorf("serve: %w", err)
@@ -287,6 +296,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		wg.Add(1)
 		go func() { defer wg.Done(); h.Shutdown(ctx) }()
 	}
+	certs.stop()
 	for _, s := range all {
 		wg.Add(1)
 		go func() {
@@ -348,11 +358,13 @@ func importErrorPage(err error, spec *WorkerSpec) *h1.Server {
 		MaxHeaderBytes: spec.MaxHeaderBytes}
 }
 
-// siteSpec is the spec of the named site, nil if none.
-func siteSpec(spec *WorkerSpec, name string) *SiteSpec {
-	for i := range spec.Sites {
-		if spec.Sites[i].Name == name {
-			return &spec.Sites[i]
+// firstServer is the server of the first site of names this worker loaded:
+// it accepts the binding's connections (its settings are the pool's, as
+// every site's here) and the binding routes each request to its site.
+func firstServer(names []string, sites map[string]*server.Server) *server.Server {
+	for _, n := range names {
+		if srv := sites[n]; srv != nil {
+			return srv
 		}
 	}
 	return nil

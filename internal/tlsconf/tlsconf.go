@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -21,8 +22,16 @@ type Store struct {
 
 	mu      sync.Mutex
 	cert    *tls.Certificate
-	stamp   [2]time.Time // the files' modification times when loaded
+	stamp   [2]stamp // the files as loaded
 	checked time.Time
+}
+
+// stamp tells whether a file changed: a rewrite, a rename over it (a new
+// inode), or a copy that kept the modification time (the change time moves).
+type stamp struct {
+	mod, change time.Time
+	size        int64
+	ino         uint64
 }
 
 // Load reads the pair; an error names the files and what is wrong.
@@ -37,14 +46,17 @@ func Load(certFile, keyFile string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) stamps() ([2]time.Time, error) {
-	var st [2]time.Time
+func (s *Store) stamps() ([2]stamp, error) {
+	var st [2]stamp
 	for i, f := range []string{s.certFile, s.keyFile} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			return st, err
 		}
-		st[i] = fi.ModTime()
+		st[i] = stamp{mod: fi.ModTime(), size: fi.Size()}
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			st[i].change, st[i].ino = time.Unix(sys.Ctim.Unix()), sys.Ino
+		}
 	}
 	return st, nil
 }
@@ -90,13 +102,8 @@ func (s *Store) current() *tls.Certificate {
 	return s.cert
 }
 
-// Config is the server's TLS configuration: HTTP/1.1 by ALPN.
-func (s *Store) Config() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return s.current(), nil
-		},
-	}
+// GetCertificate gives the certificate for a handshake (package edge
+// chooses the Store by the SNI name).
+func (s *Store) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.current(), nil
 }

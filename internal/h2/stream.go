@@ -1,0 +1,428 @@
+package h2
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// stream is one HTTP/2 stream as the h1.Server sees it: a connection that
+// reads the request as HTTP/1.1 bytes (its head, then its body, chunked when
+// its length is unknown) and takes the response as HTTP/1.1 bytes, whose
+// head becomes the stream's HEADERS and whose body (de-chunked) its DATA.
+// After the request it reads nothing until the stream ends: EOF once the
+// response is complete or the client reset the stream (so Request.Gone
+// works), a timeout at the read deadline.
+type stream struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	r  *http.Request
+	nc net.Conn // the HTTP/2 connection: addresses and TLS state
+
+	// request side: in[inOff:] is read before more of the body
+	in      []byte
+	inOff   int
+	body    io.Reader // nil: no body
+	chunked bool      // frame the body as chunks (its length is unknown)
+	bodyEOF bool
+	scratch []byte
+
+	mu         sync.Mutex
+	rdl        time.Time     // read deadline
+	rdlSet     time.Time     // the deadline last given to the stream's body
+	wdl        time.Time     // write deadline
+	wdlSet     time.Time     // the deadline last given to the stream's writes
+	wake       chan struct{} // a deadline changed or the response completed
+	done       bool          // the response is complete
+	headBuf    []byte        // response head bytes until its end arrived
+	head       bool          // the head went out
+	noBody     bool
+	left       int64 // body bytes the Content-Length still allows; -1: not given
+	dechunk    chunkReader
+	chunkedOut bool
+}
+
+func newStream(w http.ResponseWriter, r *http.Request, nc net.Conn) *stream {
+	s := &stream{w: w, rc: http.NewResponseController(w), r: r, nc: nc, left: -1, wake: make(chan struct{}, 1)}
+	s.in = requestHead(r)
+	switch {
+	case r.ContentLength > 0:
+		s.body = r.Body
+	case r.ContentLength < 0:
+		s.body, s.chunked = r.Body, true
+	}
+	return s
+}
+
+// hopByHop are the request headers HTTP/2 forbids or net/http answers
+// itself (Expect: 100-continue), and those the head is given anew.
+var hopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Expect": true, "Content-Length": true, "Host": true,
+}
+
+// requestHead is the request as an HTTP/1.1 head.
+func requestHead(r *http.Request) []byte {
+	target := r.RequestURI
+	if target == "" {
+		target = "/"
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\n"...)
+	for k, vs := range r.Header {
+		if hopByHop[k] {
+			continue
+		}
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	switch {
+	case r.ContentLength > 0 || r.ContentLength == 0 && r.Header.Get("Content-Length") != "":
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, r.ContentLength, 10)
+		b = append(b, "\r\n"...)
+	case r.ContentLength < 0:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// Read gives the request head, then its body, then waits for the stream's end.
+func (s *stream) Read(p []byte) (int, error) {
+	if s.inOff < len(s.in) {
+		n := copy(p, s.in[s.inOff:])
+		s.inOff += n
+		return n, nil
+	}
+	if s.body != nil && !s.bodyEOF {
+		if n, err := s.readBody(p); n > 0 || err != nil {
+			return n, err
+		}
+		if s.inOff < len(s.in) {
+			return s.Read(p)
+		}
+	}
+	return 0, s.waitEnd()
+}
+
+func (s *stream) readBody(p []byte) (int, error) {
+	s.mu.Lock()
+	if dl := s.rdl; !dl.Equal(s.rdlSet) {
+		s.rdlSet = dl
+		s.rc.SetReadDeadline(dl)
+	}
+	s.mu.Unlock()
+	if !s.chunked {
+		n, err := s.body.Read(p)
+		if err == io.EOF {
+			s.bodyEOF, err = true, nil
+		}
+		return n, err
+	}
+	if s.scratch == nil {
+		s.scratch = make([]byte, 32<<10)
+	}
+	n, err := s.body.Read(s.scratch[:min(len(s.scratch), max(len(p), 512))])
+	s.in, s.inOff = s.in[:0], 0
+	if n > 0 {
+		s.in = strconv.AppendInt(s.in, int64(n), 16)
+		s.in = append(s.in, "\r\n"...)
+		s.in = append(s.in, s.scratch[:n]...)
+		s.in = append(s.in, "\r\n"...)
+	}
+	if err == io.EOF {
+		s.bodyEOF, err = true, nil
+		s.in = append(s.in, "0\r\n\r\n"...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	k := copy(p, s.in)
+	s.inOff = k
+	return k, nil
+}
+
+// waitEnd blocks until the response is complete or the client reset the
+// stream (io.EOF), or the read deadline passes.
+func (s *stream) waitEnd() error {
+	ctx := s.r.Context()
+	for {
+		s.mu.Lock()
+		done, dl := s.done, s.rdl
+		s.mu.Unlock()
+		if done {
+			return io.EOF
+		}
+		var t *time.Timer
+		var timer <-chan time.Time
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			t = time.NewTimer(d)
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return io.EOF
+		case <-s.wake:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+func (s *stream) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Write takes the response's bytes: the head, then the body.
+func (s *stream) Write(p []byte) (int, error) {
+	n := len(p)
+	if !s.head {
+		s.headBuf = append(s.headBuf, p...)
+		i := bytes.Index(s.headBuf, []byte("\r\n\r\n"))
+		if i < 0 {
+			if len(s.headBuf) > 1<<20 {
+				return 0, errors.New("h2: response head too large")
+			}
+			return n, nil
+		}
+		if err := s.writeHead(string(s.headBuf[:i+2])); err != nil {
+			return 0, err
+		}
+		p = s.headBuf[i+4:]
+	}
+	s.setWriteDeadline()
+	if err := s.writeBody(p); err != nil {
+		return 0, err
+	}
+	if err := s.rc.Flush(); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (s *stream) setWriteDeadline() {
+	s.mu.Lock()
+	dl := s.wdl
+	change := !dl.Equal(s.wdlSet)
+	s.wdlSet = dl
+	s.mu.Unlock()
+	if change {
+		s.rc.SetWriteDeadline(dl)
+	}
+}
+
+// writeHead turns the HTTP/1.1 status line and header lines into the
+// stream's header fields; the connection-specific ones stay behind.
+func (s *stream) writeHead(head string) error {
+	line, rest, _ := strings.Cut(head, "\r\n")
+	// "HTTP/1.1 200 OK"
+	_, status, _ := strings.Cut(line, " ")
+	code, err := strconv.Atoi(status[:min(3, len(status))])
+	if err != nil || code < 100 || code > 999 {
+		return errors.New("h2: malformed status line " + strconv.Quote(line))
+	}
+	if code < 200 {
+		// an interim response (100 Continue): net/http sends its own
+		s.headBuf = s.headBuf[:0]
+		return nil
+	}
+	h := s.w.Header()
+	for rest != "" {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\r\n")
+		name, value, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		switch http.CanonicalHeaderKey(name) {
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Upgrade":
+			continue
+		case "Transfer-Encoding":
+			s.chunkedOut = true
+			continue
+		case "Content-Length":
+			if n, err := strconv.ParseInt(value, 10, 64); err == nil {
+				s.left = n
+			}
+		}
+		h[http.CanonicalHeaderKey(name)] = append(h[http.CanonicalHeaderKey(name)], value)
+	}
+	s.head = true
+	s.noBody = s.r.Method == "HEAD" || code == 204 || code == 304
+	s.w.WriteHeader(code)
+	if s.noBody || s.left == 0 && !s.chunkedOut {
+		s.markDone()
+	}
+	return nil
+}
+
+// writeBody sends body bytes of the response, de-chunked.
+func (s *stream) writeBody(p []byte) error {
+	if len(p) == 0 || s.noBody {
+		return nil
+	}
+	if s.chunkedOut {
+		return s.dechunk.feed(p, func(data []byte) error {
+			_, err := s.w.Write(data)
+			return err
+		}, func() { s.markDone() })
+	}
+	if s.left >= 0 {
+		p = p[:min(int64(len(p)), s.left)]
+		s.left -= int64(len(p))
+	}
+	if _, err := s.w.Write(p); err != nil {
+		return err
+	}
+	if s.left == 0 {
+		s.markDone()
+	}
+	return nil
+}
+
+// markDone notes that the response is complete.
+func (s *stream) markDone() {
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+	s.signal()
+}
+
+// complete reports whether the response is complete: a response framed by
+// the connection's end (no length, not chunked) is when the exchange ends.
+func (s *stream) complete() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done || s.head && !s.chunkedOut && s.left < 0
+}
+
+func (s *stream) Close() error { return nil }
+
+func (s *stream) LocalAddr() net.Addr  { return s.nc.LocalAddr() }
+func (s *stream) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
+
+func (s *stream) SetDeadline(t time.Time) error {
+	s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
+}
+
+func (s *stream) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.rdl = t
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
+func (s *stream) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.wdl = t
+	s.mu.Unlock()
+	return nil
+}
+
+// ConnectionState is the TLS state of the stream's connection (zero for
+// h2c), which h1 reads for wsgi.url_scheme and the SNI name.
+func (s *stream) ConnectionState() tls.ConnectionState {
+	if tc, ok := s.nc.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// Protocol is the SERVER_PROTOCOL of the stream's requests.
+func (s *stream) Protocol() string { return "HTTP/2.0" }
+
+// chunkReader decodes the chunked framing h1 writes, across writes.
+type chunkReader struct {
+	state int   // what the next bytes are
+	left  int64 // data bytes left in the current chunk
+	line  []byte
+}
+
+const (
+	chunkSize    = iota // the size line
+	chunkData           // left bytes of data
+	chunkDataEnd        // the CRLF after the data
+	chunkTrailer        // trailer lines up to the empty line
+	chunkDone
+)
+
+// feed decodes p, passing data to out and calling end after the last chunk.
+func (c *chunkReader) feed(p []byte, out func([]byte) error, end func()) error {
+	for len(p) > 0 {
+		switch c.state {
+		case chunkSize, chunkTrailer, chunkDataEnd:
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				c.line = append(c.line, p...)
+				if len(c.line) > 4096 {
+					return errors.New("h2: malformed chunked response")
+				}
+				return nil
+			}
+			line := strings.TrimRight(string(append(c.line, p[:i]...)), "\r")
+			c.line, p = c.line[:0], p[i+1:]
+			switch c.state {
+			case chunkDataEnd:
+				c.state = chunkSize
+			case chunkTrailer:
+				if line == "" {
+					c.state = chunkDone
+					end()
+				}
+			default:
+				size, _, _ := strings.Cut(line, ";")
+				n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
+				if err != nil || n < 0 {
+					return errors.New("h2: malformed chunk size " + strconv.Quote(line))
+				}
+				if n == 0 {
+					c.state = chunkTrailer
+				} else {
+					c.state, c.left = chunkData, n
+				}
+			}
+		case chunkData:
+			k := min(int64(len(p)), c.left)
+			if err := out(p[:k]); err != nil {
+				return err
+			}
+			c.left -= k
+			p = p[k:]
+			if c.left == 0 {
+				c.state = chunkDataEnd
+			}
+		default:
+			return nil // bytes after the last chunk: none are written
+		}
+	}
+	return nil
+}
