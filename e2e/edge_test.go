@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -556,5 +557,84 @@ bindings = ["127.0.0.1:@PORT0@"]
 	}
 	if resp, _ := s.get(t, "/one/sleep?0&third"); resp.StatusCode != 200 {
 		t.Errorf("after the first finished: %d", resp.StatusCode)
+	}
+}
+
+// Django's collectstatic output served as a static vdir: the URL Django
+// makes for an asset is served by Go, with ETag and 304, next to the app.
+func TestDjangoCollectstatic(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "static")
+	cmd := exec.Command(python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app\n"+
+		"from django.core.management import call_command\ncall_command('collectstatic', '--noinput')", app("django"))
+	cmd.Env = append(os.Environ(), "DJANGO_STATIC_ROOT="+root)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("collectstatic: %v\n%s", err, out)
+	}
+	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		w := start(t, append([]string{"--static", "/static=" + root, app("django/app.py")}, extra...)...)
+		var asset struct{ URL string }
+		w.getJSON(t, "/asset/", &asset)
+		if asset.URL != "/static/css/site.css" {
+			t.Fatalf("%v: Django's URL for the asset: %q", extra, asset.URL)
+		}
+		resp, body := w.get(t, asset.URL)
+		etag := resp.Header.Get("Etag")
+		if resp.StatusCode != 200 || string(body) != "body { color: #123; }\n" || etag == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+			t.Errorf("%v: GET %s: %d %q ETag %q type %q", extra, asset.URL, resp.StatusCode, body, etag, resp.Header.Get("Content-Type"))
+		}
+		req := mustRequest(t, "GET", w.URL+asset.URL, nil)
+		req.Header.Set("If-None-Match", etag)
+		if resp, _ := w.do(t, req); resp.StatusCode != 304 {
+			t.Errorf("%v: If-None-Match: %d, want 304", extra, resp.StatusCode)
+		}
+		checkBody(t, w, "/?name=static", "<h1>Hello, static!</h1><ul><li>0</li><li>1</li><li>2</li></ul>")
+	}
+}
+
+// wsgi.file_wrapper and a static file over HTTP/2, and curl's own HTTP/2
+// client (another implementation than Go's) against wisp.
+func TestHTTP2FileWrapperCurl(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "site.crt"), filepath.Join(dir, "site.key")
+	roots := writeCert(t, certPath, keyPath, "h2")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644)
+	w := start(t, "--certfile", certPath, "--keyfile", keyPath, "--static", "/files="+dir,
+		"--mount", "/fw="+app("filewrap/app.py"), app("environ/app.py"))
+	c := h2Client(roots, nil)
+	resp, err := c.Get("https://" + w.Addr + "/files/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || !bytes.Equal(got, big) {
+		t.Errorf("static over h2: %s, %d bytes", resp.Proto, len(got))
+	}
+	resp, err = c.Get("https://" + w.Addr + "/fw/file?path=" + filepath.Join(dir, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || !bytes.Equal(got, big) {
+		t.Errorf("wsgi.file_wrapper over h2: %s %d, %d bytes", resp.Proto, resp.StatusCode, len(got))
+	}
+	req, _ := http.NewRequest("GET", "https://"+w.Addr+"/files/big.bin", nil)
+	req.Header.Set("Range", "bytes=10-19")
+	if resp, err := c.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 206 || string(b) != "abcdef0123" {
+			t.Errorf("range over h2: %d %q", resp.StatusCode, b)
+		}
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("no curl")
+	}
+	out, err := exec.Command("curl", "-sS", "--http2", "--cacert", certPath, "-o", "-", "-w", "\n%{http_version} %{http_code}",
+		"https://"+w.Addr+"/env/x").CombinedOutput()
+	if err != nil || !bytes.HasSuffix(out, []byte("\n2 200")) || !bytes.Contains(out, []byte(`HTTP/2.0`)) {
+		t.Errorf("curl --http2: %v\n%s", err, trunc(out))
 	}
 }

@@ -62,6 +62,7 @@ type runOptions struct {
 	socketMode, socketOwner, adminAddr, adminToken         string
 	certFile, keyFile                                      string
 	h2c, proxyProtocol                                     bool
+	maxStreams                                             int
 	maxBody, memBody, minRate, maxSpill                    int64
 	rht, rt, wt, it, grace, timeout, drainDelay            time.Duration
 	maxUptime, poolIdle, startTimeout, rapidFailWindow     time.Duration
@@ -108,6 +109,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
 	fs.StringVar(&o.certFile, "certfile", "", "serve TLS with this PEM certificate (with --keyfile); a change of the files is served at the next handshake")
 	fs.StringVar(&o.keyFile, "keyfile", "", "the PEM private key of --certfile")
+	fs.IntVar(&o.maxStreams, "http2-max-streams", 100, "HTTP/2 streams a client may have open at once on one connection (1 to 10000)")
 	fs.BoolVar(&o.h2c, "h2c", false, "serve HTTP/2 without TLS to clients that begin with its preface (prior knowledge), for a proxy in front that speaks HTTP/2; over TLS, HTTP/2 is always offered")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "expect the PROXY protocol (v1 or v2) first on every connection, from a load balancer in front; with --forwarded-allow-ips only from those peers")
 	fs.StringSliceVar(&o.proxies, "forwarded-allow-ips", nil, "trusted proxies (IPs, CIDR prefixes, or *), comma-separated: from them only, Forwarded/X-Forwarded-For set REMOTE_ADDR and X-Forwarded-Proto the scheme")
@@ -182,6 +184,14 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	}
 	if (o.certFile == "") != (o.keyFile == "") {
 		errs = append(errs, "--certfile and --keyfile go together: give both")
+	}
+	for _, b := range o.binds {
+		if scheme, _ := listen.Scheme(b); scheme == "https" && o.certFile == "" {
+			errs = append(errs, fmt.Sprintf("--bind %s: an https binding needs --certfile and --keyfile", b))
+		}
+	}
+	if o.maxStreams < 1 || o.maxStreams > 10000 {
+		errs = append(errs, fmt.Sprintf("--http2-max-streams %d: want a number from 1 to 10000", o.maxStreams))
 	}
 	if _, err := server.ParseProxies(o.proxies); err != nil {
 		errs = append(errs, "--forwarded-allow-ips: "+err.Error())
@@ -317,7 +327,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		Handler: o.handler, Threads: o.threads, Queue: o.queue, MaxBody: o.maxBody, MemBody: o.memBody,
 		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
 		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
-		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate),
+		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate), MaxStreams: o.maxStreams,
 	}
 	cfg.TrustedProxies, _ = server.ParseProxies(o.proxies) // checked
 	if o.chdir != "" {

@@ -50,7 +50,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
 			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay, proxies: o.proxies,
 			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
-			h2c: o.h2c, proxyProtocol: o.proxyProtocol,
+			h2c: o.h2c, proxyProtocol: o.proxyProtocol, maxStreams: o.maxStreams,
 		})
 		if err != nil {
 			return nil, usageError{err}
@@ -92,7 +92,7 @@ var serverKeys = map[string]string{
 	"read-timeout": "read_timeout", "write-timeout": "write_timeout", "idle-timeout": "idle_timeout",
 	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket", "admin": "admin",
 	"admin-token": "admin_token",
-	"drain-delay": "drain_delay", "forwarded-allow-ips": "trusted_proxies",
+	"drain-delay": "drain_delay", "forwarded-allow-ips": "trusted_proxies", "http2-max-streams": "http2_max_streams",
 }
 
 var poolKeys = map[string]string{
@@ -112,7 +112,7 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 	values := map[string]any{
 		"access-log": o.accessLog, "access-log-format": o.accessFormat, "log-level": o.level, "read-header-timeout": o.rht.String(),
 		"read-timeout": o.rt.String(), "write-timeout": o.wt.String(), "idle-timeout": o.it.String(),
-		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "drain-delay": o.drainDelay.String(), "forwarded-allow-ips": anyList(o.proxies),
+		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "drain-delay": o.drainDelay.String(), "forwarded-allow-ips": anyList(o.proxies), "http2-max-streams": int64(o.maxStreams),
 		"processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
 		"chdir": absPath(o.chdir), "pythonpath": absList(o.pypath), "queue": int64(o.queue), "max-body": o.maxBody,
 		"max-header-bytes": int64(o.maxHeader), "timeout": o.timeout.String(), "max-requests": int64(o.maxReq),
@@ -490,6 +490,7 @@ type runPool struct {
 	rht, rt, wt, it                          time.Duration
 	cpuAffinity, rapidFail                   bool
 	h2c, proxyProtocol                       bool
+	maxStreams                               int
 	rapidFailMax                             int
 	rapidFailWindow                          time.Duration
 }
@@ -524,6 +525,9 @@ func poolTOML(p runPool) (string, error) {
 	}
 	if p.admin != "" {
 		fmt.Fprintf(&b, "admin = %s\nadmin_token = %s\n", q(p.admin), q(p.adminToken))
+	}
+	if p.maxStreams > 0 {
+		fmt.Fprintf(&b, "http2_max_streams = %d\n", p.maxStreams)
 	}
 	fmt.Fprintf(&b, "read_header_timeout = %s\nread_timeout = %s\nwrite_timeout = %s\nidle_timeout = %s\ngraceful_timeout = %s\ndrain_delay = %s\n",
 		d(p.rht), d(p.rt), d(p.wt), d(p.it), d(p.grace), d(p.drain))

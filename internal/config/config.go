@@ -164,6 +164,12 @@ type Server struct {
 	// AdminToken is the bearer token the admin listener requires. Required
 	// when Admin is not a loopback address.
 	AdminToken string `json:"admin_token,omitempty"`
+
+	// HTTP2MaxStreams is the HTTP/2 streams a client may have open at once
+	// on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); it also bounds
+	// the requests one connection runs in the apps at once. Default 100;
+	// 1 to 10000.
+	HTTP2MaxStreams int `json:"http2_max_streams"`
 }
 
 // Pool is an application pool ([pools.NAME]): worker processes with an
@@ -434,6 +440,7 @@ func DefaultServer() *Server {
 		WriteTimeout:      Duration(60e9),
 		IdleTimeout:       Duration(60e9),
 		GracefulTimeout:   Duration(30e9),
+		HTTP2MaxStreams:   100,
 	}
 }
 

@@ -53,6 +53,7 @@ func TestParse_defaults(t *testing.T) {
 		WriteTimeout:      Duration(60 * time.Second),
 		IdleTimeout:       Duration(60 * time.Second),
 		GracefulTimeout:   Duration(30 * time.Second),
+		HTTP2MaxStreams:   100,
 	}
 	if !reflect.DeepEqual(c.Server, wantServer) {
 		t.Errorf("Server = %+v\nwant %+v", c.Server, wantServer)

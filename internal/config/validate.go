@@ -164,6 +164,9 @@ func (l *loader) validateServer(s *Server) {
 	if s.AccessLog == "" {
 		l.errorf("server.access_log", `must be "-" (standard output), "off" or a file path`)
 	}
+	if s.HTTP2MaxStreams < 1 || s.HTTP2MaxStreams > 10000 {
+		l.errorf("server.http2_max_streams", "must be from 1 to 10000, got %d", s.HTTP2MaxStreams)
+	}
 	if err := checkLogFormat(s.AccessLogFormat); err != "" {
 		l.errorf("server.access_log_format", "%s", err)
 	}

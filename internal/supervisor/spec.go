@@ -47,6 +47,7 @@ type WorkerSpec struct {
 	AccessLog      string        `json:"access_log"` // "-", "off" or a file
 	AccessFormat   string        `json:"access_log_format,omitempty"`
 	LogLevel       string        `json:"log_level"`
+	MaxStreams     int           `json:"http2_max_streams"`
 	TrustedProxies []string      `json:"trusted_proxies,omitempty"`
 	ErrorLog       string        `json:"error_log,omitempty"`
 	TraceSocket    string        `json:"trace_socket,omitempty"` // where the worker serves its trace

@@ -1,5 +1,6 @@
 """django: a single-file Django project (settings in code; Debian's python3-django)."""
 import json
+import os
 
 import django
 from django.conf import settings
@@ -10,7 +11,12 @@ if not settings.configured:
         SECRET_KEY="wisp-e2e-not-secret",
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
-        INSTALLED_APPS=[],
+        INSTALLED_APPS=["django.contrib.staticfiles"],
+        # collectstatic gathers assets/ into DJANGO_STATIC_ROOT, which wisp
+        # serves as a static vdir at /static
+        STATIC_URL="/static/",
+        STATIC_ROOT=os.environ.get("DJANGO_STATIC_ROOT"),
+        STATICFILES_DIRS=[os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")],
         MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
         USE_TZ=True,
         TEMPLATES=[{
@@ -27,6 +33,7 @@ if not settings.configured:
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import JsonResponse  # noqa: E402
 from django.shortcuts import render  # noqa: E402
+from django.templatetags.static import static  # noqa: E402
 from django.urls import path  # noqa: E402
 
 
@@ -52,7 +59,12 @@ def meta(request):
                          "full_path": request.get_full_path()})
 
 
+def asset(request):
+    return JsonResponse({"url": static("css/site.css")})
+
+
 urlpatterns = [
+    path("asset/", asset),
     path("", index),
     path("form/", form),
     path("json/", json_view),
