@@ -28,7 +28,7 @@ func TestParse_edgeKeys(t *testing.T) {
 		{"acme IP", site("a", `":443"`, "hostnames = [\"10.0.0.1\"]\ntls = { acme = true }\n"), "not IP addresses"},
 		{"acme and files", site("a", `":443"`, "hostnames = [\"a.test\"]\ntls = { acme = true, cert = \"c\", key = \"k\" }\n"), "not both"},
 		{"acme http CA", site("a", `":443"`, "hostnames = [\"a.test\"]\ntls = { acme = true, ca = \"http://ca/dir\" }\n"), "sites[0].tls.ca"},
-		{"acme bad root", site("a", `":443"`, "hostnames = [\"a.test\"]\ntls = { acme = true, ca_root = \"" + root + "\" }\n"), "holds no PEM certificate"},
+		{"acme bad root", site("a", `":443"`, "hostnames = [\"a.test\"]\ntls = { acme = true, ca_root = \""+root+"\" }\n"), "holds no PEM certificate"},
 		{"acme keys without acme", site("a", `":443"`, "tls = { cert = \"c\", key = \"k\", email = \"o@a\" }\n"), "ACME settings"},
 		{"one file", site("a", `":443"`, "tls = { cert = \"c\" }\n"), "want both files"},
 		{"redirect without tls", site("a", `":80"`, "redirect_http = true\n"), "the site has no tls"},
