@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"os"
 	"log/slog"
 	"net"
 	"net/http"
@@ -213,6 +214,36 @@ func (b *bridgeWriter) Write(p []byte) (int, error) {
 		b.WriteHeader(http.StatusOK)
 	}
 	return b.w.Write(p)
+}
+
+// ReadFrom sends a file's bytes with sendfile(2) where the connection allows
+// (http.ServeContent copies a static file's range through here); anything
+// else is copied.
+func (b *bridgeWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !b.wrote {
+		b.WriteHeader(http.StatusOK)
+	}
+	n := int64(-1)
+	src := r
+	if lr, ok := r.(*io.LimitedReader); ok {
+		n, src = lr.N, lr.R
+	}
+	if f, ok := src.(*os.File); ok && b.w.Status() != 0 {
+		if n < 0 {
+			st, err := f.Stat()
+			if err != nil {
+				return 0, err
+			}
+			off, _ := f.Seek(0, io.SeekCurrent)
+			n = st.Size() - off
+		}
+		k, err := b.w.WriteFile(f, n)
+		if lr, ok := r.(*io.LimitedReader); ok {
+			lr.N -= k
+		}
+		return k, err
+	}
+	return io.Copy(struct{ io.Writer }{b}, r)
 }
 
 // Flush sends what was written so far (the proxy streams as the app produces).
