@@ -165,8 +165,15 @@ func (b *Binding) siteForSNI(name string) *Site {
 	return &b.Sites[0]
 }
 
-// Handler routes each request to its site by the Host header.
-func (b *Binding) Handler() h1.Handler { return h1.HandlerFunc(b.serve) }
+// Handler routes each request to its site by the Host header. A binding
+// of one site with no host names, redirect or challenges is the site's own
+// handler: nothing to choose, nothing added to the request path.
+func (b *Binding) Handler() h1.Handler {
+	if s := &b.Sites[0]; len(b.Sites) == 1 && len(s.Hostnames) == 0 && !s.Redirect && s.Challenges == nil {
+		return s.Handler
+	}
+	return h1.HandlerFunc(b.serve)
+}
 
 func (b *Binding) serve(w *h1.Response, r *h1.Request) {
 	s, v, why := b.decide(r.Host, r.ServerName, r.TLS, r.Path)
