@@ -638,3 +638,45 @@ func TestHTTP2FileWrapperCurl(t *testing.T) {
 		t.Errorf("curl --http2: %v\n%s", err, trunc(out))
 	}
 }
+
+// SIGTERM with HTTP/2 requests in flight: they finish (GOAWAY lets the
+// client know no new stream will be taken), then wisp exits 0.
+func TestHTTP2GracefulStop(t *testing.T) {
+	for _, extra := range [][]string{nil, {"-w", "1"}} {
+		dir := t.TempDir()
+		certPath, keyPath := filepath.Join(dir, "site.crt"), filepath.Join(dir, "site.key")
+		roots := writeCert(t, certPath, keyPath, "h2")
+		w := start(t, append([]string{"--certfile", certPath, "--keyfile", keyPath, app("slow/app.py")}, extra...)...)
+		c := h2Client(roots, nil)
+		type result struct {
+			code int
+			body string
+			err  error
+		}
+		done := make(chan result, 3)
+		for i := 0; i < 3; i++ {
+			go func() {
+				resp, err := c.Get(fmt.Sprintf("https://%s/sleep?1.5&g%d", w.Addr, i))
+				if err != nil {
+					done <- result{err: err}
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				done <- result{code: resp.StatusCode, body: string(b)}
+			}()
+		}
+		if !eventually(10*time.Second, func() bool { return strings.Count(w.Stderr(), "e2e-slow-start g") == 3 }) {
+			t.Fatalf("%v: the requests did not start", extra)
+		}
+		w.signal(os.Interrupt)
+		for i := 0; i < 3; i++ {
+			if r := <-done; r.err != nil || r.code != 200 || !strings.HasPrefix(r.body, "done g") {
+				t.Errorf("%v: in-flight HTTP/2 request at SIGTERM: %d %q %v", extra, r.code, r.body, r.err)
+			}
+		}
+		if code, ok := w.wait(20 * time.Second); !ok || code != 0 {
+			t.Errorf("%v: exit %d (exited %v)", extra, code, ok)
+		}
+	}
+}
