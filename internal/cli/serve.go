@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -112,6 +113,10 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
+	// Libraries that write to Go's standard logger (certmagic's warnings)
+	// write into the error log, in its format.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(slogWriter{log})
 	sigs := catchSignals()
 	defer signal.Stop(sigs)
 	notify := sdnotify.New()
@@ -403,4 +408,12 @@ func drainWait(d time.Duration, sigs <-chan os.Signal) {
 			}
 		}
 	}
+}
+
+// slogWriter turns the lines of Go's standard logger into warnings.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimRight(string(p), "\n"), "from", "library")
+	return len(p), nil
 }

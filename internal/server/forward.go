@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"os"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 

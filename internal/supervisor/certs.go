@@ -23,6 +23,7 @@ type acmeManager interface {
 	edge.Certs
 	edge.Challenger
 	Stop()
+	Storage() string // the folder the workers read
 }
 
 // loadCerts loads the certificates of cfg's sites, keeping the ACME
@@ -46,7 +47,7 @@ func (s *Supervisor) loadCerts(cfg *config.Config) error {
 				next.acme[st.Name] = m
 				continue
 			}
-			m, err := newACMEManager(st, s.log)
+			m, err := newACMEManager(st, acmeGroup(cfg, st), s.log)
 			if err != nil {
 				return fail(fmt.Errorf("site %q: %w", st.Name, err))
 			}
@@ -78,7 +79,7 @@ func (s *Supervisor) loadCerts(cfg *config.Config) error {
 // acmeKey identifies what an ACME manager was made for.
 func acmeKey(st *config.Site) string {
 	t := st.TLS
-	return fmt.Sprint(st.Hostnames, t.Email, t.CA, t.CARoot, t.Storage)
+	return fmt.Sprint(st.Hostnames, t.Email, t.CA, t.CARoot, t.Storage, st.Bindings)
 }
 
 // standbyBinding is the front of l for the supervisor's own answers.

@@ -749,6 +749,11 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		serves := accepts[st.Name]
 		site := SiteSpec{Name: st.Name, AccessLog: st.AccessLog, AccessFormat: st.AccessLogFormat,
 			Hostnames: st.Hostnames, RedirectHTTP: st.RedirectHTTP, TLS: st.TLS}
+		if m := s.certs.acme[st.Name]; m != nil {
+			t := *st.TLS
+			t.Storage = m.Storage() // resolved: a worker of another user would find another default
+			site.TLS = &t
+		}
 		if st.RedirectHTTP {
 			site.HTTPSPort = s.httpsPort(st)
 		}
