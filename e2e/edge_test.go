@@ -211,6 +211,18 @@ tls = { cert = "blog.crt", key = "blog.key" }
 	if code, body, _ := getBody(t, plain, "http://blog.test:"+s.Ports[1]+"/"); code != 200 || body != "blog HTTP/1.1 http blog.test:"+s.Ports[1] {
 		t.Errorf("plain blog.test: %d %q", code, body)
 	}
+	// a broken certificate file: the reload is refused, the old one serves
+	good := must(os.ReadFile(filepath.Join(s.Dir, "blog.crt")))
+	os.WriteFile(filepath.Join(s.Dir, "blog.crt"), []byte("-----BEGIN CERTIFICATE-----\nbroken\n"), 0o644)
+	if code, out, errOut := s.ctl(t, "reload"); code == 0 || !strings.Contains(out+errOut, "blog.crt") {
+		t.Errorf("wisp reload with a broken certificate: exit %d, %s %s", code, out, errOut)
+	}
+	if c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "blog.test", RootCAs: roots}); err != nil {
+		t.Errorf("after a refused reload: %v", err)
+	} else {
+		c.Close()
+	}
+	os.WriteFile(filepath.Join(s.Dir, "blog.crt"), good, 0o644)
 	// a new certificate for blog at the same paths, and `wisp reload`
 	writeHostCert(t, filepath.Join(s.Dir, "blog.crt"), filepath.Join(s.Dir, "blog.key"), "blog-2", "blog.test")
 	if code, out, errOut := s.ctl(t, "reload"); code != 0 {
@@ -258,8 +270,8 @@ func TestHTTP2(t *testing.T) {
 		dir := t.TempDir()
 		certPath, keyPath := filepath.Join(dir, "site.crt"), filepath.Join(dir, "site.key")
 		roots := writeCert(t, certPath, keyPath, "h2")
-		w := start(t, append([]string{"--certfile", certPath, "--keyfile", keyPath, "--threads", "8",
-			"--mount", "/env=" + app("environ/app.py"), "--mount", "/download=" + app("download/app.py"),
+		w := start(t, append([]string{"--certfile", certPath, "--keyfile", keyPath, "--threads", "8", "--max-body", "62914560",
+			"--timeout", "4s", "--mount", "/env=" + app("environ/app.py"), "--mount", "/download=" + app("download/app.py"),
 			"--mount", "/slow=" + app("slow/app.py")}, extra...)...)
 		base := "https://" + w.Addr
 		var conns atomic.Int32
@@ -276,6 +288,22 @@ func TestHTTP2(t *testing.T) {
 		if resp.ProtoMajor != 2 || out.Environ["SERVER_PROTOCOL"] != "HTTP/2.0" || out.Environ["wsgi.url_scheme"] != "https" ||
 			out.Environ["PATH_INFO"] != "/x" || out.Environ["QUERY_STRING"] != "q=1" {
 			t.Errorf("%v: proto %s, environ %v", extra, resp.Proto, out.Environ)
+		}
+
+		// the limits and timeouts of HTTP/1.1 hold: a body over --max-body
+		// gets 413, a request over --timeout 504
+		resp, err = c.Post(base+"/env/big", "application/octet-stream", io.LimitReader(zeros{}, 64_000_000))
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 413 {
+				t.Errorf("%v: a body over --max-body over h2: %d, want 413", extra, resp.StatusCode)
+			}
+		}
+		if resp, err := c.Get(base + "/slow/sleep?6&late"); err != nil || resp.StatusCode != 504 {
+			t.Errorf("%v: a request over --timeout over h2: %v %v, want 504", extra, resp, err)
+		} else {
+			resp.Body.Close()
 		}
 
 		// 100 streams at once on one connection
