@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"wisp/internal/config"
 )
 
 // Flags come from three places. The order, highest first:
@@ -182,11 +184,34 @@ func (d *durationValue) Set(s string) error {
 func (d *durationValue) String() string { return time.Duration(*d).String() }
 func (d *durationValue) Type() string   { return "duration" }
 
-// flagInt64 is the value of a numeric or duration flag (durations in
+// sizeValue is a size flag in bytes that also takes a unit, as wisp.toml
+// does ("64MiB", "1GiB", "10MB").
+type sizeValue int64
+
+func newSize(fs *pflag.FlagSet, p *int64, name string, def int64, usage string) {
+	*p = def
+	fs.Var((*sizeValue)(p), name, usage)
+}
+
+func (s *sizeValue) Set(v string) error {
+	n, err := config.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeValue(n)
+	return nil
+}
+
+func (s *sizeValue) String() string { return strconv.FormatInt(int64(*s), 10) }
+func (s *sizeValue) Type() string   { return "size" }
+
+// flagInt64 is the value of a numeric, size or duration flag (durations in
 // nanoseconds), for checking it against its rule.
 func flagInt64(f *pflag.Flag) (int64, bool) {
 	switch v := f.Value.(type) {
 	case *durationValue:
+		return int64(*v), true
+	case *sizeValue:
 		return int64(*v), true
 	}
 	switch f.Value.Type() {

@@ -99,6 +99,13 @@ var sizeUnits = map[string]int64{
 
 var errSizeSyntax = errors.New(`want an integer number of bytes or a string like "512KiB", "64MiB", "1GiB" or "10MB"`)
 
+// ParseSize reads a size as wisp.toml writes it: bytes, or a number with a
+// unit ("64MiB", "10MB"); the command line's size flags take the same.
+func ParseSize(s string) (int64, error) {
+	v, err := parseSize(s)
+	return int64(v), err
+}
+
 func parseSize(s string) (Size, error) {
 	t := strings.TrimSpace(s)
 	i := 0
