@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -85,9 +86,11 @@ func TestTLSFromFiles(t *testing.T) {
 			c.SetDeadline(time.Now().Add(15 * time.Second))
 			c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 			buf := make([]byte, 512)
-			_, err := c.Read(buf)
+			n, err := io.ReadFull(c, buf)
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				t.Errorf("%v: a plain-HTTP request on the TLS port hangs", extra)
+			} else if !strings.HasPrefix(string(buf[:n]), "HTTP/1.0 400") || !strings.Contains(string(buf[:n]), "HTTPS port") {
+				t.Errorf("%v: a plain-HTTP request on the TLS port: %q, want a 400 that says so", extra, buf[:n])
 			}
 			c.Close()
 		}

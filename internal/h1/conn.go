@@ -87,6 +87,13 @@ func (c *conn) handshake() (ok bool) {
 	}
 	if err := tc.Handshake(); err != nil {
 		c.s.logger().Debug("TLS handshake failed", "remote", c.remote, "err", err)
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+			// plain HTTP on a TLS binding: say so, as net/http does
+			re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"+
+				"400 Bad Request: this is an HTTPS port; the client sent plain HTTP\n")
+		}
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})
@@ -100,6 +107,17 @@ func (c *conn) handshake() (ok bool) {
 		return false // the challenge is in the handshake's certificate
 	}
 	return true
+}
+
+// looksLikeHTTP reports whether the first bytes of a TLS record are a
+// plain HTTP request's.
+func looksLikeHTTP(hdr []byte) bool {
+	for _, m := range []string{"GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH"} {
+		if string(hdr) == m {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) maxHeader() int {
