@@ -708,3 +708,53 @@ func TestHTTP2GracefulStop(t *testing.T) {
 		}
 	}
 }
+
+// A pool scaled to zero (idle_timeout) on a TLS binding shared by two
+// sites: the supervisor answers in its place over TLS and HTTP/2, with the
+// certificate of the SNI name, and routes by Host: the request starts the
+// pool and is served; the plain binding still redirects.
+func TestStandbyTLS(t *testing.T) {
+	s := newPoolServer(t)
+	writeHostCert(t, filepath.Join(s.Dir, "a.crt"), filepath.Join(s.Dir, "a.key"), "a", "a.test")
+	writeHostCert(t, filepath.Join(s.Dir, "b.crt"), filepath.Join(s.Dir, "b.key"), "b", "b.test")
+	os.WriteFile(filepath.Join(s.Dir, "a.py"), []byte(fmt.Sprintf(nameApp, "a")), 0o644)
+	os.WriteFile(filepath.Join(s.Dir, "b.py"), []byte(fmt.Sprintf(nameApp, "b")), 0o644)
+	s.writeConfig(t, `
+[server]
+control_socket = "wisp.sock"
+[pools.a]
+python = "@PY@"
+idle_timeout = "1s"
+[pools.b]
+python = "@PY@"
+[[sites]]
+name = "a"
+bindings = ["127.0.0.1:@PORT0@", "http://127.0.0.1:@PORT1@"]
+hostnames = ["a.test"]
+tls = { cert = "a.crt", key = "a.key" }
+redirect_http = true
+vdirs = [{ path = "/", app = "a.py", pool = "a" }]
+[[sites]]
+name = "b"
+bindings = ["127.0.0.1:@PORT0@", "http://127.0.0.1:@PORT1@"]
+hostnames = ["b.test"]
+tls = { cert = "b.crt", key = "b.key" }
+vdirs = [{ path = "/", app = "b.py", pool = "b" }]
+`)
+	s.start(t)
+	s.waitPool(t, "a", 15*time.Second, "idle", func(p wispPoolStatus) bool { return p.State == "idle" })
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(must(os.ReadFile(filepath.Join(s.Dir, "a.crt"))))
+	roots.AppendCertsFromPEM(must(os.ReadFile(filepath.Join(s.Dir, "b.crt"))))
+	c := hostClient("127.0.0.1:"+s.Ports[0], roots, true)
+	for host, want := range map[string]string{"a.test": "a", "b.test": "b"} {
+		code, body, _ := getBody(t, c, "https://"+host+":"+s.Ports[0]+"/")
+		if code != 200 || body != want+" HTTP/2.0 https "+host+":"+s.Ports[0] {
+			t.Errorf("%s while pool a was idle: %d %q", host, code, body)
+		}
+	}
+	code, _, resp := getBody(t, hostClient("127.0.0.1:"+s.Ports[1], nil, false), "http://a.test:"+s.Ports[1]+"/x")
+	if code != 308 || resp.Header.Get("Location") != "https://a.test:"+s.Ports[0]+"/x" {
+		t.Errorf("plain a.test: %d %q", code, resp.Header.Get("Location"))
+	}
+}

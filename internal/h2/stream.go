@@ -204,6 +204,9 @@ func (s *stream) Write(p []byte) (int, error) {
 	n := len(p)
 	if !s.head {
 		s.headBuf = append(s.headBuf, p...)
+		p = nil
+	}
+	for !s.head {
 		i := bytes.Index(s.headBuf, []byte("\r\n\r\n"))
 		if i < 0 {
 			if len(s.headBuf) > 1<<20 {
@@ -211,10 +214,16 @@ func (s *stream) Write(p []byte) (int, error) {
 			}
 			return n, nil
 		}
-		if err := s.writeHead(string(s.headBuf[:i+2])); err != nil {
+		rest := s.headBuf[i+4:]
+		interim, err := s.writeHead(string(s.headBuf[:i+2]))
+		if err != nil {
 			return 0, err
 		}
-		p = s.headBuf[i+4:]
+		if interim {
+			s.headBuf = append(s.headBuf[:0], rest...) // the real head follows
+			continue
+		}
+		p = rest
 	}
 	s.setWriteDeadline()
 	if err := s.writeBody(p); err != nil {
@@ -239,18 +248,16 @@ func (s *stream) setWriteDeadline() {
 
 // writeHead turns the HTTP/1.1 status line and header lines into the
 // stream's header fields; the connection-specific ones stay behind.
-func (s *stream) writeHead(head string) error {
+func (s *stream) writeHead(head string) (interim bool, err error) {
 	line, rest, _ := strings.Cut(head, "\r\n")
 	// "HTTP/1.1 200 OK"
 	_, status, _ := strings.Cut(line, " ")
 	code, err := strconv.Atoi(status[:min(3, len(status))])
 	if err != nil || code < 100 || code > 999 {
-		return errors.New("h2: malformed status line " + strconv.Quote(line))
+		return false, errors.New("h2: malformed status line " + strconv.Quote(line))
 	}
 	if code < 200 {
-		// an interim response (100 Continue): net/http sends its own
-		s.headBuf = s.headBuf[:0]
-		return nil
+		return true, nil // an interim response (100 Continue): net/http sends its own
 	}
 	h := s.w.Header()
 	for rest != "" {
@@ -280,7 +287,7 @@ func (s *stream) writeHead(head string) error {
 	if s.noBody || s.left == 0 && !s.chunkedOut {
 		s.markDone()
 	}
-	return nil
+	return false, nil
 }
 
 // writeBody sends body bytes of the response, de-chunked.

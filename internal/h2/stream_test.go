@@ -75,6 +75,13 @@ func TestStreamResponse(t *testing.T) {
 			t.Fatalf("step %d: headers %v", step, h)
 		}
 	}
+	// an interim response before the real one is dropped
+	rec0 := httptest.NewRecorder()
+	s0 := newStream(rec0, httptest.NewRequest("GET", "/", nil), nil)
+	s0.Write([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	if rec0.Code != 200 || rec0.Body.String() != "ok" || !s0.complete() {
+		t.Errorf("after 100 Continue: %d %q", rec0.Code, rec0.Body.String())
+	}
 	// a body cut short of its Content-Length is not complete
 	rec := httptest.NewRecorder()
 	s := newStream(rec, httptest.NewRequest("GET", "/", nil), nil)
