@@ -229,6 +229,14 @@ func (s *stream) Write(p []byte) (int, error) {
 	if err := s.writeBody(p); err != nil {
 		return 0, err
 	}
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done {
+		// the handler's return sends the rest with END_STREAM, the
+		// HEADERS and DATA frames in one write
+		return n, nil
+	}
 	if err := s.rc.Flush(); err != nil {
 		return 0, err
 	}
