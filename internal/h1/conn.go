@@ -720,7 +720,18 @@ func BodyError(err error) int {
 // sendfile copies n bytes of f to the connection (sendfile(2) for TCP).
 func (c *conn) sendfile(f *os.File, n int64) (int64, error) {
 	start := c.setWriteDeadline(n, time.Duration(n>>20)*time.Second)
-	k, err := io.Copy(c.nc, io.LimitReader(f, n))
+	var k int64
+	var err error
+	if _, ok := c.nc.(io.ReaderFrom); ok {
+		k, err = io.Copy(c.nc, io.LimitReader(f, n)) // sendfile(2) on TCP and unix sockets
+	} else {
+		// TLS, an HTTP/2 stream: copied, in larger pieces than io.Copy's
+		bp := copyBufs.Get().(*[]byte)
+		k, err = io.CopyBuffer(struct{ io.Writer }{c.nc}, io.LimitReader(f, n), *bp)
+		copyBufs.Put(bp)
+	}
 	c.wrote(k, start)
 	return k, err
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
