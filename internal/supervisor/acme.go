@@ -68,5 +68,6 @@ func newACMEFollower(ss *SiteSpec, log *slog.Logger) (acmeSite, error) {
 	if ss.TLS == nil || ss.TLS.Storage == "" {
 		return nil, errors.New("ACME: the supervisor gave no storage folder")
 	}
-	return acme.NewFollower(acme.Options{Names: ss.Hostnames, Storage: ss.TLS.Storage, Log: log.With("site", ss.Name)})
+	// the CA names the storage folders (certmagic keys them by its URL)
+	return acme.NewFollower(acme.Options{Names: ss.Hostnames, CA: ss.TLS.CA, Storage: ss.TLS.Storage, Log: log.With("site", ss.Name)})
 }
