@@ -587,6 +587,11 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			p.start("configuration reloaded")
 		}
 	}
+	for _, l := range s.listeners {
+		if len(l.sites) > 0 {
+			s.standbyOff(l) // answered again below, with the new sites and certificates
+		}
+	}
 	s.updateStandby()
 	// Workers that keep running read their certificate files again (a
 	// renewed certificate at the same paths is served at once).
