@@ -7,257 +7,35 @@ package e2e
 // wisp's own bindings: HTTP-01 on the plain one, TLS-ALPN-01 on the TLS one.
 // In `wisp serve` the supervisor obtains the certificate and the workers,
 // which accept the connections, answer the challenges and serve the
-// certificate from the storage folder.
-//
-// The helpers below are copied from internal/acme/pebble_test.go (test code
-// cannot be imported), adapted to this package.
+// certificate from the storage folder. pebble is started by package
+// pebbletest, as for the tests of internal/acme.
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"wisp/internal/acme/pebbletest"
 )
 
-// acmeWait bounds every wait of these tests.
-const acmeWait = 60 * time.Second
-
-// pebbleBins are pebble and pebble-challtestsrv, built at most once per run
-// (`go tool -n` builds a tool of the tools module into Go's build cache and
-// prints its path, so a later run costs nothing).
-var pebbleBins struct {
-	once                 sync.Once
-	pebble, challtestsrv string
-	err                  error
-}
-
-// needPebbleBins returns the paths of pebble and pebble-challtestsrv, or
-// skips the test saying why they cannot be built.
-func needPebbleBins(t *testing.T) (pebble, challtestsrv string) {
+// startPebble starts pebble (pebbletest.Start) for wisp's ports httpPort
+// (HTTP-01) and tlsPort (TLS-ALPN-01), as this package writes them.
+func startPebble(t *testing.T, httpPort, tlsPort string) *pebbletest.CA {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: the ACME tests run pebble")
-	}
-	pebbleBins.once.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			pebbleBins.err = fmt.Errorf("no go command on PATH to build pebble: %w", err)
-			return
-		}
-		tools := filepath.Join(repoRoot, "tools")
-		if _, err := os.Stat(filepath.Join(tools, "go.mod")); err != nil {
-			pebbleBins.err = fmt.Errorf("no tools module to build pebble from: %w", err)
-			return
-		}
-		for _, p := range []struct {
-			dst  *string
-			tool string
-		}{{&pebbleBins.pebble, "pebble"}, {&pebbleBins.challtestsrv, "pebble-challtestsrv"}} {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			cmd := exec.CommandContext(ctx, goBin, "tool", "-n", p.tool)
-			cmd.Dir = tools
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			cancel()
-			path := strings.TrimSpace(string(out))
-			if err == nil {
-				_, err = os.Stat(path)
-			}
-			if err != nil {
-				pebbleBins.err = fmt.Errorf("cd %s && go tool -n %s: %v\n%s", tools, p.tool, err, stderr.String())
-				return
-			}
-			*p.dst = path
-		}
-	})
-	if pebbleBins.err != nil {
-		t.Skipf("skipping: the ACME tests need pebble, which does not build here: %v", pebbleBins.err)
-	}
-	return pebbleBins.pebble, pebbleBins.challtestsrv
-}
-
-// pebbleCA is a running pebble.
-type pebbleCA struct {
-	dir    string         // the ACME directory URL
-	caRoot string         // the PEM file of the root of pebble's own HTTPS (ca_root)
-	roots  *x509.CertPool // the root that issues the certificates (/roots/0)
-	out    *syncBuffer    // pebble's log
-	stop   func()         // kills pebble (also done at the end of the test)
-}
-
-// startPebble starts pebble-challtestsrv and pebble, which validates
-// HTTP-01 on 127.0.0.1:httpPort and TLS-ALPN-01 on 127.0.0.1:tlsPort (for
-// real: no PEBBLE_VA_ALWAYS_VALID) and never reuses an authorization.
-func startPebble(t *testing.T, httpPort, tlsPort string) *pebbleCA {
-	t.Helper()
-	pebble, challtestsrv := needPebbleBins(t)
-	testdata := filepath.Join(repoRoot, "internal", "acme", "testdata")
-	caRoot := filepath.Join(testdata, "pebble.minica.pem")
-	minica := x509.NewCertPool()
-	if b, err := os.ReadFile(caRoot); err != nil || !minica.AppendCertsFromPEM(b) {
-		t.Fatalf("%s: %v", caRoot, err)
-	}
-
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(acmeFreeTCPUDPPort(t))
-	startAcmeProcess(t, "pebble-challtestsrv", exec.Command(challtestsrv,
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-dnsserver", dnsAddr,
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
-		"-management", "127.0.0.1:"+pickPort(t)))
-	acmeWaitFor(t, "pebble-challtestsrv's DNS", func() error {
-		c, err := net.DialTimeout("tcp", dnsAddr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-
 	hp, _ := strconv.Atoi(httpPort)
 	tp, _ := strconv.Atoi(tlsPort)
-	apiPort, mgmtPort := pickPort(t), pickPort(t)
-	conf := map[string]any{"pebble": map[string]any{
-		"listenAddress":                  "127.0.0.1:" + apiPort,
-		"managementListenAddress":        "127.0.0.1:" + mgmtPort,
-		"certificate":                    filepath.Join(testdata, "pebble-localhost.pem"),
-		"privateKey":                     filepath.Join(testdata, "pebble-localhost.key"),
-		"httpPort":                       hp,
-		"tlsPort":                        tp,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-		"keyAlgorithm":                   "ecdsa",
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"profiles": map[string]any{
-			"default": map[string]any{"description": "wisp e2e", "validityPeriod": 7776000},
-		},
-	}}
-	confFile := filepath.Join(t.TempDir(), "pebble-config.json")
-	b, _ := json.Marshal(conf)
-	if err := os.WriteFile(confFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(pebble, "-config", confFile, "-dnsserver", dnsAddr)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PEBBLE_") { // PEBBLE_VA_ALWAYS_VALID above all
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	out, stop := startAcmeProcess(t, "pebble", cmd)
-
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: minica}, Proxy: nil,
-	}}
-	defer client.CloseIdleConnections()
-	ca := &pebbleCA{dir: "https://127.0.0.1:" + apiPort + "/dir", caRoot: caRoot, out: out, stop: stop}
-	httpGet := func(url string) ([]byte, error) {
-		resp, err := client.Get(url)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = errors.New(resp.Status)
-		}
-		return body, err
-	}
-	acmeWaitFor(t, "pebble's directory", func() error { _, err := httpGet(ca.dir); return err })
-	var rootPEM []byte
-	acmeWaitFor(t, "pebble's root", func() (err error) {
-		rootPEM, err = httpGet("https://127.0.0.1:" + mgmtPort + "/roots/0")
-		return err
-	})
-	ca.roots = x509.NewCertPool()
-	if !ca.roots.AppendCertsFromPEM(rootPEM) {
-		t.Fatalf("pebble's /roots/0 is not PEM: %q", rootPEM)
-	}
-	return ca
-}
-
-// startAcmeProcess starts cmd, which is killed (and reaped) at the end of t
-// at the latest; its output is shown if t failed. It returns the output and
-// a function that kills it now.
-func startAcmeProcess(t *testing.T, name string, cmd *exec.Cmd) (*syncBuffer, func()) {
-	t.Helper()
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	stop := func() {
-		cmd.Process.Kill()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) did not exit after SIGKILL", name, cmd.Process.Pid)
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, tail(out.String(), 16<<10))
-		}
-	})
-	return out, stop
-}
-
-// acmeWaitFor calls try until it returns nil, for at most acmeWait.
-func acmeWaitFor(t *testing.T, what string, try func() error) {
-	t.Helper()
-	deadline := time.Now().Add(acmeWait)
-	for {
-		err := try()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s: %v", acmeWait, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// acmeFreeTCPUDPPort returns a port of 127.0.0.1 free for both TCP and UDP
-// (DNS).
-func acmeFreeTCPUDPPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
+	return pebbletest.Start(t, hp, tp)
 }
 
 // acmeHandshake does a TLS handshake with 127.0.0.1:port for name, verifying
@@ -275,13 +53,13 @@ func acmeHandshake(port, name string, roots *x509.CertPool) (*x509.Certificate, 
 	return c.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
 }
 
-// waitACMECert waits (acmeWait at most) until a handshake with
+// waitACMECert waits (pebbletest.WaitLimit at most) until a handshake with
 // 127.0.0.1:PORT0 of s for name verifies against roots, and returns the
 // leaf. It fails at once when the supervisor logs that obtaining failed and
 // will be retried: certmagic's first retry comes a minute later.
 func waitACMECert(t *testing.T, s *poolServer, name string, roots *x509.CertPool) *x509.Certificate {
 	t.Helper()
-	deadline := time.Now().Add(acmeWait)
+	deadline := time.Now().Add(pebbletest.WaitLimit)
 	for {
 		leaf, err := acmeHandshake(s.Ports[0], name, roots)
 		if err == nil {
@@ -291,7 +69,7 @@ func waitACMECert(t *testing.T, s *poolServer, name string, roots *x509.CertPool
 			t.Fatalf("no certificate for %s: obtaining it failed (handshake: %v):\n%s", name, err, retry[0])
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for a certificate for %s on 127.0.0.1:%s that verifies against pebble's root: %v", acmeWait, name, s.Ports[0], err)
+			t.Fatalf("waited %v for a certificate for %s on 127.0.0.1:%s that verifies against pebble's root: %v", pebbletest.WaitLimit, name, s.Ports[0], err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -525,12 +303,12 @@ func firstPEMCert(t *testing.T, b []byte) *x509.Certificate {
 func TestACMEPebble(t *testing.T) {
 	s := newPoolServer(t)
 	ca := startPebble(t, s.Ports[1], s.Ports[0])
-	writeACMEShop(t, s, `"127.0.0.1:@PORT0@", "http://127.0.0.1:@PORT1@"`, ca.dir, ca.caRoot)
+	writeACMEShop(t, s, `"127.0.0.1:@PORT0@", "http://127.0.0.1:@PORT1@"`, ca.Dir, ca.CARoot)
 	t0 := time.Now()
 	acmeStart(t, s)
-	leaf := waitACMECert(t, s, "shop.test", ca.roots)
+	leaf := waitACMECert(t, s, "shop.test", ca.Roots)
 	t.Logf("certificate (serial %x) served %v after start", leaf.SerialNumber, time.Since(t0).Round(time.Millisecond))
-	checkACMEServed(t, s, ca.roots, leaf)
+	checkACMEServed(t, s, ca.Roots, leaf)
 
 	// the plain binding redirects a normal path to https
 	plain := hostClient("127.0.0.1:"+s.Ports[1], nil, false)
@@ -567,12 +345,12 @@ func TestACMEPebbleOneChallenge(t *testing.T) {
 				httpPort = pickPort(t)
 			}
 			ca := startPebble(t, httpPort, tlsPort)
-			writeACMEShop(t, s, `"http://127.0.0.1:@PORT1@", "127.0.0.1:@PORT0@"`, ca.dir, ca.caRoot)
+			writeACMEShop(t, s, `"http://127.0.0.1:@PORT1@", "127.0.0.1:@PORT0@"`, ca.Dir, ca.CARoot)
 			t0 := time.Now()
 			acmeStart(t, s)
-			leaf := waitACMECert(t, s, "shop.test", ca.roots)
+			leaf := waitACMECert(t, s, "shop.test", ca.Roots)
 			t.Logf("certificate served %v after start", time.Since(t0).Round(time.Millisecond))
-			checkACMEServed(t, s, ca.roots, leaf)
+			checkACMEServed(t, s, ca.Roots, leaf)
 			obtained, answered := acmeCAContact(t, s.Stderr())
 			other := map[string]string{"http-01": "tls-alpn-01", "tls-alpn-01": "http-01"}[challenge]
 			if obtained != 1 || answered[challenge] == 0 || answered[other] != 0 {
@@ -583,7 +361,7 @@ func TestACMEPebbleOneChallenge(t *testing.T) {
 			}
 
 			// Restart on the same storage, the CA gone.
-			ca.stop()
+			ca.Stop()
 			s.stop()
 			first := s.Stderr()
 			t1 := time.Now()
@@ -591,7 +369,7 @@ func TestACMEPebbleOneChallenge(t *testing.T) {
 			var again *x509.Certificate
 			if !eventually(5*time.Second, func() bool {
 				var err error
-				again, err = acmeHandshake(s.Ports[0], "shop.test", ca.roots)
+				again, err = acmeHandshake(s.Ports[0], "shop.test", ca.Roots)
 				return err == nil
 			}) {
 				t.Fatalf("after a restart on the same storage (CA stopped), no verified certificate within 5 s of listening")
@@ -600,7 +378,7 @@ func TestACMEPebbleOneChallenge(t *testing.T) {
 			if !again.Equal(leaf) {
 				t.Errorf("after the restart: certificate serial %x, want the stored %x", again.SerialNumber, leaf.SerialNumber)
 			}
-			checkACMEServed(t, s, ca.roots, leaf)
+			checkACMEServed(t, s, ca.Roots, leaf)
 			second := s.Stderr()
 			if lines := logLines(second, "obtaining certificate"); len(lines) > 0 {
 				t.Errorf("after the restart wisp ordered a certificate again, though storage has a valid one: %q", lines)
@@ -620,7 +398,7 @@ func TestACMEPebbleWrongCARoot(t *testing.T) {
 	ca := startPebble(t, s.Ports[1], s.Ports[0])
 	wrong := filepath.Join(s.Dir, "wrong-root.pem")
 	writeHostCert(t, wrong, filepath.Join(s.Dir, "wrong-root.key"), "not pebble's root", "localhost")
-	writeACMEShop(t, s, `"127.0.0.1:@PORT0@", "http://127.0.0.1:@PORT1@"`, ca.dir, wrong)
+	writeACMEShop(t, s, `"127.0.0.1:@PORT0@", "http://127.0.0.1:@PORT1@"`, ca.Dir, wrong)
 	acmeStart(t, s)
 	if got := s.waitLog("", 1, 30*time.Second, "level=ERROR", "unknown authority"); len(got) == 0 {
 		t.Fatalf("no error about the CA's certificate (unknown authority) in the log within 30 s")
@@ -629,13 +407,13 @@ func TestACMEPebbleWrongCARoot(t *testing.T) {
 	}
 	// The error is there: nothing may come of it for a while.
 	time.Sleep(2 * time.Second)
-	if leaf, err := acmeHandshake(s.Ports[0], "shop.test", ca.roots); err == nil {
+	if leaf, err := acmeHandshake(s.Ports[0], "shop.test", ca.Roots); err == nil {
 		t.Errorf("a certificate (serial %x) is served though the CA could not be reached", leaf.SerialNumber)
 	}
 	if crt := acmeStoredCert(t, s); crt != "" {
 		t.Errorf("a certificate was stored though the CA could not be reached: %s", crt)
 	}
-	if strings.Contains(ca.out.String(), "sign-me-up") {
+	if strings.Contains(ca.Log(), "sign-me-up") {
 		t.Errorf("pebble registered an account though wisp should not trust it")
 	}
 	if obtained, _ := acmeCAContact(t, s.Stderr()); obtained != 0 {

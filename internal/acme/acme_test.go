@@ -35,7 +35,7 @@ func TestValidate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	root := filepath.Join("testdata", "pebble.minica.pem")
+	root := filepath.Join("pebbletest", "testdata", "pebble.minica.pem")
 	private := "https://ca.example/dir"
 	ok := Options{Names: []string{"shop.example"}, CA: private, Storage: dir}
 	with := func(f func(*Options)) Options {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"wisp/internal/acme/pebbletest"
 )
 
 // The follower child: the test binary run again as a pool worker would
@@ -22,6 +24,13 @@ import (
 // a Follower only. It says "ready" on stdout and runs until stdin closes.
 
 const followerChildEnv = "WISP_ACME_TEST_FOLLOWER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(followerChildEnv) != "" {
+		os.Exit(followerChild())
+	}
+	os.Exit(m.Run())
+}
 
 type followerArgs struct {
 	Names               []string
@@ -74,8 +83,8 @@ func followerChild() int {
 // startFollowerChild runs the follower child on tlsLn and httpLn, which this
 // process keeps open but never accepts on (as a pool's supervisor), as the
 // user cred if not nil (a copy of the test binary then runs, from a folder
-// that user can reach); its output (its log) fills the returned buffer.
-func startFollowerChild(t *testing.T, a followerArgs, cred *syscall.Credential, tlsLn, httpLn net.Listener) (*exec.Cmd, *syncBuffer) {
+// that user can reach); its output (its log) is the returned process's.
+func startFollowerChild(t *testing.T, a followerArgs, cred *syscall.Credential, tlsLn, httpLn net.Listener) (*exec.Cmd, *pebbletest.Process) {
 	t.Helper()
 	b, _ := json.Marshal(a)
 	bin := os.Args[0]
@@ -109,7 +118,7 @@ func startFollowerChild(t *testing.T, a followerArgs, cred *syscall.Credential, 
 		t.Fatal(err)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	logs := startProcess(t, "follower child", cmd)
+	logs := pebbletest.StartProcess(t, "follower child", cmd)
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
@@ -124,7 +133,7 @@ func startFollowerChild(t *testing.T, a followerArgs, cred *syscall.Credential, 
 		if err != nil {
 			t.Fatalf("follower child: %v", err)
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(pebbletest.WaitLimit):
 		t.Fatal("follower child: not ready")
 	}
 	return cmd, logs

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"wisp/internal/acme/pebbletest"
 )
 
 // TestManagerTLSALPN01 obtains a certificate from pebble through the
@@ -22,12 +24,12 @@ import (
 func TestManagerTLSALPN01(t *testing.T) {
 	t.Parallel()
 	tlsLn, tlsPort := listen(t)
-	ca := startCA(t, freePort(t), tlsPort) // nothing on the HTTP-01 port
+	ca := pebbletest.Start(t, pebbletest.FreePort(t), tlsPort) // nothing on the HTTP-01 port
 	logger, logs := testLog(t)
 	storage := t.TempDir()
 	m, err := NewManager(Options{
 		Names: []string{"Shop.Test."}, Email: "ops@shop.test",
-		CA: ca.dir, CARoot: ca.caRoot, Storage: storage,
+		CA: ca.Dir, CARoot: ca.CARoot, Storage: storage,
 		DisableHTTP01: true, Log: logger,
 	})
 	if err != nil {
@@ -44,7 +46,7 @@ func TestManagerTLSALPN01(t *testing.T) {
 	_, err = m.GetCertificate(hello(t, ""))
 	wantErr(t, err, "no server name (SNI)")
 	start := time.Now()
-	if _, _, err := get("shop.test", tlsPort, ca.roots); err == nil {
+	if _, _, err := get("shop.test", tlsPort, ca.Roots); err == nil {
 		t.Fatal("a handshake succeeded before the certificate was obtained")
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -57,7 +59,7 @@ func TestManagerTLSALPN01(t *testing.T) {
 	if err := m.Start(context.Background()); err == nil {
 		t.Error("a second Start did not fail")
 	}
-	leaf := waitServed(t, "shop.test", tlsPort, ca.roots, "shop", nil)
+	leaf := waitServed(t, "shop.test", tlsPort, ca.Roots, "shop", nil)
 	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "shop.test" {
 		t.Errorf("certificate for %v, want [shop.test]", leaf.DNSNames)
 	}
@@ -74,7 +76,7 @@ func TestManagerTLSALPN01(t *testing.T) {
 		t.Errorf("acme/ISSUER/users/ops@shop.test/*.key: found %v", matches)
 	}
 	// certmagic's log went to slog, the result at info.
-	waitFor(t, "the log of the issuance", func() error {
+	pebbletest.WaitFor(t, "the log of the issuance", func() error {
 		return logHas(logs.String(), `level=INFO msg="certificate obtained successfully"`, `identifier=shop.test`)
 	})
 }
@@ -84,10 +86,10 @@ func TestManagerTLSALPN01(t *testing.T) {
 // name and pebble's message; handshakes keep failing at once.
 func TestManagerLogsCAError(t *testing.T) {
 	t.Parallel()
-	ca := startCA(t, freePort(t), freePort(t)) // nothing listens on either
+	ca := pebbletest.Start(t, pebbletest.FreePort(t), pebbletest.FreePort(t)) // nothing listens on either
 	logger, logs := testLog(t)
 	m, err := NewManager(Options{
-		Names: []string{"down.test"}, CA: ca.dir, CARoot: ca.caRoot, Storage: t.TempDir(),
+		Names: []string{"down.test"}, CA: ca.Dir, CARoot: ca.CARoot, Storage: t.TempDir(),
 		DisableHTTP01: true, Log: logger,
 	})
 	if err != nil {
@@ -96,7 +98,7 @@ func TestManagerLogsCAError(t *testing.T) {
 	if err := m.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the error in the log", func() error {
+	pebbletest.WaitFor(t, "the error in the log", func() error {
 		return logHas(logs.String(), "level=ERROR", "down.test", "Failed to connect to 127.0.0.1")
 	})
 	_, err = m.GetCertificate(hello(t, "down.test"))
@@ -118,11 +120,11 @@ func TestManagerHTTP01(t *testing.T) {
 	t.Parallel()
 	httpLn, httpPort := listen(t)
 	tlsLn, tlsPort := listen(t)
-	ca := startCA(t, httpPort, tlsPort)
+	ca := pebbletest.Start(t, httpPort, tlsPort)
 	logger, _ := testLog(t)
 	m, err := NewManager(Options{
 		Names: []string{"blog.test"}, Email: "ops@blog.test",
-		CA: ca.dir, CARoot: ca.caRoot, Storage: t.TempDir(),
+		CA: ca.Dir, CARoot: ca.CARoot, Storage: t.TempDir(),
 		DisableTLSALPN01: true, Log: logger,
 	})
 	if err != nil {
@@ -156,7 +158,7 @@ func TestManagerHTTP01(t *testing.T) {
 	if err := m.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitServed(t, "blog.test", tlsPort, ca.roots, "blog", nil)
+	waitServed(t, "blog.test", tlsPort, ca.Roots, "blog", nil)
 	if answered.Load() == 0 || alpn.Load() != 0 {
 		t.Errorf("HTTP-01 requests answered: %d, TLS-ALPN-01 handshakes: %d; want some and none", answered.Load(), alpn.Load())
 	}
@@ -172,7 +174,7 @@ func TestFollowerServesManagersCertificates(t *testing.T) {
 	t.Parallel()
 	tlsLn, tlsPort := listen(t)
 	httpLn, httpPort := listen(t)
-	ca := startCA(t, httpPort, tlsPort)
+	ca := pebbletest.Start(t, httpPort, tlsPort)
 	// As root, the follower runs as nobody:nogroup, as a pool's worker with
 	// --user: it reads the storage through Options.Group.
 	var cred *syscall.Credential
@@ -181,18 +183,18 @@ func TestFollowerServesManagersCertificates(t *testing.T) {
 		cred, group = &syscall.Credential{Uid: 65534, Gid: 65534}, "65534"
 	}
 	storage := filepath.Join(sharedTempDir(t), "acme")
-	child, childLog := startFollowerChild(t, followerArgs{Names: []string{"api.test"}, CA: ca.dir, Storage: storage}, cred, tlsLn, httpLn)
+	child, childLog := startFollowerChild(t, followerArgs{Names: []string{"api.test"}, CA: ca.Dir, Storage: storage}, cred, tlsLn, httpLn)
 
 	// Nothing stored yet: the follower fails the handshake, at once.
-	if _, _, err := get("api.test", tlsPort, ca.roots); err == nil {
+	if _, _, err := get("api.test", tlsPort, ca.Roots); err == nil {
 		t.Fatal("the follower completed a handshake before any certificate was stored")
 	}
-	waitFor(t, "the follower's handshake error", func() error {
-		return logHas(childLog.String(), `no certificate for \"api.test\" yet`)
+	pebbletest.WaitFor(t, "the follower's handshake error", func() error {
+		return logHas(childLog.Output(), `no certificate for \"api.test\" yet`)
 	})
 
 	logger, _ := testLog(t)
-	opts := Options{Names: []string{"api.test"}, Email: "ops@api.test", CA: ca.dir, CARoot: ca.caRoot, Storage: storage, Group: group, Log: logger}
+	opts := Options{Names: []string{"api.test"}, Email: "ops@api.test", CA: ca.Dir, CARoot: ca.CARoot, Storage: storage, Group: group, Log: logger}
 	// 1. Obtained with TLS-ALPN-01, answered by the follower.
 	alpnOpts := opts
 	alpnOpts.DisableHTTP01 = true
@@ -206,18 +208,18 @@ func TestFollowerServesManagersCertificates(t *testing.T) {
 	}
 	// The same follower process answers throughout: no restart.
 	body := fmt.Sprintf("follower pid=%d", child.Process.Pid)
-	first := waitServed(t, "api.test", tlsPort, ca.roots, body, nil)
-	waitFor(t, "the follower's TLS-ALPN-01 answer from storage", func() error {
-		return logHas(childLog.String(), `msg="served key authentication certificate"`, "challenge=tls-alpn-01", "distributed=true")
+	first := waitServed(t, "api.test", tlsPort, ca.Roots, body, nil)
+	pebbletest.WaitFor(t, "the follower's TLS-ALPN-01 answer from storage", func() error {
+		return logHas(childLog.Output(), `msg="served key authentication certificate"`, "challenge=tls-alpn-01", "distributed=true")
 	})
 
 	// 2. Renewed by the Manager: the follower serves the new certificate.
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), pebbletest.WaitLimit)
 	defer cancel()
 	if err := m.cfg.RenewCertSync(ctx, "api.test", true); err != nil {
 		t.Fatalf("forced renewal: %v", err)
 	}
-	second := waitServed(t, "api.test", tlsPort, ca.roots, body, first)
+	second := waitServed(t, "api.test", tlsPort, ca.Roots, body, first)
 	m.Stop()
 
 	// 3. Renewed by another Manager of the storage, through HTTP-01 this
@@ -232,11 +234,11 @@ func TestFollowerServesManagersCertificates(t *testing.T) {
 	if err := m2.cfg.RenewCertSync(ctx, "api.test", true); err != nil {
 		t.Fatalf("forced renewal through HTTP-01: %v", err)
 	}
-	waitServed(t, "api.test", tlsPort, ca.roots, body, second)
-	if err := logHas(childLog.String(), `msg="served key authentication"`, "challenge=http-01", "distributed=true"); err != nil {
+	waitServed(t, "api.test", tlsPort, ca.Roots, body, second)
+	if err := logHas(childLog.Output(), `msg="served key authentication"`, "challenge=http-01", "distributed=true"); err != nil {
 		t.Error(err)
 	}
-	if err := logHas(childLog.String(), `msg="ACME: serving the renewed certificate"`); err != nil {
+	if err := logHas(childLog.Output(), `msg="ACME: serving the renewed certificate"`); err != nil {
 		t.Error(err)
 	}
 }
