@@ -101,7 +101,11 @@ func (b *Binding) Listener(ln net.Listener) net.Listener {
 		if len(b.Trusted) > 0 {
 			trusted := b.Trusted
 			pl.ConnPolicy = func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
-				if a, ok := netip.AddrFromSlice(addrIP(o.Upstream)); ok && contains(trusted, a.Unmap()) {
+				ip := addrIP(o.Upstream)
+				if ip == nil {
+					return proxyproto.REQUIRE, nil // a unix socket: a local peer
+				}
+				if a, ok := netip.AddrFromSlice(ip); ok && contains(trusted, a.Unmap()) {
 					return proxyproto.REQUIRE, nil
 				}
 				// not a trusted proxy: the connection is closed at once
