@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -90,6 +91,24 @@ func TestTLSFromFiles(t *testing.T) {
 		}
 		if !w.waitStderr("does not load", 5*time.Second) {
 			t.Errorf("%v: the broken certificate is not logged", extra)
+		}
+		if extra == nil {
+			// in-process, `wisp reload` reads the files again: refused
+			// while broken, then the new certificate
+			sock := filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", w.Pid()))
+			if code, out, errOut := runWisp(t, 30*time.Second, "", "reload", "--socket", sock); code == 0 || !strings.Contains(out+errOut, "does not load") {
+				t.Errorf("wisp reload with a broken certificate: exit %d %s %s", code, out, errOut)
+			}
+			roots3 := writeCert(t, certPath, keyPath, "third")
+			if code, out, errOut := runWisp(t, 30*time.Second, "", "reload", "--socket", sock); code != 0 {
+				t.Errorf("wisp reload: exit %d %s %s", code, out, errOut)
+			}
+			if c, err := tls.Dial("tcp", w.Addr, &tls.Config{RootCAs: roots3}); err != nil {
+				t.Errorf("after wisp reload: %v", err)
+			} else {
+				c.Close()
+			}
+			os.WriteFile(certPath, []byte("not a certificate"), 0o644)
 		}
 		// a bad file at start is an error naming it
 		code, _, stderr := runWisp(t, time.Minute, "", append([]string{"run", "--python", python, "--bind", "127.0.0.1:0",

@@ -406,7 +406,19 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	if sock == "" {
 		sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
 	}
-	ctl, err := control.Listen(sock, control.Options{Target: inProcessTarget{}, Trace: hub.Stream, Log: log})
+	copts := control.Options{Target: inProcessTarget{}, Trace: hub.Stream, Log: log}
+	if certs != nil {
+		// `wisp reload` reads the certificate files again (the app cannot
+		// be reloaded in-process: see SIGHUP)
+		copts.Reload = func() error {
+			if err := certs.Reload(); err != nil {
+				return fmt.Errorf("the TLS certificate does not load; the previous one keeps serving: %w", err)
+			}
+			log.Info("reload: TLS certificate read again (the app is not reloaded in-process)")
+			return nil
+		}
+	}
+	ctl, err := control.Listen(sock, copts)
 	if err != nil {
 		closeAll()
 		srv.Shutdown(context.Background())
