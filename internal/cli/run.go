@@ -457,7 +457,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 			srv.Shutdown(context.Background())
 			return err
 		}
-		go func() { errc <- srv.ServeWith(b.Listener(ln), b.Handler(), o.h2c) }()
+		go func() { errc <- srv.ServeWith(b.Listener(ln), b.Handler(), b.H2C) }()
 	}
 	var draining atomic.Bool
 	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining, counters, func(s *metrics.Snapshot) {

@@ -33,7 +33,8 @@ import (
 )
 
 // Certs gives the certificate for a TLS handshake: a tlsconf.Store (files)
-// or an ACME manager or follower, which also answer TLS-ALPN-01 challenges.
+// or an ACME manager or follower, which also answer TLS-ALPN-01 challenges
+// (a Certs that is also a Challenger: the binding then offers acme-tls/1).
 type Certs interface {
 	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
@@ -49,7 +50,6 @@ type Site struct {
 	Hostnames []string   // none: the binding's default site
 	Handler   h1.Handler // the site's server
 	Certs     Certs      // its certificate, on a TLS binding
-	ACME      bool       // Certs answers TLS-ALPN-01 challenges: offer acme-tls/1
 	// Challenges, if set, answers HTTP-01 challenges on a plain binding.
 	Challenges Challenger
 	// Redirect, on a plain binding, answers every other request with a 308
@@ -145,7 +145,7 @@ func contains(ps []netip.Prefix, a netip.Addr) bool {
 func (b *Binding) TLSConfig() *tls.Config {
 	protos := []string{"h2", "http/1.1"}
 	for _, s := range b.Sites {
-		if s.ACME {
+		if _, acme := s.Certs.(Challenger); acme {
 			protos = append(protos, "acme-tls/1")
 			break
 		}

@@ -110,8 +110,17 @@ func TestBindingDecide(t *testing.T) {
 			t.Errorf("SNI %q: certificate of %s, want %s", sni, c.OCSPStaple, want)
 		}
 	}
-	if !strings.Contains(strings.Join(b.TLSConfig().NextProtos, ","), "h2,http/1.1") {
-		t.Errorf("ALPN %v: want h2 and http/1.1", b.TLSConfig().NextProtos)
+	if p := strings.Join(b.TLSConfig().NextProtos, ","); p != "h2,http/1.1" {
+		t.Errorf("ALPN %v: want h2 and http/1.1", p)
+	}
+	// a certificate source that answers challenges (ACME's) adds acme-tls/1
+	type acmeCerts struct {
+		fixedCert
+		challenges
+	}
+	ab, _ := New(Binding{Addr: "a", TLS: true, Sites: []Site{{Name: "a", Certs: acmeCerts{fixedCert{"a"}, challenges{}}, Handler: h1.HandlerFunc(func(*h1.Response, *h1.Request) {})}}})
+	if p := strings.Join(ab.TLSConfig().NextProtos, ","); p != "h2,http/1.1,acme-tls/1" {
+		t.Errorf("ALPN with ACME %v: want h2, http/1.1 and acme-tls/1", p)
 	}
 
 	// A plain binding with a redirected site and ACME's challenges.

@@ -164,12 +164,12 @@ func (s *stream) readBody(p []byte) (int, error) {
 func (s *stream) waitEnd() error {
 	ctx := s.r.Context()
 	for {
-		s.mu.Lock()
-		done, dl := s.done, s.rdl
-		s.mu.Unlock()
-		if done {
+		if s.isDone() {
 			return io.EOF
 		}
+		s.mu.Lock()
+		dl := s.rdl
+		s.mu.Unlock()
 		var t *time.Timer
 		var timer <-chan time.Time
 		if !dl.IsZero() {
@@ -229,10 +229,7 @@ func (s *stream) Write(p []byte) (int, error) {
 	if err := s.writeBody(p); err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done {
+	if s.isDone() {
 		// the handler's return sends the rest with END_STREAM, the
 		// HEADERS and DATA frames in one write
 		return n, nil
@@ -330,12 +327,18 @@ func (s *stream) markDone() {
 	s.signal()
 }
 
-// complete reports whether the response is complete: a response framed by
-// the connection's end (no length, not chunked) is when the exchange ends.
-func (s *stream) complete() bool {
+// isDone reports whether the response's framing says it is complete.
+func (s *stream) isDone() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.done || s.head && !s.chunkedOut && s.left < 0
+	return s.done
+}
+
+// complete reports whether the response is complete once the exchange has
+// ended: a response framed by the connection's end (no length, not
+// chunked) is then.
+func (s *stream) complete() bool {
+	return s.isDone() || s.head && !s.chunkedOut && s.left < 0
 }
 
 func (s *stream) Close() error { return nil }

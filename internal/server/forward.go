@@ -223,25 +223,13 @@ func (b *bridgeWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !b.wrote {
 		b.WriteHeader(http.StatusOK)
 	}
-	n := int64(-1)
-	src := r
+	// http.ServeContent copies with io.CopyN: a file behind a LimitedReader
 	if lr, ok := r.(*io.LimitedReader); ok {
-		n, src = lr.N, lr.R
-	}
-	if f, ok := src.(*os.File); ok && b.w.Status() != 0 {
-		if n < 0 {
-			st, err := f.Stat()
-			if err != nil {
-				return 0, err
-			}
-			off, _ := f.Seek(0, io.SeekCurrent)
-			n = st.Size() - off
-		}
-		k, err := b.w.WriteFile(f, n)
-		if lr, ok := r.(*io.LimitedReader); ok {
+		if f, ok := lr.R.(*os.File); ok {
+			k, err := b.w.WriteFile(f, lr.N)
 			lr.N -= k
+			return k, err
 		}
-		return k, err
 	}
 	return io.Copy(struct{ io.Writer }{b}, r)
 }

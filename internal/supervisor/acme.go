@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os/user"
-	"strconv"
 
 	"wisp/internal/acme"
 	"wisp/internal/config"
@@ -54,9 +53,7 @@ func acmeGroup(cfg *config.Config, st *config.Site) string {
 			u, err = user.LookupId(p.User)
 		}
 		if err == nil {
-			if _, err := strconv.Atoi(u.Gid); err == nil {
-				return u.Gid
-			}
+			return u.Gid // the user's primary group
 		}
 	}
 	return ""

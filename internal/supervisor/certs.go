@@ -20,9 +20,7 @@ type supCerts struct {
 
 // acmeManager obtains and renews one site's ACME certificate.
 type acmeManager interface {
-	edge.Certs
-	edge.Challenger
-	Stop()
+	acmeSite
 	Storage() string // the folder the workers read
 }
 
@@ -88,19 +86,7 @@ func (s *Supervisor) standbyBinding(l *listener) (*edge.Binding, error) {
 	b := edge.Binding{Addr: l.addr, TLS: first.BindingTLS(bindingOf(first, l.key)), ProxyProtocol: first.ProxyProtocol}
 	b.Trusted, _ = server.ParseProxies(s.cfg.Server.TrustedProxies)
 	for _, st := range l.sites {
-		site := edge.Site{Name: st.Name, Hostnames: st.Hostnames}
-		if m := s.certs.acme[st.Name]; m != nil {
-			site.Challenges = m
-			if b.TLS {
-				site.Certs, site.ACME = m, true
-			}
-		} else if f := s.certs.files[st.Name]; f != nil && b.TLS {
-			site.Certs = f
-		}
-		if !b.TLS && st.RedirectHTTP {
-			site.Redirect, site.RedirectPort = true, s.httpsPort(st)
-		}
-		b.Sites = append(b.Sites, site)
+		b.Sites = append(b.Sites, frontSite(st.Name, st.Hostnames, b.TLS, s.certs.acme[st.Name], s.certs.files[st.Name], st.RedirectHTTP, s.httpsPort(st)))
 	}
 	return edge.New(b)
 }

@@ -20,11 +20,32 @@ type siteCerts struct {
 	acme  map[string]acmeSite
 }
 
-// acmeSite is what serves a site's ACME certificate in a worker.
+// acmeSite serves a site's ACME certificates and answers its challenges:
+// an acme.Follower in a worker, an acme.Manager in the supervisor.
 type acmeSite interface {
 	edge.Certs
 	edge.Challenger
 	Stop()
+}
+
+// frontSite is a site as a binding's front presents it, in a worker and in
+// the supervisor's own answers alike: on a TLS binding its certificate
+// (ACME's, which also answers TLS-ALPN-01, or its files'), on a plain one
+// ACME's HTTP-01 answers and the redirect to https (on httpsPort).
+func frontSite(name string, hostnames []string, tlsBinding bool, acme acmeSite, files *tlsconf.Store, redirect bool, httpsPort string) edge.Site {
+	site := edge.Site{Name: name, Hostnames: hostnames}
+	switch {
+	case tlsBinding && acme != nil:
+		site.Certs = acme
+	case tlsBinding && files != nil:
+		site.Certs = files
+	case acme != nil:
+		site.Challenges = acme
+	}
+	if !tlsBinding && redirect {
+		site.Redirect, site.RedirectPort = true, httpsPort
+	}
+	return site
 }
 
 func newSiteCerts(spec *WorkerSpec, log *slog.Logger) (*siteCerts, error) {
@@ -63,18 +84,8 @@ func (c *siteCerts) binding(l ListenerSpec, trusted []netip.Prefix, headerTimeou
 		if ss == nil || h == nil {
 			return nil, "", fmt.Errorf("binding %s: site %q is not loaded in this worker", l.Addr, name)
 		}
-		site := edge.Site{Name: name, Hostnames: ss.Hostnames, Handler: h}
-		if a := c.acme[name]; a != nil {
-			site.Challenges = a
-			if l.TLS {
-				site.Certs, site.ACME = a, true
-			}
-		} else if f := c.files[name]; f != nil && l.TLS {
-			site.Certs = f
-		}
-		if !l.TLS && ss.RedirectHTTP {
-			site.Redirect, site.RedirectPort = true, ss.HTTPSPort
-		}
+		site := frontSite(name, ss.Hostnames, l.TLS, c.acme[name], c.files[name], ss.RedirectHTTP, ss.HTTPSPort)
+		site.Handler = h
 		b.Sites = append(b.Sites, site)
 	}
 	nb, err := edge.New(b)

@@ -127,7 +127,7 @@ func Start(cfg *config.Config, opt Options) (*Supervisor, error) {
 		opt: opt, log: opt.Log, events: make(chan func(), 256), quit: make(chan struct{}), done: make(chan struct{}),
 		listeners: map[string]*listener{}, pools: map[string]*pool{}, rundir: rundir, devNull: devNull, cpus: allowedCPUs(),
 	}
-	if err := s.openListeners(cfg); err != nil {
+	if _, err := s.openListeners(cfg); err != nil {
 		s.closeListeners()
 		os.RemoveAll(rundir)
 		return nil, err
@@ -159,22 +159,43 @@ func (s *Supervisor) Addrs() map[string]string {
 	return out
 }
 
-func (s *Supervisor) openListeners(cfg *config.Config) error {
+// openListeners opens cfg's bindings that are not open yet, and its pools'
+// sockets. On error it closes the bindings it opened, so that a reload that
+// fails leaves the listeners as they were.
+func (s *Supervisor) openListeners(cfg *config.Config) (opened []*listener, err error) {
 	keys, sites := siteBindings(cfg)
+	defer func() {
+		if err != nil {
+			s.closeOpened(opened)
+			opened = nil
+		}
+	}()
 	for _, k := range keys {
+		if _, ok := s.listeners[k]; ok {
+			continue
+		}
 		l, err := s.openBinding(sites[k][0], bindingOf(sites[k][0], k))
 		if err != nil {
-			return err
+			return opened, err
 		}
 		l.sites = sites[k]
 		s.listeners[k] = l
+		opened = append(opened, l)
 	}
 	for name := range cfg.Pools {
 		if err := s.openPoolSocket(name); err != nil {
-			return err
+			return opened, err
 		}
 	}
-	return nil
+	return opened, nil
+}
+
+// closeOpened closes bindings openListeners opened, for a change that failed.
+func (s *Supervisor) closeOpened(opened []*listener) {
+	for _, l := range opened {
+		l.close()
+		delete(s.listeners, l.key)
+	}
 }
 
 func (s *Supervisor) openPoolSocket(name string) error {
@@ -481,35 +502,15 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	s.lastReload = s.collect
 	defer func() { s.collect = nil }()
 	// Open what is new first, so that a failure leaves everything as it was.
-	var opened []*listener
-	keys, sites := siteBindings(cfg)
-	for _, k := range keys {
-		if _, ok := s.listeners[k]; ok {
-			continue
-		}
-		l, err := s.openBinding(sites[k][0], bindingOf(sites[k][0], k))
-		if err != nil {
-			for _, l := range opened {
-				l.close()
-				delete(s.listeners, l.key)
-			}
-			return err
-		}
-		s.listeners[k] = l
-		opened = append(opened, l)
-	}
-	for name := range cfg.Pools {
-		if err := s.openPoolSocket(name); err != nil {
-			return err
-		}
-	}
-	if err := s.loadCerts(cfg); err != nil {
-		for _, l := range opened {
-			l.close()
-			delete(s.listeners, l.key)
-		}
+	opened, err := s.openListeners(cfg)
+	if err != nil {
 		return err
 	}
+	if err := s.loadCerts(cfg); err != nil {
+		s.closeOpened(opened)
+		return err
+	}
+	keys, sites := siteBindings(cfg)
 	changed, added, removed, routes := config.Diff(old, cfg)
 	if old.Server.Fingerprint() != cfg.Server.Fingerprint() || routes {
 		// every worker's listeners, routes or server settings change

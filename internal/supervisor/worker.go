@@ -234,7 +234,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			return err
 		}
 		if srv := firstServer(l.Sites, sites); srv != nil {
-			go func() { errc <- srv.ServeWith(b.Listener(ln), b.Handler(), l.H2C) }()
+			go func() { errc <- srv.ServeWith(b.Listener(ln), b.Handler(), b.H2C) }()
 		} else if h := fallback[owner]; h != nil {
 			// --reload, every site's app failed to import: their error pages
 			go func() { errc <- h.ServeWith(b.Listener(ln), b.Handler(), false) }()
