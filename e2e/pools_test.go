@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -1273,6 +1274,57 @@ func TestPoolBalancesConnections(t *testing.T) {
 		if k < n/2-10 {
 			t.Errorf("worker %d holds %d of %d connections: want about half (at least %d)", pid, k, n, n/2-10)
 		}
+	}
+}
+
+// TestPoolSchedPolicy: a pool's workers run every thread (the Python ones
+// included) under SCHED_BATCH by default, and under SCHED_NORMAL with
+// --sched-policy normal; the supervisor stays under SCHED_NORMAL either way.
+// (internal/cpusched checks that the nice value is kept.)
+func TestPoolSchedPolicy(t *testing.T) {
+	t.Parallel()
+	// policies of every thread of pid: field 41 of /proc/PID/task/TID/stat
+	// (counted after the parenthesised name, which may hold spaces)
+	policies := func(t *testing.T, pid int) map[string]int {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+			got[map[string]string{"0": "normal", "3": "batch"}[f[38]]+"/"+f[38]]++
+		}
+		return got
+	}
+	for _, policy := range []string{"", "normal"} {
+		t.Run("policy="+policy, func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "ctl.sock")
+			args := []string{"--processes", "2", "--threads", "3", "--control-socket", sock, "--access-log", "off"}
+			if policy != "" {
+				args = append(args, "--sched-policy", policy)
+			}
+			w := start(t, append(args, app("pool_app/app.py"))...)
+			ps := &poolServer{wisp: w, Dir: filepath.Dir(sock), Socket: sock}
+			want := "batch/3"
+			if policy == "normal" {
+				want = "normal/0"
+			}
+			for _, pid := range ps.readyWorkers(t, "default", 2) {
+				got := policies(t, pid)
+				t.Logf("worker %d: %v", pid, got)
+				if len(got) != 1 || got[want] < 3 {
+					t.Errorf("worker %d: threads by policy %v, want all %s (3 Python threads among them)", pid, got, want)
+				}
+			}
+			if got := policies(t, w.cmd.Process.Pid); len(got) != 1 || got["normal/0"] == 0 {
+				t.Errorf("supervisor: threads by policy %v, want all normal", got)
+			}
+		})
 	}
 }
 

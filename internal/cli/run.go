@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"wisp/internal/cpusched"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -67,6 +68,7 @@ type runOptions struct {
 	rht, rt, wt, it, grace, timeout, drainDelay            time.Duration
 	maxUptime, poolIdle, startTimeout, rapidFailWindow     time.Duration
 	cpuAffinity, rapidFail, checkConfig, printConfig       bool
+	schedPolicy                                            string
 	reload                                                 bool
 }
 
@@ -127,6 +129,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	newDuration(fs, &o.poolIdle, "pool-idle-timeout", "", 0, "pool: stop every worker after this long without requests; the next request starts them (0: never)")
 	newDuration(fs, &o.startTimeout, "start-timeout", "", 60*time.Second, "pool: time a worker may take to import its apps")
 	fs.BoolVar(&o.cpuAffinity, "cpu-affinity", false, "pool: pin each worker to its share of the CPUs (with 2 or more processes)")
+	fs.StringVar(&o.schedPolicy, "sched-policy", "batch", `pool: the workers' Linux scheduling policy, "batch" (a woken server thread does not preempt the app's) or "normal"`)
 	fs.BoolVar(&o.rapidFail, "rapid-fail", true, "pool: stop the pool (503 + Retry-After) when workers keep dying while starting or soon after, until 'wisp start'")
 	fs.IntVar(&o.rapidFailMax, "rapid-fail-max", 5, "pool: early worker deaths within --rapid-fail-window that stop the pool")
 	newDuration(fs, &o.rapidFailWindow, "rapid-fail-window", "", 5*time.Minute, "pool: the window of --rapid-fail-max")
@@ -206,6 +209,9 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	}
 	if o.handler != "" && o.handler != "threadpool" && o.handler != "simple" {
 		errs = append(errs, fmt.Sprintf("--handler %q: want threadpool or simple", o.handler))
+	}
+	if !cpusched.Valid(o.schedPolicy) {
+		errs = append(errs, fmt.Sprintf("--sched-policy %q: want batch or normal", o.schedPolicy))
 	}
 	if o.config != "" && changedFlags(fs)["processes"] && o.processes == 0 {
 		errs = append(errs, "--processes 0 with --config: a configuration file is served by worker processes; give 1 or more")

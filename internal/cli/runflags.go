@@ -10,7 +10,7 @@ import (
 // poolOnlyFlags are the `wisp run` flags that only a pool of worker processes
 // can apply: in-process there is no worker to recycle, pin or restart.
 var poolOnlyFlags = []string{"max-requests", "max-requests-jitter", "max-rss", "max-rss-hard", "max-uptime",
-	"pool-idle-timeout", "start-timeout", "cpu-affinity", "rapid-fail", "rapid-fail-max",
+	"pool-idle-timeout", "start-timeout", "cpu-affinity", "sched-policy", "rapid-fail", "rapid-fail-max",
 	"rapid-fail-window"}
 
 // flagRule is what one numeric or duration flag accepts.

@@ -46,7 +46,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			maxReq: o.maxReq, maxReqJitter: o.maxReqJitter, maxRSS: o.maxRSS, maxRSSHard: o.maxRSSHard,
 			maxUptime: o.maxUptime, idle: o.poolIdle, start: o.startTimeout, grace: o.grace, socket: sock,
 			access: o.accessLog, level: o.level, rht: o.rht, rt: o.rt, wt: o.wt, it: o.it, cpuAffinity: o.cpuAffinity,
-			minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
+			schedPolicy: o.schedPolicy, minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
 			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay, proxies: o.proxies,
 			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
@@ -101,7 +101,7 @@ var poolKeys = map[string]string{
 	"timeout": "request_timeout", "max-requests": "max_requests", "max-requests-jitter": "max_requests_jitter",
 	"max-rss": "max_rss_mb", "max-rss-hard": "max_rss_hard_mb", "max-uptime": "max_uptime",
 	"pool-idle-timeout": "idle_timeout", "start-timeout": "start_timeout", "cpu-affinity": "cpu_affinity",
-	"rapid-fail": "rapid_fail", "rapid-fail-max": "rapid_fail_max", "rapid-fail-window": "rapid_fail_window",
+	"sched-policy": "sched_policy", "rapid-fail": "rapid_fail", "rapid-fail-max": "rapid_fail_max", "rapid-fail-window": "rapid_fail_window",
 	"min-write-rate": "min_write_rate", "max-spill": "max_spill", "user": "user", "group": "group",
 	"graceful-timeout": "graceful_timeout",
 }
@@ -118,7 +118,7 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 		"max-header-bytes": int64(o.maxHeader), "timeout": o.timeout.String(), "max-requests": int64(o.maxReq),
 		"max-requests-jitter": int64(o.maxReqJitter), "max-rss": int64(o.maxRSS), "max-rss-hard": int64(o.maxRSSHard),
 		"max-uptime": o.maxUptime.String(), "pool-idle-timeout": o.poolIdle.String(),
-		"start-timeout": o.startTimeout.String(), "cpu-affinity": o.cpuAffinity, "rapid-fail": o.rapidFail && !o.reload,
+		"start-timeout": o.startTimeout.String(), "cpu-affinity": o.cpuAffinity, "sched-policy": o.schedPolicy, "rapid-fail": o.rapidFail && !o.reload,
 		"rapid-fail-max": int64(o.rapidFailMax), "rapid-fail-window": o.rapidFailWindow.String(),
 		"min-write-rate": o.minRate, "max-spill": o.maxSpill, "user": o.user, "group": o.group,
 	}
@@ -489,6 +489,7 @@ type runPool struct {
 	drain                                    time.Duration
 	rht, rt, wt, it                          time.Duration
 	cpuAffinity, rapidFail                   bool
+	schedPolicy                              string
 	h2c, proxyProtocol                       bool
 	maxStreams                               int
 	rapidFailMax                             int
@@ -558,6 +559,9 @@ func poolTOML(p runPool) (string, error) {
 	fmt.Fprintf(&b, "max_requests = %d\nmax_requests_jitter = %d\nmax_rss_mb = %d\nmax_rss_hard_mb = %d\n",
 		p.maxReq, p.maxReqJitter, p.maxRSS, p.maxRSSHard)
 	fmt.Fprintf(&b, "cpu_affinity = %v\n", p.cpuAffinity)
+	if p.schedPolicy != "" {
+		fmt.Fprintf(&b, "sched_policy = %s\n", q(p.schedPolicy))
+	}
 	fmt.Fprintf(&b, "max_uptime = %s\nidle_timeout = %s\nrequest_timeout = %s\nstart_timeout = %s\ngraceful_timeout = %s\n",
 		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
 	fmt.Fprintf(&b, "min_write_rate = %d\nmax_spill = %d\n", p.minWriteRate, p.maxSpill)

@@ -264,6 +264,15 @@ type Pool struct {
 	// Default false.
 	CPUAffinity bool `json:"cpu_affinity"`
 
+	// SchedPolicy is the Linux scheduling policy of the workers' threads:
+	// "batch" (SCHED_BATCH: a woken Go thread does not preempt the app's
+	// Python thread, so a loaded worker switches context a fraction as
+	// often; other processes still preempt the workers as before) or
+	// "normal" (SCHED_NORMAL, as started). Threads an operator put under
+	// another policy (chrt) are left as they are; nice is kept.
+	// Default "batch".
+	SchedPolicy string `json:"sched_policy"`
+
 	// RapidFail enables rapid-fail protection: after RapidFailMax worker
 	// failures (crashes, failed starts) within RapidFailWindow the pool is
 	// stopped and answers 503 until restarted. Default true.
@@ -453,6 +462,7 @@ func DefaultPool() *Pool {
 		Handler:         "threadpool",
 		StartTimeout:    Duration(60e9),
 		GracefulTimeout: Duration(30e9),
+		SchedPolicy:     "batch",
 		RapidFail:       true,
 		RapidFailMax:    5,
 		RapidFailWindow: Duration(300e9),

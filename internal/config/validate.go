@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"wisp/internal/cpusched"
 
 	"wisp/internal/listen"
 )
@@ -219,6 +220,9 @@ func (l *loader) validatePool(pp string, p *Pool) {
 		p.Threads = 1
 	default:
 		l.errorf(key("handler"), `must be "threadpool" or "simple", got %q`, p.Handler)
+	}
+	if !cpusched.Valid(p.SchedPolicy) {
+		l.errorf(key("sched_policy"), `must be "batch" or "normal", got %q`, p.SchedPolicy)
 	}
 	if strings.ContainsRune(p.Python, 0) {
 		l.errorf(key("python"), "must not contain a NUL byte")

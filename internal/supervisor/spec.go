@@ -61,6 +61,8 @@ type WorkerSpec struct {
 	BoardSlot int `json:"board_slot"`
 	// CPUs are the CPUs the worker pins its threads to (none: no pinning).
 	CPUs []int `json:"cpus,omitempty"`
+	// SchedPolicy is its threads' scheduling policy (cpusched; "": as started).
+	SchedPolicy string `json:"sched_policy,omitempty"`
 }
 
 // SiteSpec is one site as a worker serves it: every vdir of the site, local

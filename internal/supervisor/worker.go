@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"wisp/internal/cpusched"
 
 	"wisp/internal/accesslog"
 	"wisp/internal/h1"
@@ -65,6 +66,10 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		} else {
 			log.Debug("pinned to CPUs", "cpus", spec.CPUs)
 		}
+	}
+	// the same for the scheduling policy, before the threads start
+	if err := cpusched.SetProcess(spec.SchedPolicy); err != nil {
+		log.Warn("cannot set the scheduling policy; the worker runs under the one it started with", "sched_policy", spec.SchedPolicy, "err", err)
 	}
 	cwd, _ := os.Getwd()
 	hub := trace.NewHub(spec.Pool)
