@@ -35,6 +35,9 @@ func TestSetProcess(t *testing.T) {
 }
 
 func child() error {
+	// nice is per thread on Linux: set it and read it back on this one
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	// a nice value the operator gave survives the change
 	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, 3); err != nil {
 		return fmt.Errorf("setpriority: %w", err)
