@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -178,5 +180,78 @@ func TestPoolSignalsKeepServing(t *testing.T) {
 	}
 	if !strings.Contains(s.Stderr(), "SIGUSR2 ignored") {
 		t.Errorf("the log lacks the SIGUSR2 line")
+	}
+}
+
+// TestClosedLogPipeKeepsServing: the pipe wisp logs to is closed by its
+// reader (`wisp run | head`, a log shipper that restarts). Go ends a process
+// that writes to a broken pipe on descriptor 1 or 2 unless SIGPIPE is caught;
+// wisp must keep serving, in-process and in a pool, and stop cleanly.
+func TestClosedLogPipeKeepsServing(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"in-process", "pool"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"run", "--bind", "127.0.0.1:0", "--python", python, "--access-log", "-"}
+			if mode == "pool" {
+				args = append(args, "--processes", "2", "--control-socket", filepath.Join(t.TempDir(), "ctl.sock"))
+			}
+			cmd := exec.Command(wispBin, append(args, app("pool_app/app.py"))...)
+			cmd.Dir = t.TempDir()
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdout, cmd.Stderr = pw, pw
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			done := make(chan struct{})
+			var werr error
+			go func() { werr = cmd.Wait(); close(done) }()
+			defer func() {
+				cmd.Process.Kill()
+				<-done
+			}()
+			// read up to the listening line, then close the pipe's only reader
+			pr.SetReadDeadline(time.Now().Add(startTimeout))
+			var addr string
+			sc := bufio.NewScanner(pr)
+			for addr == "" && sc.Scan() {
+				if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "listening") {
+					addr = m[1]
+				}
+			}
+			if addr == "" {
+				t.Fatalf("no listening line: %v", sc.Err())
+			}
+			pr.Close()
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+			for i := 0; i < 40; i++ { // each request writes an access-log line into the closed pipe
+				resp, err := client.Get("http://" + addr + "/")
+				if err != nil {
+					t.Fatalf("request %d after the log pipe closed: %v", i, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("request %d: status %d", i, resp.StatusCode)
+				}
+			}
+			select {
+			case <-done:
+				t.Fatalf("wisp exited after its log pipe closed: %v", werr)
+			case <-time.After(300 * time.Millisecond):
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+				if werr != nil {
+					t.Fatalf("stop after the log pipe closed: %v (want exit 0)", werr)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("wisp did not stop within 30 s of SIGTERM")
+			}
+		})
 	}
 }

@@ -386,11 +386,13 @@ func targetDir(target string) string {
 
 // catchSignals catches, from the start, the signals a server acts on: a
 // SIGHUP or SIGUSR1 that arrives while the apps import must not end the
-// process (their default action).
+// process (their default action). SIGPIPE is caught too (see supervisor.
+// CatchSIGPIPE): a closed log pipe must not end the server.
 func catchSignals() chan os.Signal {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, stopSignals...)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	supervisor.CatchSIGPIPE()
 	return sigs
 }
 

@@ -26,6 +26,15 @@ import (
 	"wisp/internal/trace"
 )
 
+// CatchSIGPIPE keeps a server serving when the pipe its standard output or
+// error goes to is closed (`wisp run | head`, a log shipper that restarts):
+// Go ends a process that writes to a broken pipe on descriptor 1 or 2 unless
+// SIGPIPE is caught, and then the write fails with EPIPE and the log line is
+// lost. Caught, not ignored: a process the app starts gets the default action.
+func CatchSIGPIPE() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) // never read: the signal only needs a catcher
+}
+
 // RunWorker is the body of a worker process (`wisp worker`): it starts the
 // pool's interpreter, loads every app of its sites, serves the inherited
 // listeners, reports "ready" and then its request count on the status pipe,
@@ -39,6 +48,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	usr1 := make(chan os.Signal, 4)
 	signal.Notify(usr1, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(usr1)
+	CatchSIGPIPE()
 	status := os.NewFile(3, "status")
 	var mu sync.Mutex
 	report := func(m statusMsg) {
