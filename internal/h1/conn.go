@@ -315,8 +315,16 @@ func (c *conn) readHead() (string, *protoError, error) {
 	maxHead := c.s.maxHeader()
 	scan := c.r // where the search for the end resumes
 	for {
-		for c.r < c.w && (c.buf[c.r] == '\r' || c.buf[c.r] == '\n') {
-			c.r++
+		// only empty lines: a CR not followed by LF stays, and the request
+		// line that starts with it is refused
+		for c.r < c.w {
+			if c.buf[c.r] == '\n' {
+				c.r++
+			} else if c.buf[c.r] == '\r' && c.r+1 < c.w && c.buf[c.r+1] == '\n' {
+				c.r += 2
+			} else {
+				break
+			}
 		}
 		scan = max(scan, c.r)
 		for {
@@ -375,7 +383,8 @@ func (c *conn) tooLarge() *protoError {
 func (c *conn) reject(perr *protoError) {
 	c.s.logger().Debug("bad request", "remote", c.remote, "status", perr.status, "reason", perr.msg)
 	msg := strconv.Itoa(perr.status) + " " + statusText(perr.status) + ": " + perr.msg + "\n"
-	if c.req.Method == "HEAD" {
+	head := c.req.Method == "HEAD"
+	if head {
 		msg = "" // RFC 9110 9.3.2: no content in a response to HEAD
 	}
 	b := make([]byte, 0, 256)
@@ -385,9 +394,16 @@ func (c *conn) reject(perr *protoError) {
 	b = append(b, statusText(perr.status)...)
 	b = append(b, "\r\n"...)
 	b = appendDate(b)
-	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(msg)), 10)
-	b = append(b, "\r\n\r\n"...)
+	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"...)
+	if !head {
+		// none for HEAD (RFC 9110 8.6 allows it; a length of 0 would be
+		// wrong, and the one GET would get misleads a client that could not
+		// tell a malformed request line's method): the close ends it
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(msg)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
 	b = append(b, msg...)
 	if c.write(b) == nil {
 		c.linger = true
@@ -654,7 +670,10 @@ func (b *Body) nextChunk() error {
 			return nil
 		}
 		room -= len(line) + 2
-		if room <= 0 || line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, ':') <= 0 || !validValue(string(line)) {
+		// a trailer field line has the grammar of a header line (RFC 9112
+		// 7.1.2): a token, a colon, a value without control characters
+		colon := bytes.IndexByte(line, ':')
+		if room <= 0 || colon <= 0 || !isToken(string(line[:colon])) || !validValue(string(line[colon+1:])) {
 			return errBadChunk
 		}
 	}

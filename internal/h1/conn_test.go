@@ -113,6 +113,8 @@ func TestBadChunkedBody(t *testing.T) {
 		{"trailer without colon", "5\r\nhello\r\n0\r\nno-colon\r\n\r\n"},
 		{"folded trailer", "5\r\nhello\r\n0\r\nA: b\r\n c\r\n\r\n"},
 		{"trailer with NUL", "5\r\nhello\r\n0\r\nA: \x00\r\n\r\n"},
+		{"trailer with space before colon", "5\r\nhello\r\n0\r\nX-T : x\r\n\r\n"},
+		{"trailer name with space", "5\r\nhello\r\n0\r\nBad Name: x\r\n\r\n"},
 		// RFC 9112 7.1 chunk lines end with CRLF; a bare LF there is refused
 		// (a proxy taking it for part of an extension would frame differently).
 		{"bare LF after size", "5\nhello\r\n0\r\n\r\n"},
@@ -1097,6 +1099,33 @@ func TestMaxHeaderBytesBoundary(t *testing.T) {
 	}
 }
 
+// TestBadHeadRequest: a refused HEAD gets no body and no Content-Length
+// (not 0, which is not what a GET would get: RFC 9110 8.6); the GET does.
+func TestBadHeadRequest(t *testing.T) {
+	ts := startServer(t, echo, nil)
+	lengths := map[string]string{}
+	for _, m := range []string{"GET", "HEAD"} {
+		c := ts.dial(t)
+		c.send(m + " / HTTP/1.1\r\n\r\n") // no Host: 400
+		r := c.resp(m)
+		if r.status != 400 {
+			t.Fatalf("%s: status %d, want 400", m, r.status)
+		}
+		if m == "HEAD" && len(r.body) != 0 {
+			t.Errorf("HEAD: body %q", r.body)
+		}
+		for _, f := range r.fields {
+			if f.Name == "Content-Length" {
+				lengths[m] = f.Value
+			}
+		}
+		c.closed()
+	}
+	if lengths["GET"] == "" || lengths["GET"] == "0" || lengths["HEAD"] != "" {
+		t.Errorf("Content-Length: GET %q, HEAD %q; want the message's length for GET, none for HEAD", lengths["GET"], lengths["HEAD"])
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	ts := startServer(t, echo, nil)
 	tests := []struct {
@@ -1106,7 +1135,7 @@ func TestBadRequests(t *testing.T) {
 		{"no Host", "GET / HTTP/1.1\r\n\r\n", 400},
 		{"HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505},
 		{"PRI preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
-		{"CONNECT", "CONNECT t.test:443 HTTP/1.1" + host + "\r\n\r\n", 405},
+		{"CONNECT", "CONNECT t.test:443 HTTP/1.1" + host + "\r\n\r\n", 501},
 		{"gzip, chunked", "POST / HTTP/1.1" + host + "\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
 		{"expectation", "POST / HTTP/1.1" + host + "\r\nExpect: something\r\nContent-Length: 1\r\n\r\nx", 417},
 		{"CL and TE", "POST / HTTP/1.1" + host + "\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
@@ -1115,6 +1144,7 @@ func TestBadRequests(t *testing.T) {
 		{"bare CR line end", "GET / HTTP/1.1" + host + "\r\nX: a\r\r\n\r\n", 400},
 		{"obs-fold", "GET / HTTP/1.1" + host + "\r\nX: a\r\n b\r\n\r\n", 400},
 		{"space before colon", "GET / HTTP/1.1" + host + "\r\nContent-Length : 3\r\n\r\nabc", 400},
+		{"bare CR before the request line", "\rGET / HTTP/1.1" + host + "\r\n\r\n", 400},
 		{"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400},
 	}
 	for _, tt := range tests {

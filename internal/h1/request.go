@@ -113,18 +113,58 @@ func validValue(s string) bool {
 	return true
 }
 
-// validHost reports whether a Host value is a plausible uri-host[:port]
-// (reg-name, IPv4 or IP-literal characters only).
+// validHost reports whether a Host value (or an absolute-form target's
+// authority) is uri-host [":" port] (RFC 9110 7.2, 4.2.4): an IP-literal in
+// brackets or a reg-name, and a port of digits only. An empty value is
+// valid (RFC 9110 7.2). Bytes above 0x7f are let through in a reg-name
+// (raw UTF-8 names), as before.
 func validHost(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if tchar[c] && c != '|' && c != '`' && c != '^' && c != '#' || c == ':' || c == '[' || c == ']' ||
-			c == '(' || c == ')' || c == ',' || c == ';' || c == '=' || c >= 0x80 {
-			continue
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return false
 		}
-		return false
+		host, port = s[1:end], s[end+1:]
+		if host == "" {
+			return false
+		}
+		if port != "" {
+			if port[0] != ':' {
+				return false
+			}
+			port = port[1:]
+		}
+		// IPv6address or IPvFuture: hex digits, '.', ':' and, for IPvFuture,
+		// unreserved and sub-delims
+		for i := 0; i < len(host); i++ {
+			if c := host[i]; !(hostChar(c) || c == ':') {
+				return false
+			}
+		}
+	} else {
+		if i := strings.IndexByte(s, ':'); i >= 0 {
+			host, port = s[:i], s[i+1:]
+		}
+		for i := 0; i < len(host); i++ {
+			if !hostChar(host[i]) && host[i] < 0x80 {
+				return false
+			}
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return false
+		}
 	}
 	return true
+}
+
+// hostChar reports whether c is an unreserved or sub-delims character, or
+// '%' (of pct-encoded) (RFC 3986 3.2.2).
+func hostChar(c byte) bool {
+	return tchar[c] && c != '|' && c != '`' && c != '^' && c != '#' || c == '(' || c == ')' || c == ',' ||
+		c == ';' || c == '='
 }
 
 // trimOWS strips spaces and tabs at both ends.
@@ -297,7 +337,10 @@ func (r *Request) splitTarget() *protoError {
 	t := r.Target
 	switch {
 	case r.Method == "CONNECT": // a tunnel (RFC 9110 9.3.6), whatever the target's form
-		return &protoError{405, "CONNECT is not supported"}
+		// 501, not 405: no resource of this server supports it, and a 405
+		// would have to list the methods that are allowed (RFC 9110 15.5.6),
+		// which only the app knows
+		return &protoError{501, "CONNECT is not supported"}
 	case t[0] == '/':
 	case t == "*":
 		if r.Method != "OPTIONS" {

@@ -199,7 +199,7 @@ func TestParseHeadInvalid(t *testing.T) {
 		{"Transfer-Encoding chunked-x", "POST / HTTP/1.1" + hh + "\r\nTransfer-Encoding: xchunked", 0, 400},
 		{"Transfer-Encoding gzip, chunked", "POST / HTTP/1.1" + hh + "\r\nTransfer-Encoding: gzip, chunked", 0, 501},
 		{"Transfer-Encoding two headers", "POST / HTTP/1.1" + hh + "\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked", 0, 501},
-		{"CONNECT authority form", "CONNECT example.com:443 HTTP/1.1" + hh, 0, 405},
+		{"CONNECT authority form", "CONNECT example.com:443 HTTP/1.1" + hh, 0, 501},
 		{"asterisk outside OPTIONS", "GET * HTTP/1.1" + hh, 0, 400},
 		{"authority form outside CONNECT", "GET example.com:80 HTTP/1.1" + hh, 0, 400},
 		{"relative target", "GET a/b HTTP/1.1" + hh, 0, 400},
@@ -208,6 +208,14 @@ func TestParseHeadInvalid(t *testing.T) {
 		{"userinfo in authority", "GET http://u:p@example.com/ HTTP/1.1" + hh, 0, 400},
 		{"bad char in authority", "GET http://exa\"mple.com/ HTTP/1.1" + hh, 0, 400},
 		{"other scheme", "GET ftp://example.com/ HTTP/1.1" + hh, 0, 400},
+		{"Host port not digits", "GET / HTTP/1.1\r\nHost: x:abc", 0, 400},
+		{"Host two ports", "GET / HTTP/1.1\r\nHost: x:80:81", 0, 400},
+		{"Host signed port", "GET / HTTP/1.1\r\nHost: x:+80", 0, 400},
+		{"Host open bracket", "GET / HTTP/1.1\r\nHost: [::1", 0, 400},
+		{"Host stray bracket", "GET / HTTP/1.1\r\nHost: a]b", 0, 400},
+		{"Host text after literal", "GET / HTTP/1.1\r\nHost: [::1]x", 0, 400},
+		{"Host empty literal", "GET / HTTP/1.1\r\nHost: []", 0, 400},
+		{"authority port not digits", "GET http://example.com:abc/ HTTP/1.1" + hh, 0, 400},
 		{"unsupported expectation", "POST / HTTP/1.1" + hh + "\r\nExpect: 200-ok", 0, 417},
 		{"unsupported expectation in 1.0", "POST / HTTP/1.0\r\nExpect: x", 0, 417},
 		{"body over maxBody", "POST / HTTP/1.1" + hh + "\r\nContent-Length: 101", 100, 413},
@@ -237,8 +245,23 @@ func TestParseHeadConnectOriginForm(t *testing.T) {
 	for _, head := range []string{"CONNECT / HTTP/1.1\r\nHost: a", "CONNECT * HTTP/1.1\r\nHost: a", "CONNECT http://a/ HTTP/1.1\r\nHost: a"} {
 		var r Request
 		perr := parseHead(head, &r, 0)
-		if perr == nil || (perr.status != 400 && perr.status != 405) {
-			t.Errorf("parseHead(%q) = %v, want 405 (or 400)", head, perr)
+		if perr == nil || (perr.status != 400 && perr.status != 501) {
+			t.Errorf("parseHead(%q) = %v, want 501 (or 400)", head, perr)
+		}
+	}
+}
+
+// TestValidHost: uri-host [":" port] (RFC 9110 7.2); what must still pass.
+func TestValidHost(t *testing.T) {
+	for _, h := range []string{"", "x", "x:", "x:80", ":80", "a,b", "EXAMPLE.com", "[::1]", "[::1]:8080",
+		"[v1.fe80::a+en1]", "127.0.0.1:443", "xn--bcher-kva.example", "b\xc3\xbccher.example", "a%20b"} {
+		if !validHost(h) {
+			t.Errorf("validHost(%q) = false, want true", h)
+		}
+	}
+	for _, h := range []string{"x:abc", "x:80:81", "x:+80", "[::1", "a]b", "[::1]x", "[]", "a b", "a/b", "a@b", "[::1]:8x"} {
+		if validHost(h) {
+			t.Errorf("validHost(%q) = true, want false", h)
 		}
 	}
 }
