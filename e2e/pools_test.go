@@ -1277,6 +1277,23 @@ func TestPoolBalancesConnections(t *testing.T) {
 	}
 }
 
+// threadFiles returns /proc/PID/task/TID/NAME of every thread of pid (a
+// thread that ends meanwhile is left out).
+func threadFiles(t *testing.T, pid int, name string) [][]byte {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, task := range tasks {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/%s", pid, task.Name(), name)); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // TestPoolSchedPolicy: a pool's workers run every thread (the Python ones
 // included) under SCHED_BATCH by default, and under SCHED_NORMAL with
 // --sched-policy normal; the supervisor stays under SCHED_NORMAL either way.
@@ -1286,16 +1303,8 @@ func TestPoolSchedPolicy(t *testing.T) {
 	// policies of every thread of pid: field 41 of /proc/PID/task/TID/stat
 	// (counted after the parenthesised name, which may hold spaces)
 	policies := func(t *testing.T, pid int) map[string]int {
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		if err != nil {
-			t.Fatal(err)
-		}
 		got := map[string]int{}
-		for _, task := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
-			if err != nil {
-				continue // the thread ended
-			}
+		for _, b := range threadFiles(t, pid, "stat") {
 			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 			got[map[string]string{"0": "normal", "3": "batch"}[f[38]]+"/"+f[38]]++
 		}
@@ -1334,16 +1343,8 @@ func TestPoolSchedPolicy(t *testing.T) {
 func TestPoolCPUAffinity(t *testing.T) {
 	t.Parallel()
 	allowed := func(t *testing.T, pid int) map[string]bool {
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		if err != nil {
-			t.Fatal(err)
-		}
 		lists := map[string]bool{}
-		for _, task := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
-			if err != nil {
-				continue // the thread ended
-			}
+		for _, b := range threadFiles(t, pid, "status") {
 			for _, line := range strings.Split(string(b), "\n") {
 				if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
 					lists[strings.TrimSpace(v)] = true
