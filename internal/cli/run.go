@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"wisp/internal/cpusched"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,6 +22,7 @@ import (
 	"wisp/internal/admin"
 	"wisp/internal/config"
 	"wisp/internal/control"
+	"wisp/internal/cpusched"
 	"wisp/internal/edge"
 	"wisp/internal/listen"
 	"wisp/internal/metrics"

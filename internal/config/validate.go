@@ -14,8 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"wisp/internal/cpusched"
 
+	"wisp/internal/cpusched"
 	"wisp/internal/listen"
 )
 

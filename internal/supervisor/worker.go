@@ -16,9 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"wisp/internal/cpusched"
 
 	"wisp/internal/accesslog"
+	"wisp/internal/cpusched"
 	"wisp/internal/h1"
 	"wisp/internal/metrics"
 	"wisp/internal/pyembed"
