@@ -455,11 +455,42 @@ func TestH2C(t *testing.T) {
 		if resp, _ := w.get(t, "/"); resp.StatusCode != 200 || resp.ProtoMajor != 1 {
 			t.Errorf("%v: HTTP/1.1 next to h2c: %d %s", extra, resp.StatusCode, resp.Proto)
 		}
+		// a body of unknown length: h2 frames it for h1 as chunked, which the
+		// app must not see as a header the client sent (HTTP/2 has none)
+		pr, pw := io.Pipe()
+		go func() { pw.Write([]byte("hello ")); pw.Write([]byte("world")); pw.Close() }()
+		req, _ := http.NewRequest("POST", w.URL+"/", pr)
+		req.ContentLength = -1
+		resp, err = c.Do(req)
+		if err != nil {
+			t.Fatalf("%v: h2c POST: %v", extra, err)
+		}
+		out.Environ = nil
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if te, ok := out.Environ["HTTP_TRANSFER_ENCODING"]; ok || out.Environ["CONTENT_LENGTH"] != "11" {
+			t.Errorf("%v: h2c POST: HTTP_TRANSFER_ENCODING %q (present %v), CONTENT_LENGTH %q; want none and 11",
+				extra, te, ok, out.Environ["CONTENT_LENGTH"])
+		}
 	}
-	w := start(t, app("environ/app.py"))
+	// a response without Content-Type gets none over HTTP/2 either
+	// (net/http would sniff "text/html" from the body)
+	notype := filepath.Join(t.TempDir(), "notype.py")
+	os.WriteFile(notype, []byte("def application(environ, start_response):\n"+
+		"    start_response('200 OK', [])\n    return [b'<html><body>x</body></html>']\n"), 0o644)
+	w := start(t, "--h2c", notype)
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: &protos}}
+	resp, err := c.Get(w.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct, ok := resp.Header["Content-Type"]; resp.ProtoMajor != 2 || ok {
+		t.Errorf("h2c response without Content-Type from the app: %s, Content-Type %q", resp.Proto, ct)
+	}
+	w = start(t, app("environ/app.py"))
 	if resp, err := c.Get(w.URL + "/"); err == nil {
 		resp.Body.Close()
 		if resp.ProtoMajor == 2 {

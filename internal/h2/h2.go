@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,6 +139,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		// reset before it began (rapid reset): the app never sees it
 		panic(http.ErrAbortHandler)
 	}
+	if msg := malformed(r); msg != "" {
+		// RFC 9113 8.1.1: a malformed request may get an HTTP response
+		// before the stream closes; the app never sees it
+		http.Error(w, "400 Bad Request: "+msg, http.StatusBadRequest)
+		return
+	}
 	st := newStream(w, r, hc.Conn)
 	h := hc.h
 	s.h1.ServeStream(st, h)
@@ -146,6 +154,42 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		// does not take a cut body for a whole one
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// malformed returns why r breaks a rule of RFC 9113 that net/http does not
+// enforce and that the HTTP/1.1 head made of it would hide ("": none).
+func malformed(r *http.Request) string {
+	// 8.3.1: :path is an absolute path (or "*" for OPTIONS); an absolute
+	// URI there would become the HTTP/1.1 target, and its authority the
+	// Host, over :authority
+	if t := r.RequestURI; r.Method != "CONNECT" && !strings.HasPrefix(t, "/") && !(t == "*" && r.Method == "OPTIONS") {
+		return "the :path is not an absolute path"
+	}
+	// 8.2.1: no field value starts or ends with whitespace
+	if strings.ContainsAny(r.Host, " \t") {
+		return "whitespace in :authority"
+	}
+	for name, vs := range r.Header {
+		for _, v := range vs {
+			if v != "" && (v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+				return "whitespace around the value of " + name
+			}
+		}
+	}
+	// 8.1.1: content-length must equal the length of the DATA frames; every
+	// value must be the same number (net/http reads only the first, and only
+	// when a body follows)
+	if vs := r.Header.Values("Content-Length"); len(vs) > 0 {
+		for _, v := range vs {
+			if v != vs[0] || v == "" || strings.Trim(v, "0123456789") != "" {
+				return "malformed or conflicting content-length"
+			}
+		}
+		if n, err := strconv.ParseInt(vs[0], 10, 64); err != nil || r.ContentLength >= 0 && n != r.ContentLength {
+			return "content-length differs from the body"
+		}
+	}
+	return ""
 }
 
 // handedConn is a connection handed over by h1: the preface bytes h1 read

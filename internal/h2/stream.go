@@ -286,6 +286,9 @@ func (s *stream) writeHead(head string) (interim bool, err error) {
 		}
 		h[http.CanonicalHeaderKey(name)] = append(h[http.CanonicalHeaderKey(name)], value)
 	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // net/http would sniff one; over HTTP/1.1 the app's response has none either
+	}
 	s.head = true
 	s.noBody = s.r.Method == "HEAD" || code == 204 || code == 304
 	s.w.WriteHeader(code)

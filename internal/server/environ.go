@@ -88,13 +88,19 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 		e.Add("HTTPS", "on")
 	}
 	fields := r.Fields
+	skip := skipHeader
+	if proto == "HTTP/2.0" {
+		// HTTP/2 has no Transfer-Encoding (RFC 9113 8.2.2): one here is the
+		// framing internal/h2 gave the body on its way to h1, not the client's
+		skip = func(name string) bool { return skipHeader(name) || strings.EqualFold(name, "Transfer-Encoding") }
+	}
 	if len(fields) > 16 {
-		addHeadersMany(e, fields)
+		addHeadersMany(e, fields, skip)
 		return
 	}
 	for i, f := range fields {
 		name := f.Name
-		if skipHeader(name) {
+		if skip(name) {
 			continue
 		}
 		v := f.Value
@@ -120,7 +126,7 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 // addHeadersMany adds the HTTP_* variables of a long header list in linear
 // time (the pairwise search above would be quadratic: a client could send
 // thousands of short headers).
-func addHeadersMany(e *pyembed.Environ, fields []h1.Field) {
+func addHeadersMany(e *pyembed.Environ, fields []h1.Field, skip func(string) bool) {
 	type group struct {
 		name string
 		b    strings.Builder
@@ -128,7 +134,7 @@ func addHeadersMany(e *pyembed.Environ, fields []h1.Field) {
 	index := make(map[string]int, len(fields))
 	var groups []*group
 	for _, f := range fields {
-		if skipHeader(f.Name) {
+		if skip(f.Name) {
 			continue
 		}
 		key := strings.ToLower(f.Name)
