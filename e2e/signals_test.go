@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -251,6 +252,47 @@ func TestClosedLogPipeKeepsServing(t *testing.T) {
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatal("wisp did not stop within 30 s of SIGTERM")
+			}
+		})
+	}
+}
+
+// TestRunSignalsDuringShutdown: in-process, a SIGHUP or a second SIGTERM
+// while the graceful stop waits for a request must not end the process: the
+// request finishes and wisp exits 0.
+func TestRunSignalsDuringShutdown(t *testing.T) {
+	t.Parallel()
+	for _, second := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+		t.Run(second.String(), func(t *testing.T) {
+			t.Parallel()
+			w := start(t, app("slow/app.py"))
+			type result struct {
+				body string
+				err  error
+			}
+			got := make(chan result, 1)
+			go func() {
+				resp, err := w.Client.Get(w.URL + "/?2&inflight")
+				if err != nil {
+					got <- result{err: err}
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got <- result{string(b), err}
+			}()
+			if !w.waitStderr("e2e-slow-start inflight", 10*time.Second) {
+				t.Fatal("the request did not reach the app")
+			}
+			w.signal(syscall.SIGTERM)
+			time.Sleep(300 * time.Millisecond)
+			w.signal(second)
+			r := <-got
+			if r.err != nil || r.body != "done inflight" {
+				t.Fatalf("in-flight request after SIGTERM then %v: %q, %v", second, r.body, r.err)
+			}
+			if code, ok := w.wait(30 * time.Second); !ok || code != 0 {
+				t.Fatalf("exit %d (exited %v), want 0", code, ok)
 			}
 		})
 	}

@@ -524,7 +524,15 @@ wait:
 		log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", o.drainDelay.String())
 		drainWait(o.drainDelay, sigs)
 	}
-	signal.Stop(sigs)
+	// Signals stay caught while requests finish: with signal.Stop, Go would
+	// put back the default actions, and a SIGHUP (or a second SIGTERM) would
+	// end the process with the requests in flight; the grace period bounds
+	// the wait.
+	go func() {
+		for sig := range sigs {
+			log.Info("already shutting down: signal ignored", "signal", sig.String())
+		}
+	}()
 	log.Info("shutting down", "grace", o.grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 	defer cancel()
