@@ -218,8 +218,25 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("the package has no %s:\n%s", want, contents)
 		}
 	}
+	for _, want := range []string{"./usr/share/doc/wisp/copyright", "./usr/share/doc/wisp/changelog.gz", "./usr/share/man/man1/wisp.1.gz",
+		"./usr/share/man/man1/wisp-run.1.gz", "./usr/share/man/man1/wisp-serve.1.gz", "./usr/share/man/man1/wisp-install.1.gz"} {
+		if !strings.Contains(string(contents), want) {
+			t.Errorf("the package has no %s:\n%s", want, contents)
+		}
+	}
+	// a Debian admin's acceptance: lintian reports no error and no warning
+	if _, err := exec.LookPath("lintian"); err != nil {
+		t.Errorf("lintian is not installed (make deps installs it): %v", err)
+	} else {
+		out, _ := exec.Command("lintian", "--tag-display-limit", "0", deb).CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "E: ") || strings.HasPrefix(line, "W: ") {
+				t.Errorf("lintian: %s", line)
+			}
+		}
+	}
 	info, _ := exec.Command("dpkg-deb", "-I", deb).Output()
-	for _, want := range []string{"Package: wisp", "Depends: python3", "libpython3.11", "postinst", "conffiles"} {
+	for _, want := range []string{"Package: wisp", "Depends: libc6", "python3 (>= 3.9)", "libpython3.11", "postinst", "conffiles"} {
 		if !strings.Contains(string(info), want) {
 			t.Errorf("the package's control has no %q:\n%s", want, info)
 		}
@@ -238,6 +255,12 @@ func TestDebPackage(t *testing.T) {
 		t.Fatalf("dpkg-deb -x: %v %s", err, out)
 	}
 	cfgText, _ := os.ReadFile(filepath.Join(tmp, "root/etc/wisp/wisp.toml"))
+	// every file the conffile's comments point at is in the package
+	for _, ref := range regexp.MustCompile(`/usr/share/doc/wisp/[\w.-]+`).FindAllString(string(cfgText), -1) {
+		if _, err := os.Stat(filepath.Join(tmp, "root", ref)); err != nil {
+			t.Errorf("/etc/wisp/wisp.toml points at %s, which the package does not have", ref)
+		}
+	}
 	cfgText = []byte(strings.NewReplacer("/usr/share/wisp", tmp+"/root/usr/share/wisp", "/run/wisp/wisp.sock", tmp+"/w.sock",
 		"/var/log/wisp/access.log", "off", `python = "/usr/bin/python3"`, `python = "`+python+`"`).Replace(string(cfgText)))
 	os.WriteFile(filepath.Join(tmp, "wisp.toml"), cfgText, 0o644)
@@ -258,13 +281,24 @@ func TestDebPackage(t *testing.T) {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("apt-get install %s: %v\n%s", deb, err, out)
 	}
-	t.Cleanup(func() {
+	purged := false
+	purge := func() {
+		if purged {
+			return
+		}
+		purged = true
 		purge := exec.Command("apt-get", "purge", "-y", "-q", "wisp")
 		purge.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := purge.CombinedOutput(); err != nil {
 			t.Errorf("apt-get purge wisp: %v\n%s", err, out)
 		}
-	})
+	}
+	t.Cleanup(purge)
+	if out, err := exec.Command("man", "-w", "wisp").CombinedOutput(); err != nil && !strings.Contains(string(out), "wisp.1") {
+		if _, lerr := exec.LookPath("man"); lerr == nil {
+			t.Errorf("man -w wisp finds no page after install: %v %s", err, out)
+		}
+	}
 	if out, err := exec.Command("id", "wisp").CombinedOutput(); err != nil {
 		t.Errorf("no wisp user after install: %s", out)
 	}
@@ -311,5 +345,30 @@ func TestDebPackage(t *testing.T) {
 			t.Fatalf("the installed service does not answer on 127.0.0.1:8000: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// purge takes away the drop-ins wisp install wrote, and leaves a file a
+	// person wrote in /etc/wisp/wisp.d
+	if code, out, errOut := runWisp(t, 2*time.Minute, "", "install", "/usr/share/wisp/examples/hello/app.py",
+		"-c", "/etc/wisp/wisp.toml", "--site", "default", "--vdir", "/extra"); code != 0 {
+		t.Errorf("wisp install into the packaged configuration: exit %d\n%s%s", code, out, errOut)
+	}
+	installed, _ := filepath.Glob("/etc/wisp/wisp.d/*.toml")
+	if len(installed) == 0 {
+		t.Errorf("wisp install wrote no drop-in into /etc/wisp/wisp.d")
+	}
+	mine := "/etc/wisp/wisp.d/zz-mine.toml"
+	os.WriteFile(mine, []byte("# a person's file\n"), 0o644)
+	defer os.RemoveAll("/etc/wisp")
+	stop()
+	stop = func() {}
+	purge()
+	for _, f := range installed {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("purge left %s, which wisp install wrote", f)
+		}
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("purge removed %s, a file a person wrote: %v", mine, err)
 	}
 }
