@@ -188,6 +188,13 @@ func TestSystemdUnits(t *testing.T) {
 	if !strings.Contains(sock, "ListenStream=") || !strings.Contains(sock, "FileDescriptorName=") {
 		t.Errorf("wisp.socket:\n%s", sock)
 	}
+	// a restart of the service must leave the socket open, so that
+	// connections wait in its queue: nothing may tie the socket's life to it
+	for _, line := range strings.Split(sock, "\n") {
+		if k, _, ok := strings.Cut(strings.TrimSpace(line), "="); ok && (k == "PartOf" || k == "BindsTo" || k == "Requires") {
+			t.Errorf("wisp.socket has %q: restarting wisp.service would close the socket and refuse connections", line)
+		}
+	}
 }
 
 // `make deb` builds a package with the contents the issue lists. With
