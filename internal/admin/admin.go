@@ -235,7 +235,9 @@ func hostCheck(o Options, bound net.Addr, next http.Handler) http.Handler {
 			host = h
 		}
 		host = normHost(host)
-		if loopbackName(host) || slices.Contains(own, host) || arrivedOn(r, host) {
+		// No Host at all (HTTP/1.0) names the server that was connected
+		// to; a browser always sends one.
+		if r.Host == "" || loopbackName(host) || slices.Contains(own, host) || arrivedOn(r, host) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 type fakeSource struct {
@@ -246,6 +248,17 @@ func TestHostCheck(t *testing.T) {
 				t.Errorf("GET %s Host %q: the 421 does not name admin_hosts: %q", p, c.host, body)
 			}
 		}
+	}
+	// HTTP/1.0 without a Host: the server connected to.
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /api/status HTTP/1.0\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("HTTP/1.0 without a Host: %v %v, want 200", resp, err)
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if code, _ := ask(t, s, "GET", p, "Host", "evil.example"); code != 200 {
