@@ -99,7 +99,7 @@ func TestPoolTOMLAdminHosts(t *testing.T) {
 		binds: []string{"127.0.0.1:8001"}, mounts: []server.Mount{{Target: "app:app"}},
 		processes: 1, threads: 4, queue: 10, maxHeader: 8192, maxBody: 1 << 20, start: time.Minute,
 		grace: time.Second, rht: time.Second, rt: time.Second, wt: time.Second, it: time.Second,
-		access: "off", level: "info", socket: "/tmp/x.sock", maxSpill: 5 << 20,
+		access: "off", level: "info", socket: "/tmp/x.sock", maxSpill: 5 << 20, rapidFailMax: 5, rapidFailWindow: time.Minute,
 		admin: "127.0.0.1:9100", adminHosts: []string{"a.example", "10.0.0.5"},
 	})
 	if err != nil {
