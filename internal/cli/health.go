@@ -75,12 +75,12 @@ func (h processHealth) Ready() admin.Report {
 	return admin.NewReport(reasons)
 }
 
-// startAdmin starts the admin listener when addr is set (nil otherwise).
-func startAdmin(addr, token string, src admin.Source, log *slog.Logger) (*admin.Server, error) {
-	if addr == "" {
+// startAdmin starts the admin listener when o.Addr is set (nil otherwise).
+func startAdmin(o admin.Options, src admin.Source, log *slog.Logger) (*admin.Server, error) {
+	if o.Addr == "" {
 		return nil, nil
 	}
-	a, err := admin.Listen(addr, token, src, log)
+	a, err := admin.Listen(o, src, log)
 	if err != nil {
 		return nil, err
 	}

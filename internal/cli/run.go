@@ -61,6 +61,7 @@ type runOptions struct {
 	handler, python, chdir, accessLog, errorLog, level     string
 	logFmt, ctlSocket, user, group, pidFile, accessFormat  string
 	socketMode, socketOwner, adminAddr, adminToken         string
+	adminHosts                                             []string
 	certFile, keyFile                                      string
 	h2c, proxyProtocol                                     bool
 	maxStreams                                             int
@@ -117,6 +118,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.proxies, "forwarded-allow-ips", nil, "trusted proxies (IPs, CIDR prefixes, or *), comma-separated: from them only, Forwarded/X-Forwarded-For set REMOTE_ADDR and X-Forwarded-Proto the scheme")
 	fs.StringVar(&o.adminAddr, "admin", "", "admin listener, host:port: /healthz and /readyz (loopback, or with --admin-token)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token the admin listener requires (needed when --admin is not loopback)")
+	fs.StringArrayVar(&o.adminHosts, "admin-host", nil, "a host name (or IP) the admin listener answers to besides loopback names and its own address, as the browser writes it in the URL (repeatable)")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "check the flags (and the -c file), import the app(s), and exit: 0 when all is well")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration as the wisp.toml it stands for, and exit")
 	fs.BoolVar(&o.reload, "reload", false, "FOR DEVELOPMENT ONLY: restart the app when its Python, ini or toml files change (runs it in a worker process); an import error is served as a 500 page until fixed")
@@ -205,6 +207,11 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	if o.adminAddr != "" {
 		if err := admin.Check(o.adminAddr, o.adminToken); err != nil {
 			errs = append(errs, "--admin: "+err.Error())
+		}
+	}
+	for _, h := range o.adminHosts {
+		if err := admin.CheckHost(h); err != nil {
+			errs = append(errs, "--admin-host: "+err.Error())
 		}
 	}
 	if o.handler != "" && o.handler != "threadpool" && o.handler != "simple" {
@@ -466,7 +473,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		go func() { errc <- srv.ServeWith(b.Listener(ln), b.Handler(), b.H2C) }()
 	}
 	var draining atomic.Bool
-	adm, err := startAdmin(o.adminAddr, o.adminToken, processHealth{srv, &draining, counters, func(s *metrics.Snapshot) {
+	adm, err := startAdmin(admin.Options{Addr: o.adminAddr, Token: o.adminToken, Hosts: o.adminHosts}, processHealth{srv, &draining, counters, func(s *metrics.Snapshot) {
 		s.LogDropped, s.TraceDropped = access.Dropped(), hub.Dropped()
 		q, b := srv.Load()
 		s.Queued, s.Busy = int64(q), int64(b)

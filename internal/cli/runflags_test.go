@@ -44,6 +44,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"app:app", "other:app"}, "run takes one TARGET, got 2"},
 		{[]string{"-c", "wisp.toml", "-w", "0"}, "--processes 0 with --config"},
 		{[]string{"--bind", "127.0.0.1:http", "app:app"}, "want host:port"},
+		{[]string{"--admin", "127.0.0.1:9100", "--admin-host", "admin.example:9100", "app:app"}, `--admin-host: admin host "admin.example:9100": want a host name or an IP address`},
 	}
 	for _, c := range cases {
 		err := runCmd(c.args, io.Discard, io.Discard)
@@ -89,5 +90,26 @@ func TestPoolTOMLBindsAndRapidFail(t *testing.T) {
 	}
 	if p.MinWriteRate != 0 || p.MaxSpill != 5<<20 {
 		t.Errorf("min_write_rate %d, max_spill %d; want 0 and 5MiB from the flags", p.MinWriteRate, p.MaxSpill)
+	}
+}
+
+// --admin-host reaches a pool's [server] admin_hosts.
+func TestPoolTOMLAdminHosts(t *testing.T) {
+	text, err := poolTOML(runPool{
+		binds: []string{"127.0.0.1:8001"}, mounts: []server.Mount{{Target: "app:app"}},
+		processes: 1, threads: 4, queue: 10, maxHeader: 8192, maxBody: 1 << 20, start: time.Minute,
+		grace: time.Second, rht: time.Second, rt: time.Second, wt: time.Second, it: time.Second,
+		access: "off", level: "info", socket: "/tmp/x.sock", maxSpill: 5 << 20, rapidFailMax: 5, rapidFailWindow: time.Minute,
+		admin: "127.0.0.1:9100", adminHosts: []string{"a.example", "10.0.0.5"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("flags", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if got := cfg.Server.AdminHosts; len(got) != 2 || got[0] != "a.example" || got[1] != "10.0.0.5" {
+		t.Errorf("admin_hosts %q, want [a.example 10.0.0.5]", got)
 	}
 }

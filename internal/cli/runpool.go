@@ -48,7 +48,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.C
 			access: o.accessLog, level: o.level, rht: o.rht, rt: o.rt, wt: o.wt, it: o.it, cpuAffinity: o.cpuAffinity,
 			schedPolicy: o.schedPolicy, minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
-			admin: o.adminAddr, adminToken: o.adminToken, drain: o.drainDelay, proxies: o.proxies,
+			admin: o.adminAddr, adminToken: o.adminToken, adminHosts: o.adminHosts, drain: o.drainDelay, proxies: o.proxies,
 			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
 			h2c: o.h2c, proxyProtocol: o.proxyProtocol, maxStreams: o.maxStreams,
 		})
@@ -91,7 +91,7 @@ var serverKeys = map[string]string{
 	"access-log": "access_log", "access-log-format": "access_log_format", "log-level": "log_level", "read-header-timeout": "read_header_timeout",
 	"read-timeout": "read_timeout", "write-timeout": "write_timeout", "idle-timeout": "idle_timeout",
 	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket", "admin": "admin",
-	"admin-token": "admin_token",
+	"admin-token": "admin_token", "admin-host": "admin_hosts",
 	"drain-delay": "drain_delay", "forwarded-allow-ips": "trusted_proxies", "http2-max-streams": "http2_max_streams",
 }
 
@@ -112,7 +112,7 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 	values := map[string]any{
 		"access-log": o.accessLog, "access-log-format": o.accessFormat, "log-level": o.level, "read-header-timeout": o.rht.String(),
 		"read-timeout": o.rt.String(), "write-timeout": o.wt.String(), "idle-timeout": o.it.String(),
-		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "drain-delay": o.drainDelay.String(), "forwarded-allow-ips": anyList(o.proxies), "http2-max-streams": int64(o.maxStreams),
+		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "admin-host": anyList(o.adminHosts), "drain-delay": o.drainDelay.String(), "forwarded-allow-ips": anyList(o.proxies), "http2-max-streams": int64(o.maxStreams),
 		"processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
 		"chdir": absPath(o.chdir), "pythonpath": absList(o.pypath), "queue": int64(o.queue), "max-body": o.maxBody,
 		"max-header-bytes": int64(o.maxHeader), "timeout": o.timeout.String(), "max-requests": int64(o.maxReq),
@@ -481,7 +481,7 @@ type runPool struct {
 	cert, key, accessFormat                  string
 	binds                                    []string
 	mounts                                   []server.Mount
-	pythonpath, env, proxies                 []string
+	pythonpath, env, proxies, adminHosts     []string
 	processes, threads, queue, maxHeader     int
 	maxReq, maxReqJitter, maxRSS, maxRSSHard int
 	maxBody, minWriteRate, maxSpill          int64
@@ -504,7 +504,7 @@ func poolTOML(p runPool) (string, error) {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
 	all := []string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken, p.cert, p.key}
-	for _, l := range [][]string{p.binds, p.pythonpath, p.env, p.proxies} {
+	for _, l := range [][]string{p.binds, p.pythonpath, p.env, p.proxies, p.adminHosts} {
 		all = append(all, l...)
 	}
 	for _, s := range all {
@@ -526,6 +526,13 @@ func poolTOML(p runPool) (string, error) {
 	}
 	if p.admin != "" {
 		fmt.Fprintf(&b, "admin = %s\nadmin_token = %s\n", q(p.admin), q(p.adminToken))
+		if len(p.adminHosts) > 0 {
+			var qs []string
+			for _, s := range p.adminHosts {
+				qs = append(qs, q(s))
+			}
+			fmt.Fprintf(&b, "admin_hosts = [%s]\n", strings.Join(qs, ", "))
+		}
 	}
 	if p.maxStreams > 0 {
 		fmt.Fprintf(&b, "http2_max_streams = %d\n", p.maxStreams)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"wisp/internal/admin"
 	"wisp/internal/config"
 	"wisp/internal/control"
 	"wisp/internal/devreload"
@@ -194,7 +195,7 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		return err
 	}
 	defer ctl.Close()
-	adm, err := startAdmin(cfg.Server.Admin, cfg.Server.AdminToken, poolHealth{sup, func() *config.Config {
+	adm, err := startAdmin(admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts}, poolHealth{sup, func() *config.Config {
 		cmu.Lock()
 		defer cmu.Unlock()
 		return cfg

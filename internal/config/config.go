@@ -165,6 +165,13 @@ type Server struct {
 	// when Admin is not a loopback address.
 	AdminToken string `json:"admin_token,omitempty"`
 
+	// AdminHosts are the host names (or IP addresses) that a request to the
+	// admin listener may name in its Host besides loopback names and the
+	// listener's own address, such as the name a reverse proxy or the
+	// operator's browser uses. Any other Host is refused (421), so that a web
+	// page cannot read the admin listener through DNS rebinding. Default none.
+	AdminHosts []string `json:"admin_hosts,omitempty"`
+
 	// HTTP2MaxStreams is the HTTP/2 streams a client may have open at once
 	// on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); it also bounds
 	// the requests one connection runs in the apps at once. Default 100;

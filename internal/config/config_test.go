@@ -205,6 +205,10 @@ func TestParse_errors(t *testing.T) {
 			"w.toml:1:1: pools: must be a table of tables, got an array", 1, 1},
 		{"empty control socket", "[server]\ncontrol_socket = \"\"\n" + minimal,
 			"w.toml:2:1: server.control_socket: must be a socket path", 2, 1},
+		{"admin not loopback", "[server]\nadmin = \"0.0.0.0:9100\"\n" + minimal,
+			`w.toml:2:1: server.admin: address "0.0.0.0:9100" is not loopback: set admin_token, so that only those who know it reach the admin listener`, 2, 1},
+		{"admin host with a port", "[server]\nadmin_hosts = [\"ok.example\", \"admin.example:9100\"]\n" + minimal,
+			`w.toml:2:30: server.admin_hosts[1]: admin host "admin.example:9100": want a host name or an IP address, such as admin.example.com (no scheme, port, path or wildcard)`, 2, 30},
 		{"date", "[server]\nlog_level = 2024-01-01\n" + minimal,
 			"w.toml:2:1: server.log_level: must be a string, got a date/time", 2, 1},
 	} {
@@ -516,5 +520,18 @@ func TestStaticVdir(t *testing.T) {
 		if _, err := Parse(filepath.Join(dir, "wisp.toml"), []byte(c.src)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("got %v, want %q", err, c.want)
 		}
+	}
+}
+
+// [server] admin_hosts: names and IPs, kept as written, and a JSON round
+// trip keeps them; loopback admin addresses need no token.
+func TestAdminHosts(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, "w.toml", "[server]\nadmin = \"0.0.0.0:9100\"\nadmin_token = \"t\"\nadmin_hosts = [\"wisp-admin.internal\", \"10.0.0.5\", \"::1\"]\n"+minimal)
+	if want := []string{"wisp-admin.internal", "10.0.0.5", "::1"}; !slices.Equal(c.Server.AdminHosts, want) {
+		t.Errorf("AdminHosts = %q, want %q", c.Server.AdminHosts, want)
+	}
+	for _, addr := range []string{"127.0.0.1:9100", "[::1]:9100", "localhost:9100", "127.8.9.10:1"} {
+		mustParse(t, "w.toml", "[server]\nadmin = \""+addr+"\"\n"+minimal)
 	}
 }

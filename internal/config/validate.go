@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"wisp/internal/admin"
 	"wisp/internal/cpusched"
 	"wisp/internal/listen"
 )
@@ -193,13 +194,17 @@ func (l *loader) validateServer(s *Server) {
 		}
 	}
 	if s.Admin != "" {
-		host, _, err := net.SplitHostPort(s.Admin)
-		ip := net.ParseIP(host)
+		_, _, err := net.SplitHostPort(s.Admin)
 		switch {
 		case err != nil:
 			l.errorf("server.admin", "invalid address %q: want host:port, like \"127.0.0.1:9100\"", s.Admin)
-		case s.AdminToken == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()):
+		case s.AdminToken == "" && !admin.IsLoopback(s.Admin):
 			l.errorf("server.admin", "address %q is not loopback: set admin_token, so that only those who know it reach the admin listener", s.Admin)
+		}
+	}
+	for i, h := range s.AdminHosts {
+		if err := admin.CheckHost(h); err != nil {
+			l.errorf(indexPath("server.admin_hosts", i), "%s", err.Error())
 		}
 	}
 }
