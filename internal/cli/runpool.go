@@ -25,15 +25,12 @@ import (
 
 // poolConfig is the configuration `wisp run` serves as a pool: the flags as
 // the wisp.toml they stand for, or, with -c, the file with the flags (and
-// their environment variables) that were given written over it.
-func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.Config, error) {
+// their environment variables) that were given written over it. Without
+// -c, sock is the control socket (--control-socket or its default).
+func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount, sock string) (*config.Config, error) {
 	processes := o.processes
 	if processes == 0 {
 		processes = 1
-	}
-	sock := o.ctlSocket
-	if sock == "" {
-		sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
 	}
 	if o.config == "" {
 		binds := o.binds
