@@ -37,6 +37,9 @@ func listenSocket(path string) (*net.UnixListener, os.FileInfo, error) {
 	tmp := filepath.Join(dir, "s")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
+		if len(tmp) > maxPath {
+			return nil, nil, fmt.Errorf("control socket %s: the path is too long: it is created as %s first, and a unix socket's path has at most %d bytes", path, tmp, maxPath)
+		}
 		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	ln.SetUnlinkOnClose(false)
@@ -54,12 +57,17 @@ func listenSocket(path string) (*net.UnixListener, os.FileInfo, error) {
 		}
 		return fail(err)
 	}
+	os.Remove(tmp)
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return fail(err)
 	}
 	return ln, fi, nil
 }
+
+// maxPath is the longest path of a unix socket (sun_path, 108 bytes on
+// Linux, with its terminating NUL).
+const maxPath = 107
 
 // removeStale makes way for the control socket at path: nothing there, or
 // a socket nothing answers on (removed). Anything else is an error naming
@@ -107,9 +115,11 @@ func kind(m fs.FileMode) string {
 }
 
 // removeSocket removes the control socket at path if it is still the file
-// listenSocket created (fi): not one another server put there since.
+// listenSocket created (fi): not one another server put there since (the
+// modification time tells a reused inode number apart).
 func removeSocket(path string, fi os.FileInfo) {
-	if cur, err := os.Lstat(path); err == nil && os.SameFile(cur, fi) {
+	cur, err := os.Lstat(path)
+	if err == nil && os.SameFile(cur, fi) && cur.Mode().Type() == fs.ModeSocket && cur.ModTime().Equal(fi.ModTime()) {
 		os.Remove(path)
 	}
 }
