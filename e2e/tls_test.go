@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -95,7 +94,7 @@ func TestTLSFromFiles(t *testing.T) {
 		if extra == nil {
 			// in-process, `wisp reload` reads the files again: refused
 			// while broken, then the new certificate
-			sock := filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", w.Pid()))
+			sock := controlSocketOf(t, w)
 			if code, out, errOut := runWisp(t, 30*time.Second, "", "reload", "--socket", sock); code == 0 || !strings.Contains(out+errOut, "does not load") {
 				t.Errorf("wisp reload with a broken certificate: exit %d %s %s", code, out, errOut)
 			}

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wisp/internal/logfile"
 	"wisp/internal/trace"
 )
 
@@ -79,7 +80,7 @@ type Logger struct {
 	done    chan struct{}
 	stop    chan struct{}
 	closed  atomic.Bool
-	file    *file // the file Open opened, closed with the logger
+	file    *logfile.File // the file Open opened, closed with the logger
 }
 
 // queueSize bounds the entries waiting to be written.
@@ -395,61 +396,17 @@ func Open(spec, format, pool string, stdout io.Writer) (*Logger, error) {
 	case "-":
 		return New(stdout, format, pool, nil)
 	}
-	f, err := openFile(spec)
+	f, err := logfile.Open(spec)
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
-	l, err := New(f, format, pool, f.reopen)
+	l, err := New(f, format, pool, f.Reopen)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	l.file = f
 	return l, nil
-}
-
-// file is a log file that can be reopened at its path while it is written
-// to: after logrotate renamed it, reopen makes later writes create a new
-// file. Only the logger's goroutine and Reopen use it.
-type file struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
-}
-
-func openFile(path string) (*file, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return &file{path: path, f: f}, nil
-}
-
-func (l *file) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Write(p)
-}
-
-// reopen opens the path again and closes the old file; if the path cannot
-// be opened, writes go on to the old file and the error says why.
-func (l *file) reopen() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("reopen %s: %w", l.path, err)
-	}
-	l.mu.Lock()
-	old := l.f
-	l.f = f
-	l.mu.Unlock()
-	return old.Close()
-}
-
-// Close closes the file.
-func (l *file) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Close()
 }
 
 // Set is the access logs of a process: one per distinct path and format,

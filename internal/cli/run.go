@@ -135,7 +135,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.rapidFail, "rapid-fail", true, "pool: stop the pool (503 + Retry-After) when workers keep dying while starting or soon after, until 'wisp start'")
 	fs.IntVar(&o.rapidFailMax, "rapid-fail-max", 5, "pool: early worker deaths within --rapid-fail-window that stop the pool")
 	newDuration(fs, &o.rapidFailWindow, "rapid-fail-window", "", 5*time.Minute, "pool: the window of --rapid-fail-max")
-	fs.StringVar(&o.ctlSocket, "control-socket", "", "control socket for wisp status, trace, recycle (default $TMPDIR/wisp-PID.sock; the startup line names it)")
+	fs.StringVar(&o.ctlSocket, "control-socket", "", "control socket for wisp status, trace, recycle (default wisp-PID.sock in $XDG_RUNTIME_DIR, else in a private folder made in $TMPDIR; the startup line names it)")
 }
 
 func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -288,7 +288,22 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 				return fmt.Errorf("--chdir: %w", err)
 			}
 		}
-		cfg, err := o.poolConfig(fs, ms)
+		// The control socket: --control-socket, or its default made now; a
+		// printed configuration (a file for wisp serve) names wisp.sock in
+		// the working folder, as wisp serve has it beside its file.
+		sock := o.ctlSocket
+		if sock == "" && o.config == "" {
+			sock = "wisp.sock"
+			if !o.printConfig && !o.checkConfig {
+				s, done, err := defaultControlSocket()
+				if err != nil {
+					return err
+				}
+				defer done()
+				sock = s
+			}
+		}
+		cfg, err := o.poolConfig(fs, ms, sock)
 		if err != nil {
 			return err
 		}
@@ -308,7 +323,7 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 				if o.config == "" {
 					return cfg, nil
 				}
-				return o.poolConfig(fs, ms)
+				return o.poolConfig(fs, ms, sock)
 			},
 			unix: unix, devReload: o.reload, pidFile: o.pidFile, inherited: inherited,
 		})
@@ -417,7 +432,14 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	}
 	sock := o.ctlSocket
 	if sock == "" {
-		sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
+		s, done, err := defaultControlSocket()
+		if err != nil {
+			closeAll()
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer done()
+		sock = s
 	}
 	copts := control.Options{Target: inProcessTarget{}, Trace: hub.Stream, Log: log}
 	if certs != nil {

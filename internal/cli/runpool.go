@@ -20,20 +20,18 @@ import (
 
 	"wisp/internal/config"
 	"wisp/internal/listen"
+	"wisp/internal/logfile"
 	"wisp/internal/server"
 )
 
 // poolConfig is the configuration `wisp run` serves as a pool: the flags as
 // the wisp.toml they stand for, or, with -c, the file with the flags (and
-// their environment variables) that were given written over it.
-func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount) (*config.Config, error) {
+// their environment variables) that were given written over it. Without
+// -c, sock is the control socket (--control-socket or its default).
+func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount, sock string) (*config.Config, error) {
 	processes := o.processes
 	if processes == 0 {
 		processes = 1
-	}
-	sock := o.ctlSocket
-	if sock == "" {
-		sock = filepath.Join(os.TempDir(), fmt.Sprintf("wisp-%d.sock", os.Getpid()))
 	}
 	if o.config == "" {
 		binds := o.binds
@@ -321,71 +319,63 @@ func checkEnv() []string {
 
 func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
 
-// logFile is the error log: stderr, or a file reopened on SIGUSR1
-// (logrotate's convention).
+// logFile is the error log: stderr, or the --error-logfile file, reopened
+// on SIGUSR1 (logrotate's convention).
 type logFile struct {
-	mu   sync.Mutex
-	path string
-	w    io.Writer
-	f    *os.File
+	mu     sync.Mutex // orders the writes to stderr
+	stderr io.Writer
+	file   *logfile.File // nil: stderr
+	path   string        // the file's path; "" for stderr
 }
 
 // openErrorLog opens --error-logfile ("-": stderr).
 func openErrorLog(path string, stderr io.Writer) (*logFile, error) {
-	l := &logFile{w: stderr}
+	l := &logFile{stderr: stderr}
 	if path == "" || path == "-" {
 		return l, nil
 	}
-	l.path = path
-	if err := l.Reopen(); err != nil {
-		return nil, err
+	f, err := logfile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--error-logfile: %w", err)
 	}
+	l.file, l.path = f, path
 	return l, nil
 }
 
 func (l *logFile) Write(b []byte) (int, error) {
+	if l.file != nil {
+		return l.file.Write(b)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	return l.stderr.Write(b)
 }
 
 // Reopen opens the file again (after logrotate moved it).
 func (l *logFile) Reopen() error {
-	if l.path == "" {
+	if l.file == nil {
 		return nil
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := l.file.Reopen(); err != nil {
 		return fmt.Errorf("--error-logfile: %w", err)
-	}
-	l.mu.Lock()
-	old := l.f
-	l.f, l.w = f, f
-	l.mu.Unlock()
-	if old != nil {
-		old.Close()
 	}
 	return nil
 }
 
-// Fd lets the supervisor hand the file itself to its workers.
+// File lets the supervisor hand the file itself to its workers.
 func (l *logFile) File() *os.File {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		return l.f
+	if l.file != nil {
+		return l.file.File()
 	}
-	if f, ok := l.w.(*os.File); ok {
+	if f, ok := l.stderr.(*os.File); ok {
 		return f
 	}
 	return nil
 }
 
 func (l *logFile) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		return l.f.Close()
+	if l.file != nil {
+		return l.file.Close()
 	}
 	return nil
 }

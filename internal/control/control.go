@@ -1,5 +1,5 @@
 // Package control is wisp's control API: JSON over HTTP on a unix socket
-// (mode 0600). Every CLI command that talks to a running server uses it
+// (mode 0600 from its creation). Every CLI command that talks to a running server uses it
 // (status, recycle, start, stop, reload, install, remove, trace); the
 // endpoints are documented, with an example each, in docs/control-api.md.
 //
@@ -64,25 +64,19 @@ type Options struct {
 type Server struct {
 	http *http.Server
 	path string
+	file os.FileInfo // the socket file, removed at Close if still there
 }
 
 // maxBody bounds a PUT or PATCH body.
 const maxBody = 8 << 20
 
-// Listen serves the API on the unix socket path.
+// Listen serves the API on the unix socket path, created with mode 0600.
+// A socket nothing answers on there is replaced; anything else there is an
+// error naming path (see listenSocket).
 func Listen(path string, o Options) (*Server, error) {
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s: another wisp is running there", path)
-	}
-	os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	ln, fi, err := listenSocket(path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, o.Target.Status(), nil) })
@@ -167,7 +161,7 @@ func Listen(path string, o Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{path: path, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	s := &Server{path: path, file: fi, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
 	go s.http.Serve(ln)
 	return s, nil
@@ -204,12 +198,13 @@ func StreamTrace(w http.ResponseWriter, r *http.Request, f trace.Filter,
 	})
 }
 
-// Close stops the API and removes its socket.
+// Close stops the API and removes its socket (unless another file took
+// its place meanwhile).
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.http.Shutdown(ctx)
-	os.Remove(s.path)
+	removeSocket(s.path, s.file)
 }
 
 // Problem is one configuration problem in an error answer: the same

@@ -30,6 +30,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"wisp/internal/h1"
+	"wisp/internal/tlsconf"
 )
 
 // Certs gives the certificate for a TLS handshake: a tlsconf.Store (files)
@@ -138,7 +139,8 @@ func contains(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// TLSConfig is the binding's TLS: 1.2 and 1.3 with Go's defaults, the
+// TLSConfig is the binding's TLS: 1.2 and 1.3 with Mozilla's intermediate
+// profile (package tlsconf), the
 // certificate of the site the SNI name chooses (the default site's, or the
 // first site's, for a client that sends none or an unknown one), and ALPN
 // h2 and http/1.1 (and acme-tls/1 when a site uses ACME).
@@ -151,8 +153,10 @@ func (b *Binding) TLSConfig() *tls.Config {
 		}
 	}
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: protos,
+		MinVersion:       tls.VersionTLS12,
+		CipherSuites:     tlsconf.CipherSuites(),
+		CurvePreferences: tlsconf.CurvePreferences(),
+		NextProtos:       protos,
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return b.siteForSNI(hello.ServerName).Certs.GetCertificate(hello)
 		},

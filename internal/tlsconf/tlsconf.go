@@ -1,6 +1,6 @@
 // Package tlsconf holds the certificates wisp serves over TLS from files
-// (--certfile/--keyfile, a site's tls = { cert, key }): TLS 1.2 and 1.3 with
-// Go's crypto/tls defaults. A certificate whose files change is loaded again
+// (--certfile/--keyfile, a site's tls = { cert, key }), and the TLS profile
+// every TLS binding offers (CipherSuites, CurvePreferences). A certificate whose files change is loaded again
 // at the next handshake (checked at most once a second); a change that does
 // not load is logged and the previous certificate keeps serving.
 package tlsconf
@@ -106,4 +106,28 @@ func (s *Store) current() *tls.Certificate {
 // chooses the Store by the SNI name).
 func (s *Store) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return s.current(), nil
+}
+
+// CipherSuites are the TLS 1.2 suites wisp offers: those of Mozilla's
+// "intermediate" profile that Go implements (ECDHE with AES-GCM or
+// ChaCha20-Poly1305; Go has no DHE). Go's defaults would also take the
+// ECDHE AES-CBC-SHA suites, which the profile leaves out. TLS 1.3 suites
+// are not configurable in Go, and all of them are fine.
+func CipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
+// CurvePreferences are the key exchange groups wisp offers: the
+// intermediate profile's X25519, P-256 and P-384, after the hybrid
+// post-quantum X25519MLKEM768 that Go offers by default in TLS 1.3 (a list
+// without it would turn that off).
+func CurvePreferences() []tls.CurveID {
+	return []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
 }
