@@ -209,7 +209,7 @@ type controlFlags struct {
 }
 
 func (cf *controlFlags) define(fs *pflag.FlagSet, withJSON bool) {
-	fs.StringVarP(&cf.config, "config", "c", "wisp.toml", "configuration file of the running server (finds its control socket)")
+	fs.StringVarP(&cf.config, "config", "c", "", "configuration file of the running server, which names its control socket (default: $WISP_CONFIG, else ./wisp.toml, else /etc/wisp/wisp.toml)")
 	fs.StringVar(&cf.socket, "socket", "", "control socket (default: the configuration's control_socket)")
 	if withJSON {
 		fs.BoolVar(&cf.json, "json", false, "print JSON")

@@ -31,6 +31,7 @@ func (cf *controlFlags) find() (string, error) {
 	if cf.socket != "" {
 		return cf.socket, nil
 	}
+	cf.config = findConfig(cf.config)
 	cfg, err := config.Load(cf.config)
 	if err != nil {
 		// A file that does not load must not keep the command from the

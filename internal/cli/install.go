@@ -31,7 +31,7 @@ type installFlags struct {
 }
 
 func (f *installFlags) define(fs *pflag.FlagSet, forInstall bool) {
-	fs.StringVarP(&f.config, "config", "c", "wisp.toml", "the main configuration file (drop-ins go to wisp.d beside it)")
+	fs.StringVarP(&f.config, "config", "c", "", "the main configuration file; drop-ins go to wisp.d beside it (default: $WISP_CONFIG, else ./wisp.toml, else /etc/wisp/wisp.toml)")
 	fs.StringVar(&f.site, "site", "", "the site (default: the script's --server, else \"default\")")
 	fs.StringVar(&f.site, "server", "", "the same as --site (the seed's: python myapp.py install --server=MySite)")
 	fs.StringVar(&f.vdir, "vdir", "", "the virtual directory: /path, or / for the root (default: the script's VirtualDirParameters Name, else /)")
@@ -141,6 +141,7 @@ func absTarget(target string) string {
 
 // runInstall is `wisp install` and `wisp remove`.
 func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) (err error) {
+	f.config = findConfig(f.config)
 	cfgPath := absPath(f.config)
 	if _, serr := os.Stat(cfgPath); os.IsNotExist(serr) && verb == "install" {
 		// A first install makes the main file: the server's settings, which a
@@ -388,7 +389,7 @@ func newListCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "list every site, vdir, app and pool, and the file each comes from",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			entries, err := install.List(path)
+			entries, err := install.List(findConfig(path))
 			if err != nil {
 				return err
 			}
@@ -408,7 +409,7 @@ func newListCommand(stdout, stderr io.Writer) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVarP(&path, "config", "c", "wisp.toml", "the main configuration file")
+	c.Flags().StringVarP(&path, "config", "c", "", configHelp)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -420,7 +421,7 @@ func newCheckCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "check the configuration (drop-ins included) and import every app in a throwaway worker of its pool",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := config.Load(findConfig(path))
 			if err != nil {
 				return err
 			}
@@ -430,7 +431,7 @@ func newCheckCommand(stdout, stderr io.Writer) *cobra.Command {
 			return checkApps(cfg, stdout, stderr)
 		},
 	}
-	c.Flags().StringVarP(&path, "config", "c", "wisp.toml", "the main configuration file")
+	c.Flags().StringVarP(&path, "config", "c", "", configHelp)
 	return c
 }
 

@@ -39,6 +39,7 @@ func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err := setLogFormat(logFmt, stderr); err != nil {
 				return err
 			}
+			path = findConfig(path)
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
@@ -60,7 +61,7 @@ func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	fs := c.Flags()
-	fs.StringVarP(&path, "config", "c", "wisp.toml", "configuration file")
+	fs.StringVarP(&path, "config", "c", "", configHelp)
 	fs.StringVar(&logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
 	fs.StringVar(&errLogPath, "error-logfile", "-", "error log file, - for stderr (reopened on SIGUSR1)")
 	fs.StringVarP(&pidPath, "pid", "p", "", "write the server's process id to this file (removed at exit)")
