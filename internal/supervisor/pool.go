@@ -22,7 +22,7 @@ type pool struct {
 	name       string
 	cfg        *config.Pool
 	spec       WorkerSpec
-	userCred   *syscall.Credential
+	ident      *identity // nil: the supervisor's
 	state      poolstate.PoolState
 	reason     string      // why the pool is stopped
 	workers    []*worker   // starting, ready or draining

@@ -14,11 +14,11 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 	pc := cfg.Pools[name]
 	p := &pool{s: s, name: name, cfg: pc, state: poolstate.PoolRunning, backoff: minBackoff, lastActive: time.Now()}
 	if pc.User != "" || pc.Group != "" {
-		cred, err := credential(pc.User, pc.Group)
+		id, err := lookupIdentity(pc.User, pc.Group)
 		if err != nil {
 			return nil, fmt.Errorf("pool %q: %w", name, err)
 		}
-		p.userCred = cred
+		p.ident = id
 	}
 	sv := cfg.Server
 	spec := WorkerSpec{

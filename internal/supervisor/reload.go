@@ -83,8 +83,8 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			s.log.Error("pool cannot be updated; it keeps its old settings", "pool", n, "err", err)
 			continue
 		}
-		p.prev = &prevSettings{cfg: p.cfg, spec: p.spec, cred: p.userCred}
-		p.cfg, p.spec, p.userCred = np.cfg, np.spec, np.userCred
+		p.prev = &prevSettings{cfg: p.cfg, spec: p.spec, ident: p.ident}
+		p.cfg, p.spec, p.ident = np.cfg, np.spec, np.ident
 		s.log.Info("pool changed: recycling its workers", "pool", n)
 		if p.state == poolstate.PoolRunning {
 			for _, w := range p.workers {

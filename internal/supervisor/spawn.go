@@ -78,14 +78,15 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 		s.log.Warn("no trace for a worker", "pool", p.name, "err", err)
 	}
 	raw, _ := json.Marshal(spec)
-	env := os.Environ()
-	for k, v := range p.cfg.Env {
-		env = append(env, k+"="+v)
-	}
+	env := workerEnv(os.Environ(), p.ident, p.cfg.Env)
 	env = append(workerGODEBUG(env), WorkerEnv+"="+string(raw))
+	var cred *syscall.Credential
+	if p.ident != nil {
+		cred = p.ident.cred
+	}
 	pid, err := syscall.ForkExec(s.opt.Exe, []string{s.opt.Exe, "worker"}, &syscall.ProcAttr{
 		Env: env, Files: fds,
-		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.userCred},
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred},
 	})
 	wr.Close()
 	if traceFD >= 0 {
