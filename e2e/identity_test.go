@@ -5,12 +5,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // whoami is what testdata/apps/identity answers.
@@ -24,10 +26,13 @@ type whoami struct {
 	ScriptName string `json:"script_name"`
 }
 
-// getWhoami GETs url from the identity app (fails the test unless 200).
+// getWhoami GETs url from the identity app on a fresh connection (an idle
+// keep-alive one may still be a replaced worker's), and fails the test
+// unless it answers 200.
 func (s *poolServer) getWhoami(t *testing.T, url string) whoami {
 	t.Helper()
-	code, body := get(s.Client, url)
+	fresh := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	code, body := get(fresh, url)
 	var w whoami
 	if code != 200 || json.Unmarshal([]byte(body), &w) != nil {
 		t.Fatalf("GET %s: %d %q, want 200 and the identity app's JSON", url, code, body)

@@ -78,12 +78,17 @@ func (s *Supervisor) closeOpened(opened []*listener) {
 	}
 }
 
+// openPoolSocket opens the unix socket a pool's workers accept forwarded
+// requests on, unless it is open. Each has a name of its own for the life of
+// the supervisor (a pool removed and added again gets a new one), and its
+// file goes when the listener closes.
 func (s *Supervisor) openPoolSocket(name string) error {
 	key := "pool:" + name
 	if _, ok := s.listeners[key]; ok {
 		return nil
 	}
-	path := filepath.Join(s.rundir, "pool-"+strconv.Itoa(len(s.listeners))+".sock")
+	s.poolSockets++
+	path := filepath.Join(s.rundir, "pool-"+strconv.Itoa(s.poolSockets)+".sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return fmt.Errorf("pool %q: socket: %w", name, err)
@@ -91,9 +96,10 @@ func (s *Supervisor) openPoolSocket(name string) error {
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	fd, err := dupListener(ln)
 	if err != nil {
+		os.Remove(path)
 		return fmt.Errorf("pool %q: socket: %w", name, err)
 	}
-	s.listeners[key] = &listener{key: key, addr: path, pool: name, fd: fd}
+	s.listeners[key] = &listener{key: key, addr: path, pool: name, fd: fd, unlink: path}
 	return nil
 }
 

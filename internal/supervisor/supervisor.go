@@ -56,8 +56,10 @@ type Supervisor struct {
 	pools     map[string]*pool
 	rundir    string
 	nextID    int
-	stopping  bool
-	draining  bool // /readyz says 503 ahead of the shutdown (drain delay)
+	// poolSockets counts the pool sockets opened, which names them.
+	poolSockets int
+	stopping    bool
+	draining    bool // /readyz says 503 ahead of the shutdown (drain delay)
 
 	collect    *outcome // the reload or recycle being applied: it follows the workers spawn starts
 	lastReload *outcome // the latest reload's, for AwaitReload
