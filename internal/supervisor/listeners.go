@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
 	"syscall"
 
 	"wisp/internal/config"
@@ -22,6 +20,7 @@ type listener struct {
 	pool    string         // for a pool's unix socket
 	fd      int            // our close-on-exec duplicate, passed to workers as is
 	unlink  string         // a unix socket file wisp created, removed with the listener
+	granted *[]uint32      // a pool socket: the uids it was opened to (nil: not yet)
 	standby *http.Server
 	sbLn    net.Listener
 }
@@ -76,31 +75,6 @@ func (s *Supervisor) closeOpened(opened []*listener) {
 		l.close()
 		delete(s.listeners, l.key)
 	}
-}
-
-// openPoolSocket opens the unix socket a pool's workers accept forwarded
-// requests on, unless it is open. Each has a name of its own for the life of
-// the supervisor (a pool removed and added again gets a new one), and its
-// file goes when the listener closes.
-func (s *Supervisor) openPoolSocket(name string) error {
-	key := "pool:" + name
-	if _, ok := s.listeners[key]; ok {
-		return nil
-	}
-	s.poolSockets++
-	path := filepath.Join(s.rundir, "pool-"+strconv.Itoa(s.poolSockets)+".sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("pool %q: socket: %w", name, err)
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	fd, err := dupListener(ln)
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("pool %q: socket: %w", name, err)
-	}
-	s.listeners[key] = &listener{key: key, addr: path, pool: name, fd: fd, unlink: path}
-	return nil
 }
 
 func (s *Supervisor) closeListeners() {

@@ -88,6 +88,7 @@ func (o *outcome) finishIfDone(s *Supervisor) {
 			s.log.Error(o.what+" failed: "+why, "pool", name, "status", p.configNote)
 		}
 	}
+	s.grantPoolSockets() // to the users of the settings that run now
 	close(o.done)
 }
 

@@ -76,6 +76,7 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 		delete(s.pools, n)
 		s.log.Info("pool removed", "pool", n)
 	}
+	var recycle, start []*pool
 	for _, n := range changed {
 		p := s.pools[n]
 		np, err := s.newPool(cfg, n)
@@ -87,9 +88,7 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 		p.cfg, p.spec, p.ident = np.cfg, np.spec, np.ident
 		s.log.Info("pool changed: recycling its workers", "pool", n)
 		if p.state == poolstate.PoolRunning {
-			for _, w := range p.workers {
-				p.recycle(w, "configuration change")
-			}
+			recycle = append(recycle, p)
 		}
 	}
 	for _, n := range added {
@@ -99,8 +98,19 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			continue
 		}
 		s.pools[n] = p
+		start = append(start, p)
+	}
+	// the users of the new settings may reach the sockets before their
+	// workers start (those of the old settings until their workers are gone)
+	s.grantPoolSockets()
+	for _, p := range recycle {
+		for _, w := range p.workers {
+			p.recycle(w, "configuration change")
+		}
+	}
+	for _, p := range start {
 		p.startWorkers()
-		s.log.Info("pool added", "pool", n)
+		s.log.Info("pool added", "pool", p.name)
 	}
 	// Bindings no site uses any more: close once the old workers are gone
 	// (they hold their own copies; closing ours stops nothing in flight).

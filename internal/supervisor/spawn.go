@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,8 +66,7 @@ func (s *Supervisor) spawn(p *pool, old *worker) *worker {
 	// another user needs no right to the supervisor's folder.
 	spec.TraceFD = -1
 	var traceFD int = -1
-	if ln, err := net.Listen("unix", spec.TraceSocket); err == nil {
-		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if ln, err := listenPrivate(spec.TraceSocket); err == nil {
 		if fd, err := dupListener(ln); err == nil {
 			traceFD = fd
 			spec.TraceFD = len(fds)

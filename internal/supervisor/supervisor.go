@@ -97,9 +97,16 @@ func Start(cfg *config.Config, opt Options) (*Supervisor, error) {
 		return nil, err
 	}
 	rundir, err := os.MkdirTemp("", "wisp-")
+	if err == nil {
+		// pools of other users reach the sockets of the pools they forward
+		// to through it (see poolsockets.go); nobody may list it
+		if err = os.Chmod(rundir, 0o711); err != nil {
+			os.RemoveAll(rundir)
+		}
+	}
 	if err != nil {
 		devNull.Close()
-		return nil, err
+		return nil, fmt.Errorf("run folder: %w", err)
 	}
 	s := &Supervisor{
 		opt: opt, log: opt.Log, events: make(chan func(), 256), quit: make(chan struct{}), done: make(chan struct{}),
@@ -141,6 +148,7 @@ func (s *Supervisor) run(ready chan<- error) {
 		}
 		s.pools[n] = p
 	}
+	s.grantPoolSockets()
 	for _, n := range names {
 		s.pools[n].startWorkers()
 	}
