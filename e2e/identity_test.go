@@ -5,6 +5,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,7 +60,9 @@ func throwawayUser(t *testing.T) (u *user.User, g *user.Group) {
 			t.Skipf("no %s: %v", tool, err)
 		}
 	}
-	name := "wispe2e" + strconv.Itoa(os.Getpid())
+	h := fnv.New32a()
+	h.Write([]byte(t.Name()))
+	name := fmt.Sprintf("wisp%d%08x", os.Getpid(), h.Sum32()) // one per test and process
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
