@@ -22,7 +22,7 @@ import (
 
 	"wisp/internal/config"
 	"wisp/internal/control"
-	"wisp/internal/supervisor"
+	"wisp/internal/poolstate"
 	"wisp/internal/trace"
 )
 
@@ -105,7 +105,7 @@ func statusCmd(cf *controlFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var st supervisor.Status
+	var st poolstate.Status
 	if err := control.Call(sock, "GET", "/v1/status", nil, &st); err != nil {
 		return err
 	}

@@ -26,10 +26,10 @@ import (
 	"wisp/internal/edge"
 	"wisp/internal/listen"
 	"wisp/internal/metrics"
+	"wisp/internal/poolstate"
 	"wisp/internal/pyembed"
 	"wisp/internal/sdnotify"
 	"wisp/internal/server"
-	"wisp/internal/supervisor"
 	"wisp/internal/tlsconf"
 	"wisp/internal/trace"
 )
@@ -660,8 +660,8 @@ func checkInProcess(python string, paths []string, ms []server.Mount, log *slog.
 // status and trace; it has no pools to act on.
 type inProcessTarget struct{}
 
-func (inProcessTarget) Status() supervisor.Status {
-	return supervisor.Status{PID: os.Getpid(), Config: "in-process (wisp run)"}
+func (inProcessTarget) Status() poolstate.Status {
+	return poolstate.Status{PID: os.Getpid(), Config: "in-process (wisp run)"}
 }
 
 var errNoPools = errors.New("this is an in-process server (wisp run without --workers): it has no pools")

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"wisp/internal/config"
-	"wisp/internal/supervisor"
+	"wisp/internal/poolstate"
 	"wisp/internal/trace"
 )
 
@@ -39,7 +39,7 @@ import (
 // server (which answers only status and trace; pool actions and
 // configuration changes are refused).
 type Target interface {
-	Status() supervisor.Status
+	Status() poolstate.Status
 	Recycle(pool string) error
 	StartPool(pool string) error
 	StopPool(pool string) error

@@ -15,7 +15,7 @@ import (
 	"wisp/internal/config"
 	"wisp/internal/control"
 	"wisp/internal/metrics"
-	"wisp/internal/supervisor"
+	"wisp/internal/poolstate"
 	"wisp/internal/trace"
 )
 
@@ -32,7 +32,7 @@ type Options struct {
 
 // pool is a pool as the page shows it.
 type pool struct {
-	supervisor.PoolStatus
+	poolstate.PoolStatus
 	Recycles map[string]uint64 `json:"recycles,omitempty"`
 	Crashes  uint64            `json:"crashes"`
 }

@@ -69,3 +69,17 @@ func bindingOf(st *config.Site, key string) string {
 	}
 	return key
 }
+
+// primaryPool is the pool that accepts on a site's bindings: the one serving
+// its shortest (usually root) vdir. Requests for other pools' vdirs are
+// forwarded by its workers, the exception rather than the rule.
+func primaryPool(st *config.Site) string {
+	best := ""
+	bestLen := -1
+	for _, v := range st.Vdirs {
+		if bestLen < 0 || len(v.Path) < bestLen {
+			best, bestLen = v.Pool, len(v.Path)
+		}
+	}
+	return best
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"wisp/internal/config"
@@ -78,7 +77,7 @@ func (o *outcome) finishIfDone(s *Supervisor) {
 			p.configNote = ""
 			p.prev = nil
 		case o.what == "reload" && p.prev != nil:
-			p.cfg, p.spec, p.userCred = p.prev.cfg, p.prev.spec, p.prev.cred
+			p.cfg, p.spec, p.ident = p.prev.cfg, p.prev.spec, p.prev.ident
 			p.configNote = fmt.Sprintf("reload failed at %s: %s; running the previous configuration", now, why)
 		case p.hasReady():
 			p.configNote = fmt.Sprintf("%s failed at %s: %s; the old workers keep serving", o.what, now, why)
@@ -89,6 +88,7 @@ func (o *outcome) finishIfDone(s *Supervisor) {
 			s.log.Error(o.what+" failed: "+why, "pool", name, "status", p.configNote)
 		}
 	}
+	s.grantPoolSockets() // to the users of the settings that run now
 	close(o.done)
 }
 
@@ -143,7 +143,7 @@ func (s *Supervisor) wait(o *outcome) error {
 // prevSettings are what a pool ran before a reload changed it, restored if
 // the reload's workers fail.
 type prevSettings struct {
-	cfg  *config.Pool
-	spec WorkerSpec
-	cred *syscall.Credential
+	cfg   *config.Pool
+	spec  WorkerSpec
+	ident *identity
 }

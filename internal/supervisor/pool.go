@@ -10,30 +10,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"wisp/internal/metrics"
 
 	"wisp/internal/config"
+	"wisp/internal/metrics"
+	"wisp/internal/poolstate"
 )
-
-// Crash restarts wait minBackoff, doubling per consecutive crash up to
-// maxBackoff; crashes are consecutive unless backoffReset passed between them.
-const (
-	minBackoff   = 100 * time.Millisecond
-	maxBackoff   = 10 * time.Second
-	backoffReset = 30 * time.Second
-	// maxRequestCrashBackoff caps the wait after a crash that is not early
-	// (see earlyCrash), so that requests that crash workers cannot keep a
-	// pool without workers for long.
-	maxRequestCrashBackoff = time.Second
-)
-
-// earlyCrash is how long after becoming ready a worker that dies with no
-// request in flight still counts for rapid-fail protection: a pool whose
-// workers die while starting or at once after is one that cannot run. A
-// worker that dies later, or while serving a request (a request that crashes
-// the process, e.g. with os._exit or a segfault), is only replaced: counting
-// those would let any client stop the pool with a few requests.
-const earlyCrash = 10 * time.Second
 
 // pool is one application pool at run time. Owned by the supervisor goroutine.
 type pool struct {
@@ -41,8 +22,8 @@ type pool struct {
 	name       string
 	cfg        *config.Pool
 	spec       WorkerSpec
-	userCred   *syscall.Credential
-	state      PoolState
+	ident      *identity // nil: the supervisor's
+	state      poolstate.PoolState
 	reason     string      // why the pool is stopped
 	workers    []*worker   // starting, ready or draining
 	failures   []time.Time // recent crashes that count for rapid-fail protection
@@ -51,11 +32,11 @@ type pool struct {
 	restarting int // restarts scheduled after a crash
 	requests   uint64
 	lastActive time.Time
-	waiters    []chan struct{} // standby requests waiting for a ready worker
-	history    []WorkerStatus  // the last workers that exited, newest last
-	board      *board          // connection counts shared by the workers (nil: not balanced)
-	prev       *prevSettings   // what its workers ran before the last reload changed it
-	configNote string          // why the running pool differs from the file (a failed reload or recycle)
+	waiters    []chan struct{}          // standby requests waiting for a ready worker
+	history    []poolstate.WorkerStatus // the last workers that exited, newest last
+	board      *board                   // connection counts shared by the workers (nil: not balanced)
+	prev       *prevSettings            // what its workers ran before the last reload changed it
+	configNote string                   // why the running pool differs from the file (a failed reload or recycle)
 
 	// metrics: the counters of the workers that are gone (live ones are
 	// added when read), recycles by reason, crashes, rapid-fail stops
@@ -71,7 +52,7 @@ func (p *pool) freeCPUIndex() int {
 	n := max(p.cfg.Processes, 1)
 	count := make([]int, n)
 	for _, w := range p.workers {
-		if w.state != Draining && w.cpuIndex < n {
+		if w.state != poolstate.Draining && w.cpuIndex < n {
 			count[w.cpuIndex]++
 		}
 	}
@@ -106,7 +87,7 @@ const historySize = 5
 
 // remember keeps an exited worker for `wisp status`.
 func (p *pool) remember(w *worker) {
-	p.history = append(p.history, WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
+	p.history = append(p.history, poolstate.WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
 		Requests: w.requests, Uptime: "exited " + time.Now().Format(time.TimeOnly), How: w.exitHow})
 	if len(p.history) > historySize {
 		p.history = p.history[1:]
@@ -119,7 +100,7 @@ type worker struct {
 	pool          *pool
 	proc          *os.Process
 	pid           int
-	state         State
+	state         poolstate.State
 	started       time.Time
 	readyAt       time.Time
 	requests      uint64
@@ -188,7 +169,7 @@ func (p *pool) startWorkers() {
 func (p *pool) live() int {
 	n := p.restarting
 	for _, w := range p.workers {
-		if (w.state == Starting && w.replaces == nil) || w.state == Ready {
+		if (w.state == poolstate.Starting && w.replaces == nil) || w.state == poolstate.Ready {
 			n++
 		}
 	}
@@ -197,7 +178,7 @@ func (p *pool) live() int {
 
 func (p *pool) hasReady() bool {
 	for _, w := range p.workers {
-		if w.state == Ready {
+		if w.state == poolstate.Ready {
 			return true
 		}
 	}
@@ -217,21 +198,21 @@ func (p *pool) message(w *worker, m statusMsg) {
 	case "failed":
 		w.failure = m.Reason
 	case "ready":
-		if w.state != Starting {
+		if w.state != poolstate.Starting {
 			return
 		}
 		if w.outcome != nil {
 			w.outcome.settle(p.s, p, w, "")
 		}
-		w.state = Ready
+		w.state = poolstate.Ready
 		w.readyAt = time.Now()
 		p.s.log.Info("worker ready", "pool", p.name, "worker", w.id, "pid", w.pid,
 			"start", time.Since(w.started).Round(time.Millisecond).String())
-		if old := w.replaces; old != nil && old.state == Ready {
+		if old := w.replaces; old != nil && old.state == poolstate.Ready {
 			p.drain(old, "replaced")
 		}
 		w.replaces = nil
-		if p.state == PoolRunning {
+		if p.state == poolstate.PoolRunning {
 			for _, c := range p.waiters {
 				close(c)
 			}
@@ -239,7 +220,7 @@ func (p *pool) message(w *worker, m statusMsg) {
 		}
 		p.s.updateStandby()
 	case "stats":
-		if w.state == Ready && w.maxRequests > 0 && w.requests >= uint64(w.maxRequests) {
+		if w.state == poolstate.Ready && w.maxRequests > 0 && w.requests >= uint64(w.maxRequests) {
 			p.recycle(w, fmt.Sprintf("max requests (%d)", w.maxRequests))
 		}
 	case "stuck":
@@ -250,11 +231,11 @@ func (p *pool) message(w *worker, m statusMsg) {
 // recycle replaces w overlapped: a new worker starts, and w drains once the
 // new one is ready.
 func (p *pool) recycle(w *worker, reason string) {
-	if w.state != Ready || w.replacedBy != nil || p.state != PoolRunning {
-		if w.state == Starting {
+	if w.state != poolstate.Ready || w.replacedBy != nil || p.state != poolstate.PoolRunning {
+		if w.state == poolstate.Starting {
 			// its settings are stale already: replace it when it is ready
 			w.signal(syscall.SIGKILL)
-			w.state = Stopped
+			w.state = poolstate.Stopped
 			p.s.spawn(p, nil)
 		}
 		return
@@ -299,21 +280,21 @@ func reasonClass(reason string) string {
 // drain asks w to finish its in-flight requests and exit; after the graceful
 // timeout it is killed.
 func (p *pool) drain(w *worker, reason string) {
-	if w.state == Draining || w.state == Stopped {
+	if w.state == poolstate.Draining || w.state == poolstate.Stopped {
 		return
 	}
-	if w.state == Starting {
-		w.state = Stopped
+	if w.state == poolstate.Starting {
+		w.state = poolstate.Stopped
 		w.signal(syscall.SIGKILL)
 		return
 	}
-	w.state = Draining
+	w.state = poolstate.Draining
 	p.s.log.Info("worker draining", "pool", p.name, "worker", w.id, "pid", w.pid, "reason", reason)
 	w.signal(syscall.SIGTERM)
 	grace := time.Duration(p.cfg.GracefulTimeout) + 5*time.Second
 	w.killTimer = time.AfterFunc(grace, func() {
 		p.s.post(func() {
-			if w.state == Draining {
+			if w.state == poolstate.Draining {
 				p.s.log.Warn("worker did not drain in time: killed", "pool", p.name, "worker", w.id, "pid", w.pid)
 				w.signal(syscall.SIGKILL)
 			}
@@ -321,150 +302,13 @@ func (p *pool) drain(w *worker, reason string) {
 	})
 }
 
-// exited handles the end of a worker process.
-func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
-	var inflight []string
-	if p.board != nil {
-		inflight = p.board.inflight(w.slot)
-	}
-	p.freeSlot(w)
-	for i, x := range p.workers {
-		if x == w {
-			p.workers = append(p.workers[:i], p.workers[i+1:]...)
-			break
-		}
-	}
-	gone := w.metrics
-	gone.InFlight = 0
-	p.retired.Add(gone) // its counters stay in the pool's totals
-	w.metrics = metrics.Snapshot{}
-	if w.killTimer != nil {
-		w.killTimer.Stop()
-	}
-	if w.replacedBy != nil && w.replacedBy.replaces == w {
-		w.replacedBy.replaces = nil
-	}
-	if w.state == Draining || w.state == Stopped {
-		if w.outcome != nil {
-			w.outcome.settle(p.s, p, w, "stopped before it was ready")
-		}
-		w.state = Stopped
-		p.remember(w)
-		p.s.log.Info("worker stopped", "pool", p.name, "worker", w.id, "pid", w.pid)
-		p.s.updateStandby()
-		return
-	}
-	p.crashes++
-	how := exitText(st, err)
-	if w.startTimedOut {
-		how = "did not become ready within start_timeout"
-	}
-	wasStarting := w.state == Starting
-	w.state = Crashed
-	w.exitHow = how
-	if wasStarting {
-		w.exitHow += " while starting"
-	}
-	p.remember(w)
-	if old := w.replaces; old != nil {
-		old.replacedBy = nil // it keeps serving; recycling is tried again later
-	}
-	if wasStarting {
-		how += " while starting"
-	}
-	if w.outcome != nil {
-		why := w.failure
-		if why == "" {
-			why = "worker " + how
-		}
-		w.outcome.settle(p.s, p, w, why)
-	}
-	// A failed replacement does not count: the worker it was to replace
-	// serves on.
-	early := w.replaces == nil && (wasStarting || (len(inflight) == 0 && time.Since(w.readyAt) < earlyCrash))
-	p.failed(w, how, inflight, early)
-}
-
-// failed records a crash: an early one (see earlyCrash) counts for rapid-fail
-// protection, which may stop the pool; otherwise a replacement starts after a
-// capped backoff. inflight are the requests the worker was running.
-func (p *pool) failed(w *worker, how string, inflight []string, early bool) {
-	now := time.Now()
-	if now.Sub(p.lastCrash) > backoffReset {
-		p.backoff = minBackoff
-	}
-	p.lastCrash = now
-	failures := p.recentFailures(now)
-	if early {
-		failures = append(failures, now)
-		p.failures = failures
-	}
-	attrs := []any{"pool", p.name, "worker", w.id, "pid", w.pid, "how", how}
-	if len(inflight) > 0 {
-		attrs = append(attrs, "requests", strings.Join(inflight, ", "))
-	} else {
-		attrs = append(attrs, "requests", "none")
-	}
-	if early {
-		attrs = append(attrs, "failures", len(failures), "window", time.Duration(p.cfg.RapidFailWindow).String())
-	} else {
-		attrs = append(attrs, "restart_in", min(p.backoff, maxRequestCrashBackoff).String())
-	}
-	if len(w.crash) > 0 {
-		attrs = append(attrs, "fatal", w.crash[0])
-	}
-	p.s.log.Error("worker crashed", attrs...)
-	for _, line := range w.crash[min(1, len(w.crash)):] {
-		p.s.log.Error("crash stack", "pool", p.name, "worker", w.id, "pid", w.pid, "line", strings.TrimSpace(line))
-	}
-	if p.state != PoolRunning {
-		return
-	}
-	if early && p.cfg.RapidFail && len(p.failures) >= p.cfg.RapidFailMax {
-		p.stop(fmt.Sprintf("rapid-fail protection: %d failures within %s", len(p.failures),
-			time.Duration(p.cfg.RapidFailWindow)))
-		return
-	}
-	if w.replaces != nil {
-		return // a failed replacement: the old worker serves on
-	}
-	delay := p.backoff
-	if !early {
-		// a request crashed it: the app starts fine, and the crashes come
-		// no faster than workers start; its siblings may all be down
-		delay = min(delay, maxRequestCrashBackoff)
-	}
-	p.backoff = min(2*p.backoff, maxBackoff)
-	p.restarting++
-	time.AfterFunc(delay, func() {
-		p.s.post(func() {
-			p.restarting--
-			if p.state == PoolRunning && p.s.pools[p.name] == p && p.live() < p.cfg.Processes {
-				p.s.spawn(p, nil)
-			}
-		})
-	})
-}
-
-func (p *pool) recentFailures(now time.Time) []time.Time {
-	window := time.Duration(p.cfg.RapidFailWindow)
-	keep := p.failures[:0]
-	for _, t := range p.failures {
-		if now.Sub(t) < window {
-			keep = append(keep, t)
-		}
-	}
-	p.failures = keep
-	return keep
-}
-
 // stop stops the pool (rapid-fail protection): its workers drain, and the
 // supervisor answers its requests with 503 until it is started again.
 func (p *pool) stop(reason string) {
-	if p.state == PoolStopped {
+	if p.state == poolstate.PoolStopped {
 		return
 	}
-	p.state = PoolStopped
+	p.state = poolstate.PoolStopped
 	p.reason = reason
 	if strings.HasPrefix(reason, "rapid-fail") {
 		p.rapidFailStops++
@@ -482,11 +326,11 @@ func (p *pool) stop(reason string) {
 
 // start (re)starts a stopped or idle pool.
 func (p *pool) start(why string) {
-	if p.state == PoolRunning {
+	if p.state == poolstate.PoolRunning {
 		return
 	}
 	p.s.log.Info("pool starting", "pool", p.name, "was", string(p.state), "why", why)
-	p.state = PoolRunning
+	p.state = poolstate.PoolRunning
 	p.reason = ""
 	p.failures = nil
 	p.backoff = minBackoff
@@ -500,7 +344,7 @@ func (p *pool) tick() {
 	now := time.Now()
 	for _, w := range append([]*worker(nil), p.workers...) {
 		w.rss = readRSS(w.pid)
-		if w.state != Ready {
+		if w.state != poolstate.Ready {
 			continue
 		}
 		mb := w.rss >> 20
@@ -509,7 +353,7 @@ func (p *pool) tick() {
 			p.countRecycle("memory")
 			p.s.log.Warn("worker over its hard memory limit: killed and replaced", "pool", p.name, "worker", w.id,
 				"pid", w.pid, "rss_mb", mb, "max_rss_hard_mb", p.cfg.MaxRSSHardMB)
-			w.state = Stopped
+			w.state = poolstate.Stopped
 			w.signal(syscall.SIGKILL)
 			if w.replacedBy == nil {
 				p.s.spawn(p, nil)
@@ -520,18 +364,18 @@ func (p *pool) tick() {
 			p.recycle(w, "max uptime "+time.Duration(p.cfg.MaxUptime).String())
 		}
 	}
-	if p.state == PoolRunning && p.cfg.IdleTimeout > 0 && now.Sub(p.lastActive) >= time.Duration(p.cfg.IdleTimeout) &&
+	if p.state == poolstate.PoolRunning && p.cfg.IdleTimeout > 0 && now.Sub(p.lastActive) >= time.Duration(p.cfg.IdleTimeout) &&
 		len(p.waiters) == 0 && p.hasReady() {
 		p.s.log.Info("pool idle: scaling to zero; the next request starts it", "pool", p.name,
 			"idle_timeout", time.Duration(p.cfg.IdleTimeout).String())
-		p.state = PoolIdle
+		p.state = poolstate.PoolIdle
 		for _, w := range p.workers {
 			p.drain(w, "idle")
 			p.countRecycle("idle")
 		}
 		p.s.updateStandby()
 	}
-	if p.state == PoolRunning && p.live() < p.cfg.Processes {
+	if p.state == poolstate.PoolRunning && p.live() < p.cfg.Processes {
 		p.startWorkers()
 	}
 }
@@ -548,29 +392,4 @@ func readRSS(pid int) int64 {
 	}
 	n, _ := strconv.ParseInt(f[1], 10, 64)
 	return n * int64(os.Getpagesize())
-}
-
-func exitText(st *os.ProcessState, err error) string {
-	if err != nil || st == nil {
-		return fmt.Sprint("wait failed: ", err)
-	}
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return "killed by signal " + signalName(ws.Signal())
-	}
-	return fmt.Sprintf("exited with status %d", st.ExitCode())
-}
-
-// signalName is a signal's name as in kill -l (SIGSEGV), else its number.
-func signalName(sig syscall.Signal) string {
-	names := map[syscall.Signal]string{
-		syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGHUP: "SIGHUP",
-		syscall.SIGILL: "SIGILL", syscall.SIGINT: "SIGINT", syscall.SIGKILL: "SIGKILL", syscall.SIGPIPE: "SIGPIPE",
-		syscall.SIGQUIT: "SIGQUIT", syscall.SIGSEGV: "SIGSEGV", syscall.SIGSYS: "SIGSYS", syscall.SIGTERM: "SIGTERM",
-		syscall.SIGTRAP: "SIGTRAP", syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2", syscall.SIGXCPU: "SIGXCPU",
-		syscall.SIGXFSZ: "SIGXFSZ",
-	}
-	if n, ok := names[sig]; ok {
-		return n
-	}
-	return fmt.Sprintf("signal %d (%s)", int(sig), sig.String())
 }

@@ -1,11 +1,11 @@
 package supervisor
 
 import (
-	"encoding/json"
 	"os/exec"
 	"testing"
 
 	"wisp/internal/config"
+	"wisp/internal/poolstate"
 )
 
 func TestRoutePool(t *testing.T) {
@@ -28,29 +28,12 @@ func TestRoutePool(t *testing.T) {
 	}
 }
 
-func TestStateJSON(t *testing.T) {
-	for st := Starting; st <= Crashed; st++ {
-		b, err := json.Marshal(st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back State
-		if err := json.Unmarshal(b, &back); err != nil || back != st {
-			t.Errorf("state %v: round trip gave %v, %v", st, back, err)
-		}
-	}
-	var s State
-	if err := json.Unmarshal([]byte(`"bogus"`), &s); err == nil {
-		t.Error("unknown state accepted")
-	}
-}
-
 func TestLive(t *testing.T) {
 	p := &pool{restarting: 1}
-	old := &worker{state: Ready}
-	repl := &worker{state: Starting, replaces: old}
+	old := &worker{state: poolstate.Ready}
+	repl := &worker{state: poolstate.Starting, replaces: old}
 	old.replacedBy = repl
-	p.workers = []*worker{old, repl, {state: Starting}, {state: Draining}, {state: Stopped}}
+	p.workers = []*worker{old, repl, {state: poolstate.Starting}, {state: poolstate.Draining}, {state: poolstate.Stopped}}
 	// the restart, the ready worker being replaced (once), the new starting slot
 	if got := p.live(); got != 3 {
 		t.Errorf("live() = %d, want 3", got)

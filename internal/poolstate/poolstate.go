@@ -1,4 +1,8 @@
-package supervisor
+// Package poolstate is where pools and workers are in their lives, and the
+// status snapshot that says so: the supervisor produces it, the control API
+// serves it, and `wisp status` and the dashboard show it. It imports nothing
+// of wisp, so that those readers need not import the supervisor.
+package poolstate
 
 import "fmt"
 
