@@ -173,3 +173,29 @@ bindings = ["127.0.0.1:@PORT1@"]
 		}
 	}
 }
+
+// `wisp run -u USER` in-process gives the app the same identity a pool's
+// workers get: exactly the user's groups, and its HOME and USER.
+func TestRunUserGroups(t *testing.T) {
+	needRoot(t)
+	u, g := throwawayUser(t)
+	nogroup, err := user.LookupGroup("nogroup")
+	if err != nil {
+		t.Skipf("no group nogroup: %v", err)
+	}
+	w := start(t, "-u", u.Username, "--chdir", appsDir+"/identity", "app.py")
+	resp, body := w.get(t, "/")
+	var who whoami
+	if resp.StatusCode != 200 || json.Unmarshal(body, &who) != nil {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, body)
+	}
+	want := []int{atoi(t, nogroup.Gid), atoi(t, g.Gid)}
+	slices.Sort(want)
+	if who.UID != atoi(t, u.Uid) || who.GID != atoi(t, nogroup.Gid) || !slices.Equal(who.Groups, want) {
+		t.Errorf("wisp run -u %s: uid %d gid %d groups %v; want uid %s gid %s groups %v (the user's, as initgroups gives them)",
+			u.Username, who.UID, who.GID, who.Groups, u.Uid, nogroup.Gid, want)
+	}
+	if who.Home != u.HomeDir || who.User != u.Username {
+		t.Errorf("wisp run -u: HOME %q USER %q; want %q %q", who.Home, who.User, u.HomeDir, u.Username)
+	}
+}

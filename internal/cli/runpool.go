@@ -445,7 +445,23 @@ func switchUser(userName, groupName string) error {
 		return fmt.Errorf("--user/--group: wisp runs as uid %d; switching identity needs it to start as root", os.Geteuid())
 	}
 	if gid >= 0 {
-		if err := syscall.Setgroups([]int{gid}); err != nil {
+		// exactly the user's groups, as initgroups(3) gives them (a pool's
+		// workers get the same): never root's own
+		groups := []int{gid}
+		if uid >= 0 {
+			usr, lerr := user.LookupId(strconv.Itoa(uid))
+			if lerr == nil {
+				ids, gerr := listen.UserGroups(usr, uint32(gid))
+				if gerr != nil {
+					return fmt.Errorf("--user: %w", gerr)
+				}
+				groups = groups[:0]
+				for _, g := range ids {
+					groups = append(groups, int(g))
+				}
+			}
+		}
+		if err := syscall.Setgroups(groups); err != nil {
 			return fmt.Errorf("--group: setgroups: %w", err)
 		}
 		if err := syscall.Setgid(gid); err != nil {
@@ -460,6 +476,7 @@ func switchUser(userName, groupName string) error {
 			os.Setenv("HOME", u)
 		}
 		os.Setenv("USER", userName)
+		os.Setenv("LOGNAME", userName)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -100,6 +101,30 @@ func LookupUser(name string) (int, error) {
 		return -1, fmt.Errorf("user %q: no such user", name)
 	}
 	return strconv.Atoi(u.Uid)
+}
+
+// UserGroups is what initgroups(3) gives usr with group gid: the groups usr
+// is a member of (its primary group among them), and gid. A pool's
+// workers and `wisp run -u` both run with exactly these.
+func UserGroups(usr *user.User, gid uint32) ([]uint32, error) {
+	groups := []uint32{gid}
+	if usr == nil {
+		return groups, nil
+	}
+	ids, err := usr.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("list the groups of %s: %w", usr.Username, err)
+	}
+	for _, s := range ids {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("the groups of %s: gid %q: %w", usr.Username, s, err)
+		}
+		if !slices.Contains(groups, uint32(n)) {
+			groups = append(groups, uint32(n))
+		}
+	}
+	return groups, nil
 }
 
 // LookupGroup resolves a group name or number to a gid.

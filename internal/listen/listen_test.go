@@ -3,7 +3,9 @@ package listen
 import (
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -91,5 +93,19 @@ func TestOpenUnix(t *testing.T) {
 	}
 	if _, err := ParseMode("0999"); err == nil {
 		t.Error("mode 0999 accepted")
+	}
+}
+
+func TestUserGroups(t *testing.T) {
+	if got, err := UserGroups(nil, 7); err != nil || !slices.Equal(got, []uint32{7}) {
+		t.Errorf("UserGroups(nil, 7) = %v, %v; want [7]", got, err)
+	}
+	root, err := user.LookupId("0")
+	if err != nil {
+		t.Skip(err)
+	}
+	got, err := UserGroups(root, 4242)
+	if err != nil || got[0] != 4242 || !slices.Contains(got, 0) {
+		t.Errorf("UserGroups(root, 4242) = %v, %v; want 4242 and root's groups (0 among them)", got, err)
 	}
 }

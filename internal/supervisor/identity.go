@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"wisp/internal/listen"
 )
 
 // identity is who a pool's workers run as (`user =`, `group =`): the
@@ -65,35 +67,12 @@ func lookupIdentity(u, g string) (*identity, error) {
 		}
 		id.cred.Gid = uint32(gid)
 	}
-	groups, err := userGroups(usr, id.cred.Gid)
+	groups, err := listen.UserGroups(usr, id.cred.Gid)
 	if err != nil {
 		return nil, fmt.Errorf("user %q: %w", u, err)
 	}
 	id.cred.Groups = groups
 	return id, nil
-}
-
-// userGroups is what initgroups(3) gives usr with group gid: the groups usr
-// is a member of (its primary group among them), and gid.
-func userGroups(usr *user.User, gid uint32) ([]uint32, error) {
-	groups := []uint32{gid}
-	if usr == nil {
-		return groups, nil
-	}
-	ids, err := usr.GroupIds()
-	if err != nil {
-		return nil, fmt.Errorf("list the groups of %s: %w", usr.Username, err)
-	}
-	for _, s := range ids {
-		n, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("the groups of %s: gid %q: %w", usr.Username, s, err)
-		}
-		if !slices.Contains(groups, uint32(n)) {
-			groups = append(groups, uint32(n))
-		}
-	}
-	return groups, nil
 }
 
 // workerEnv is the environment of a worker: the supervisor's, with the

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"os/user"
 	"slices"
 	"testing"
 )
@@ -16,19 +15,5 @@ func TestWorkerEnv(t *testing.T) {
 	}
 	if got := workerEnv(base, nil, nil); !slices.Equal(got, base) {
 		t.Errorf("workerEnv without identity = %v, want %v", got, base)
-	}
-}
-
-func TestUserGroups(t *testing.T) {
-	if got, err := userGroups(nil, 7); err != nil || !slices.Equal(got, []uint32{7}) {
-		t.Errorf("userGroups(nil, 7) = %v, %v; want [7]", got, err)
-	}
-	root, err := user.LookupId("0")
-	if err != nil {
-		t.Skip(err)
-	}
-	got, err := userGroups(root, 4242)
-	if err != nil || got[0] != 4242 || !slices.Contains(got, 0) {
-		t.Errorf("userGroups(root, 4242) = %v, %v; want 4242 and root's groups (0 among them)", got, err)
 	}
 }
