@@ -354,7 +354,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		paths = append(paths, p)
 	}
 	if o.checkConfig {
-		return checkInProcess(o.python, paths, ms, log, stdout)
+		return checkInProcess(o.python, paths, o.env, ms, log, stdout)
 	}
 	// Sockets first (a port below 1024 or a root-owned folder may need
 	// root), then the certificate, then the identity the app runs as, then
@@ -398,7 +398,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	cfg.Trace = hub
 	counters := metrics.New()
 	cfg.Metrics = counters
-	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log, Trace: hub.Python()})
+	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log, Trace: hub.Python(), Env: o.env})
 	if err != nil {
 		closeAll()
 		return err
@@ -609,9 +609,9 @@ func addrsOf(lns []net.Listener) []string {
 }
 
 // checkInProcess is --check-config in-process: start the interpreter and
-// import every app, then stop.
-func checkInProcess(python string, paths []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
-	ip, err := pyembed.Start(pyembed.Options{Python: python, Paths: paths, Logger: log})
+// import every app (with env, the app's variables), then stop.
+func checkInProcess(python string, paths, env []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
+	ip, err := pyembed.Start(pyembed.Options{Python: python, Paths: paths, Logger: log, Env: env})
 	if err != nil {
 		return err
 	}

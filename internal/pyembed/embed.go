@@ -47,6 +47,12 @@ type Options struct {
 	// and wisp's messages: "wsgi.errors"), with the Tag of the Job it was
 	// written in (nil outside a request). It must not block.
 	Trace func(stream, text string, tag any)
+	// Env is the app's own environment variables, KEY=VALUE (`env =` and
+	// -e). Start removes every WISP_* variable from the process environment
+	// (wisp must have read what it needs), then sets these, before the
+	// interpreter starts: the app and its subprocesses see wisp's
+	// environment without wisp's own variables, plus Env.
+	Env []string
 }
 
 // Interpreter is the embedded CPython of this process.
@@ -93,6 +99,9 @@ func Start(opts Options) (*Interpreter, error) {
 	}
 	if !started.CompareAndSwap(false, true) {
 		return nil, errors.New("python is already embedded in this process")
+	}
+	if err := appEnv(opts.Env); err != nil {
+		return nil, fmt.Errorf("start python: %w", err)
 	}
 	log := opts.Logger
 	if log == nil {
