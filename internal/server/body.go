@@ -105,7 +105,9 @@ func (s *Server) spillBody(r *h1.Request, j *job, head []byte, maxBody int64) (i
 	j.bodyFile = f
 	var dst io.Writer = f
 	if r.ContentLength < 0 {
-		dst = &spillWriter{s: s, j: j, f: f}
+		sw := &spillWriter{s: s, j: j, f: f, id: s.spillOrder.enter()}
+		defer s.spillOrder.leave(sw.id)
+		dst = sw
 	}
 	if _, err := dst.Write(head); err != nil {
 		if errors.Is(err, errSpillFull) {
@@ -130,18 +132,25 @@ func (s *Server) spillBody(r *h1.Request, j *job, head []byte, maxBody int64) (i
 var errSpillFull = errors.New("the space for spilled request bodies is full")
 
 // spillWriter writes a body of unknown length to its file, taking room in
-// the spill space in pieces of 64 KiB, ahead of the bytes.
+// the spill space ahead of the bytes, just what they need (a piece rounded
+// up would let two bodies that together fit the space exactly not fit).
+// When the space is full, the youngest such body gives up and gives its
+// room back at once; older ones wait for it (see spillOrder).
 type spillWriter struct {
-	s *Server
-	j *job
-	f *os.File
-	n int64 // bytes written
+	s  *Server
+	j  *job
+	f  *os.File
+	n  int64  // bytes written
+	id uint64 // in s.spillOrder
 }
 
 func (w *spillWriter) Write(p []byte) (int, error) {
 	if need := w.n + int64(len(p)) - w.j.spilled; need > 0 {
-		need = (need + bodyPiece - 1) / bodyPiece * bodyPiece
-		if !w.s.spill.take(need) {
+		if !w.s.spill.takeInOrder(&w.s.spillOrder, w.id, need) {
+			// refused: what it holds goes back now, before it leaves the
+			// order (an older body waiting for it looks in that order)
+			w.s.spill.release(w.j.spilled)
+			w.j.spilled = 0
 			return 0, errSpillFull
 		}
 		w.j.spilled += need

@@ -224,6 +224,10 @@ type Server struct {
 	draining atomic.Bool   // responses carry Connection: close
 
 	serving sync.WaitGroup // Serve loops
+
+	// spillOrder orders the bodies of unknown length being spilled: it
+	// tells which gives up when the spill space is full.
+	spillOrder spillOrder
 }
 
 // New loads every mount's app into ip and starts the Python threads.
