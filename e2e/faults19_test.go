@@ -160,3 +160,62 @@ func TestSpillAdmitsWholeBodies(t *testing.T) {
 		})
 	}
 }
+
+// pythonThreads counts the pool's Python threads of process pid (they are
+// named wisp-python while they serve).
+func pythonThreads(t *testing.T, pid int) int {
+	n := 0
+	for _, b := range threadFiles(t, pid, "comm") {
+		if strings.TrimSpace(string(b)) == "wisp-python" {
+			n++
+		}
+	}
+	return n
+}
+
+// Issue 19, 13: with --threads 2 --timeout 1s, two requests stuck in C code
+// (time.sleep, where the TimeoutError cannot land) made every request 504
+// for about 5 s, until their threads were written off. Now each is replaced
+// at its timeout: a fast request right after gets 200; while they are stuck
+// the process has 2 + 2 Python threads, and once they come back, 2 again.
+func TestRunStuckThreadsReplacedAtTimeout(t *testing.T) {
+	t.Parallel()
+	w := start(t, "--threads", "2", "--timeout", "1s", "--max-stuck-threads", "2", app("pool_app/app.py"))
+	if !eventually(5*time.Second, func() bool { return pythonThreads(t, w.Pid()) == 2 }) {
+		t.Fatalf("%d Python threads at the start, want 2 (--threads)", pythonThreads(t, w.Pid()))
+	}
+	began := time.Now()
+	done := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() { done <- getStatus(w, "/sleep?s=4", 20*time.Second) }()
+	}
+	for i := 0; i < 2; i++ {
+		if code := <-done; code != 504 {
+			t.Fatalf("a stuck request got %d, want 504", code)
+		}
+	}
+	timedOut := time.Now()
+	if code := getStatus(w, "/info", 1500*time.Millisecond); code != 200 {
+		t.Fatalf("a fast request right after two stuck ones timed out: %d in %v, want 200 within 1.5s",
+			code, time.Since(timedOut).Round(time.Millisecond))
+	}
+	for i := 0; i < 5; i++ {
+		if code := getStatus(w, "/info", 1500*time.Millisecond); code != 200 {
+			t.Errorf("fast request %d while two threads are stuck: %d, want 200", i, code)
+		}
+	}
+	if time.Since(began) < 3500*time.Millisecond { // the stuck ones are still in time.sleep(4)
+		if n := pythonThreads(t, w.Pid()); n != 4 {
+			t.Errorf("%d Python threads while two are stuck, want 4 (2 stuck, 2 replacements)", n)
+		}
+	}
+	if !eventually(15*time.Second, func() bool { return pythonThreads(t, w.Pid()) == 2 }) {
+		t.Errorf("%d Python threads after the stuck requests came back, want 2 (--threads)", pythonThreads(t, w.Pid()))
+	}
+	if !w.waitStderr("the timed-out request has ended", 10*time.Second) {
+		t.Errorf("no line for the stuck requests' end")
+	}
+	if code := getStatus(w, "/info", 3*time.Second); code != 200 {
+		t.Errorf("a request after the stuck ones came back: %d, want 200", code)
+	}
+}

@@ -108,7 +108,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.StringVar(&o.errorLog, "error-logfile", "-", "error log file, - for stderr (reopened on SIGUSR1)")
 	fs.StringVar(&o.level, "log-level", "info", "error log level: debug, info, warn, error")
 	fs.StringVar(&o.logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
-	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
+	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads of timed-out requests that are replaced by new ones at the timeout (each ends when its request returns); when that many are stuck past --timeout and 5s, the server reports itself unhealthy (0: --threads)")
 	fs.StringVar(&o.certFile, "certfile", "", "serve TLS with this PEM certificate (with --keyfile); a change of the files is served at the next handshake")
 	fs.StringVar(&o.keyFile, "keyfile", "", "the PEM private key of --certfile")
 	fs.IntVar(&o.maxStreams, "http2-max-streams", 100, "HTTP/2 streams a client may have open at once on one connection (1 to 10000)")

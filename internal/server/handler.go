@@ -494,10 +494,14 @@ func (s *Server) endJob(j *job) {
 	s.pool.Put(j.Job)
 }
 
-// afterTimeout waits for a timed-out job to end. If it has not ended
-// StuckGrace later, its thread is stuck (in C code, where the TimeoutError
-// cannot land): it is written off and replaced by a new thread, up to
-// MaxStuckThreads at once, and OnStuck is told (a pool recycles the worker).
+// afterTimeout waits for a timed-out job to end. Its thread, if the app
+// still runs on it, is written off at once and a new thread replaces it (up
+// to MaxStuckThreads written-off threads at once), so that a request stuck
+// in C code, where the TimeoutError cannot land, does not hold a thread the
+// other requests wait for; the written-off thread ends when the app returns,
+// and the pool is back to its size. If the job has not ended StuckGrace
+// later, its thread is stuck: that is logged, counted (Health) and OnStuck is
+// told (a pool recycles the worker).
 func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 	ended := make(chan struct{})
 	go func() {
@@ -509,18 +513,25 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 		grace = 5 * time.Second
 	}
 	defer s.endJob(j)
+	replaced := s.writeOff(j)
+	if replaced {
+		defer s.writtenOff.Add(-1)
+	}
 	select {
 	case <-ended:
 	case <-time.After(grace):
 		since := time.Since(began).Round(time.Millisecond).String()
+		if !replaced && j.Thread() != 0 {
+			// it started after the timeout (it was queued): replace it now
+			if replaced = s.writeOff(j); replaced {
+				defer s.writtenOff.Add(-1)
+			}
+		}
 		switch {
 		case j.Thread() == 0:
 			// never started: it waits in the queue, behind busy threads
 			s.log.Error("a timed-out request is still queued: every Python thread is busy", "uri", uri, "since", since)
-		case int(s.stuck.Load()) >= s.cfg.MaxStuckThreads:
-			s.log.Error("unhealthy: a timed-out request has not returned, and no more stuck Python threads are replaced",
-				"uri", uri, "since", since, "stuck_threads", s.stuck.Load(), "max_stuck_threads", s.cfg.MaxStuckThreads)
-		case s.pool.WriteOff(j.Job):
+		case replaced:
 			n := s.stuck.Add(1)
 			defer s.stuck.Add(-1)
 			s.log.Error("a timed-out request has not returned: its Python thread is written off and a new one replaces it",
@@ -529,6 +540,9 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 				s.log.Error("unhealthy: the bound of stuck Python threads is reached; later stuck threads are not replaced",
 					"stuck_threads", n)
 			}
+		default:
+			s.log.Error("unhealthy: a timed-out request has not returned, and no more stuck Python threads are replaced",
+				"uri", uri, "since", since, "stuck_threads", s.stuck.Load(), "max_stuck_threads", s.cfg.MaxStuckThreads)
 		}
 		if s.cfg.OnStuck != nil {
 			s.cfg.OnStuck(uri)
@@ -537,6 +551,21 @@ func (s *Server) afterTimeout(j *job, uri string, began time.Time) {
 	}
 	s.log.Warn("the timed-out request has ended", "uri", uri, "after", time.Since(began).Round(time.Millisecond).String(),
 		"traceback", j.tb)
+}
+
+// writeOff writes off the thread running the timed-out job j and starts a
+// new one in its place, unless MaxStuckThreads threads are written off
+// already or j is not in the app (not started, or ended). If it reports
+// true, the caller gives the slot back (writtenOff) once j has ended.
+func (s *Server) writeOff(j *job) bool {
+	if j.Thread() == 0 {
+		return false
+	}
+	if int(s.writtenOff.Add(1)) > s.cfg.MaxStuckThreads || !s.pool.WriteOff(j.Job) {
+		s.writtenOff.Add(-1)
+		return false
+	}
+	return true
 }
 
 // interrupt logs the Python stack of the thread running a timed-out request
