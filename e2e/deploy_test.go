@@ -155,7 +155,7 @@ func TestSystemdNotify(t *testing.T) {
 			if pool {
 				args = append(args, "-w", "1")
 			}
-			w := launch(t, runOpts{Env: []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=400000", "WISP_E2E_MARK=" + mark}}, args...)
+			w := launch(t, runOpts{Env: []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=400000", "SLOWIMPORT_MARK=" + mark}}, args...)
 			i := n.wait(t, "READY=1", 0, startTimeout)
 			if _, err := os.Stat(mark); err != nil {
 				t.Fatalf("READY=1 before the app imported (no marker file): %v", err)

@@ -109,7 +109,7 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.StringVar(&o.errorLog, "error-logfile", "-", "error log file, - for stderr (reopened on SIGUSR1)")
 	fs.StringVar(&o.level, "log-level", "info", "error log level: debug, info, warn, error")
 	fs.StringVar(&o.logFmt, "log-format", "auto", "error log: text (for a person: tracebacks as lines), logfmt, or auto (text on a terminal)")
-	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads stuck in timed-out requests (in C code, past --timeout and 5s) that are replaced by new ones; beyond, the server reports itself unhealthy (0: --threads)")
+	fs.IntVar(&o.maxStuck, "max-stuck-threads", 0, "Python threads of timed-out requests that are replaced by new ones at the timeout (each ends when its request returns); when that many are stuck past --timeout and 5s, the server reports itself unhealthy (0: --threads)")
 	fs.StringVar(&o.certFile, "certfile", "", "serve TLS with this PEM certificate (with --keyfile); a change of the files is served at the next handshake")
 	fs.StringVar(&o.keyFile, "keyfile", "", "the PEM private key of --certfile")
 	fs.IntVar(&o.maxStreams, "http2-max-streams", 100, "HTTP/2 streams a client may have open at once on one connection (1 to 10000)")
@@ -376,7 +376,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		paths = append(paths, p)
 	}
 	if o.checkConfig {
-		return checkInProcess(o.python, paths, ms, log, stdout)
+		return checkInProcess(o.python, paths, o.env, ms, log, stdout)
 	}
 	// Sockets first (a port below 1024 or a root-owned folder may need
 	// root), then the certificate, then the identity the app runs as, then
@@ -420,7 +420,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	cfg.Trace = hub
 	counters := metrics.New()
 	cfg.Metrics = counters
-	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log, Trace: hub.Python()})
+	ip, err := pyembed.Start(pyembed.Options{Python: o.python, Paths: paths, Logger: log, Trace: hub.Python(), Env: o.env})
 	if err != nil {
 		closeAll()
 		return err
@@ -638,9 +638,9 @@ func addrsOf(lns []net.Listener) []string {
 }
 
 // checkInProcess is --check-config in-process: start the interpreter and
-// import every app, then stop.
-func checkInProcess(python string, paths []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
-	ip, err := pyembed.Start(pyembed.Options{Python: python, Paths: paths, Logger: log})
+// import every app (with env, the app's variables), then stop.
+func checkInProcess(python string, paths, env []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
+	ip, err := pyembed.Start(pyembed.Options{Python: python, Paths: paths, Logger: log, Env: env})
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,12 @@ type Options struct {
 	// and wisp's messages: "wsgi.errors"), with the Tag of the Job it was
 	// written in (nil outside a request). It must not block.
 	Trace func(stream, text string, tag any)
+	// Env is the app's own environment variables, KEY=VALUE (`env =` and
+	// -e). Start removes every WISP_* variable from the process environment
+	// (wisp must have read what it needs), then sets these, before the
+	// interpreter starts: the app and its subprocesses see wisp's
+	// environment without wisp's own variables, plus Env.
+	Env []string
 }
 
 // Interpreter is the embedded CPython of this process.
@@ -56,11 +62,14 @@ type Interpreter struct {
 	trace  func(stream, text string, tag any)
 	handle cgo.Handle
 	calls  chan func() // run on the main Python thread
+	// finish carries finalization, the main thread's last call; closed is
+	// closed when Close begins, after which calls takes nothing new.
+	finish chan func()
 	closed chan struct{}
 
 	// imu guards closing and interrupts: Close sets closing, then waits for
 	// the interrupts under way, so that none calls into Python during or
-	// after finalization. Only request timeouts take it.
+	// after finalization. Request timeouts and Close take it.
 	imu        sync.Mutex
 	closing    bool
 	interrupts sync.WaitGroup
@@ -91,11 +100,15 @@ func Start(opts Options) (*Interpreter, error) {
 	if !started.CompareAndSwap(false, true) {
 		return nil, errors.New("python is already embedded in this process")
 	}
+	if err := appEnv(opts.Env); err != nil {
+		return nil, fmt.Errorf("start python: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	ip := &Interpreter{Info: info, log: log, trace: opts.Trace, calls: make(chan func()), closed: make(chan struct{})}
+	ip := &Interpreter{Info: info, log: log, trace: opts.Trace, calls: make(chan func()),
+		finish: make(chan func()), closed: make(chan struct{})}
 	ip.handle = cgo.NewHandle(ip)
 	ready := make(chan error, 1)
 	go ip.mainThread(opts, ready)
@@ -139,16 +152,28 @@ func (ip *Interpreter) mainThread(opts Options, ready chan<- error) {
 	}
 	installCrashHandler(2, "wisp: ")
 	ready <- nil
-	for f := range ip.calls {
-		f()
+	for {
+		select {
+		case f := <-ip.calls:
+			f()
+		case f := <-ip.finish:
+			f()
+			return
+		}
 	}
 }
 
-// onMain runs f on the main Python thread and waits for it.
-func (ip *Interpreter) onMain(f func()) {
+// onMain runs f on the main Python thread and waits for it. Once Close has
+// begun it does not run f and returns ErrClosed.
+func (ip *Interpreter) onMain(f func()) error {
 	done := make(chan struct{})
-	ip.calls <- func() { f(); close(done) }
+	select {
+	case ip.calls <- func() { f(); close(done) }:
+	case <-ip.closed:
+		return ErrClosed
+	}
 	<-done
+	return nil
 }
 
 // LoadApp imports a WSGI target (module:callable, file.py, config:file.ini[#name]).
@@ -156,7 +181,7 @@ func (ip *Interpreter) onMain(f func()) {
 func (ip *Interpreter) LoadApp(target string, multithread, multiprocess bool) (App, error) {
 	var app App
 	var err error
-	ip.onMain(func() {
+	if cerr := ip.onMain(func() {
 		ct := C.CString(target)
 		defer C.free(unsafe.Pointer(ct))
 		var hint, cerr, ctb *C.char
@@ -173,44 +198,53 @@ func (ip *Interpreter) LoadApp(target string, multithread, multiprocess bool) (A
 			return
 		}
 		app = App{ID: int(id), Hint: takeCString(hint)}
-	})
+	}); cerr != nil {
+		return app, fmt.Errorf("load %q: %w", target, cerr)
+	}
 	return app, err
 }
 
 // GCCollections is how many collections Python's garbage collector has
 // made (all generations), or -1 when it cannot tell (the interpreter is
-// closing). It takes the GIL briefly, on the main thread.
+// closing or closed, or its main thread is busy for a second). It takes the
+// GIL briefly, on the main thread. It may be called at any time, also during
+// and after Close (the /metrics of a server that is stopping).
 func (ip *Interpreter) GCCollections() int64 {
-	done := make(chan int64, 1)
+	done := make(chan int64, 1) // the call may end after this one gave up
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
 	select {
 	case ip.calls <- func() { done <- int64(C.wisp_gc_collections()) }:
 	case <-ip.closed:
 		return -1
-	case <-time.After(time.Second):
+	case <-t.C:
 		return -1
 	}
-	select {
-	case n := <-done:
-		return n
-	case <-ip.closed:
-		return -1
-	}
+	// taken by the main thread, which runs it before any finalization
+	return <-done
 }
 
 // SetMultithread changes wsgi.multithread for an app loaded with LoadApp.
 func (ip *Interpreter) SetMultithread(app int, on bool) {
-	ip.onMain(func() { C.wisp_set_multithread(C.int(app), cbool(on)) })
+	ip.onMain(func() { C.wisp_set_multithread(C.int(app), cbool(on)) }) // closing: nothing to change
 }
 
 // Close finalizes Python on its main thread. Every Thread must be detached
 // first. A finalization that hangs (a non-daemon Python thread) is abandoned
-// after timeout and reported.
+// after timeout and reported. Calls that need the main thread (LoadApp,
+// GCCollections) made during or after Close do not run: they return ErrClosed
+// or -1. Close may be called once; later calls return ErrClosed.
 func (ip *Interpreter) Close(timeout time.Duration) error {
 	// No interrupt may start now, and those under way must end before
 	// finalization: one waiting for the GIL would take it from a finalizing
 	// (or finalized) interpreter, which ends the calling thread or crashes.
 	ip.imu.Lock()
+	if ip.closing {
+		ip.imu.Unlock()
+		return ErrClosed
+	}
 	ip.closing = true
+	close(ip.closed) // the main thread takes no new calls
 	ip.imu.Unlock()
 	waited := make(chan struct{})
 	go func() { ip.interrupts.Wait(); close(waited) }()
@@ -220,8 +254,7 @@ func (ip *Interpreter) Close(timeout time.Duration) error {
 		return fmt.Errorf("python not finalized: a request-timeout interrupt still waits for the GIL after %v (a thread stuck in C code holds it)", timeout)
 	}
 	done := make(chan int, 1)
-	ip.calls <- func() { done <- int(C.wisp_finalize()) }
-	close(ip.calls)
+	ip.finish <- func() { done <- int(C.wisp_finalize()) } // after the calls already taken
 	select {
 	case rc := <-done:
 		if rc != 0 {

@@ -214,7 +214,23 @@ static int batch(wisp_pool *p, wisp_job *j) {
 /* tpool is the pool of the calling thread, if it is a pool thread. */
 static __thread wisp_pool *tpool;
 
+static int work(wisp_pool *p);
+
+/* THREAD_NAME is what a pool thread is called while it serves (ps -L,
+ * top -H, /proc/PID/task/TID/comm): the Python threads stand apart from
+ * Go's. */
+#define THREAD_NAME "wisp-python"
+
 int wisp_pool_work(wisp_pool *p) {
+	char was[16] = "";
+	pthread_getname_np(pthread_self(), was, sizeof was);
+	pthread_setname_np(pthread_self(), THREAD_NAME);
+	int rc = work(p);
+	pthread_setname_np(pthread_self(), was); /* the OS thread goes back to Go */
+	return rc;
+}
+
+static int work(wisp_pool *p) {
 	wthread self = {0};
 	tself = &self;
 	tpool = p;

@@ -3,6 +3,8 @@ package server
 import (
 	"testing"
 	"time"
+
+	"wisp/internal/pyembed"
 )
 
 func TestMemBudget(t *testing.T) {
@@ -78,5 +80,48 @@ func TestMemBudgetFIFO(t *testing.T) {
 	b.release(2)
 	if got := <-order; got != 3 {
 		t.Errorf("third grant went to waiter %d, want 3", got)
+	}
+}
+
+// Bodies of unknown length that fill the spill space: the youngest is
+// refused at once, an older one waits for the room the youngest gives back
+// and then gets it; alone, a body is refused at once.
+func TestSpillTakeInOrder(t *testing.T) {
+	s := spillSpace{pyembed.NewBudget(300)}
+	var o spillOrder
+	a, b, c := o.enter(), o.enter(), o.enter()
+	for _, id := range []uint64{a, b, c} {
+		if !s.takeInOrder(&o, id, 100) {
+			t.Fatalf("body %d: 100 of the 300 free refused", id)
+		}
+	}
+	start := time.Now()
+	if s.takeInOrder(&o, c, 1) {
+		t.Fatal("the youngest body took room of a full space")
+	}
+	if d := time.Since(start); d > spillWait/2 {
+		t.Errorf("the youngest body waited %v before giving up", d)
+	}
+	got := make(chan bool, 1)
+	go func() { got <- s.takeInOrder(&o, a, 50) }()
+	select {
+	case ok := <-got:
+		t.Fatalf("an older body did not wait for the youngest (took: %v)", ok)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.release(100) // c gives its room back, then leaves
+	o.leave(c)
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Fatal("the older body was refused the room the youngest gave back")
+		}
+	case <-time.After(spillWait / 2):
+		t.Fatal("the older body did not get the room the youngest gave back")
+	}
+	o.leave(b)
+	start = time.Now()
+	if s.takeInOrder(&o, a, 100) || time.Since(start) > spillWait/2 {
+		t.Errorf("a body alone in a full space was not refused at once")
 	}
 }

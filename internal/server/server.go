@@ -57,10 +57,11 @@ type Config struct {
 	// StuckGrace later: its thread is lost to the pool (recycle the process).
 	OnStuck    func(uri string)
 	StuckGrace time.Duration // 0: 5s
-	// MaxStuckThreads bounds the Python threads written off while stuck in a
-	// timed-out request (each is replaced by a new thread, so the server keeps
-	// Threads working ones). At the bound no more are replaced and Healthy
-	// reports false until one returns. 0: Threads.
+	// MaxStuckThreads bounds the Python threads written off while in a
+	// timed-out request (each is replaced by a new thread at the timeout, so
+	// the server keeps Threads working ones, and ends when the app returns).
+	// When that many are stuck (StuckGrace past the timeout) no more are
+	// replaced and Healthy reports false until one returns. 0: Threads.
 	MaxStuckThreads int
 	AccessLog       *accesslog.Logger // nil: off; the caller closes it after Shutdown
 	// BeforeAccept and ConnChange are passed to the HTTP server: a pool's
@@ -224,6 +225,15 @@ type Server struct {
 	draining atomic.Bool   // responses carry Connection: close
 
 	serving sync.WaitGroup // Serve loops
+
+	// writtenOff counts the Python threads written off at a request
+	// timeout whose request has not ended (stuck counts those of them
+	// past StuckGrace); MaxStuckThreads bounds it.
+	writtenOff atomic.Int32
+
+	// spillOrder orders the bodies of unknown length being spilled: it
+	// tells which gives up when the spill space is full.
+	spillOrder spillOrder
 }
 
 // New loads every mount's app into ip and starts the Python threads.

@@ -28,6 +28,8 @@ type WorkerSpec struct {
 	Python     string   `json:"python"`
 	Chdir      string   `json:"chdir"`
 	PythonPath []string `json:"pythonpath"`
+	// Env is the pool's `env =` (and -e): the only WISP_* variables its app sees.
+	Env map[string]string `json:"env,omitempty"`
 
 	Handler        string        `json:"handler"`
 	Threads        int           `json:"threads"`

@@ -92,7 +92,11 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		}
 		f.Close()
 	}
-	ip, err := pyembed.Start(pyembed.Options{Python: spec.Python, Paths: append([]string{cwd}, spec.PythonPath...), Logger: log, Trace: hub.Python()})
+	var env []string
+	for k, v := range spec.Env {
+		env = append(env, k+"="+v)
+	}
+	ip, err := pyembed.Start(pyembed.Options{Python: spec.Python, Paths: append([]string{cwd}, spec.PythonPath...), Logger: log, Trace: hub.Python(), Env: env})
 	if err != nil {
 		return err
 	}

@@ -350,10 +350,11 @@ func Dial(ctx context.Context, path string, f Filter, out func(Line) error) erro
 		return fmt.Errorf("%w: %v", ErrNotServing, err)
 	}
 	defer c.Close()
-	go func() {
-		<-ctx.Done()
-		c.Close()
-	}()
+	// Close the connection when ctx ends, without a goroutine that would
+	// outlive this call (as long as the caller's ctx: the dashboard's tail
+	// while workers come and go).
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	if err := json.NewEncoder(c).Encode(wireFilter(f)); err != nil {
 		return err
 	}

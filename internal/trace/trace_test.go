@@ -1,9 +1,12 @@
 package trace
 
 import (
+	"bufio"
 	"context"
 	"net"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -84,5 +87,55 @@ func TestServeDial(t *testing.T) {
 	}
 	if err := Dial(ctx, filepath.Join(t.TempDir(), "none.sock"), Filter{}, nil); err == nil {
 		t.Error("dialing nothing succeeded")
+	}
+}
+
+// Dials that end because the worker went away, under a context that stays
+// open (a dashboard's tail while workers are recycled), leave nothing behind:
+// each used to keep a goroutine waiting for that context.
+func TestDialEndsWithWorker(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served sync.WaitGroup
+	accepting := make(chan struct{})
+	go func() { // a worker that sends one line, then goes away
+		defer close(accepting)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			served.Add(1)
+			go func() {
+				defer served.Done()
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n') // the filter
+				c.Write([]byte("{\"text\":\"bye\",\"stream\":\"stdout\"}\n"))
+			}()
+		}
+	}()
+	defer func() { ln.Close(); <-accepting }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const dials = 50
+	before := runtime.NumGoroutine()
+	for i := 0; i < dials; i++ {
+		lines := 0
+		err := Dial(ctx, path, Filter{}, func(l Line) error { lines++; return nil })
+		if err == nil || lines != 1 {
+			t.Fatalf("dial %d: %d lines, err %v; want 1 line and the error of the closed connection", i, lines, err)
+		}
+	}
+	served.Wait()
+	after := runtime.NumGoroutine()
+	for i := 0; i < 100 && after > before+5; i++ {
+		time.Sleep(10 * time.Millisecond)
+		after = runtime.NumGoroutine()
+	}
+	if after > before+5 {
+		t.Errorf("%d goroutines after %d dials that ended (%d before): a goroutine per dial waits for the caller's context", after, dials, before)
 	}
 }

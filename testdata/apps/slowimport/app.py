@@ -1,11 +1,12 @@
 """slowimport: takes a second to import, then creates the file named by
-$WISP_E2E_MARK: a test can tell whether the server said it was ready
-(sd_notify READY=1) before or after the app imported."""
+$SLOWIMPORT_MARK (not a WISP_* name: wisp keeps those from apps): a test
+can tell whether the server said it was ready (sd_notify READY=1) before or
+after the app imported."""
 import os
 import time
 
 time.sleep(1.0)
-_mark = os.environ.get("WISP_E2E_MARK")
+_mark = os.environ.get("SLOWIMPORT_MARK")
 if _mark:
     with open(_mark, "w") as f:
         f.write(str(os.getpid()))

@@ -1,0 +1,14 @@
+"""osenv: reports the process environment the app sees, as JSON:
+{"environ": {...os.environ...}, "subprocess": {...what /usr/bin/env prints...}}.
+"""
+import json
+import os
+import subprocess
+
+
+def application(environ, start_response):
+    out = subprocess.run(["/usr/bin/env"], capture_output=True, check=True).stdout.decode("latin-1")
+    sub = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    body = json.dumps({"environ": dict(os.environ), "subprocess": sub}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
