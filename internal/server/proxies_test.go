@@ -19,29 +19,43 @@ func TestForwardedClient(t *testing.T) {
 		return r
 	}
 	for _, c := range []struct {
+		family         string
 		r              *h1.Request
 		client, scheme string
 	}{
 		// the right-most untrusted address, not the left-most the client wrote
-		{req("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.1.1.1"), "203.0.113.7", ""},
-		{req("X-Forwarded-For", "6.6.6.6", "X-Forwarded-For", "203.0.113.7"), "203.0.113.7", ""},
+		{XForwarded, req("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.1.1.1"), "203.0.113.7", ""},
+		{XForwarded, req("X-Forwarded-For", "6.6.6.6", "X-Forwarded-For", "203.0.113.7"), "203.0.113.7", ""},
 		// every hop a trusted proxy: the left-most
-		{req("X-Forwarded-For", "10.2.2.2, 10.1.1.1"), "10.2.2.2", ""},
+		{XForwarded, req("X-Forwarded-For", "10.2.2.2, 10.1.1.1"), "10.2.2.2", ""},
 		// garbage stops the walk
-		{req("X-Forwarded-For", "evil, 10.1.1.1"), "10.1.1.1", ""},
-		{req("X-Forwarded-Proto", "https"), "", "https"},
-		{req("X-Forwarded-Proto", "gopher"), "", ""},
-		// Forwarded wins over X-Forwarded-*
-		{req("Forwarded", `for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"`, "X-Forwarded-For", "1.1.1.1"), "[2001:db8::1]:4711", "https"},
-		{req("Forwarded", "for=unknown"), "", ""},
+		{XForwarded, req("X-Forwarded-For", "evil, 10.1.1.1"), "10.1.1.1", ""},
+		{XForwarded, req("X-Forwarded-Proto", "https"), "", "https"},
+		{XForwarded, req("X-Forwarded-Proto", "gopher"), "", ""},
+		{Forwarded, req("Forwarded", `for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"`), "[2001:db8::1]:4711", "https"},
+		{Forwarded, req("Forwarded", "for=unknown"), "", ""},
+		// only the chosen family is read: a proxy passes the client's own
+		// copy of the other one through untouched
+		{XForwarded, req("Forwarded", "for=6.6.6.6;proto=https", "X-Forwarded-For", "1.2.3.4"), "1.2.3.4", ""},
+		{XForwarded, req("Forwarded", "for=6.6.6.6;proto=https"), "", ""},
+		{Forwarded, req("Forwarded", "for=6.6.6.6", "X-Forwarded-For", "1.2.3.4", "X-Forwarded-Proto", "https"), "6.6.6.6", ""},
+		{Forwarded, req("X-Forwarded-For", "1.2.3.4", "X-Forwarded-Proto", "https"), "", ""},
 	} {
-		client, scheme := forwardedClient(proxies, c.r)
+		client, scheme := forwardedClient(proxies, c.family, c.r)
 		if client != c.client || scheme != c.scheme {
 			t.Errorf("%v: got %q %q, want %q %q", c.r.Fields, client, scheme, c.client, c.scheme)
 		}
 	}
 	if !trusts(proxies, "10.9.9.9:1234") || !trusts(proxies, "[::1]:80") || trusts(proxies, "11.0.0.1:1") || trusts(proxies, "@") {
 		t.Error("trusts")
+	}
+	for _, f := range []string{"", XForwarded, Forwarded} {
+		if err := CheckForwardedHeaders(f); err != nil {
+			t.Errorf("CheckForwardedHeaders(%q): %v", f, err)
+		}
+	}
+	if err := CheckForwardedHeaders("X-Forwarded-For"); err == nil {
+		t.Error("CheckForwardedHeaders accepts X-Forwarded-For")
 	}
 	if _, err := ParseProxies([]string{"10.0.0.0/33"}); err == nil {
 		t.Error("a bad prefix accepted")

@@ -81,6 +81,11 @@ type Config struct {
 	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For and
 	// X-Forwarded-Proto set REMOTE_ADDR and wsgi.url_scheme (see proxies.go).
 	TrustedProxies []netip.Prefix
+	// ForwardedHeaders is the family of headers a trusted proxy's client
+	// address and scheme are read from: XForwarded (X-Forwarded-For and
+	// X-Forwarded-Proto; "" is the same) or Forwarded (RFC 7239). The
+	// other family is never read.
+	ForwardedHeaders string
 	// MaxStreams is the HTTP/2 streams a client may open at once on one
 	// connection (0: 100).
 	MaxStreams int
@@ -150,6 +155,12 @@ func (c *Config) fill() error {
 		if *p.v <= 0 {
 			*p.v = *p.d
 		}
+	}
+	if c.ForwardedHeaders == "" {
+		c.ForwardedHeaders = XForwarded
+	}
+	if err := CheckForwardedHeaders(c.ForwardedHeaders); err != nil {
+		return err
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
