@@ -69,10 +69,11 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		return nil
 	}
 	if m.proxy != nil {
-		if !rid.IsZero() && !validRequestID(r.Header("X-Request-Id")) {
-			setRequestID(r, rid.String()) // the pool that runs it traces it under the same id
+		if b, ok := m.proxy.(bridge); ok && b.forward {
+			b.serve(w, r, rid) // the pool that runs it traces it under the same id
+		} else {
+			m.proxy.ServeH1(w, r)
 		}
-		m.proxy.ServeH1(w, r)
 		return m
 	}
 	x := &exchange{}

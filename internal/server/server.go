@@ -268,7 +268,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			mt.sem = &slots{cap: int64(m.MaxConcurrent)}
 		}
 		if m.Forward != "" {
-			mt.proxy = bridge{s, NewForwarder(m.Forward, m.Site, cfg.Log)}
+			mt.proxy = bridge{s: s, h: NewForwarder(m.Forward, m.Site, cfg.Log), forward: true}
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
@@ -277,7 +277,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			if err != nil {
 				return nil, err
 			}
-			mt.proxy, mt.static = bridge{s, h}, true
+			mt.proxy, mt.static = bridge{s: s, h: h}, true
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
