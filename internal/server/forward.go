@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"wisp/internal/h1"
+	"wisp/internal/httphdr"
 	"wisp/internal/trace"
 )
 
@@ -267,7 +268,7 @@ func (b *bridgeWriter) WriteHeader(code int) {
 			}
 			continue
 		}
-		if hopByHop(k) {
+		if httphdr.HopByHop(k) {
 			continue
 		}
 		for _, v := range vv {
