@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"wisp/internal/accesslog"
+	"wisp/internal/edge"
 	"wisp/internal/h1"
 	"wisp/internal/h2"
 	"wisp/internal/metrics"
@@ -426,12 +427,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // PATH_INFO (PEP 3333: "/foo" matches "/foo" and "/foo/x", not "/foobar").
 func (s *Server) route(path string) (m *mount, pathInfo string) {
 	for i := range s.mounts {
-		p := s.mounts[i].prefix
-		if p == "" {
-			return &s.mounts[i], path
-		}
-		if strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/') {
-			return &s.mounts[i], path[len(p):]
+		if rest, ok := edge.MatchPrefix(path, s.mounts[i].prefix); ok {
+			return &s.mounts[i], rest
 		}
 	}
 	return nil, ""
