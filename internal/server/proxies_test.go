@@ -65,3 +65,37 @@ func TestForwardedClient(t *testing.T) {
 		t.Error("* trusts everyone")
 	}
 }
+
+// clientOf: the X-Wisp-* headers count only on a pool's internal socket
+// (Trusted), and a client resolved there by the forwarding worker is final.
+func TestClientOf(t *testing.T) {
+	proxies, _ := ParseProxies([]string{"127.0.0.1"})
+	s := &Server{proxies: proxies, cfg: Config{ForwardedHeaders: XForwarded}}
+	req := func(trusted bool, kv ...string) *h1.Request {
+		r := &h1.Request{RemoteAddr: "127.0.0.1:5000", Trusted: trusted}
+		for i := 0; i < len(kv); i += 2 {
+			r.Fields = append(r.Fields, h1.Field{Name: kv[i], Value: kv[i+1]})
+		}
+		return r
+	}
+	for _, c := range []struct {
+		name string
+		r    *h1.Request
+		want client
+	}{
+		{"public listener: X-Wisp-* ignored", req(false, hdrRemote, "9.9.9.9", hdrClient, "forwarded", hdrScheme, "https"),
+			client{"127.0.0.1:5000", false, "http"}},
+		{"trusted proxy", req(false, "X-Forwarded-For", "1.2.3.4", "X-Forwarded-Proto", "https"),
+			client{"1.2.3.4", true, "https"}},
+		{"forwarded by a pool: final", req(true, hdrRemote, "1.2.3.4", hdrClient, "forwarded", hdrScheme, "https",
+			"X-Forwarded-For", "5.5.5.5", "X-Forwarded-Proto", "http"), client{"1.2.3.4", true, "https"}},
+		{"forwarded by a pool: the peer, final", req(true, hdrRemote, "127.0.0.1:6000", hdrClient, "peer", hdrScheme, "http",
+			"X-Forwarded-For", "5.5.5.5"), client{"127.0.0.1:6000", false, "http"}},
+		{"the supervisor's forwarder: the peer, resolved here", req(true, hdrRemote, "127.0.0.1:6000",
+			"X-Forwarded-For", "5.5.5.5"), client{"5.5.5.5", true, "http"}},
+	} {
+		if got := s.clientOf(c.r); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
