@@ -46,6 +46,7 @@ func environFrom(t *testing.T, c *http.Client, base, target string, hdr map[stri
 // appends to X-Forwarded-For and passes the client's own Forwarded
 // through: that one must change nothing, and the other way round.
 func TestForwardedHeadersFamily(t *testing.T) {
+	t.Parallel()
 	both := map[string]string{"Forwarded": "for=6.6.6.6;proto=https", "X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"}
 	onlyForwarded := map[string]string{"Forwarded": "for=6.6.6.6;proto=https"}
 	onlyX := map[string]string{"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"}
