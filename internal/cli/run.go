@@ -62,7 +62,7 @@ type runOptions struct {
 	logFmt, ctlSocket, user, group, pidFile, accessFormat  string
 	socketMode, socketOwner, adminAddr, adminToken         string
 	adminHosts                                             []string
-	certFile, keyFile                                      string
+	certFile, keyFile, forwardedHeaders                    string
 	h2c, proxyProtocol                                     bool
 	maxStreams                                             int
 	maxBody, memBody, minRate, maxSpill                    int64
@@ -115,7 +115,8 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.IntVar(&o.maxStreams, "http2-max-streams", 100, "HTTP/2 streams a client may have open at once on one connection (1 to 10000)")
 	fs.BoolVar(&o.h2c, "h2c", false, "serve HTTP/2 without TLS to clients that begin with its preface (prior knowledge), for a proxy in front that speaks HTTP/2; over TLS, HTTP/2 is always offered")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "expect the PROXY protocol (v1 or v2) first on every connection, from a load balancer in front; with --forwarded-allow-ips only from those peers")
-	fs.StringSliceVar(&o.proxies, "forwarded-allow-ips", nil, "trusted proxies (IPs, CIDR prefixes, or *), comma-separated: from them only, Forwarded/X-Forwarded-For set REMOTE_ADDR and X-Forwarded-Proto the scheme")
+	fs.StringSliceVar(&o.proxies, "forwarded-allow-ips", nil, "trusted proxies (IPs, CIDR prefixes, or *), comma-separated: from them only, the --forwarded-headers set REMOTE_ADDR and the scheme")
+	fs.StringVar(&o.forwardedHeaders, "forwarded-headers", "x-forwarded", "the headers a trusted proxy's client address and scheme are read from: x-forwarded (X-Forwarded-For, X-Forwarded-Proto) or forwarded (RFC 7239); the other family is never read")
 	fs.StringVar(&o.adminAddr, "admin", "", "admin listener, host:port: /healthz and /readyz (loopback, or with --admin-token)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token the admin listener requires (needed when --admin is not loopback)")
 	fs.StringArrayVar(&o.adminHosts, "admin-host", nil, "a host name (or IP) the admin listener answers to besides loopback names and its own address, as the browser writes it in the URL (repeatable)")
@@ -200,6 +201,9 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	}
 	if _, err := server.ParseProxies(o.proxies); err != nil {
 		errs = append(errs, "--forwarded-allow-ips: "+err.Error())
+	}
+	if err := server.CheckForwardedHeaders(o.forwardedHeaders); err != nil {
+		errs = append(errs, "--forwarded-headers: "+err.Error())
 	}
 	if err := accesslog.CheckFormat(o.accessFormat); err != nil {
 		errs = append(errs, "--access-log-format: "+err.Error())
@@ -356,6 +360,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
 		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
 		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate), MaxStreams: o.maxStreams,
+		ForwardedHeaders: o.forwardedHeaders,
 	}
 	cfg.TrustedProxies, _ = server.ParseProxies(o.proxies) // checked
 	if o.chdir != "" {

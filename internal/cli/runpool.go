@@ -46,7 +46,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount, sock strin
 			access: o.accessLog, level: o.level, rht: o.rht, rt: o.rt, wt: o.wt, it: o.it, cpuAffinity: o.cpuAffinity,
 			schedPolicy: o.schedPolicy, minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
-			admin: o.adminAddr, adminToken: o.adminToken, adminHosts: o.adminHosts, drain: o.drainDelay, proxies: o.proxies,
+			admin: o.adminAddr, adminToken: o.adminToken, adminHosts: o.adminHosts, drain: o.drainDelay, proxies: o.proxies, forwardedHeaders: o.forwardedHeaders,
 			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
 			h2c: o.h2c, proxyProtocol: o.proxyProtocol, maxStreams: o.maxStreams,
 		})
@@ -91,6 +91,7 @@ var serverKeys = map[string]string{
 	"graceful-timeout": "graceful_timeout", "control-socket": "control_socket", "admin": "admin",
 	"admin-token": "admin_token", "admin-host": "admin_hosts",
 	"drain-delay": "drain_delay", "forwarded-allow-ips": "trusted_proxies", "http2-max-streams": "http2_max_streams",
+	"forwarded-headers": "forwarded_headers",
 }
 
 var poolKeys = map[string]string{
@@ -111,7 +112,7 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 		"access-log": o.accessLog, "access-log-format": o.accessFormat, "log-level": o.level, "read-header-timeout": o.rht.String(),
 		"read-timeout": o.rt.String(), "write-timeout": o.wt.String(), "idle-timeout": o.it.String(),
 		"graceful-timeout": o.grace.String(), "control-socket": absPath(o.ctlSocket), "admin": o.adminAddr, "admin-token": o.adminToken, "admin-host": anyList(o.adminHosts), "drain-delay": o.drainDelay.String(), "forwarded-allow-ips": anyList(o.proxies), "http2-max-streams": int64(o.maxStreams),
-		"processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
+		"forwarded-headers": o.forwardedHeaders, "processes": int64(o.processes), "threads": int64(o.threads), "handler": o.handler, "python": o.python,
 		"chdir": absPath(o.chdir), "pythonpath": absList(o.pypath), "queue": int64(o.queue), "max-body": o.maxBody,
 		"max-header-bytes": int64(o.maxHeader), "timeout": o.timeout.String(), "max-requests": int64(o.maxReq),
 		"max-requests-jitter": int64(o.maxReqJitter), "max-rss": int64(o.maxRSS), "max-rss-hard": int64(o.maxRSSHard),
@@ -486,6 +487,7 @@ type runPool struct {
 	python, handler, socket, access, level   string
 	user, group, chdir, admin, adminToken    string
 	cert, key, accessFormat                  string
+	forwardedHeaders                         string
 	binds                                    []string
 	mounts                                   []server.Mount
 	pythonpath, env, proxies, adminHosts     []string
@@ -510,7 +512,7 @@ func poolTOML(p runPool) (string, error) {
 	q := func(s string) string {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
-	all := []string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken, p.cert, p.key}
+	all := []string{p.python, p.socket, p.access, p.user, p.group, p.chdir, p.admin, p.adminToken, p.cert, p.key, p.forwardedHeaders}
 	for _, l := range [][]string{p.binds, p.pythonpath, p.env, p.proxies, p.adminHosts} {
 		all = append(all, l...)
 	}
@@ -530,6 +532,9 @@ func poolTOML(p runPool) (string, error) {
 			qs = append(qs, q(s))
 		}
 		fmt.Fprintf(&b, "trusted_proxies = [%s]\n", strings.Join(qs, ", "))
+	}
+	if p.forwardedHeaders != "" {
+		fmt.Fprintf(&b, "forwarded_headers = %s\n", q(p.forwardedHeaders))
 	}
 	if p.admin != "" {
 		fmt.Fprintf(&b, "admin = %s\nadmin_token = %s\n", q(p.admin), q(p.adminToken))

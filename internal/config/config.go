@@ -152,10 +152,17 @@ type Server struct {
 
 	// TrustedProxies are the load balancers and reverse proxies in front of
 	// wisp: IPs or CIDR prefixes ("10.0.0.0/8"), or "*" for all. From them
-	// only, Forwarded / X-Forwarded-For set REMOTE_ADDR (the right-most
-	// address that is not a trusted proxy) and X-Forwarded-Proto sets
-	// wsgi.url_scheme. Default none.
+	// only, the ForwardedHeaders set REMOTE_ADDR (the right-most address
+	// that is not a trusted proxy) and wsgi.url_scheme. Default none.
 	TrustedProxies []string `json:"trusted_proxies,omitempty"`
+
+	// ForwardedHeaders is the family of headers the trusted proxies' client
+	// address and scheme are read from: "x-forwarded" (X-Forwarded-For and
+	// X-Forwarded-Proto, the default: what nginx, HAProxy, Caddy, Traefik
+	// and cloud load balancers set) or "forwarded" (RFC 7239 Forwarded).
+	// The other family is never read: a proxy passes the client's own copy
+	// of it through untouched.
+	ForwardedHeaders string `json:"forwarded_headers"`
 
 	// Admin is the admin listener's address, host:port: /healthz and
 	// /readyz (never served on a site's bindings). Default "": none.
@@ -457,6 +464,7 @@ func DefaultServer() *Server {
 		IdleTimeout:       Duration(60e9),
 		GracefulTimeout:   Duration(30e9),
 		HTTP2MaxStreams:   100,
+		ForwardedHeaders:  "x-forwarded",
 	}
 }
 

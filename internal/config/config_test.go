@@ -54,6 +54,7 @@ func TestParse_defaults(t *testing.T) {
 		IdleTimeout:       Duration(60 * time.Second),
 		GracefulTimeout:   Duration(30 * time.Second),
 		HTTP2MaxStreams:   100,
+		ForwardedHeaders:  "x-forwarded",
 	}
 	if !reflect.DeepEqual(c.Server, wantServer) {
 		t.Errorf("Server = %+v\nwant %+v", c.Server, wantServer)
@@ -113,6 +114,9 @@ func TestLoad_full(t *testing.T) {
 	if time.Duration(s.WriteTimeout) != 90*time.Second || time.Duration(s.GracefulTimeout) != 45*time.Second {
 		t.Errorf("server timeouts = %v %v", s.WriteTimeout, s.GracefulTimeout)
 	}
+	if s.ForwardedHeaders != "forwarded" {
+		t.Errorf("forwarded_headers = %q, want forwarded", s.ForwardedHeaders)
+	}
 
 	p := c.Pools["default"]
 	if p.Processes != 4 || p.Threads != 16 || p.Handler != "threadpool" {
@@ -146,8 +150,8 @@ func TestLoad_full(t *testing.T) {
 		t.Errorf("legacy = %+v", legacy)
 	}
 	wantWarn := []string{
-		"testdata/full.toml:41:1: pools.legacy.threads: the simple handler runs one Python thread; threads = 8 has no effect",
-		`testdata/full.toml:44:8: pools.unused: pool "unused" is not used by any vdir`,
+		"testdata/full.toml:42:1: pools.legacy.threads: the simple handler runs one Python thread; threads = 8 has no effect",
+		`testdata/full.toml:45:8: pools.unused: pool "unused" is not used by any vdir`,
 	}
 	if !slices.Equal(c.Warnings, wantWarn) {
 		t.Errorf("Warnings = %q\nwant %q", c.Warnings, wantWarn)

@@ -193,6 +193,11 @@ func (l *loader) validateServer(s *Server) {
 			l.errorf(indexPath("server.trusted_proxies", i), "invalid %q: want an IP address, a CIDR prefix such as \"10.0.0.0/8\", or \"*\"", p)
 		}
 	}
+	switch s.ForwardedHeaders {
+	case "x-forwarded", "forwarded":
+	default:
+		l.errorf("server.forwarded_headers", `must be "x-forwarded" or "forwarded", got %q`, s.ForwardedHeaders)
+	}
 	if s.Admin != "" {
 		_, _, err := net.SplitHostPort(s.Admin)
 		switch {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"wisp/internal/httphdr"
 )
 
 // stream is one HTTP/2 stream as the h1.Server sees it: a connection that
@@ -62,11 +64,15 @@ func newStream(w http.ResponseWriter, r *http.Request, nc net.Conn) *stream {
 	return s
 }
 
-// hopByHop are the request headers HTTP/2 forbids or net/http answers
-// itself (Expect: 100-continue), and those the head is given anew.
-var hopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
-	"Upgrade": true, "Expect": true, "Content-Length": true, "Host": true,
+// dropped reports the request headers (canonical names) the HTTP/1.1 head
+// does not take from the stream: those HTTP/2 forbids (httphdr), Expect
+// (net/http answers 100-continue itself), and those the head is given anew.
+func dropped(k string) bool {
+	switch k {
+	case "Expect", "Content-Length", "Host":
+		return true
+	}
+	return httphdr.ConnectionSpecific(k)
 }
 
 // requestHead is the request as an HTTP/1.1 head.
@@ -83,7 +89,7 @@ func requestHead(r *http.Request) []byte {
 	b = append(b, r.Host...)
 	b = append(b, "\r\n"...)
 	for k, vs := range r.Header {
-		if hopByHop[k] {
+		if dropped(k) {
 			continue
 		}
 		for _, v := range vs {
@@ -274,8 +280,6 @@ func (s *stream) writeHead(head string) (interim bool, err error) {
 		}
 		value = strings.TrimSpace(value)
 		switch http.CanonicalHeaderKey(name) {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Upgrade":
-			continue
 		case "Transfer-Encoding":
 			s.chunkedOut = true
 			continue
@@ -283,6 +287,9 @@ func (s *stream) writeHead(head string) (interim bool, err error) {
 			if n, err := strconv.ParseInt(value, 10, 64); err == nil {
 				s.left = n
 			}
+		}
+		if httphdr.ConnectionSpecific(name) {
+			continue // HTTP/2 forbids it (RFC 9113 8.2.2)
 		}
 		h[http.CanonicalHeaderKey(name)] = append(h[http.CanonicalHeaderKey(name)], value)
 	}

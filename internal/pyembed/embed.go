@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"wisp/internal/httphdr"
 )
 
 //go:embed py/wisp_boot.py
@@ -140,6 +142,10 @@ func (ip *Interpreter) mainThread(opts Options, ready chan<- error) {
 		paths += p + "\x00"
 	}
 	ck, cp := C.CString(keys), C.CString(paths)
+	hop := strings.Join(httphdr.Names(), "\x00") + "\x00"
+	ch := C.CString(hop)
+	C.wisp_set_hop_by_hop(ch, C.size_t(len(hop)))
+	C.free(unsafe.Pointer(ch))
 	var cerr *C.char
 	rc := C.wisp_init(prog, C.uintptr_t(ip.handle), boot, ck, C.size_t(len(keys)), cp, C.size_t(len(paths)), &cerr)
 	C.free(unsafe.Pointer(prog))

@@ -656,14 +656,22 @@ static PyObject *latin1(PyObject *o, const char *what) {
 
 /* encode_headers validates the status and header list per PEP 3333 and RFC 9110
  * and encodes them into c->tmp. */
+/* hop_names holds the hop-by-hop header names, each ended by a NUL, then an
+ * empty one: Go's list (package httphdr), given by wisp_set_hop_by_hop before
+ * wisp_init and never changed after. */
+static char hop_names[512];
+
+void wisp_set_hop_by_hop(const char *names, size_t len) {
+	if (len > sizeof hop_names - 2) len = sizeof hop_names - 2; /* whole names only: the list is far shorter */
+	memcpy(hop_names, names, len);
+	hop_names[len] = hop_names[len + 1] = 0;
+}
+
 /* hop_by_hop reports whether header name p[:n] is one a WSGI app must not
- * send: PEP 3333 calls it a fatal error. wsgiref's list, plus Trailer and
- * Proxy-Connection. */
+ * send: PEP 3333 calls it a fatal error. */
 static int hop_by_hop(const char *p, size_t n) {
-	static const char *const names[] = {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-					    "TE", "Trailer", "Trailers", "Transfer-Encoding", "Upgrade", "Proxy-Connection"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strlen(names[i]) == n && strncasecmp(names[i], p, n) == 0) return 1;
+	for (const char *s = hop_names; *s; s += strlen(s) + 1)
+		if (strlen(s) == n && strncasecmp(s, p, n) == 0) return 1;
 	return 0;
 }
 

@@ -21,6 +21,8 @@ enum {
 
 int wisp_load_lib(const char *path, char *err, size_t errlen);
 const char *wisp_version(void);
+/* names: the hop-by-hop header names start_response refuses, each ended by a NUL (httphdr.Names). */
+void wisp_set_hop_by_hop(const char *names, size_t len);
 int wisp_init(const char *program, uintptr_t log_handle, const char *boot,
               const char *keys, size_t keyslen, const char *paths, size_t pathslen,
               char **err);

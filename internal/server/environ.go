@@ -61,29 +61,9 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 	}
 	e.Add("SERVER_NAME", name)
 	e.Add("SERVER_PORT", port)
-	remote, scheme, forwarded := r.RemoteAddr, "http", false
-	if r.TLS {
-		scheme = "https"
-	}
-	if r.Trusted { // forwarded by a worker of another pool: the client's own address and scheme
-		if fw := r.Header("X-Wisp-Remote-Addr"); fw != "" {
-			remote = fw
-		}
-		if r.Header("X-Wisp-Scheme") == "https" {
-			scheme = "https"
-		}
-	}
-	if len(s.proxies) > 0 && trusts(s.proxies, remote) {
-		client, sch := forwardedClient(s.proxies, r)
-		if client != "" {
-			remote, forwarded = client, true
-		}
-		if sch != "" {
-			scheme = sch
-		}
-	}
-	addRemote(e, remote, forwarded)
-	if scheme == "https" {
+	c := s.clientOf(r)
+	addRemote(e, c.remote, c.forwarded)
+	if c.scheme == "https" {
 		e.Add("wsgi.url_scheme", "https")
 		e.Add("HTTPS", "on")
 	}
@@ -121,6 +101,68 @@ func (s *Server) environ(e *pyembed.Environ, r *h1.Request, scriptName, pathInfo
 		}
 		e.AddHeader(name, v)
 	}
+}
+
+// client is who the app is told sent a request: REMOTE_ADDR (and
+// REMOTE_PORT) and wsgi.url_scheme.
+type client struct {
+	remote    string // "ip:port" of the peer, or a forwarded address (forwarded)
+	forwarded bool   // remote came from a trusted proxy's forwarding header
+	scheme    string // "http" or "https"
+}
+
+// The headers that carry a request's client to the pool it is forwarded to
+// (see NewForwarder). They are read only from a pool's internal socket
+// (h1.Request.Trusted); the client's own copies are dropped by the forwarder
+// and never reach an app (skipHeader).
+const (
+	hdrRemote = "X-Wisp-Remote-Addr" // client.remote
+	hdrScheme = "X-Wisp-Scheme"      // client.scheme
+	// hdrClient says the two above are the client as the forwarding worker
+	// resolved it ("peer" or "forwarded": client.forwarded), final: the
+	// trusted proxies are not applied a second time. Without it (the
+	// supervisor's forwarder for an idle pool) remote is the peer.
+	hdrClient = "X-Wisp-Client"
+	// hdrRequestID is the request id the accepting worker gave the request
+	// (requestID), so that the pool that runs it logs and traces it under
+	// the same id without adding an X-Request-Id the app would see.
+	hdrRequestID = "X-Wisp-Request-Id"
+)
+
+// clientOf finds the client of r: the peer, or the address and scheme a
+// trusted proxy forwarded; for a request forwarded from another pool, the
+// client the forwarding worker found.
+func (s *Server) clientOf(r *h1.Request) client {
+	c := client{remote: r.RemoteAddr, scheme: "http"}
+	if r.TLS {
+		c.scheme = "https"
+	}
+	if r.Trusted { // forwarded by a worker of another pool: the client's own address and scheme
+		if fw := r.Header(hdrRemote); fw != "" {
+			c.remote = fw
+		}
+		switch r.Header(hdrClient) {
+		case "peer", "forwarded":
+			c.forwarded = r.Header(hdrClient) == "forwarded"
+			if sch := r.Header(hdrScheme); sch == "http" || sch == "https" {
+				c.scheme = sch
+			}
+			return c
+		}
+		if r.Header(hdrScheme) == "https" {
+			c.scheme = "https"
+		}
+	}
+	if len(s.proxies) > 0 && trusts(s.proxies, c.remote) {
+		client, sch := forwardedClient(s.proxies, s.cfg.ForwardedHeaders, r)
+		if client != "" {
+			c.remote, c.forwarded = client, true
+		}
+		if sch != "" {
+			c.scheme = sch
+		}
+	}
+	return c
 }
 
 // addHeadersMany adds the HTTP_* variables of a long header list in linear

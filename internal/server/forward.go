@@ -15,12 +15,19 @@ import (
 	"strings"
 
 	"wisp/internal/h1"
+	"wisp/internal/httphdr"
+	"wisp/internal/trace"
 )
 
 // NewForwarder relays requests of site for a mount served by another worker
-// pool to that pool's unix socket. The site, the client's address and the
-// listener's port go along in X-Wisp-* headers, which wisp trusts only on
-// the pool's internal socket (h1.Request.Trusted).
+// pool to that pool's unix socket. The app there sees the request as the
+// app of a local mount would: the raw path and query as the client sent
+// them, the client's headers (its X-Forwarded-* and Forwarded among them,
+// untouched), and the client's address and scheme as the accepting worker
+// found them (its trusted proxies applied), which go along with the site
+// and the listener's port in X-Wisp-* headers. wisp trusts those only on the
+// pool's internal socket (h1.Request.Trusted); a client's own copies are
+// dropped here.
 func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -32,10 +39,22 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			fw, _ := pr.In.Context().Value(forwardKey{}).(*forwardInfo)
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = "wisp-pool"
 			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Del("X-Forwarded-For")
+			// ReverseProxy re-encoded the query (dropping what url.ParseQuery
+			// refuses) and removed the hop-by-hop and forwarding headers: the
+			// app gets them as the client sent them
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+			if fw != nil && fw.opaque {
+				pr.Out.URL.Opaque, pr.Out.URL.ForceQuery = fw.path, fw.forceQuery
+			}
+			for k, v := range pr.In.Header {
+				if _, ok := pr.Out.Header[k]; !ok && k != "Transfer-Encoding" {
+					pr.Out.Header[k] = v
+				}
+			}
 			fwPort := pr.In.Header["X-Wisp-Server-Port"]
 			for k := range pr.Out.Header {
 				if len(k) > 7 && k[:7] == "X-Wisp-" {
@@ -43,18 +62,27 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 				}
 			}
 			pr.Out.Header.Set("X-Wisp-Site", site)
-			if pr.In.TLS != nil || (isUnix(pr.In) && pr.In.Header.Get("X-Wisp-Scheme") == "https") {
-				pr.Out.Header.Set("X-Wisp-Scheme", "https")
+			if fw != nil { // the client as the accepting worker found it: final
+				pr.Out.Header.Set(hdrRemote, fw.client.remote)
+				pr.Out.Header.Set(hdrScheme, fw.client.scheme)
+				if fw.client.forwarded {
+					pr.Out.Header.Set(hdrClient, "forwarded")
+				} else {
+					pr.Out.Header.Set(hdrClient, "peer")
+				}
+				if fw.requestID != "" {
+					pr.Out.Header.Set(hdrRequestID, fw.requestID)
+				}
+			} else { // the supervisor's forwarder: the peer, whom the pool checks against its trusted proxies
+				pr.Out.Header.Set(hdrRemote, pr.In.RemoteAddr)
+				if pr.In.TLS != nil {
+					pr.Out.Header.Set(hdrScheme, "https")
+				}
 			}
 			if p := pr.In.Header.Get("X-Wisp-Protocol"); p != "" && isUnix(pr.In) {
 				pr.Out.Header.Set("X-Wisp-Protocol", p)
 			} else if pr.In.ProtoMajor != 1 {
 				pr.Out.Header.Set("X-Wisp-Protocol", pr.In.Proto) // the pool's SERVER_PROTOCOL
-			}
-			if fw := pr.In.Header["X-Wisp-Remote-Addr"]; len(fw) == 1 && isUnix(pr.In) {
-				pr.Out.Header.Set("X-Wisp-Remote-Addr", fw[0])
-			} else {
-				pr.Out.Header.Set("X-Wisp-Remote-Addr", pr.In.RemoteAddr)
 			}
 			if a, ok := pr.In.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
 				pr.Out.Header.Set("X-Wisp-Server-Port", strconv.Itoa(a.Port))
@@ -77,6 +105,21 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 	}
 }
 
+// forwardKey marks, in a bridged request's context, what the forwarder
+// passes on as the accepting worker saw it (a *forwardInfo).
+type forwardKey struct{}
+
+// forwardInfo is what a bridged request carries to the forwarder.
+type forwardInfo struct {
+	client    client
+	requestID string // "": none (no log, trace or metrics here)
+	// opaque: path is the raw path of the request target, sent as it is
+	// (URL.Opaque), and forceQuery keeps an empty query's "?"
+	opaque     bool
+	path       string
+	forceQuery bool
+}
+
 // trustedKey marks, in a bridged request's context, a request that came in
 // over a pool's internal socket (forwarded by a worker of another pool).
 type trustedKey struct{}
@@ -90,10 +133,12 @@ func isUnix(r *http.Request) bool {
 }
 
 // bridge serves h1 exchanges with a net/http handler: a forwarding mount's
-// reverse proxy (cross-pool routing is not on the hot path).
+// reverse proxy (cross-pool routing is not on the hot path), or a static
+// folder's handler.
 type bridge struct {
-	s *Server
-	h http.Handler
+	s       *Server
+	h       http.Handler
+	forward bool // h is a NewForwarder: it gets the client and the raw target (forwardInfo)
 }
 
 // bridgeServer marks the bridged request's context as a server's, so that
@@ -104,11 +149,31 @@ var bridgeServer = &http.Server{}
 // ServeH1 implements h1.Handler. The request body is read first (into memory
 // or a temp file, as for a local app): the proxy then never reads the client
 // connection, which stays the h1 connection's alone.
-func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
-	u, err := url.ParseRequestURI(r.Path)
-	if err != nil {
-		plain(w, 400, "400 Bad Request: malformed request target")
-		return
+func (b bridge) ServeH1(w *h1.Response, r *h1.Request) { b.serve(w, r, trace.ID{}) }
+
+// serve is ServeH1 for a request whose id is rid (zero: none), which a
+// forwarder passes on.
+func (b bridge) serve(w *h1.Response, r *h1.Request, rid trace.ID) {
+	var u *url.URL
+	var fw *forwardInfo
+	if b.forward {
+		fw = &forwardInfo{client: b.s.clientOf(r)}
+		if !rid.IsZero() {
+			fw.requestID = rid.String()
+		}
+		// sent as it came; only a path beginning with "//" would read as
+		// an authority in URL.Opaque (it goes by URL.Path and RawPath)
+		if fw.opaque = !strings.HasPrefix(r.Path, "//"); fw.opaque {
+			u = &url.URL{Path: r.Path}
+			fw.path, fw.forceQuery = r.Path, r.Query == "" && strings.Contains(r.Target, "?")
+		}
+	}
+	if u == nil {
+		var err error
+		if u, err = url.ParseRequestURI(r.Path); err != nil {
+			plain(w, 400, "400 Bad Request: malformed request target")
+			return
+		}
 	}
 	u.RawQuery = r.Query
 	var j job
@@ -130,6 +195,9 @@ func (b bridge) ServeH1(w *h1.Response, r *h1.Request) {
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, bridgeServer)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, r.Local)
 	ctx = context.WithValue(ctx, trustedKey{}, r.Trusted)
+	if fw != nil {
+		ctx = context.WithValue(ctx, forwardKey{}, fw)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if gone := r.Gone(); gone != nil {
@@ -200,7 +268,7 @@ func (b *bridgeWriter) WriteHeader(code int) {
 			}
 			continue
 		}
-		if hopByHop(k) {
+		if httphdr.HopByHop(k) {
 			continue
 		}
 		for _, v := range vv {

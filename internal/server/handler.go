@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"wisp/internal/h1"
+	"wisp/internal/httphdr"
 	"wisp/internal/pyembed"
 	"wisp/internal/trace"
 )
@@ -68,10 +69,11 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		return nil
 	}
 	if m.proxy != nil {
-		if !rid.IsZero() && !validRequestID(r.Header("X-Request-Id")) {
-			setRequestID(r, rid.String()) // the pool that runs it traces it under the same id
+		if b, ok := m.proxy.(bridge); ok && b.forward {
+			b.serve(w, r, rid) // the pool that runs it traces it under the same id
+		} else {
+			m.proxy.ServeH1(w, r)
 		}
-		m.proxy.ServeH1(w, r)
 		return m
 	}
 	x := &exchange{}
@@ -620,32 +622,6 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != 204 && status != 304
 }
 
-// hopByHop reports the response headers a WSGI app must not send (PEP
-// 3333): framing is the server's job. start_response already refuses them
-// (wisp_py.c's hop_by_hop has the same list); here they are dropped from
-// forwarded responses and, as a safeguard, from the app's.
-func hopByHop(name string) bool {
-	switch len(name) {
-	case 2:
-		return strings.EqualFold(name, "TE")
-	case 7:
-		return strings.EqualFold(name, "Trailer") || strings.EqualFold(name, "Upgrade")
-	case 8:
-		return strings.EqualFold(name, "Trailers")
-	case 10:
-		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
-	case 16:
-		return strings.EqualFold(name, "Proxy-Connection")
-	case 17:
-		return strings.EqualFold(name, "Transfer-Encoding")
-	case 18:
-		return strings.EqualFold(name, "Proxy-Authenticate")
-	case 19:
-		return strings.EqualFold(name, "Proxy-Authorization")
-	}
-	return false
-}
-
 // headerSink receives a response's status and headers (an *h1.Response).
 type headerSink interface {
 	SetStatus(code int, line string)
@@ -691,7 +667,7 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 		if len(name) == 14 && strings.EqualFold(name, "Content-Length") {
 			continue
 		}
-		if hopByHop(name) {
+		if httphdr.HopByHop(name) { // refused by start_response already; a safeguard
 			if len(name) == 10 && strings.EqualFold(name, "Connection") && strings.Contains(strings.ToLower(value), "close") {
 				w.SetClose()
 			}

@@ -10,12 +10,33 @@ import (
 )
 
 // Trusted proxies: a request whose peer is one of them (a load balancer or
-// reverse proxy in front of wisp) has its client's address taken from
-// Forwarded (RFC 7239) or X-Forwarded-For, and its scheme from Forwarded's
-// proto= or X-Forwarded-Proto. The client is the right-most address that is
-// not itself a trusted proxy: each proxy appends the peer it saw, so the
-// addresses to its left are whatever the client claimed. From any other
-// peer these headers reach the app untouched and change nothing.
+// reverse proxy in front of wisp) has its client's address and scheme taken
+// from one family of forwarding headers, the one the operator chose
+// (ForwardedHeaders): X-Forwarded-For and X-Forwarded-Proto (the default:
+// what nginx, HAProxy, Caddy, Traefik and cloud load balancers set), or
+// Forwarded (RFC 7239) for= and proto=. The other family is never read: a
+// proxy that sets one passes the client's own copy of the other through
+// untouched, so reading it would let the client choose its address. The
+// client is the right-most address that is not itself a trusted proxy: each
+// proxy appends the peer it saw, so the addresses to its left are whatever
+// the client claimed. From any other peer these headers reach the app
+// untouched and change nothing.
+
+// The families of forwarding headers (Config.ForwardedHeaders).
+const (
+	XForwarded = "x-forwarded" // X-Forwarded-For, X-Forwarded-Proto (the default)
+	Forwarded  = "forwarded"   // RFC 7239 Forwarded: for= and proto=
+)
+
+// CheckForwardedHeaders reports an error for a ForwardedHeaders value that
+// is neither family ("" is the default, x-forwarded).
+func CheckForwardedHeaders(family string) error {
+	switch family {
+	case "", XForwarded, Forwarded:
+		return nil
+	}
+	return fmt.Errorf("forwarded headers %q: want %q or %q", family, XForwarded, Forwarded)
+}
 
 // ParseProxies reads trusted proxy addresses: IPs or CIDR prefixes
 // ("10.0.0.0/8", "::1"), or "*" for every address (gunicorn's
@@ -76,11 +97,11 @@ func parseHostIP(s string) (netip.Addr, bool) {
 
 // forwardedClient returns the client's address ("" if the headers name none
 // that can be used) and scheme ("" if not given) of a request from a trusted
-// proxy.
-func forwardedClient(proxies []netip.Prefix, r *h1.Request) (client, scheme string) {
+// proxy, read from the family of headers given (Forwarded, else XForwarded).
+func forwardedClient(proxies []netip.Prefix, family string, r *h1.Request) (client, scheme string) {
 	var hops, protos []string
-	if fw := headerValues(r, "Forwarded"); len(fw) > 0 {
-		for _, elem := range fw {
+	if family == Forwarded {
+		for _, elem := range headerValues(r, "Forwarded") {
 			for _, pair := range strings.Split(elem, ";") {
 				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
 				if !ok {

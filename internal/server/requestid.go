@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/binary"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +26,11 @@ var ridBase, ridSeq = func() (uint64, *atomic.Uint64) {
 }()
 
 func requestID(r *h1.Request) trace.ID {
+	if r.Trusted { // forwarded from another pool: the id the accepting worker gave it
+		if id := r.Header(hdrRequestID); validRequestID(id) {
+			return trace.IDOf(id)
+		}
+	}
 	if id := r.Header("X-Request-Id"); id != "" && validRequestID(id) {
 		return trace.IDOf(id)
 	}
@@ -65,16 +69,4 @@ func (s *Server) logAccess(r *h1.Request, m *mount, status int, n int64, start t
 		e.Site, e.Vdir = m.site, cmp.Or(m.prefix, "/")
 	}
 	s.access.Log(e)
-}
-
-// setRequestID gives r the X-Request-Id id, replacing one that is not a
-// sane token.
-func setRequestID(r *h1.Request, id string) {
-	for i := range r.Fields {
-		if strings.EqualFold(r.Fields[i].Name, "X-Request-Id") {
-			r.Fields[i].Value = id
-			return
-		}
-	}
-	r.Fields = append(r.Fields, h1.Field{Name: "X-Request-Id", Value: id})
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"wisp/internal/accesslog"
+	"wisp/internal/edge"
 	"wisp/internal/h1"
 	"wisp/internal/h2"
 	"wisp/internal/metrics"
@@ -82,6 +83,11 @@ type Config struct {
 	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For and
 	// X-Forwarded-Proto set REMOTE_ADDR and wsgi.url_scheme (see proxies.go).
 	TrustedProxies []netip.Prefix
+	// ForwardedHeaders is the family of headers a trusted proxy's client
+	// address and scheme are read from: XForwarded (X-Forwarded-For and
+	// X-Forwarded-Proto; "" is the same) or Forwarded (RFC 7239). The
+	// other family is never read.
+	ForwardedHeaders string
 	// MaxStreams is the HTTP/2 streams a client may open at once on one
 	// connection (0: 100).
 	MaxStreams int
@@ -151,6 +157,12 @@ func (c *Config) fill() error {
 		if *p.v <= 0 {
 			*p.v = *p.d
 		}
+	}
+	if c.ForwardedHeaders == "" {
+		c.ForwardedHeaders = XForwarded
+	}
+	if err := CheckForwardedHeaders(c.ForwardedHeaders); err != nil {
+		return err
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
@@ -267,7 +279,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			mt.sem = &slots{cap: int64(m.MaxConcurrent)}
 		}
 		if m.Forward != "" {
-			mt.proxy = bridge{s, NewForwarder(m.Forward, m.Site, cfg.Log)}
+			mt.proxy = bridge{s: s, h: NewForwarder(m.Forward, m.Site, cfg.Log), forward: true}
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
@@ -276,7 +288,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			if err != nil {
 				return nil, err
 			}
-			mt.proxy, mt.static = bridge{s, h}, true
+			mt.proxy, mt.static = bridge{s: s, h: h}, true
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
@@ -425,12 +437,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // PATH_INFO (PEP 3333: "/foo" matches "/foo" and "/foo/x", not "/foobar").
 func (s *Server) route(path string) (m *mount, pathInfo string) {
 	for i := range s.mounts {
-		p := s.mounts[i].prefix
-		if p == "" {
-			return &s.mounts[i], path
-		}
-		if strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/') {
-			return &s.mounts[i], path[len(p):]
+		if rest, ok := edge.MatchPrefix(path, s.mounts[i].prefix); ok {
+			return &s.mounts[i], rest
 		}
 	}
 	return nil, ""

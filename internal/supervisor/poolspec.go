@@ -28,8 +28,8 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		MaxHeaderBytes: int(pc.MaxHeaderBytes), ReadHeader: time.Duration(sv.ReadHeaderTimeout),
 		Read: time.Duration(sv.ReadTimeout), Write: time.Duration(sv.WriteTimeout), Idle: time.Duration(sv.IdleTimeout),
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
-		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, AccessFormat: sv.AccessLogFormat, LogLevel: sv.LogLevel, MaxStreams: sv.HTTP2MaxStreams, TrustedProxies: sv.TrustedProxies, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
-		SchedPolicy: pc.SchedPolicy,
+		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, AccessFormat: sv.AccessLogFormat, LogLevel: sv.LogLevel, MaxStreams: sv.HTTP2MaxStreams, TrustedProxies: sv.TrustedProxies, ForwardedHeaders: sv.ForwardedHeaders, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
+		SchedPolicy: pc.SchedPolicy, Env: pc.Env,
 	}
 	// The bindings this pool's workers accept on, and the sites on them:
 	// its workers route every request of those sites, forwarding the vdirs

@@ -56,6 +56,8 @@ type WorkerSpec struct {
 	TraceFD        int           `json:"trace_fd"`               // its listening socket, inherited; -1: none`  // a file the worker's fd 2 is, reopened on SIGUSR1
 	DevReload      bool          `json:"dev_reload,omitempty"`   // an app that fails to import is served as a 500 page`
 
+	ForwardedHeaders string `json:"forwarded_headers,omitempty"` // server.Config.ForwardedHeaders
+
 	Sites     []SiteSpec     `json:"sites"`
 	Listeners []ListenerSpec `json:"listeners"`
 	// BoardSlot is the worker's slot on its pool's board (see board), which

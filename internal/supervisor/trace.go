@@ -43,12 +43,14 @@ func (s *Supervisor) Trace(ctx context.Context, f trace.Filter, out func(trace.L
 			sock string
 		}
 		var targets []target
+		live := map[int]bool{} // the dialed workers still listed: the others are forgotten
 		if !s.call(func() {
 			for _, p := range s.pools {
 				if f.Pool != "" && p.name != f.Pool {
 					continue
 				}
 				for _, w := range p.workers {
+					live[w.id] = dialed[w.id]
 					if !dialed[w.id] && w.state != poolstate.Stopped && w.state != poolstate.Crashed {
 						targets = append(targets, target{w.id, filepath.Join(s.rundir, "trace-"+strconv.Itoa(w.id)+".sock")})
 					}
@@ -57,6 +59,7 @@ func (s *Supervisor) Trace(ctx context.Context, f trace.Filter, out func(trace.L
 		}) {
 			return nil
 		}
+		dialed = live
 		for _, t := range targets {
 			dialed[t.id] = true
 			wf := f

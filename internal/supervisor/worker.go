@@ -171,7 +171,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	}
 	cfg := server.Config{
 		Handler: spec.Handler, Threads: spec.Threads, Queue: spec.Queue, MaxBody: spec.MaxBody,
-		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill, TrustedProxies: proxies, Trace: hub, Metrics: counters,
+		MinWriteRate: server.WriteRate(spec.MinWriteRate), MaxSpill: spec.MaxSpill, TrustedProxies: proxies, ForwardedHeaders: spec.ForwardedHeaders, Trace: hub, Metrics: counters,
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log, MaxStreams: spec.MaxStreams,
