@@ -25,6 +25,21 @@ var ridBase, ridSeq = func() (uint64, *atomic.Uint64) {
 	return binary.BigEndian.Uint64(b[:]) | 1, new(atomic.Uint64)
 }()
 
+// GivenRequestID is the request id r arrived with, "" if none: the one the
+// accepting worker gave a request forwarded from another pool, else the
+// client's (or its proxy's) X-Request-Id. Crash reports name it.
+func GivenRequestID(r *h1.Request) string {
+	if r.Trusted {
+		if id := r.Header(hdrRequestID); validRequestID(id) {
+			return id
+		}
+	}
+	if id := r.Header("X-Request-Id"); validRequestID(id) {
+		return id
+	}
+	return ""
+}
+
 func requestID(r *h1.Request) trace.ID {
 	if r.Trusted { // forwarded from another pool: the id the accepting worker gave it
 		if id := r.Header(hdrRequestID); validRequestID(id) {

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"wisp/internal/h1"
+	"wisp/internal/server"
 )
 
 // A board is memory shared by the workers of a pool, in which each publishes
@@ -159,7 +160,7 @@ func (v *slotView) begin(r *h1.Request) int {
 			n := copy(text, r.Method)
 			n += copy(text[n:], " ")
 			n += copy(text[n:], r.Target)
-			if id := r.Header("X-Request-Id"); id != "" {
+			if id := server.GivenRequestID(r); id != "" {
 				n += copy(text[n:], " request_id=")
 				n += copy(text[n:], id)
 			}

@@ -164,7 +164,7 @@ func routePool(site *config.Site, path string) string {
 	best, bestLen := "", -1
 	for _, v := range site.Vdirs {
 		p := strings.TrimRight(v.Path, "/")
-		if (p == "" || path == p || strings.HasPrefix(path, p+"/")) && len(p) > bestLen {
+		if _, ok := edge.MatchPrefix(path, p); ok && len(p) > bestLen {
 			best, bestLen = v.Pool, len(p)
 		}
 	}
