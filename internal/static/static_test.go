@@ -176,3 +176,64 @@ func TestRanges(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLocation: whatever the decoded path, a redirect's Location is a path
+// of this host: one leading '/', no '\', no ".." segment.
+func FuzzLocation(f *testing.F) {
+	dir := fuzzFolder(f)
+	for _, p := range []string{"//evil.com/..", "//evil.com", "/\\evil.com", "///evil.com", "/static//evil.com/..", "/docs", "/a b"} {
+		f.Add(p)
+	}
+	hs := map[string]http.Handler{}
+	for _, prefix := range []string{"", "/static"} {
+		h, err := Handler(dir, prefix, Options{})
+		if err != nil {
+			f.Fatal(err)
+		}
+		hs[prefix] = h
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		for prefix, h := range hs {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.URL.Path = prefix + p
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			loc := w.Header().Get("Location")
+			if loc == "" {
+				continue
+			}
+			if !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.ContainsAny(loc, "\\\r\n") ||
+				strings.Contains(loc+"/", "/../") || strings.Contains(loc, "/./") {
+				t.Fatalf("%q%q: Location %q", prefix, p, loc)
+			}
+		}
+	})
+}
+
+// fuzzFolder is a folder of sub-folders for a fuzz target.
+func fuzzFolder(f *testing.F) string {
+	dir := f.TempDir()
+	for _, d := range []string{"evil.com", "docs", "a b", "x/y"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			f.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// FuzzSane: any Range header is judged without a panic, and more than
+// MaxRanges ranges are never sane.
+func FuzzSane(f *testing.F) {
+	for _, s := range []string{"bytes=0-0", "bytes=0-1,5-6", "bytes=-5", "bytes=5-", "bytes=0-5,3-8", "bytes=a-b", "bytes=,,", "bytes=9-1"} {
+		f.Add(s, int64(100))
+	}
+	f.Fuzz(func(t *testing.T, header string, size int64) {
+		if size < 0 {
+			size = -size
+		}
+		ok := sane(header, size)
+		if spec, isBytes := strings.CutPrefix(header, "bytes="); isBytes && len(strings.Split(spec, ",")) > MaxRanges && ok {
+			t.Fatalf("sane(%q) with more than %d ranges", header, MaxRanges)
+		}
+	})
+}
