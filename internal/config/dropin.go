@@ -259,13 +259,14 @@ func PoolKey(name string) string { return keyPath("pools", name) }
 // without its leading '/', each '/' written '_', and every byte but
 // letters, digits, '.' and '-' written %XX ("_" is %5F): "/api/v1" is
 // "api_v1", "/api_v1" is "api%5Fv1". The root is "ROOT" (the vdir
-// "/ROOT" is "%52OOT"). In SITE, a '-' that another '-' follows, or
-// that ends it, is %2D, so that the first "--" ends SITE.
+// "/ROOT" is "%52OOT"). SITE is written the same way, except that '_'
+// stays '_' (a site has no '/' to write so) and a '-' that another '-'
+// follows, or that ends SITE, is %2D, so that the first "--" ends SITE.
 func DropinName(site, vdir string) string {
 	var b strings.Builder
 	for i := 0; i < len(site); i++ {
 		c := site[i]
-		if keepByte(c) && !(c == '-' && (i == len(site)-1 || site[i+1] == '-')) && !(c == '.' && i == 0) {
+		if (keepByte(c) || c == '_') && !(c == '-' && (i == len(site)-1 || site[i+1] == '-')) && !(c == '.' && i == 0) {
 			b.WriteByte(c)
 		} else {
 			fmt.Fprintf(&b, "%%%02X", c)

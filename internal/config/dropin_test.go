@@ -135,7 +135,7 @@ func TestDropinName(t *testing.T) {
 	for _, c := range [][3]string{{"MySite", "/wsgi-test", "MySite--wsgi-test.toml"}, {"MySite", "/", "MySite--ROOT.toml"},
 		{"MySite", "/api/v1", "MySite--api_v1.toml"}, {"MySite", "/api_v1", "MySite--api%5Fv1.toml"},
 		{"MySite", "/ROOT", "MySite--%52OOT.toml"}, {"a b", "/x/y", "a%20b--x_y.toml"}, {"my-site", "/a%b", "my-site--a%25b.toml"},
-		{"a--b", "/c", "a%2D-b--c.toml"}, {"a-", "/-x", "a%2D---x.toml"}, {"a", "/--x", "a----x.toml"}, {"s", "/~u/é", "s--%7Eu_%C3%A9.toml"}} {
+		{"a--b", "/c", "a%2D-b--c.toml"}, {"a-", "/-x", "a%2D---x.toml"}, {"a", "/--x", "a----x.toml"}, {"s", "/~u/é", "s--%7Eu_%C3%A9.toml"}, {"my_site", "/a_b/c", "my_site--a%5Fb_c.toml"}} {
 		if got := DropinName(c[0], c[1]); got != c[2] {
 			t.Errorf("DropinName(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
 		}
