@@ -191,6 +191,9 @@ func Install(r Request) (*Change, error) {
 	}
 	ch := &Change{Files: map[string][]byte{}}
 	vfile := VdirFile(r.Config, r.Site, r.Vdir)
+	if n := len(filepath.Base(vfile)); n > 255 {
+		return nil, fmt.Errorf("site %s vdir %s: its drop-in's name would be %d bytes, more than a file name may have (255)", r.Site, r.Vdir, n)
+	}
 	if exists(vfile) {
 		if ok, what := holds(vfile, r.Site, r.Vdir); !ok {
 			return nil, fmt.Errorf("%s holds %s, not %s%s: it is not replaced; move it away first", vfile, what, r.Site, r.Vdir)

@@ -212,3 +212,13 @@ func TestInstallLegacyAndForeignNames(t *testing.T) {
 		t.Error("a person's file was removed")
 	}
 }
+
+// A vdir whose drop-in name would pass 255 bytes is refused before
+// anything is written.
+func TestInstallNameTooLong(t *testing.T) {
+	cfg := setup(t)
+	if _, err := Install(Request{Config: cfg, Site: "main", Vdir: "/" + strings.Repeat("é", 60), Pool: "default", App: "a:app"}); err == nil ||
+		!strings.Contains(err.Error(), "255") {
+		t.Errorf("a vdir too long for a file name: %v", err)
+	}
+}
