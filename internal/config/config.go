@@ -435,6 +435,12 @@ type Vdir struct {
 	// CacheControl is the Cache-Control of a static vdir's answers.
 	CacheControl string `json:"cache_control,omitempty"`
 
+	// Dotfiles says whether a static vdir serves path segments that start
+	// with '.' (.env, .git/config): "deny" answers them 404, except
+	// .well-known/ at the vdir's root; "allow" serves them. Default
+	// "deny" (set when loading, for a static vdir).
+	Dotfiles string `json:"dotfiles,omitempty"`
+
 	// MaxBody overrides the pool's MaxBody for this vdir: a larger request
 	// body gets 413. Default 0: the pool's.
 	MaxBody Size `json:"max_body,omitempty"`

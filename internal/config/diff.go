@@ -31,6 +31,10 @@ type mount struct {
 	Path           string   `json:"path"`
 	App            string   `json:"app"`
 	RequestTimeout Duration `json:"request_timeout"`
+	// a static vdir's settings, which its workers hold too
+	Static       string `json:"static,omitempty"`
+	CacheControl string `json:"cache_control,omitempty"`
+	Dotfiles     string `json:"dotfiles,omitempty"`
 }
 
 // mounts lists the vdirs of the pool named name, in file order.
@@ -39,7 +43,7 @@ func (c *Config) mounts(name string) []mount {
 	for _, s := range c.Sites {
 		for _, v := range s.Vdirs {
 			if v.Pool == name {
-				ms = append(ms, mount{s.Name, v.Path, v.App, v.RequestTimeout})
+				ms = append(ms, mount{s.Name, v.Path, v.App, v.RequestTimeout, v.Static, v.CacheControl, v.Dotfiles})
 			}
 		}
 	}
@@ -48,10 +52,11 @@ func (c *Config) mounts(name string) []mount {
 
 // Diff compares two configurations for a reload. changed names the pools
 // present in both whose workers must be replaced: their settings differ
-// (Fingerprint) or so do the vdirs they serve (path, app or request
-// timeout; workers load their pool's apps at start). added and removed name
-// the other pools. routesChanged reports any difference in the sites:
-// names, bindings, hostnames, or vdirs (including which pool serves one).
+// (Fingerprint) or so do the vdirs they serve (path, app, request
+// timeout or static settings; workers load their pool's apps at start).
+// added and removed name the other pools. routesChanged reports any
+// difference in the sites: names, bindings, hostnames, or vdirs (including
+// which pool serves one).
 // Changes to [server] are not reported here: compare Server.Fingerprint.
 // Names are sorted; a nil Config counts as empty.
 func Diff(old, new *Config) (changed, added, removed []string, routesChanged bool) {

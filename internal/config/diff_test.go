@@ -112,3 +112,21 @@ func TestFingerprint(t *testing.T) {
 		t.Error("chdir did not change the fingerprint")
 	}
 }
+
+// A static vdir's settings live in its pool's workers: a change of
+// dotfiles or cache_control replaces them.
+func TestDiffStatic(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := "[pools.files]\n[[sites]]\nname = \"main\"\nbindings = [\"127.0.0.1:8080\"]\n[[sites.vdirs]]\npath = \"/\"\nstatic = \"" + dir + "\"\npool = \"files\"\n"
+	base := mustParse(t, "/srv/wisp.toml", src)
+	for _, extra := range []string{"dotfiles = \"allow\"\n", "cache_control = \"max-age=60\"\n"} {
+		changed, _, _, _ := Diff(base, mustParse(t, "/srv/wisp.toml", src+extra))
+		if !slices.Equal(changed, []string{"files"}) {
+			t.Errorf("%s: changed %v, want [files]", strings.TrimSpace(extra), changed)
+		}
+	}
+	if changed, _, _, _ := Diff(base, mustParse(t, "/srv/wisp.toml", src+"dotfiles = \"deny\"\n")); changed != nil {
+		t.Errorf("the default written out: changed %v", changed)
+	}
+}

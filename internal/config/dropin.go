@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -242,7 +243,8 @@ func (l *loader) sources(c *Config) map[string]string {
 	return out
 }
 
-// dropinNameRE keeps what a drop-in's file name may hold of a site or path.
+// dropinNameRE is what the names of drop-ins before issue 19 replaced
+// with "_" (LegacyDropinName).
 var dropinNameRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // SafeName is a name as it may appear in a drop-in's file name.
@@ -251,12 +253,123 @@ func SafeName(s string) string { return dropinNameRE.ReplaceAllString(s, "_") }
 // PoolKey is the key path of a pool, as Sources and errors write it.
 func PoolKey(name string) string { return keyPath("pools", name) }
 
-// DropinName is the file name of the drop-in of a site's vdir:
-// "SITE--VDIR.toml", with "/" for the root written "ROOT".
+// DropinName is the file name of the drop-in of a site's vdir,
+// "SITE--VDIR.toml": one name per site and vdir, and two sites or vdirs
+// never share one (DecodeDropinName reads it back). VDIR is the path
+// without its leading '/', each '/' written '_', and every byte but
+// letters, digits, '.' and '-' written %XX ("_" is %5F): "/api/v1" is
+// "api_v1", "/api_v1" is "api%5Fv1". The root is "ROOT" (the vdir
+// "/ROOT" is "%52OOT"). SITE is written the same way, except that '_'
+// stays '_' (a site has no '/' to write so) and a '-' that another '-'
+// follows, or that ends SITE, is %2D, so that the first "--" ends SITE.
 func DropinName(site, vdir string) string {
+	var b strings.Builder
+	for i := 0; i < len(site); i++ {
+		c := site[i]
+		if (keepByte(c) || c == '_') && !(c == '-' && (i == len(site)-1 || site[i+1] == '-')) && !(c == '.' && i == 0) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	b.WriteString("--")
+	v := strings.TrimPrefix(vdir, "/")
+	switch v {
+	case "":
+		b.WriteString("ROOT")
+	case "ROOT":
+		b.WriteString("%52OOT")
+	default:
+		for i := 0; i < len(v); i++ {
+			switch c := v[i]; {
+			case c == '/':
+				b.WriteByte('_')
+			case keepByte(c):
+				b.WriteByte(c)
+			default:
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+		}
+	}
+	b.WriteString(".toml")
+	return b.String()
+}
+
+// keepByte reports whether a drop-in's file name holds c as it is.
+func keepByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-'
+}
+
+// DecodeDropinName is the site and vdir whose drop-in is named name (a
+// base name, as DropinName writes it); ok is false for any other name.
+func DecodeDropinName(name string) (site, vdir string, ok bool) {
+	rest, ok := strings.CutSuffix(name, ".toml")
+	if !ok {
+		return "", "", false
+	}
+	s, v, ok := strings.Cut(rest, "--")
+	if !ok {
+		return "", "", false
+	}
+	site, err := url.PathUnescape(s)
+	if err != nil {
+		return "", "", false
+	}
+	if v == "ROOT" {
+		vdir = "/"
+	} else {
+		segs := strings.Split(v, "_")
+		for i, seg := range segs {
+			if segs[i], err = url.PathUnescape(seg); err != nil {
+				return "", "", false
+			}
+		}
+		vdir = "/" + strings.Join(segs, "/")
+	}
+	if DropinName(site, vdir) != name { // not written by DropinName
+		return "", "", false
+	}
+	return site, vdir, true
+}
+
+// LegacyDropinName is the name DropinName gave before issue 19, when
+// "/api/v1" and "/api_v1" both became "SITE--api_v1.toml": wisp install
+// and remove still find an older install by it (after checking what the
+// file holds).
+func LegacyDropinName(site, vdir string) string {
 	v := strings.Trim(vdir, "/")
 	if v == "" {
 		v = "ROOT"
 	}
 	return dropinNameRE.ReplaceAllString(site, "_") + "--" + dropinNameRE.ReplaceAllString(strings.ReplaceAll(v, "/", "_"), "_") + ".toml"
+}
+
+// VdirDropin is the site and vdir that an install's drop-in holds: one
+// [[sites]] with its name and one [[sites.vdirs]], nothing else (what
+// `wisp install` writes). ok is false for anything else, or for a file
+// that does not parse.
+func VdirDropin(data []byte) (site, vdir string, ok bool) {
+	var doc map[string]any
+	if toml.Unmarshal(data, &doc) != nil || len(doc) != 1 {
+		return "", "", false
+	}
+	sites, _ := doc["sites"].([]any)
+	if len(sites) != 1 {
+		return "", "", false
+	}
+	st, _ := sites[0].(map[string]any)
+	name, _ := st["name"].(string)
+	vdirs, _ := st["vdirs"].([]any)
+	if len(st) != 2 || name == "" || len(vdirs) != 1 {
+		return "", "", false
+	}
+	v, _ := vdirs[0].(map[string]any)
+	path, _ := v["path"].(string)
+	if path == "" {
+		return "", "", false
+	}
+	if p, err := cleanVdirPath(path); err == nil {
+		path = p // "/api/" is "/api", as loading makes it
+	}
+	return name, path, true
 }

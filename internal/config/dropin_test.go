@@ -133,9 +133,60 @@ bindings = ["127.0.0.1:9999"]
 
 func TestDropinName(t *testing.T) {
 	for _, c := range [][3]string{{"MySite", "/wsgi-test", "MySite--wsgi-test.toml"}, {"MySite", "/", "MySite--ROOT.toml"},
-		{"a b", "/x/y", "a_b--x_y.toml"}} {
+		{"MySite", "/api/v1", "MySite--api_v1.toml"}, {"MySite", "/api_v1", "MySite--api%5Fv1.toml"},
+		{"MySite", "/ROOT", "MySite--%52OOT.toml"}, {"a b", "/x/y", "a%20b--x_y.toml"}, {"my-site", "/a%b", "my-site--a%25b.toml"},
+		{"a--b", "/c", "a%2D-b--c.toml"}, {"a-", "/-x", "a%2D---x.toml"}, {"a", "/--x", "a----x.toml"}, {"s", "/~u/é", "s--%7Eu_%C3%A9.toml"}, {"my_site", "/a_b/c", "my_site--a%5Fb_c.toml"}} {
 		if got := DropinName(c[0], c[1]); got != c[2] {
 			t.Errorf("DropinName(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+		if site, vdir, ok := DecodeDropinName(c[2]); !ok || site != c[0] || vdir != c[1] {
+			t.Errorf("DecodeDropinName(%q) = %q, %q, %v; want %q, %q", c[2], site, vdir, ok, c[0], c[1])
+		}
+	}
+	for _, name := range []string{"MySite.site.toml", "x--a%5fb.toml", "x--a%zz.toml", "x--ROOT", "x--%52OOT-.toml", "ab.toml"} {
+		if site, vdir, ok := DecodeDropinName(name); ok {
+			t.Errorf("DecodeDropinName(%q) = %q, %q: want not a drop-in name", name, site, vdir)
+		}
+	}
+	if got := LegacyDropinName("MySite", "/api_v1"); got != "MySite--api_v1.toml" {
+		t.Errorf("LegacyDropinName: %q", got)
+	}
+}
+
+// FuzzDropinName: two sites or vdirs never share a name, and a name reads
+// back as what made it.
+func FuzzDropinName(f *testing.F) {
+	f.Add("MySite", "/api/v1")
+	f.Add("MySite", "/api_v1")
+	f.Add("a--b", "/-c")
+	f.Add("a-", "/ROOT")
+	f.Fuzz(func(t *testing.T, site, vdir string) {
+		vdir = "/" + vdir
+		name := DropinName(site, vdir)
+		if strings.ContainsAny(name, "/\x00") {
+			t.Fatalf("DropinName(%q, %q) = %q: not a plain file name", site, vdir, name)
+		}
+		s, v, ok := DecodeDropinName(name)
+		if !ok || s != site || v != vdir {
+			t.Fatalf("DecodeDropinName(DropinName(%q, %q) = %q) = %q, %q, %v", site, vdir, name, s, v, ok)
+		}
+	})
+}
+
+func TestVdirDropin(t *testing.T) {
+	for _, c := range []struct {
+		data, site, vdir string
+		ok               bool
+	}{
+		{"# installed\n[[sites]]\nname = \"S\"\n[[sites.vdirs]]\npath = \"/api/\"\napp = \"a:app\"\n", "S", "/api", true},
+		{"[[sites]]\nname = \"S\"\n[[sites.vdirs]]\npath = \"/a\"\n[[sites.vdirs]]\npath = \"/b\"\n", "", "", false},
+		{"[[sites]]\nname = \"S\"\nbindings = [\"x:1\"]\n[[sites.vdirs]]\npath = \"/a\"\n", "", "", false},
+		{"[pools.p]\n", "", "", false},
+		{"[[sites]\n", "", "", false},
+	} {
+		site, vdir, ok := VdirDropin([]byte(c.data))
+		if site != c.site || vdir != c.vdir || ok != c.ok {
+			t.Errorf("VdirDropin(%q) = %q, %q, %v", c.data, site, vdir, ok)
 		}
 	}
 }

@@ -377,6 +377,14 @@ func (l *loader) validateVdir(vp string, v *Vdir, c *Config) {
 	if v.Static != "" && (v.MaxBody != 0 || v.MaxConcurrent != 0) {
 		l.errorf(vp, "max_body and max_concurrent apply to an app's vdir, not to a static folder")
 	}
+	switch {
+	case l.defined(keyPath(vp, "dotfiles")) && v.Static == "":
+		l.errorf(keyPath(vp, "dotfiles"), "applies to a static folder, not to an app's vdir")
+	case v.Dotfiles == "" && v.Static != "":
+		v.Dotfiles = "deny"
+	case v.Dotfiles != "" && v.Dotfiles != "deny" && v.Dotfiles != "allow":
+		l.errorf(keyPath(vp, "dotfiles"), `must be "deny" or "allow", got %q`, v.Dotfiles)
+	}
 }
 
 // validateTLS checks a site's tls table (files or ACME), redirect_http and

@@ -5,7 +5,8 @@
 // An install never rewrites a file a person wrote. Each install is a drop-in
 // of the wisp.d folder beside the main wisp.toml (see config.ReadDropins):
 //
-//	wisp.d/SITE--VDIR.toml   the vdir (one per install; installing again replaces it)
+//	wisp.d/SITE--VDIR.toml   the vdir (one per install; installing again replaces it;
+//	                         config.DropinName: /api/v1 is api_v1, /api_v1 api%5Fv1)
 //	wisp.d/SITE.site.toml    a site the install created (bindings), while it has vdirs
 //	wisp.d/POOL.pool.toml    a pool the install created, while a vdir uses it
 //
@@ -142,6 +143,26 @@ func VdirFile(cfg, site, vdir string) string {
 	return filepath.Join(config.DropinDir(cfg), config.DropinName(site, vdir))
 }
 
+// legacyVdirFile is the name VdirFile gave before issue 19, which two vdirs
+// could share (config.LegacyDropinName).
+func legacyVdirFile(cfg, site, vdir string) string {
+	return filepath.Join(config.DropinDir(cfg), config.LegacyDropinName(site, vdir))
+}
+
+// holds reports whether file is the drop-in of the install of site and
+// vdir (and nothing else); what says what it holds instead, for errors.
+func holds(file, site, vdir string) (ok bool, what string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false, err.Error()
+	}
+	s, v, isInstall := config.VdirDropin(b)
+	if !isInstall {
+		return false, "something other than one install (a [[sites]] with a name and one [[sites.vdirs]])"
+	}
+	return s == site && v == vdir, fmt.Sprintf("the install of site %s vdir %s", s, v)
+}
+
 // load reads the main file and its drop-ins; a missing main file, or one
 // with no site yet (what the first install makes), is an empty
 // configuration.
@@ -170,7 +191,15 @@ func Install(r Request) (*Change, error) {
 	}
 	ch := &Change{Files: map[string][]byte{}}
 	vfile := VdirFile(r.Config, r.Site, r.Vdir)
-	siteExists, poolExists := false, false
+	if n := len(filepath.Base(vfile)); n > 255 {
+		return nil, fmt.Errorf("site %s vdir %s: its drop-in's name would be %d bytes, more than a file name may have (255)", r.Site, r.Vdir, n)
+	}
+	if exists(vfile) {
+		if ok, what := holds(vfile, r.Site, r.Vdir); !ok {
+			return nil, fmt.Errorf("%s holds %s, not %s%s: it is not replaced; move it away first", vfile, what, r.Site, r.Vdir)
+		}
+	}
+	siteExists, poolExists, legacyReplaced := false, false, false
 	if cur != nil {
 		_, poolExists = cur.Pools[r.Pool]
 		for i, st := range cur.Sites {
@@ -180,9 +209,17 @@ func Install(r Request) (*Change, error) {
 			siteExists = true
 			for j, v := range st.Vdirs {
 				src := cur.Sources[fmt.Sprintf("sites[%d].vdirs[%d]", i, j)]
-				if v.Path == r.Vdir && !sameFile(src, vfile) {
-					return nil, fmt.Errorf("site %s already has the vdir %s, from %s: remove it there first (wisp install replaces only its own installs)", r.Site, r.Vdir, src)
+				if v.Path != r.Vdir || sameFile(src, vfile) {
+					continue
 				}
+				if legacy := legacyVdirFile(r.Config, r.Site, r.Vdir); sameFile(src, legacy) {
+					if ok, _ := holds(legacy, r.Site, r.Vdir); ok {
+						ch.Files[legacy] = nil // an earlier install, by its older name: replaced
+						legacyReplaced = true
+						continue
+					}
+				}
+				return nil, fmt.Errorf("site %s already has the vdir %s, from %s: remove it there first (wisp install replaces only its own installs)", r.Site, r.Vdir, src)
 			}
 		}
 	}
@@ -212,7 +249,7 @@ func Install(r Request) (*Change, error) {
 	}
 	ch.Files[vfile] = encode("installed by wisp install; wisp remove --site "+r.Site+" --vdir "+r.Vdir+" takes it away", map[string]any{
 		"sites": []any{map[string]any{"name": r.Site, "vdirs": []any{vdir}}}})
-	if _, err := os.Stat(vfile); err == nil {
+	if exists(vfile) || legacyReplaced {
 		ch.Notes = append(ch.Notes, fmt.Sprintf("%s%s replaced (%s)", r.Site, r.Vdir, vfile))
 	} else {
 		ch.Notes = append(ch.Notes, fmt.Sprintf("%s%s installed (%s)", r.Site, r.Vdir, vfile))
@@ -228,7 +265,17 @@ func Remove(cfgPath, site, vdir string) (*Change, error) {
 		return nil, fmt.Errorf("the configuration does not load as it is; fix it first: %w", err)
 	}
 	vfile := VdirFile(cfgPath, site, vdir)
-	if _, err := os.Stat(vfile); err != nil {
+	found := false
+	for _, f := range []string{vfile, legacyVdirFile(cfgPath, site, vdir)} {
+		if ok, _ := holds(f, site, vdir); ok {
+			vfile, found = f, true // or by its older name: an install from before issue 19
+			break
+		}
+	}
+	if !found {
+		if ok, what := holds(vfile, site, vdir); exists(vfile) && !ok {
+			return nil, fmt.Errorf("%s holds %s, not %s%s: nothing removed", vfile, what, site, vdir)
+		}
 		if cur != nil {
 			for i, st := range cur.Sites {
 				for j, v := range st.Vdirs {

@@ -3,6 +3,7 @@ package install
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -114,5 +115,110 @@ func TestShimDir(t *testing.T) {
 	again, _ := ShimDir("/usr/bin/wisp")
 	if again != dir {
 		t.Errorf("a second call made %s, not %s", again, dir)
+	}
+}
+
+// Two vdirs whose old drop-in names were the same (/api/v1 and /api_v1
+// were both main--api_v1.toml) get a file each; removing one leaves the
+// other.
+func TestInstallNamesDoNotCollide(t *testing.T) {
+	cfg := setup(t)
+	for _, v := range []string{"/api/v1", "/api_v1", "/api-v1", "/api.v1"} {
+		ch, err := Install(Request{Config: cfg, Site: "main", Vdir: v, Pool: "default", App: "a:app"})
+		if err != nil {
+			t.Fatalf("install %s: %v", v, err)
+		}
+		if err := ch.Apply(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vdirs := func() []string {
+		t.Helper()
+		c, err := config.Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, v := range c.Sites[0].Vdirs {
+			out = append(out, v.Path)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if got := vdirs(); strings.Join(got, " ") != "/ /api-v1 /api.v1 /api/v1 /api_v1" {
+		t.Fatalf("vdirs after four installs: %v", got)
+	}
+	ch, err := Remove(cfg, "main", "/api/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Files) != 1 {
+		t.Errorf("remove /api/v1 touches %v", ch.Files)
+	}
+	ch.Apply()
+	if got := vdirs(); strings.Join(got, " ") != "/ /api-v1 /api.v1 /api_v1" {
+		t.Errorf("after removing /api/v1: %v", got)
+	}
+}
+
+// A drop-in by the name an install would write that holds something else
+// is neither replaced nor removed; one written by the older naming is found
+// by remove and replaced by install, after checking what it holds.
+func TestInstallLegacyAndForeignNames(t *testing.T) {
+	cfg := setup(t)
+	dir := config.DropinDir(cfg)
+	os.MkdirAll(dir, 0o755)
+	old := filepath.Join(dir, "main--api_v1.toml") // what the old naming wrote for /api_v1
+	legacy := "# installed by wisp install\n[[sites]]\nname = \"main\"\n\n  [[sites.vdirs]]\n  path = \"/api_v1\"\n  app = \"a:app\"\n  pool = \"default\"\n"
+	os.WriteFile(old, []byte(legacy), 0o644)
+	if _, err := Install(Request{Config: cfg, Site: "main", Vdir: "/api/v1", Pool: "default", App: "b:app"}); err == nil ||
+		!strings.Contains(err.Error(), old) || !strings.Contains(err.Error(), "vdir /api_v1") {
+		t.Errorf("install /api/v1 over the older /api_v1 file: %v", err)
+	}
+	if _, err := Remove(cfg, "main", "/api/v1"); err == nil || !strings.Contains(err.Error(), old) {
+		t.Errorf("remove /api/v1 with the older /api_v1 file: %v", err)
+	}
+	// reinstalling /api_v1 moves it to its new name
+	ch, err := Install(Request{Config: cfg, Site: "main", Vdir: "/api_v1", Pool: "default", App: "c:app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := ch.Files[old]; !ok || b != nil || ch.Files[VdirFile(cfg, "main", "/api_v1")] == nil {
+		t.Errorf("reinstall of an older install: %v", ch.Files)
+	}
+	ch.Rollback() // not applied: nothing to put back
+	// remove finds it by the older name
+	ch, err = Remove(cfg, "main", "/api_v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := ch.Files[old]; !ok || b != nil || len(ch.Files) != 1 {
+		t.Errorf("remove of an older install: %v", ch.Files)
+	}
+	ch.Apply()
+	if exists(old) {
+		t.Error("the older drop-in is still there")
+	}
+	// a file a person wrote under an install's name, with two vdirs
+	mine := VdirFile(cfg, "main", "/x")
+	os.WriteFile(mine, []byte("[[sites]]\nname = \"main\"\n[[sites.vdirs]]\npath = \"/x\"\napp = \"a:app\"\n[[sites.vdirs]]\npath = \"/y\"\napp = \"a:app\"\n"), 0o644)
+	if _, err := Install(Request{Config: cfg, Site: "main", Vdir: "/x", Pool: "default", App: "b:app"}); err == nil || !strings.Contains(err.Error(), mine) {
+		t.Errorf("install over a file with two vdirs: %v", err)
+	}
+	if _, err := Remove(cfg, "main", "/x"); err == nil || !strings.Contains(err.Error(), mine) {
+		t.Errorf("remove of a file with two vdirs: %v", err)
+	}
+	if !exists(mine) {
+		t.Error("a person's file was removed")
+	}
+}
+
+// A vdir whose drop-in name would pass 255 bytes is refused before
+// anything is written.
+func TestInstallNameTooLong(t *testing.T) {
+	cfg := setup(t)
+	if _, err := Install(Request{Config: cfg, Site: "main", Vdir: "/" + strings.Repeat("é", 60), Pool: "default", App: "a:app"}); err == nil ||
+		!strings.Contains(err.Error(), "255") {
+		t.Errorf("a vdir too long for a file name: %v", err)
 	}
 }

@@ -181,6 +181,8 @@ type Mount struct {
 	// unused. CacheControl is its answers' Cache-Control.
 	Static, CacheControl string
 	Site                 string // the site, named to the pool a request is forwarded to
+	// Dotfiles "allow" serves a static folder's dot files ("" or "deny": 404).
+	Dotfiles string
 	// Timeout bounds each request's time in the app (0: Config.RequestTimeout).
 	Timeout time.Duration
 	// MaxBody bounds its request bodies (0: Config.MaxBody); MaxConcurrent
@@ -284,7 +286,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			continue
 		}
 		if m.Static != "" {
-			h, err := static.Handler(m.Static, p, m.CacheControl)
+			h, err := static.Handler(m.Static, p, static.Options{CacheControl: m.CacheControl, AllowDotfiles: m.Dotfiles == "allow"})
 			if err != nil {
 				return nil, err
 			}

@@ -66,7 +66,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 			m := MountSpec{Prefix: v.Path, Timeout: time.Duration(v.RequestTimeout), MaxBody: int64(v.MaxBody),
 				MaxConcurrent: shareOf(v.MaxConcurrent, pc.Processes)}
 			if v.Pool == name {
-				m.Target, m.Static, m.Cache = v.App, v.Static, v.CacheControl
+				m.Target, m.Static, m.Cache, m.Dotfiles = v.App, v.Static, v.CacheControl, v.Dotfiles
 				serves = true
 			} else {
 				m.Forward = s.listeners["pool:"+v.Pool].addr

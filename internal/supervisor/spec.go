@@ -100,6 +100,8 @@ type MountSpec struct {
 	// none); MaxConcurrent is this process's share.
 	MaxBody       int64 `json:"max_body,omitempty"`
 	MaxConcurrent int   `json:"max_concurrent,omitempty"`
+	// Dotfiles is a static folder's dotfiles ("allow" serves them).
+	Dotfiles string `json:"dotfiles,omitempty"`
 }
 
 // ListenerSpec describes an inherited listener: a site binding shared by

@@ -186,7 +186,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		var ms []server.Mount
 		for _, m := range st.Mounts {
 			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name,
-				Static: m.Static, CacheControl: m.Cache, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent})
+				Static: m.Static, CacheControl: m.Cache, Dotfiles: m.Dotfiles, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent})
 		}
 		c := cfg
 		if st.AccessLog != "" || st.AccessFormat != "" {
