@@ -33,6 +33,13 @@ def pids(driver, pool):
         ".filter(e => e.dataset.pool === arguments[0]).map(e => e.textContent)", pool))
 
 
+def worker_states(driver, pool):
+    # each worker's state, as its row (or card) shows it
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('span.pid')).filter(e => e.dataset.pool === arguments[0])"
+        ".map(e => (e.closest('tr').querySelector('[class*=state-]') || {}).textContent || '')", pool)
+
+
 def wait(what, cond, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -187,12 +194,17 @@ def main():
         wait("the rate chart's first interval", lambda: driver.execute_script("return document.getElementById('rateNow').textContent"))
         clicked = driver.execute_script(
             "const b = document.querySelector(`button.act-recycle[data-pool='${arguments[0]}']`);"
-            "if (!b) return false; b.click(); return true;", pool)
+            "if (!b) return false; window.__pressed = b; b.click(); return true;", pool)
         if not clicked:
             raise SystemExit("no recycle button for pool " + pool)
         after = wait("new pids", lambda: (lambda p: p if p and not set(p) & set(before) else None)(pids(driver, pool)), 60)
         if driver.execute_script("return window.wispLoadedAt") != loaded:
             raise SystemExit("the page reloaded")
+        # the button pressed is still the page's (rows are updated in place),
+        # and each new worker's state is shown in its row
+        kept = driver.execute_script("return !!(window.__pressed && window.__pressed.isConnected)")
+        states = wait("the new workers ready", lambda: (lambda st: st if len(st) == 2 and set(st) == {"ready"} else None)(
+            worker_states(driver, pool)), 30)
         trace = wait("the live trace", lambda: driver.execute_script("return document.getElementById('trace').textContent"))
         events = wait("the recycles", lambda: (lambda t: t if "recycled" in t else None)(
             driver.execute_script("return document.getElementById('events').textContent")))
@@ -201,7 +213,7 @@ def main():
             driver.save_screenshot(shot)
         driver.set_window_size(390, 844)  # a phone
         narrow = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-        print(json.dumps({"before": before, "after": after, "trace": trace[:200], "events": events, "phone_fits": narrow}))
+        print(json.dumps({"before": before, "after": after, "kept": kept, "states": states, "trace": trace[:200], "events": events, "phone_fits": narrow}))
     finally:
         driver.quit()
 
