@@ -139,7 +139,7 @@ def layout(url, pools, outdir):
     try:
         driver.set_script_timeout(20)
         driver.get(url)
-        for w, h in ((1280, 800), (390, 844)):
+        for w, h in ((390, 844), (1280, 800)):
             viewport(driver, w, h)
             m = dict(zip(("inner_width", "inner_height"), driver.execute_script("return [window.innerWidth, window.innerHeight]")))
             try:
@@ -159,6 +159,7 @@ def layout(url, pools, outdir):
             m["screenshot"] = shot
             res["sizes"][str(w)] = m
         # Stop, on the phone: a first click only asks.
+        viewport(driver, 390, 844)
         pool = pools[0]
         sel = "button[data-verb=stop][data-pool='%s']" % pool
         res["state_before"] = pool_state(driver, pool)
