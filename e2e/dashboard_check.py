@@ -173,6 +173,13 @@ def layout(url, pools, outdir):
         wait("the start button enabled", lambda: driver.execute_script("return !document.querySelector(arguments[0]).disabled", start), 10)
         driver.find_element(By.CSS_SELECTOR, start).click()
         res["state_after_start"] = wait("the pool started", lambda: (lambda s: s if s in ("running", "idle") else None)(pool_state(driver, pool)), 60)
+        # the phone again, now with exited workers and recycles listed
+        time.sleep(1.5)
+        res["after"] = {"inner_width": driver.execute_script("return window.innerWidth"),
+                        "scroll_width": driver.execute_script("return document.documentElement.scrollWidth"),
+                        "tables": driver.execute_script(TABLES_JS),
+                        "error": driver.execute_script("return document.getElementById('error').textContent")}
+        driver.save_screenshot("%s/dashboard-390-after-stop.png" % outdir)
         print(json.dumps(res))
     except BaseException:
         print(json.dumps(res))

@@ -129,6 +129,19 @@ pool = "reports"
 		StateAfterOneClick  string `json:"state_after_one_click"`
 		StateAfterTwoClicks string `json:"state_after_two_clicks"`
 		StateAfterStart     string `json:"state_after_start"`
+		After               struct {
+			InnerWidth  float64 `json:"inner_width"`
+			ScrollWidth float64 `json:"scroll_width"`
+			Tables      []struct {
+				ID                string
+				Rows              int
+				ScrollWidth       float64 `json:"scroll_width"`
+				ClientWidth       float64 `json:"client_width"`
+				ParentScrollWidth float64 `json:"parent_scroll_width"`
+				ParentClientWidth float64 `json:"parent_client_width"`
+			}
+			Error string
+		}
 	}
 	for i := len(lines) - 1; i >= 0; i-- {
 		if strings.HasPrefix(lines[i], "{") {
@@ -206,5 +219,21 @@ pool = "reports"
 	}
 	if res.StateAfterTwoClicks != "stopped" || res.StateAfterStart != "running" {
 		t.Errorf("stop confirmed, then start: %q, %q; want stopped, running", res.StateAfterTwoClicks, res.StateAfterStart)
+	}
+	a := res.After
+	if a.InnerWidth != 390 || a.ScrollWidth > a.InnerWidth || a.Error != "" {
+		t.Errorf("390 px after stop and start: scrollWidth %v, innerWidth %v, error %q", a.ScrollWidth, a.InnerWidth, a.Error)
+	}
+	exited := 0
+	for _, tb := range a.Tables {
+		if tb.ScrollWidth > tb.ClientWidth || tb.ParentScrollWidth > tb.ParentClientWidth {
+			t.Errorf("390 px after stop and start: table %s is clipped: %+v", tb.ID, tb)
+		}
+		if tb.ID == "exited" {
+			exited = tb.Rows
+		}
+	}
+	if exited < 2 {
+		t.Errorf("390 px after stop and start: %d exited workers listed, want the pool's 2", exited)
 	}
 }
