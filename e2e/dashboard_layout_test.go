@@ -237,3 +237,40 @@ pool = "reports"
 		t.Errorf("390 px after stop and start: %d exited workers listed, want the pool's 2", exited)
 	}
 }
+
+// An in-process server (wisp run, no pools): /api/status gives its traffic
+// as "process", which the page shows as one row: requests, 5xx answers and
+// the duration histogram, one count per bucket bound and +Inf.
+func TestDashboardStatusInProcess(t *testing.T) {
+	admin := "127.0.0.1:" + pickPort(t)
+	w := start(t, app("dashboard/app.py"), "--admin", admin)
+	for _, p := range []string{"/", "/slow?ms=20", "/fail", "/fail", "/"} {
+		get(w.Client, w.URL+p)
+	}
+	var st struct {
+		Pools   []json.RawMessage
+		Buckets []float64
+		Process *struct {
+			Requests, Errors uint64
+			Duration         struct{ Counts []uint64 }
+		}
+	}
+	if !eventually(5*time.Second, func() bool {
+		resp, err := w.Client.Get("http://" + admin + "/api/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Process != nil && st.Process.Requests >= 5
+	}) {
+		t.Fatalf("/api/status: %+v, want the process's 5 requests", st)
+	}
+	var n uint64
+	for _, c := range st.Process.Duration.Counts {
+		n += c
+	}
+	if len(st.Pools) != 0 || st.Process.Errors != 2 || len(st.Buckets) == 0 || len(st.Process.Duration.Counts) != len(st.Buckets)+1 || n != st.Process.Requests {
+		t.Errorf("/api/status: pools %d, process %+v, buckets %v; want no pools, 2 errors, a count per bucket and +Inf adding up to the requests",
+			len(st.Pools), *st.Process, st.Buckets)
+	}
+}
