@@ -160,8 +160,10 @@ func TestStatusMarksExited(t *testing.T) {
 }
 
 // The dashboard in a real headless browser (Chromium): it shows the worker
-// pids, a press of recycle replaces them without a page reload, the live
-// trace and the recycles show, and the page fits a phone's width.
+// pids, a press of recycle replaces them without a page reload (the button
+// pressed stays the page's: rows are updated in place), each new worker's
+// state shows, the live trace and the recycles show, and the page fits a
+// phone's width.
 func TestDashboardChromium(t *testing.T) {
 	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromedriver"} {
 		if _, err := os.Stat(p); err != nil {
@@ -198,6 +200,8 @@ func TestDashboardChromium(t *testing.T) {
 		Before, After []string
 		Trace, Events string
 		PhoneFits     bool `json:"phone_fits"`
+		Kept          bool
+		States        []string
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
@@ -205,5 +209,11 @@ func TestDashboardChromium(t *testing.T) {
 	}
 	if len(res.Before) != 2 || len(res.After) != 2 || !strings.Contains(res.Trace, "print: /dash") || !strings.Contains(res.Events, "recycled") || !res.PhoneFits {
 		t.Errorf("dashboard: %+v", res)
+	}
+	if !res.Kept {
+		t.Errorf("the recycle button pressed was replaced by the page's refresh (a click could land on a button that is gone)")
+	}
+	if len(res.States) != 2 || res.States[0] != "ready" || res.States[1] != "ready" {
+		t.Errorf("the new workers' states: %q, want ready, ready", res.States)
 	}
 }

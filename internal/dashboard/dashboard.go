@@ -1,13 +1,17 @@
 // Package dashboard is the admin listener's page: one HTML file embedded in
 // the binary (no CDN, no build step), and the small JSON API it polls:
-// pools and workers, sites and vdirs, request rate and latency (from the
-// metrics counters), recent recycles and crashes, a live tail of the trace,
-// and the recycle, start and stop buttons.
+// pools and workers, sites and vdirs, each pool's request counters and
+// duration histogram (the page turns two successive polls into a request
+// rate, p50/p99 latency and an error rate), recent recycles and crashes, a
+// live tail of the trace, the recycle, start and stop buttons, and the
+// favicon.
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -22,6 +26,14 @@ import (
 //go:embed index.html
 var page []byte
 
+// favicon is the page's icon, an SVG: served at /favicon.ico (which browsers
+// and crawlers ask for) and inlined in the page as a data: link, so that a
+// listener with a token, which answers /favicon.ico only with it, needs no
+// request for it.
+//
+//go:embed favicon.svg
+var favicon []byte
+
 // Options are what the dashboard shows and acts on.
 type Options struct {
 	Target  control.Target                                                              // status and pool actions
@@ -35,6 +47,37 @@ type pool struct {
 	poolstate.PoolStatus
 	Recycles map[string]uint64 `json:"recycles,omitempty"`
 	Crashes  uint64            `json:"crashes"`
+	Traffic  traffic           `json:"traffic"`
+}
+
+// traffic is a pool's request counters since it was configured (they never
+// go backwards across a recycle): the page subtracts two polls.
+type traffic struct {
+	Requests uint64            `json:"requests"` // answered
+	Errors   uint64            `json:"errors"`   // answered with a 5xx
+	Refused  uint64            `json:"refused"`  // refused before the app ran (408, 413, 503 queue full...)
+	Duration metrics.Histogram `json:"duration"` // per bucket of status.Buckets, then +Inf
+}
+
+// trafficOf sums a pool's series.
+func trafficOf(s metrics.Snapshot) traffic {
+	t := traffic{Duration: metrics.Histogram{Counts: make([]uint64, len(metrics.Buckets)+1)}}
+	for _, x := range s.Series {
+		t.Requests += x.Requests
+		if x.Code == "5xx" {
+			t.Errors += x.Requests
+		}
+		for i, c := range x.Duration.Counts {
+			if i < len(t.Duration.Counts) {
+				t.Duration.Counts[i] += c
+			}
+		}
+		t.Duration.Sum += x.Duration.Sum
+	}
+	for _, n := range s.Refused {
+		t.Refused += n
+	}
+	return t
 }
 
 type vdir struct {
@@ -46,26 +89,37 @@ type vdir struct {
 }
 
 type status struct {
-	PID         int     `json:"pid"`
-	Config      string  `json:"config"`
-	Pools       []pool  `json:"pools"`
-	Vdirs       []vdir  `json:"vdirs"`
-	Requests    uint64  `json:"requests"`     // all requests answered, for the rate chart
-	DurationSum float64 `json:"duration_sum"` // their total time in seconds, for the latency chart
+	PID    int    `json:"pid"`
+	Config string `json:"config"`
+	Pools  []pool `json:"pools"`
+	// Process is an in-process server's traffic (wisp run without
+	// --workers: no pools).
+	Process *traffic `json:"process,omitempty"`
+	// Buckets are the duration histograms' upper bounds, in seconds.
+	Buckets     []float64 `json:"buckets"`
+	Vdirs       []vdir    `json:"vdirs"`
+	Requests    uint64    `json:"requests"`     // all requests answered, for the rate chart
+	DurationSum float64   `json:"duration_sum"` // their total time in seconds, for the latency chart
 }
 
 // Handler serves the page at / and its API under /api/.
 func Handler(o Options) http.Handler {
+	body := bytes.Replace(page, []byte("@FAVICON@"), []byte("data:image/svg+xml;base64,"+base64.StdEncoding.EncodeToString(favicon)), 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
-		w.Write(page)
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
+		w.Write(body)
+	})
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		w.Write(favicon)
 	})
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st := o.Target.Status()
-		out := status{PID: st.PID, Config: st.Config}
+		out := status{PID: st.PID, Config: st.Config, Buckets: metrics.Buckets}
 		views := map[string]metrics.PoolView{}
 		if o.Metrics != nil {
 			for _, v := range o.Metrics() {
@@ -78,7 +132,11 @@ func Handler(o Options) http.Handler {
 		}
 		for _, p := range st.Pools {
 			v := views[p.Name]
-			out.Pools = append(out.Pools, pool{PoolStatus: p, Recycles: v.Recycles, Crashes: v.Crashes})
+			out.Pools = append(out.Pools, pool{PoolStatus: p, Recycles: v.Recycles, Crashes: v.Crashes, Traffic: trafficOf(v.Snap)})
+		}
+		if v, ok := views[""]; ok && len(st.Pools) == 0 {
+			t := trafficOf(v.Snap)
+			out.Process = &t
 		}
 		if o.Config != nil {
 			if c := o.Config(); c != nil {
