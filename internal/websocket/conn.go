@@ -363,7 +363,9 @@ func (c *Conn) closeReceived(p []byte) error {
 		c.flush()
 	}
 	c.wmu.Unlock()
-	c.shutdown(true)
+	// The peer sends nothing after its close frame, so nothing unread can
+	// turn the close into a reset: close at once, without lingering.
+	c.shutdown(false)
 	c.rerr = &CloseError{Code: code, Reason: reason, Remote: true}
 	return c.rerr
 }
