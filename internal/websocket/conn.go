@@ -486,6 +486,9 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 		rsv = bitRsv1
 	}
 	c.writeFrame(op, rsv, p)
+	if c.def != nil && cap(c.def.out.b) > 1<<20 {
+		c.def.out.b = nil // keep no big buffer between messages
+	}
 	return c.werr
 }
 
