@@ -84,3 +84,55 @@ func BenchmarkEcho64Deflate(b *testing.B) {
 	cli, srv := net.Pipe()
 	benchEcho(b, cli, srv, Options{Deflate: &Deflate{ServerNoContextTakeover: true, ClientNoContextTakeover: true}})
 }
+
+// loopReader yields the same bytes forever.
+type loopReader struct {
+	b   []byte
+	off int
+}
+
+func (r *loopReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k := copy(p[n:], r.b[r.off:])
+		n += k
+		r.off = (r.off + k) % len(r.b)
+	}
+	return n, nil
+}
+
+// BenchmarkCodec64 is the Conn's own cost for a 64-byte message read and
+// written back, without a transport: reading and unmasking a frame, and
+// framing the echo into the write buffer, flushed every 16 messages.
+func BenchmarkCodec64(b *testing.B) {
+	for _, text := range []bool{false, true} {
+		name, op := "binary", byte(OpBinary)
+		if text {
+			name, op = "text", byte(OpText)
+		}
+		b.Run(name, func(b *testing.B) {
+			payload := make([]byte, 64)
+			for i := range payload {
+				payload[i] = byte('a' + i%26)
+			}
+			rw := struct {
+				io.Reader
+				io.Writer
+			}{&loopReader{b: cframe(fin|op, payload)}, io.Discard}
+			c := NewConn(rw, nil, Options{})
+			buf := make([]byte, 0, 128)
+			b.SetBytes(64)
+			b.ReportAllocs()
+			for i := range b.N {
+				op, msg, err := c.ReadMessage(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.WriteMessage(op, msg)
+				if i%16 == 15 {
+					c.Flush()
+				}
+			}
+		})
+	}
+}

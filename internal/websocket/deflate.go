@@ -153,10 +153,10 @@ const windowSize = 1 << 15
 
 // deflater compresses the messages a Conn sends.
 type deflater struct {
-	fw      *flate.Writer
-	out     sliceWriter
-	level   int
-	noTakeo bool // reset the compressor before each message
+	fw    *flate.Writer
+	out   sliceWriter
+	level int
+	fresh bool // reset the compressor before each message
 }
 
 // sliceWriter appends what it is written to b.
@@ -177,7 +177,7 @@ func (d *deflater) compress(p []byte) ([]byte, error) {
 			return nil, err
 		}
 		d.fw = fw
-	} else if d.noTakeo {
+	} else if d.fresh {
 		d.fw.Reset(&d.out)
 	}
 	if _, err := d.fw.Write(p); err != nil {
@@ -201,10 +201,10 @@ var inflateTrailer = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff
 // inflater decompresses the messages a Conn receives, bounding their size
 // as it goes.
 type inflater struct {
-	fr      io.ReadCloser // a flate.Resetter
-	src     twoPart
-	hist    []byte // the last windowSize bytes of output, for context takeover
-	noTakeo bool   // the client resets its compressor for each message
+	fr    io.ReadCloser // a flate.Resetter
+	src   twoPart
+	hist  []byte // the last windowSize bytes of output, for context takeover
+	fresh bool   // the client resets its compressor for each message
 }
 
 // errTooBig is a message whose decompressed size passes the limit.
@@ -217,7 +217,7 @@ var errTooBig = errors.New("decompressed message too big")
 func (f *inflater) inflate(dst, comp []byte, limit int64) ([]byte, error) {
 	f.src = twoPart{a: comp, b: inflateTrailer}
 	var dict []byte
-	if !f.noTakeo {
+	if !f.fresh {
 		dict = f.hist
 	}
 	if f.fr == nil {
@@ -250,7 +250,7 @@ func (f *inflater) inflate(dst, comp []byte, limit int64) ([]byte, error) {
 			return dst, err
 		}
 	}
-	if !f.noTakeo {
+	if !f.fresh {
 		out := dst[start:]
 		if len(out) >= windowSize {
 			f.hist = append(f.hist[:0], out[len(out)-windowSize:]...)

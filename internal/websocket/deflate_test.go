@@ -144,7 +144,7 @@ func TestDeflateEcho(t *testing.T) {
 				}
 				inf := &inflater{}
 				if d != nil {
-					inf.noTakeo = d.ServerNoContextTakeover
+					inf.fresh = d.ServerNoContextTakeover
 				}
 				for i, w := range want {
 					f := got[i]
