@@ -15,8 +15,20 @@
 //	c := websocket.NewConn(nc, br, websocket.Options{Deflate: d})
 //
 //	// HTTP/2 (extended CONNECT): the same, with CheckConnect, a 200
-//	// response carrying ResponseHeaders, and the stream as the transport.
+//	// response carrying ResponseHeaders (no Sec-WebSocket-Accept: there
+//	// is no key), and the stream as the transport.
 //	c := websocket.NewConn(stream, nil, websocket.Options{Deflate: d})
+//
+// fields yields the request's header fields, name and value, in order; for
+// an h1.Request:
+//
+//	fields := func(yield func(string, string) bool) {
+//		for _, f := range r.Fields {
+//			if !yield(f.Name, f.Value) {
+//				return
+//			}
+//		}
+//	}
 //
 // br is the connection's bufio.Reader, which may hold bytes the client sent
 // right after its request. Then one goroutine reads:
@@ -39,8 +51,10 @@
 // frame that is fragmented or over 125 bytes, a continuation without a
 // start or a new message inside a fragmented one, a 64-bit length with its
 // top bit set, an invalid close code (1002); text that is not UTF-8, checked
-// as each frame arrives so that a message fails at its first bad fragment,
-// or a close reason that is not (1007); a message over the size limit,
+// as each frame arrives so that a message fails at its first bad fragment
+// (a compressed message: once inflated, at its last frame), a close reason
+// that is not, or compressed data that does not inflate (1007); a message
+// over the size limit,
 // checked on each frame header before its payload is read, and while
 // inflating a compressed message so that a zip bomb cannot grow memory past
 // the limit (1009).
