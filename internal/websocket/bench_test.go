@@ -79,10 +79,17 @@ func BenchmarkEcho64TCP(b *testing.B) {
 }
 
 // BenchmarkEcho64Deflate is the net.Pipe echo with permessage-deflate (no
-// context takeover either way).
+// context takeover either way, BestSpeed).
 func BenchmarkEcho64Deflate(b *testing.B) {
 	cli, srv := net.Pipe()
-	benchEcho(b, cli, srv, Options{Deflate: &Deflate{ServerNoContextTakeover: true, ClientNoContextTakeover: true}})
+	benchEcho(b, cli, srv, Options{Deflate: &Deflate{ServerNoContextTakeover: true, ClientNoContextTakeover: true, Level: 1}})
+}
+
+// BenchmarkEcho64DeflatePool is BenchmarkEcho64Deflate with the
+// compressor borrowed from a FlatePool for each message.
+func BenchmarkEcho64DeflatePool(b *testing.B) {
+	cli, srv := net.Pipe()
+	benchEcho(b, cli, srv, Options{Deflate: &Deflate{ServerNoContextTakeover: true, ClientNoContextTakeover: true, Level: 1}, FlatePool: &FlatePool{}})
 }
 
 // loopReader yields the same bytes forever.

@@ -30,6 +30,10 @@ type Options struct {
 	// Deflate is the permessage-deflate agreement (NegotiateDeflate); nil
 	// means no compression, and a frame with RSV1 set is then an error.
 	Deflate *Deflate
+	// FlatePool, if set, lends a compressor to each message a connection
+	// sends when Deflate has ServerNoContextTakeover, rather than the
+	// connection keeping its own (about 1.2 MB) for its whole life.
+	FlatePool *FlatePool
 	// CompressMin is the size below which a message is sent uncompressed
 	// even with Deflate set; 0 compresses every message.
 	CompressMin int
@@ -104,7 +108,7 @@ func NewConn(rw io.ReadWriter, br *bufio.Reader, opts Options) *Conn {
 	}
 	if d := opts.Deflate; d != nil {
 		c.inf = &inflater{fresh: d.ClientNoContextTakeover}
-		c.def = &deflater{level: d.Level, fresh: d.ServerNoContextTakeover}
+		c.def = &deflater{level: d.Level, fresh: d.ServerNoContextTakeover, pool: opts.FlatePool}
 	}
 	return c
 }

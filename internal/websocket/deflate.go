@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DeflateSettings is the server's policy for permessage-deflate (RFC 7692).
@@ -151,9 +152,32 @@ var deflateTail = [4]byte{0x00, 0x00, 0xff, 0xff}
 // window may be.
 const windowSize = 1 << 15
 
+// FlatePool shares compressors among the connections that compress each
+// message on its own (server_no_context_takeover), so that such a
+// connection holds none between messages: a compress/flate writer is about
+// 1.2 MB. One pool serves a whole server; the zero value is ready to use.
+type FlatePool struct {
+	pools [flate.BestCompression - flate.HuffmanOnly + 1]sync.Pool // by level
+}
+
+// get returns a compressor of the level, writing to w.
+func (p *FlatePool) get(level int, w io.Writer) (*flate.Writer, error) {
+	if level < flate.HuffmanOnly || level > flate.BestCompression {
+		return flate.NewWriter(w, level) // the error of an invalid level
+	}
+	if fw, ok := p.pools[level-flate.HuffmanOnly].Get().(*flate.Writer); ok {
+		fw.Reset(w)
+		return fw, nil
+	}
+	return flate.NewWriter(w, level)
+}
+
+func (p *FlatePool) put(level int, fw *flate.Writer) { p.pools[level-flate.HuffmanOnly].Put(fw) }
+
 // deflater compresses the messages a Conn sends.
 type deflater struct {
-	fw    *flate.Writer
+	fw    *flate.Writer // the connection's own, for context takeover
+	pool  *FlatePool    // else, if set, where each message borrows one
 	out   sliceWriter
 	level int
 	fresh bool // reset the compressor before each message
@@ -171,19 +195,27 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 // The result is valid until the next call.
 func (d *deflater) compress(p []byte) ([]byte, error) {
 	d.out.b = d.out.b[:0]
-	if d.fw == nil {
-		fw, err := flate.NewWriter(&d.out, d.level)
-		if err != nil {
+	fw := d.fw
+	switch {
+	case d.fresh && d.pool != nil:
+		var err error
+		if fw, err = d.pool.get(d.level, &d.out); err != nil {
+			return nil, err
+		}
+		defer d.pool.put(d.level, fw)
+	case fw == nil:
+		var err error
+		if fw, err = flate.NewWriter(&d.out, d.level); err != nil {
 			return nil, err
 		}
 		d.fw = fw
-	} else if d.fresh {
-		d.fw.Reset(&d.out)
+	case d.fresh:
+		fw.Reset(&d.out)
 	}
-	if _, err := d.fw.Write(p); err != nil {
+	if _, err := fw.Write(p); err != nil {
 		return nil, err
 	}
-	if err := d.fw.Flush(); err != nil {
+	if err := fw.Flush(); err != nil {
 		return nil, err
 	}
 	b := d.out.b

@@ -104,6 +104,7 @@ func TestDeflateEcho(t *testing.T) {
 		"permessage-deflate; client_max_window_bits=15; server_max_window_bits=15",
 		"permessage-deflate; server_max_window_bits=9", // declined: plain messages
 	}
+	pool := &FlatePool{} // shared by the parallel subtests, as by a server's connections
 	sizes := []int{0, 16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072}
 	for _, offer := range offers {
 		for _, text := range []bool{true, false} {
@@ -138,7 +139,7 @@ func TestDeflateEcho(t *testing.T) {
 					}
 				}
 				chunks = append(chunks, normal())
-				got, _ := exchange(t, Options{Deflate: d}, chunks)
+				got, _ := exchange(t, Options{Deflate: d, FlatePool: pool}, chunks)
 				if len(got) != len(want)+1 {
 					t.Fatalf("%d frames back, want %d:%s", len(got), len(want)+1, describe(got))
 				}
