@@ -35,7 +35,9 @@ type Deflate struct {
 	// value the server can honour, compress/flate's window being fixed),
 	// else 0 (not sent).
 	ServerMaxWindowBits int
-	// Level is the compression level of the messages the server sends.
+	// Level is the compress/flate level of the messages the server
+	// sends, as compress/flate numbers them (0 is no compression);
+	// NegotiateDeflate sets it from DeflateSettings.Level.
 	Level int
 }
 
