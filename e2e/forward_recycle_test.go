@@ -135,3 +135,56 @@ func TestForwardSurvivesRecycle(t *testing.T) {
 		}
 	}
 }
+
+// The warning of a full request queue says what was full: the Python
+// threads and the queue of this worker (its pool and pid are the line's
+// attributes), their sizes, and what the client got.
+func TestQueueFullMessage(t *testing.T) {
+	t.Parallel()
+	s := serve(t, onePoolConfig("processes = 1\nthreads = 1\nqueue = 1"))
+	pid := s.readyWorkers(t, "default", 1)[0]
+	const n = 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	byStatus := map[int]int{}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			resp, err := c.Get(fmt.Sprintf("%s/sleep?s=1&i=%d", s.URL, i))
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "1" {
+				t.Errorf("request %d: 503 with Retry-After %q, want 1", i, resp.Header.Get("Retry-After"))
+			}
+			mu.Lock()
+			byStatus[resp.StatusCode]++
+			mu.Unlock()
+		}()
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+	if byStatus[503] == 0 {
+		t.Fatalf("%d concurrent 1 s requests with threads = 1, queue = 1: statuses %v; want some 503", n, byStatus)
+	}
+	lines := s.waitLog("request queue full", byStatus[503], 5*time.Second)
+	if len(lines) != byStatus[503] {
+		t.Fatalf("%d \"request queue full\" lines for %d 503s", len(lines), byStatus[503])
+	}
+	t.Logf("%s", lines[0])
+	l := lines[0]
+	for k, want := range map[string]string{"pool": "default", "pid": fmt.Sprint(pid), "threads": "1", "busy": "1", "queue": "1", "queued": "1"} {
+		if got := logAttr(l, k); got != want {
+			t.Errorf("%s=%q, want %q", k, got, want)
+		}
+	}
+	if msg := logAttr(l, "msg"); !strings.Contains(msg, "Python thread") || !strings.Contains(msg, "queue") ||
+		!strings.Contains(msg, "503") || !strings.Contains(msg, "Retry-After") {
+		t.Errorf("the message does not say which queue was full and what the client got: %q", msg)
+	}
+}
