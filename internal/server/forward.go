@@ -139,7 +139,8 @@ var forwardRetries = [...]time.Duration{0, 50 * time.Millisecond, 250 * time.Mil
 //
 // Any method is retried in the first three cases; its body, read whole
 // before forwarding (bridge.serve), is sent again from the start (GetBody).
-// A try that got any byte of a response is never repeated.
+// A try that got any byte of a response is never repeated, nor one whose
+// body cannot be sent again (no GetBody: a body streamed as it arrives).
 type retryTransport struct {
 	keep   *http.Transport
 	log    *slog.Logger
@@ -147,6 +148,7 @@ type retryTransport struct {
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	hasBody := req.Body != nil && req.Body != http.NoBody
 	for try := 0; ; try++ {
 		var reused, answered atomic.Bool
 		ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
@@ -154,21 +156,19 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			GotFirstResponseByte: func() { answered.Store(true) },
 		})
 		out := req.WithContext(ctx)
-		if try > 0 {
-			if req.Body != nil && req.Body != http.NoBody {
-				if req.GetBody == nil {
-					return nil, errors.New("forwarded request body cannot be sent again")
-				}
-				body, err := req.GetBody()
-				if err != nil {
-					return nil, fmt.Errorf("forwarded request body: %w", err)
-				}
-				out.Body = body
+		if try > 0 && hasBody {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("forwarded request body, to send it again: %w", err)
 			}
+			out.Body = body
 		}
 		resp, err := t.keep.RoundTrip(out)
 		var why string
 		switch {
+		case hasBody && req.GetBody == nil:
+			// a body streamed as it comes (the supervisor's forwarder)
+			// cannot be sent again
 		case err == nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(hdrUnserved) != "":
 			why = "the worker did not run it (" + resp.Header.Get(hdrUnserved) + ")"
 			if try < len(forwardRetries) {

@@ -164,7 +164,7 @@ func TestForwardRetriesUnserved(t *testing.T) {
 
 // A request that may have run is never sent twice: a POST whose connection
 // ended after the worker read it all (the worker died in the app), and a
-// request whose answer had begun.
+// request whose answer had begun; nor one whose body cannot be sent again.
 func TestForwardNoRetryWhenItMayHaveRun(t *testing.T) {
 	readAllThenClose := func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -195,6 +195,19 @@ func TestForwardNoRetryWhenItMayHaveRun(t *testing.T) {
 	}
 	if p2.conns() != 1 {
 		t.Errorf("GET whose answer had begun: %d connections; want 1 (no retry)", p2.conns())
+	}
+
+	p3 := newFakePool(t, resetUnread)
+	req = post(t, "streamed")
+	req.GetBody = nil // a body that cannot be read again
+	if resp, err := p3.transport().RoundTrip(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("got status %d; want an error", resp.StatusCode)
+	} else if !strings.Contains(err.Error(), "reset") {
+		t.Errorf("error %v; want the reset itself", err)
+	}
+	if p3.conns() != 1 {
+		t.Errorf("body without GetBody: %d connections; want 1 (no retry)", p3.conns())
 	}
 }
 
