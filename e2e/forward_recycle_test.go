@@ -47,7 +47,7 @@ bindings = ["127.0.0.1:@PORT0@"]
 `
 
 // Four clients loop on /x/ (two on keep-alive connections, two on a new
-// connection per request) while `wisp recycle other` runs 10 times, each
+// connection per request; GET and POST in turn) while `wisp recycle other` runs 10 times, each
 // time until both of other's workers are new ones. Every request must get
 // 200: the forwarder's connections to a draining worker, and the requests
 // that worker accepted, must not turn into 502 or 503.
@@ -80,7 +80,15 @@ func TestForwardSurvivesRecycle(t *testing.T) {
 					return
 				default:
 				}
-				resp, err := c.Get(s.URL + "/x/")
+				// every other request a POST with a body: one that may not be
+				// lost or sent twice either
+				var resp *http.Response
+				var err error
+				if n%2 == 1 {
+					resp, err = c.Post(s.URL+"/x/", "text/plain", strings.NewReader(fmt.Sprintf("client %d request %d", i, n)))
+				} else {
+					resp, err = c.Get(s.URL + "/x/")
+				}
 				var body []byte
 				if err == nil {
 					body, err = io.ReadAll(resp.Body)

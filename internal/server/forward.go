@@ -35,14 +35,7 @@ import (
 // pool's internal socket (h1.Request.Trusted); a client's own copies are
 // dropped here.
 func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
-	tr := &retryTransport{keep: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		MaxIdleConnsPerHost: 64,
-		DisableCompression:  true,
-	}, log: log, socket: socket}
+	tr := newRetryTransport(socket, log)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			fw, _ := pr.In.Context().Value(forwardKey{}).(*forwardInfo)
@@ -128,10 +121,12 @@ var forwardRetries = [...]time.Duration{0, 50 * time.Millisecond, 250 * time.Mil
 //
 //   - the connection could not be made (refused, or the backlog full);
 //   - the worker reset it or it broke while the request was being written
-//     (ECONNRESET, EPIPE): the worker closed it with bytes of the request
-//     unread, and a worker reads the whole request, body included, before
-//     it runs anything (a draining worker closing an idle keep-alive
-//     connection as a request arrives on it);
+//     (ECONNRESET, EPIPE, or a write of it failed, or nothing of it was
+//     written: net/http reports any of these as the EOF its reader saw):
+//     the worker closed it with bytes of the request unread or unsent, and
+//     a worker reads the whole request, body included, before it runs
+//     anything (a draining worker closing an idle keep-alive connection as
+//     a request arrives on it, or one it had just accepted);
 //   - the worker answered 503 with X-Wisp-Unserved (its Python threads had
 //     stopped);
 //   - as net/http's Transport does, an idempotent request whose reused
@@ -147,12 +142,36 @@ type retryTransport struct {
 	socket string
 }
 
+// newRetryTransport is the retryTransport of a pool's socket.
+func newRetryTransport(socket string, log *slog.Logger) *retryTransport {
+	return &retryTransport{keep: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", socket)
+			if err != nil {
+				return nil, err
+			}
+			return &poolConn{Conn: c}, nil
+		},
+		MaxIdleConnsPerHost: 64,
+		DisableCompression:  true,
+	}, log: log, socket: socket}
+}
+
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	for try := 0; ; try++ {
 		var reused, answered atomic.Bool
+		var conn atomic.Pointer[poolConn]
+		var sent atomic.Int64 // conn's bytes written before this request
 		ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-			GotConn:              func(i httptrace.GotConnInfo) { reused.Store(i.Reused) },
+			GotConn: func(i httptrace.GotConnInfo) {
+				reused.Store(i.Reused)
+				if c, ok := i.Conn.(*poolConn); ok {
+					sent.Store(c.written.Load())
+					conn.Store(c)
+				}
+			},
 			GotFirstResponseByte: func() { answered.Store(true) },
 		})
 		out := req.WithContext(ctx)
@@ -177,6 +196,12 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		case err == nil:
 		case req.Context().Err() != nil || answered.Load():
+		case conn.Load() != nil && conn.Load().werr.Load():
+			// the worker closed the connection before it took the whole
+			// request (the read side may report that as EOF)
+			why = "closed while the request was sent"
+		case conn.Load() != nil && conn.Load().written.Load() == sent.Load():
+			why = "closed before the request was sent"
 		default:
 			why = unrun(err, reused.Load(), idempotent(req))
 		}
@@ -198,6 +223,23 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// poolConn is a connection to a pool's socket that tells what became of
+// the bytes written to it: whether the worker can have read a request.
+type poolConn struct {
+	net.Conn
+	written atomic.Int64 // bytes the kernel took
+	werr    atomic.Bool  // a write failed (EPIPE: the worker had closed it)
+}
+
+func (c *poolConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	if err != nil {
+		c.werr.Store(true)
+	}
+	return n, err
 }
 
 // unrun says why a forwarded request whose try failed with err before any

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -61,12 +60,7 @@ func (p *fakePool) conns() int {
 }
 
 func (p *fakePool) transport() *retryTransport {
-	return &retryTransport{keep: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", p.socket)
-		},
-	}, log: slog.New(slog.DiscardHandler), socket: p.socket}
+	return newRetryTransport(p.socket, slog.New(slog.DiscardHandler))
 }
 
 // resetUnread closes the connection once the request has arrived, without
@@ -131,6 +125,25 @@ func TestForwardRetriesResetRequest(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != "POST the body" {
 		t.Errorf("the pool ran %q; want one POST with its body", got)
+	}
+}
+
+// A connection the worker closed as soon as it accepted it (it was
+// draining), before or as the request came: the request is sent again,
+// whatever the method.
+func TestForwardRetriesClosedAtOnce(t *testing.T) {
+	for i := range 20 {
+		var mu sync.Mutex
+		var got []string
+		p := newFakePool(t, func(c net.Conn) {}, answer("200 OK", "", &got, &mu))
+		resp, err := p.transport().RoundTrip(post(t, "once"))
+		if err != nil {
+			t.Fatalf("try %d: RoundTrip: %v (connections %d)", i, err, p.conns())
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || p.conns() != 2 || len(got) != 1 {
+			t.Fatalf("try %d: status %d after %d connections, pool ran %q; want 200 after 2, one POST", i, resp.StatusCode, p.conns(), got)
+		}
 	}
 }
 
