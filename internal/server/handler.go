@@ -681,6 +681,9 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 		if len(name) == 14 && strings.EqualFold(name, "Content-Length") {
 			continue
 		}
+		if len(name) == len(hdrUnserved) && strings.EqualFold(name, hdrUnserved) {
+			continue // wisp's own word that the app did not run (the forwarder sends the request again)
+		}
 		if httphdr.HopByHop(name) { // refused by start_response already; a safeguard
 			if len(name) == 10 && strings.EqualFold(name, "Connection") && strings.Contains(strings.ToLower(value), "close") {
 				w.SetClose()
