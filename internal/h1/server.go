@@ -69,8 +69,9 @@ type Server struct {
 	conns     map[*conn]struct{}
 	nconns    atomic.Int64
 	shutting  atomic.Bool
-	stopped   atomic.Bool   // CloseListeners was called: Serve accepts nothing more
-	connsDone chan struct{} // closed when the last connection ends after Shutdown began
+	stopped   atomic.Bool    // CloseListeners was called: Serve accepts nothing more
+	loops     sync.WaitGroup // the accept loops (ServeWith)
+	connsDone chan struct{}  // closed when the last connection ends after Shutdown began
 }
 
 // Upgrader serves connections that switched to HTTP/2 (package h2).
@@ -116,11 +117,13 @@ func (s *Server) ServeWith(ln net.Listener, h Handler, h2c bool) error {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.listeners[ln] = struct{}{}
+	s.loops.Add(1) // before stopped is set (under mu): Shutdown's Wait comes after
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
 		s.mu.Unlock()
+		s.loops.Done()
 	}()
 	var backoff time.Duration
 	for {
@@ -208,6 +211,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		ln.Close()
 	}
+	s.mu.Unlock()
+	// a connection accepted just before the close is tracked (and waited
+	// for) once its loop has returned: else Shutdown could end with it
+	// still open, its request read and never answered
+	loops := make(chan struct{})
+	go func() { s.loops.Wait(); close(loops) }()
+	select {
+	case <-loops:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
 	var done chan struct{}
 	if len(s.conns) > 0 {
 		if s.connsDone == nil { // a second Shutdown waits for the same end

@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"wisp/internal/h1"
 	"wisp/internal/httphdr"
@@ -29,14 +35,7 @@ import (
 // pool's internal socket (h1.Request.Trusted); a client's own copies are
 // dropped here.
 func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		MaxIdleConnsPerHost: 64,
-		DisableCompression:  true,
-	}
+	tr := newRetryTransport(socket, log)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			fw, _ := pr.In.Context().Value(forwardKey{}).(*forwardInfo)
@@ -103,6 +102,175 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 			io.WriteString(w, "502 Bad Gateway: the pool serving this path is not answering\n")
 		},
 	}
+}
+
+// hdrUnserved, on a 503 from a pool's worker, says the request was not run
+// there (the worker is shutting down): the forwarder sends it again.
+const hdrUnserved = "X-Wisp-Unserved"
+
+// forwardRetries are the pauses before each new try of a forwarded request
+// that provably did not run (see retryTransport): three retries, within a
+// third of a second, while a recycled worker hands its connections over.
+var forwardRetries = [...]time.Duration{0, 50 * time.Millisecond, 250 * time.Millisecond}
+
+// retryTransport sends forwarded requests to a pool's unix socket over
+// keep-alive connections, and sends one again, on another connection, when
+// the try failed before any byte of the response came back and the request
+// provably did not run (as a direct request is never lost to a recycle: the
+// shared socket hands a new connection to a worker that is not draining):
+//
+//   - the connection could not be made (refused, or the backlog full);
+//   - the worker reset it or it broke while the request was being written
+//     (ECONNRESET, EPIPE, or a write of it failed, or nothing of it was
+//     written: net/http reports any of these as the EOF its reader saw):
+//     the worker closed it with bytes of the request unread or unsent, and
+//     a worker reads the whole request, body included, before it runs
+//     anything (a draining worker closing an idle keep-alive connection as
+//     a request arrives on it, or one it had just accepted);
+//   - the worker answered 503 with X-Wisp-Unserved (its Python threads had
+//     stopped);
+//   - as net/http's Transport does, an idempotent request whose reused
+//     connection ended (EOF) with no answer.
+//
+// Any method is retried in the first three cases; its body, read whole
+// before forwarding (bridge.serve), is sent again from the start (GetBody).
+// A try that got any byte of a response is never repeated, nor one whose
+// body cannot be sent again (no GetBody: a body streamed as it arrives).
+type retryTransport struct {
+	keep   *http.Transport
+	log    *slog.Logger
+	socket string
+}
+
+// newRetryTransport is the retryTransport of a pool's socket.
+func newRetryTransport(socket string, log *slog.Logger) *retryTransport {
+	return &retryTransport{keep: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", socket)
+			if err != nil {
+				return nil, err
+			}
+			return &poolConn{Conn: c}, nil
+		},
+		MaxIdleConnsPerHost: 64,
+		DisableCompression:  true,
+	}, log: log, socket: socket}
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	for try := 0; ; try++ {
+		var reused, answered atomic.Bool
+		var conn atomic.Pointer[poolConn]
+		var sent atomic.Int64 // conn's bytes written before this request
+		ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) {
+				reused.Store(i.Reused)
+				if c, ok := i.Conn.(*poolConn); ok {
+					sent.Store(c.written.Load())
+					conn.Store(c)
+				}
+			},
+			GotFirstResponseByte: func() { answered.Store(true) },
+		})
+		out := req.WithContext(ctx)
+		if try > 0 && hasBody {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("forwarded request body, to send it again: %w", err)
+			}
+			out.Body = body
+		}
+		resp, err := t.keep.RoundTrip(out)
+		var why string
+		switch {
+		case hasBody && req.GetBody == nil:
+			// a body streamed as it comes (the supervisor's forwarder)
+			// cannot be sent again
+		case err == nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(hdrUnserved) != "":
+			why = "the worker did not run it (" + resp.Header.Get(hdrUnserved) + ")"
+			if try < len(forwardRetries) {
+				io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+				resp.Body.Close()
+			}
+		case err == nil:
+		case req.Context().Err() != nil || answered.Load():
+		case conn.Load() != nil && conn.Load().werr.Load():
+			// the worker closed the connection before it took the whole
+			// request (the read side may report that as EOF)
+			why = "closed while the request was sent"
+		case conn.Load() != nil && conn.Load().written.Load() == sent.Load():
+			why = "closed before the request was sent"
+		default:
+			why = unrun(err, reused.Load(), idempotent(req))
+		}
+		if why == "" || try == len(forwardRetries) {
+			if resp != nil {
+				resp.Header.Del(hdrUnserved)
+			}
+			return resp, err
+		}
+		t.log.Debug("forward to pool: retrying on another connection", "socket", t.socket, "uri", req.URL.RequestURI(),
+			"try", try+2, "why", why, "err", err)
+		// the idle connections may all lead to the worker that failed
+		t.keep.CloseIdleConnections()
+		if d := forwardRetries[try]; d > 0 {
+			select {
+			case <-time.After(d):
+			case <-req.Context().Done():
+				return nil, req.Context().Err()
+			}
+		}
+	}
+}
+
+// poolConn is a connection to a pool's socket that tells what became of
+// the bytes written to it: whether the worker can have read a request.
+type poolConn struct {
+	net.Conn
+	written atomic.Int64 // bytes the kernel took
+	werr    atomic.Bool  // a write failed (EPIPE: the worker had closed it)
+}
+
+func (c *poolConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	if err != nil {
+		c.werr.Store(true)
+	}
+	return n, err
+}
+
+// unrun says why a forwarded request whose try failed with err before any
+// byte of a response came back was not run by the pool (see retryTransport),
+// or "" when it may have been.
+func unrun(err error, reused, idempotent bool) string {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+		return "no connection"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset with the request unread"
+	case errors.Is(err, syscall.EPIPE):
+		return "closed while the request was sent"
+	case reused && idempotent && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		err.Error() == "http: server closed idle connection"):
+		return "idempotent request, the kept-alive connection closed"
+	}
+	return ""
+}
+
+// idempotent reports whether r may be sent twice (RFC 9110 9.2.2), as
+// net/http's Transport decides it: by method, or an Idempotency-Key.
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	_, k := r.Header["Idempotency-Key"]
+	_, x := r.Header["X-Idempotency-Key"]
+	return k || x
 }
 
 // forwardKey marks, in a bridged request's context, what the forwarder
@@ -224,9 +392,14 @@ func (b bridge) serve(w *h1.Response, r *h1.Request, rid trace.ID) {
 			plain(w, 500, "500 Internal Server Error")
 			return
 		}
-		req.Body, req.ContentLength = io.NopCloser(io.NewSectionReader(j.bodyFile, 0, st.Size())), st.Size()
+		f, n := j.bodyFile, st.Size()
+		// the forwarder may send it again (retryTransport)
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(f, 0, n)), nil }
+		req.Body, req.ContentLength = io.NopCloser(io.NewSectionReader(f, 0, n)), n
 	case len(j.body) > 0:
-		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(j.body)), int64(len(j.body))
+		body := j.body
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	}
 	for _, f := range r.Fields {
 		if !strings.EqualFold(f.Name, "Host") && !strings.EqualFold(f.Name, "Content-Length") &&

@@ -127,10 +127,24 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 				w.Abort() // the response had started: never end it as if complete
 			}
 		}
+	} else if s.stopping.Load() {
+		// the grace period ended with the request still waiting (a
+		// forwarded one is handed back: see NewForwarder)
+		w.SetClose()
+		w.AddHeader("Retry-After", "1")
+		if r.Trusted {
+			w.AddHeader(hdrUnserved, "stopping")
+		}
+		plain(w, 503, "503 Service Unavailable: this worker is shutting down; retry")
+		s.log.Warn("request not run: the worker's Python threads have stopped (shutting down); answered 503 with Retry-After: 1",
+			"path", r.Path)
+		s.cfg.Metrics.Refused("503 shutting down")
 	} else {
 		w.AddHeader("Retry-After", "1")
 		plain(w, 503, "503 Service Unavailable: all Python threads are busy and the queue is full")
-		s.log.Warn("request queue full: answered 503", "path", r.Path, "queue", s.cfg.Queue)
+		queued, busy := s.pool.Stats()
+		s.log.Warn("request queue full: every Python thread of this worker is busy and its queue of waiting requests is full; answered 503 with Retry-After: 1",
+			"path", r.Path, "threads", s.cfg.Threads, "busy", busy, "queue", s.cfg.Queue, "queued", queued)
 		s.cfg.Metrics.Refused("503 queue full")
 	}
 	return m
@@ -666,6 +680,9 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 		name, value, rest = nextHeader(rest)
 		if len(name) == 14 && strings.EqualFold(name, "Content-Length") {
 			continue
+		}
+		if len(name) == len(hdrUnserved) && strings.EqualFold(name, hdrUnserved) {
+			continue // wisp's own word that the app did not run (the forwarder sends the request again)
 		}
 		if httphdr.HopByHop(name) { // refused by start_response already; a safeguard
 			if len(name) == 10 && strings.EqualFold(name, "Connection") && strings.Contains(strings.ToLower(value), "close") {

@@ -237,6 +237,7 @@ type Server struct {
 	requests atomic.Uint64 // requests answered
 	stuck    atomic.Int32  // Python threads written off in timed-out requests that have not returned
 	draining atomic.Bool   // responses carry Connection: close
+	stopping atomic.Bool   // the Python threads are stopping (or stopped): a request can no longer be run
 
 	serving sync.WaitGroup // Serve loops
 
@@ -397,7 +398,14 @@ var ErrAbandoned = errors.New("requests still running in Python after the grace 
 // connections stay in the shared socket for other workers) and every response
 // carries Connection: close, so each client's next request is its last here;
 // only connections still open after drainLinger are closed while idle.
-func (s *Server) Shutdown(ctx context.Context) error {
+func (s *Server) Shutdown(ctx context.Context) error { return s.ShutdownAfter(ctx, nil) }
+
+// ShutdownAfter is Shutdown for a server that another one hands requests to
+// (a pool's internal socket, where other pools forward theirs): the Python
+// threads stop only once feeder is closed, that other server having
+// answered its last request, or ctx ends. Until then a forwarded request is
+// run, not refused. A nil feeder is Shutdown.
+func (s *Server) ShutdownAfter(ctx context.Context, feeder <-chan struct{}) error {
 	s.draining.Store(true)
 	s.h1.CloseListeners()
 	// A connection accepted just before the close must be counted (and
@@ -420,6 +428,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	linger.Stop()
 	err := s.h1.Shutdown(ctx)
+	if feeder != nil {
+		select {
+		case <-feeder:
+		case <-ctx.Done():
+		}
+	}
+	s.stopping.Store(true)
 	stopped := make(chan struct{})
 	go func() { s.pool.Stop(); close(stopped) }()
 	select {

@@ -81,6 +81,7 @@ func TestWriteHeader(t *testing.T) {
 		{"streaming keeps no length", hdr("200 OK", "X-A", "1", "x-a", "2"), 5, false, false, "200 OK", "X-A: 1|x-a: 2", -1, false, false},
 		{"app length kept", hdr("200 OK", "content-length", " 7"), 3, false, false, "200 OK", "", 7, false, false},
 		{"hop-by-hop dropped", hdr("200 OK", "Transfer-Encoding", "chunked", "Keep-Alive", "x", "connection", "Close"), 0, true, false, "200 OK", "", 0, true, false},
+		{"wisp's own X-Wisp-Unserved dropped", hdr("503 Busy", "x-wisp-unserved", "1", "X-A", "1"), 0, true, false, "503 Busy", "X-A: 1", 0, false, false},
 		{"no length on 204", hdr("204 No Content"), 0, true, false, "204 No Content", "", -1, false, false},
 		{"empty HEAD body gives no length", hdr("200 OK"), 0, true, true, "200 OK", "", -1, false, false},
 		{"bad length", hdr("200 OK", "Content-Length", "abc"), 0, true, false, "", "", 0, false, true},

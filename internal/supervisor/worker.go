@@ -309,8 +309,11 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	var wg sync.WaitGroup
 	abandoned := false
 	var amu sync.Mutex
+	// the sites' Python threads run what the pool's socket still hands
+	// them: they stop once it has answered its last request
+	internalDone := make(chan struct{})
 	wg.Add(1)
-	go func() { defer wg.Done(); internal.Shutdown(ctx) }()
+	go func() { defer wg.Done(); defer close(internalDone); internal.Shutdown(ctx) }()
 	for _, h := range fallback {
 		wg.Add(1)
 		go func() { defer wg.Done(); h.Shutdown(ctx) }()
@@ -320,7 +323,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Shutdown(ctx); errors.Is(err, server.ErrAbandoned) {
+			if err := s.ShutdownAfter(ctx, internalDone); errors.Is(err, server.ErrAbandoned) {
 				amu.Lock()
 				abandoned = true
 				amu.Unlock()
