@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -50,13 +51,17 @@ func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
 			if check {
 				return checkApps(cfg, stdout, stderr)
 			}
+			succ, err := takeUpgrade()
+			if err != nil {
+				return err
+			}
 			errLog, err := openErrorLog(errLogPath, stderr)
 			if err != nil {
 				return err
 			}
 			defer errLog.Close()
 			return supervise(cfg, stdout, errLog, superviseOptions{
-				reload: func() (*config.Config, error) { return config.Load(path) }, pidFile: pidPath,
+				reload: func() (*config.Config, error) { return config.Load(path) }, pidFile: pidPath, succ: succ,
 			})
 		},
 	}
@@ -89,9 +94,11 @@ func newLogger(w io.Writer, level, format string, attrs ...any) (*slog.Logger, e
 }
 
 // stopSignals end a server gracefully: SIGTERM (systemd, Kubernetes), SIGINT
-// (a terminal) and SIGQUIT (nginx's graceful stop). Every other signal whose
-// default would end the process (SIGHUP, SIGUSR1, SIGUSR2) has a meaning or
-// is logged and ignored, so that a stray kill never takes the server down.
+// (a terminal) and SIGQUIT (nginx's graceful stop); a second one during the
+// graceful stop ends it at once (as gunicorn and uvicorn do), cutting off
+// the requests in flight. Every other signal whose default would end the
+// process (SIGHUP, SIGUSR1, SIGUSR2) has a meaning or is logged and ignored,
+// so that a stray kill never takes the server down.
 var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
 
 // superviseOptions are what `wisp run` and `wisp serve` add to a
@@ -102,6 +109,7 @@ type superviseOptions struct {
 	devReload bool                           // --reload: recycle the pools when the apps' files change
 	pidFile   string                         // --pid
 	inherited *listen.Set                    // the sockets systemd passed, if already taken
+	succ      *successor                     // what the previous supervisor handed over (an upgrade), if any
 }
 
 // supervise runs the supervisor for cfg until SIGTERM/SIGINT; SIGHUP and the
@@ -129,17 +137,23 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 			return err
 		}
 	}
+	succ := opt.succ
+	defer succ.failed() // unless it served
+	if succ != nil {
+		inherited.Name(succ.bindings)
+		log.Info("upgrade: taking over from the previous supervisor", "from", succ.from, "sockets", inherited.Len(), "build", buildName())
+	}
 	if inherited.Len() > 0 {
 		cfg = adoptInherited(cfg, inherited, log)
 	}
-	pid, err := writePIDFile(opt.pidFile)
+	pid, err := writePIDFile(opt.pidFile, succ.predecessor())
 	if err != nil {
 		return err
 	}
 	defer pid.remove()
 	sup, err := supervisor.Start(cfg, supervisor.Options{
 		Log: log, Stdout: stdout, Stderr: stderr, Inherited: inherited, Unix: opt.unix,
-		DevReload: opt.devReload, ErrorLog: stderr.path,
+		DevReload: opt.devReload, ErrorLog: stderr.path, Build: buildName(),
 	})
 	if err != nil {
 		return err
@@ -177,8 +191,67 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		}
 		return applyConfig(nc)
 	}
-	ctl, err := control.Listen(cfg.Server.ControlSocket, control.Options{
-		Target: sup, Reload: apply, Trace: sup.Trace, Log: log,
+	// A binary upgrade (SIGUSR2, wisp upgrade): one at a time, no
+	// configuration change meanwhile; handed says it succeeded.
+	var (
+		ctl     *control.Server
+		adm     *admin.Server
+		amu     sync.Mutex // adm: closed for the successor, opened again if it fails
+		umu     sync.Mutex
+		handed  = make(chan int, 1)
+		upgrade func() (any, error)
+	)
+	admOpts := admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts}
+	admSrc := poolHealth{sup, func() *config.Config {
+		cmu.Lock()
+		defer cmu.Unlock()
+		return cfg
+	}}
+	upgrade = func() (any, error) {
+		if !umu.TryLock() {
+			return nil, errors.New("an upgrade is under way or done already")
+		}
+		cmu.Lock()
+		defer cmu.Unlock()
+		next := nextSupervisor{sockets: sup.Sockets(), ctlFD: -1, ctlPath: cfg.Server.ControlSocket,
+			env: notify.SuccessorEnv(), timeout: upgradeTimeout(cfg)}
+		if fd, err := ctl.DupFD(); err == nil {
+			next.ctlFD = fd
+			defer syscall.Close(fd)
+		}
+		// the admin listener is not handed over: it closes meanwhile
+		amu.Lock()
+		hadAdmin := adm != nil
+		if hadAdmin {
+			adm.Close()
+			adm = nil
+		}
+		amu.Unlock()
+		log.Info("upgrade: starting the wisp binary on disk as the next supervisor", "sockets", len(next.sockets), "timeout", next.timeout.String())
+		pid, err := next.start()
+		if err != nil {
+			log.Error("upgrade failed: the running supervisor keeps serving", "err", err)
+			if hadAdmin {
+				amu.Lock()
+				if a, aerr := startAdmin(admOpts, admSrc, log); aerr == nil {
+					adm = a
+				} else {
+					log.Error("upgrade failed, and the admin listener does not open again", "err", aerr)
+				}
+				amu.Unlock()
+			}
+			umu.Unlock()
+			return nil, fmt.Errorf("%w; the running supervisor keeps serving", err)
+		}
+		ctl.HandOver() // the calls under way are answered; new ones reach the successor
+		sup.HandedOver()
+		notify.HandOver(pid)
+		log.Info("upgrade: the new supervisor serves; this one drains its workers and exits", "pid", pid)
+		handed <- pid
+		return upgradeResult{From: os.Getpid(), PID: pid}, nil
+	}
+	ctl, err = control.Listen(cfg.Server.ControlSocket, control.Options{
+		Target: sup, Reload: apply, Trace: sup.Trace, Log: log, Upgrade: upgrade, Listener: succ.control(cfg.Server.ControlSocket),
 		Config: func() *config.Config {
 			cmu.Lock()
 			defer cmu.Unlock()
@@ -196,18 +269,17 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		return err
 	}
 	defer ctl.Close()
-	adm, err := startAdmin(admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts}, poolHealth{sup, func() *config.Config {
-		cmu.Lock()
-		defer cmu.Unlock()
-		return cfg
-	}}, log)
-	if err != nil {
+	if adm, err = startAdmin(admOpts, admSrc, log); err != nil {
 		sup.Shutdown(context.Background())
 		return err
 	}
-	if adm != nil {
-		defer adm.Close()
-	}
+	defer func() {
+		amu.Lock()
+		defer amu.Unlock()
+		if adm != nil {
+			adm.Close()
+		}
+	}()
 	if opt.devReload {
 		w, err := watchApps(cfg, sup, apply, log)
 		if err != nil {
@@ -216,7 +288,12 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 			defer w.Close()
 		}
 	}
-	sup.WaitReady(5 * time.Minute)
+	if !sup.WaitReady(5*time.Minute) && succ != nil {
+		// an upgrade's successor that cannot serve: the previous one goes on
+		sup.Shutdown(context.Background())
+		return errors.New("upgrade: the pools have no ready worker; the previous supervisor keeps serving")
+	}
+	succ.serving()
 	addrs := sup.Addrs()
 	keys := sortedKeys(addrs)
 	for _, k := range keys {
@@ -224,7 +301,17 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	}
 	notify.Ready(fmt.Sprintf("serving %d site(s), %d pool(s)", len(cfg.Sites), len(cfg.Pools)))
 	notify.StartWatchdog(sup.Responsive)
-	for sig := range sigs {
+	upgraded := false
+loop:
+	for {
+		var sig os.Signal
+		select {
+		case pid := <-handed:
+			log.Info("upgraded: the old workers drain", "new_pid", pid)
+			upgraded = true
+			break loop
+		case sig = <-sigs:
+		}
 		switch sig {
 		case syscall.SIGHUP:
 			log.Info("SIGHUP: reloading the configuration")
@@ -238,17 +325,20 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 			log.Info("SIGUSR1: the workers reopen their log files", "workers", n)
 			continue
 		case syscall.SIGUSR2:
-			log.Warn("SIGUSR2 ignored: it has no meaning for wisp")
+			log.Info("SIGUSR2: upgrading to the wisp binary on disk")
+			go upgrade() // it logs its verdict; the loop stays free for SIGTERM
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())
-		break
+		break loop
 	}
-	notify.Stopping()
-	if d := time.Duration(cfg.Server.DrainDelay); d > 0 {
-		sup.Drain()
-		log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", d.String())
-		drainWait(d, sigs)
+	if !upgraded {
+		notify.Stopping()
+		if d := time.Duration(cfg.Server.DrainDelay); d > 0 {
+			sup.Drain()
+			log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", d.String())
+			drainWait(d, sigs)
+		}
 	}
 	grace := time.Duration(cfg.Server.GracefulTimeout)
 	for _, p := range cfg.Pools {
@@ -257,11 +347,43 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	log.Info("shutting down", "grace", grace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), grace+5*time.Second)
 	defer cancel()
-	if err := sup.Shutdown(ctx); err != nil {
-		log.Warn("shutdown", "err", err)
+	done := make(chan error, 1)
+	go func() { done <- sup.Shutdown(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				log.Warn("shutdown", "err", err)
+			}
+			log.Info("stopped")
+			return nil
+		case sig := <-sigs:
+			if !slices.Contains(stopSignals, sig) {
+				log.Info("already shutting down: signal ignored", "signal", sig.String())
+				continue
+			}
+			// a second stop signal: stop now, as gunicorn and uvicorn do
+			log.Warn("second stop signal: stopping now, cutting off the requests in flight", "signal", sig.String())
+			n := sup.Abort("second " + sig.String())
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				cancel()
+				<-done
+			}
+			return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, n)
+		}
 	}
-	log.Info("stopped")
-	return nil
+}
+
+// upgradeTimeout is how long an upgrade's successor has to become ready: the
+// longest start timeout of the pools, and some.
+func upgradeTimeout(cfg *config.Config) time.Duration {
+	d := time.Minute
+	for _, p := range cfg.Pools {
+		d = max(d, time.Duration(p.StartTimeout)+30*time.Second)
+	}
+	return d
 }
 
 // adoptInherited makes the sockets systemd passed part of the configuration:
@@ -299,6 +421,7 @@ func workerCmd(stdout, stderr io.Writer) error {
 		return err
 	}
 	tuneRuntime(spec.Processes)
+	supervisor.ReportBuild(buildName())
 	if err := supervisor.RunWorker(spec, log, stdout); err != nil {
 		log.Error("worker failed", "err", err)
 		return errSilent
