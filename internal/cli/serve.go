@@ -209,7 +209,7 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	}}
 	upgrade = func() (any, error) {
 		if !umu.TryLock() {
-			return nil, errors.New("an upgrade is under way or done already")
+			return nil, errUpgrading
 		}
 		cmu.Lock()
 		defer cmu.Unlock()
@@ -326,7 +326,11 @@ loop:
 			continue
 		case syscall.SIGUSR2:
 			log.Info("SIGUSR2: upgrading to the wisp binary on disk")
-			go upgrade() // it logs its verdict; the loop stays free for SIGTERM
+			go func() { // it logs its verdict; the loop stays free for SIGTERM
+				if _, err := upgrade(); errors.Is(err, errUpgrading) {
+					log.Warn("SIGUSR2 ignored", "err", err)
+				}
+			}()
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())
@@ -375,6 +379,10 @@ loop:
 		}
 	}
 }
+
+// errUpgrading refuses an upgrade while another one runs or after one
+// succeeded (this supervisor is draining).
+var errUpgrading = errors.New("an upgrade is under way, or done already")
 
 // upgradeTimeout is how long an upgrade's successor has to become ready: the
 // longest start timeout of the pools, and some.
