@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,5 +234,75 @@ func TestUpgradeFailingBinary(t *testing.T) {
 	s.signal(syscall.SIGTERM)
 	if code, done := s.wait(stopTimeout); !done || code != 0 {
 		t.Errorf("SIGTERM after the failed upgrades: exit %d (done %v), want 0", code, done)
+	}
+}
+
+// TestUpgradeRunPoolNotify: `wisp run --workers 2` on port 0 with its
+// default control socket, as a systemd notify service with a watchdog: an
+// upgrade under load keeps the port (the socket handed over by its binding)
+// and the control socket's path, fails no request, tells systemd the new
+// main pid (MAINPID=, from the old supervisor), and the new supervisor pings
+// the watchdog once the old one is gone.
+func TestUpgradeRunPoolNotify(t *testing.T) {
+	n := listenNotify(t)
+	w := startOpts(t, runOpts{Env: []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=400000"}},
+		"--workers", "2", app("pool_app/app.py"))
+	m := controlRE.FindStringSubmatch(w.Stderr())
+	if m == nil {
+		t.Fatalf("no control= in the startup line:\n%s", w.Stderr())
+	}
+	sock := m[1]
+	s := &poolServer{wisp: w, Socket: sock, Dir: t.TempDir()}
+	n.wait(t, "READY=1", 0, startTimeout)
+	st0 := s.upgradeStatus(t)
+	load := startFreshLoad(t, w.URL+"/info", 4, nil)
+	time.Sleep(300 * time.Millisecond)
+	if code, out, errOut := s.ctl(t, "upgrade"); code != 0 {
+		t.Fatalf("wisp upgrade: exit %d: %s%s", code, out, errOut)
+	}
+	st1 := s.upgradeStatus(t)
+	if st1.PID == st0.PID || st1.PID == 0 {
+		t.Fatalf("supervisor pid after the upgrade: %d, want a new one (was %d)", st1.PID, st0.PID)
+	}
+	stopSuccessor(t, st1.PID)
+	i := n.wait(t, "MAINPID="+strconv.Itoa(st1.PID), 0, 10*time.Second)
+	if !eventually(20*time.Second, func() bool { return !pidAlive(st0.PID) }) {
+		t.Fatalf("the old supervisor (pid %d) still runs", st0.PID)
+	}
+	n.mu.Lock()
+	j := len(n.msgs)
+	n.mu.Unlock()
+	n.wait(t, "WATCHDOG=1", max(i, j), 2*time.Second) // the old one is gone: the new one pings
+	load.stop()
+	total, ok := load.counts()
+	t.Logf("load: %s", load.summary())
+	if total == 0 || ok != total {
+		t.Errorf("requests across the upgrade: %s", load.summary())
+	}
+	if b := s.upgradeStatus(t).workerBuilds(); len(b) == 0 {
+		t.Errorf("no ready worker after the upgrade")
+	}
+}
+
+// TestUpgradeInProcessRefused: an in-process server has no supervisor to
+// hand over from: `wisp upgrade` fails saying so, SIGUSR2 is logged and
+// ignored, and it serves on.
+func TestUpgradeInProcessRefused(t *testing.T) {
+	t.Parallel()
+	w := start(t, app("pool_app/app.py"))
+	m := controlRE.FindStringSubmatch(w.Stderr())
+	if m == nil {
+		t.Fatalf("no control= in the startup line:\n%s", w.Stderr())
+	}
+	code, out, errOut := runWisp(t, 30*time.Second, "", "upgrade", "--socket", m[1])
+	if code != 1 || !strings.Contains(errOut, "cannot upgrade itself live") {
+		t.Errorf("wisp upgrade in-process: exit %d, want 1 and why\n%s%s", code, out, errOut)
+	}
+	w.signal(syscall.SIGUSR2)
+	if !w.waitStderr("SIGUSR2 ignored", 5*time.Second) {
+		t.Errorf("SIGUSR2 in-process: no 'ignored' line")
+	}
+	if code, body := get(w.Client, w.URL+"/info"); code != 200 {
+		t.Errorf("after SIGUSR2: %d %q", code, body)
 	}
 }
