@@ -215,7 +215,9 @@ func TestUpgradeFailingBinary(t *testing.T) {
 		t.Errorf("the error log lacks the failed binary's output")
 	}
 	s.signal(syscall.SIGUSR2)
-	if !eventually(10*time.Second, func() bool { return strings.Count(s.Stderr(), "upgrade failed: the running supervisor keeps serving") >= 2 }) {
+	if !eventually(10*time.Second, func() bool {
+		return strings.Count(s.Stderr(), "upgrade failed: the running supervisor keeps serving") >= 2
+	}) {
 		t.Errorf("SIGUSR2 with a binary that exits 1: no 'upgrade failed' line")
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -159,7 +159,7 @@ type Socket struct {
 	Key     string // the binding's key (site and binding)
 	Binding string // the binding as configured (port 0 included), which the next supervisor takes it for
 	Addr    string // its bound address: host:port, or unix:PATH
-	FD   int    // the supervisor's close-on-exec descriptor; open until Shutdown
+	FD      int    // the supervisor's close-on-exec descriptor; open until Shutdown
 }
 
 // Sockets lists the site bindings' listening sockets, for the next
