@@ -7,6 +7,7 @@ package e2e
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +21,8 @@ var workerStartRE = regexp.MustCompile(`msg="worker starting".* pid=(\d+)`)
 // is 30 s; SIGINT starts the graceful stop (the process waits), and a second
 // SIGINT (or SIGTERM) ends it within 2 s, exit non-zero, logging the request
 // cut off: in-process by method, target and request id; in a pool by the
-// worker and its count of requests in flight, and no worker is left.
+// worker and its count of requests in flight, and no worker is left. The
+// same during a drain delay (the first signal's: serving on, /readyz 503).
 func TestSecondSignalStopsAtOnce(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -32,6 +34,9 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 		{"in-process", nil, syscall.SIGINT, []string{`msg="request cut off" method=GET`, "/?20&inflight", "request_id=e2e-cut-1"}},
 		{"in-process-sigterm", nil, syscall.SIGTERM, []string{`msg="request cut off"`, "/?20&inflight"}},
 		{"pool", []string{"--workers", "2"}, syscall.SIGINT, []string{`msg="killed: requests in flight cut off"`, "requests_in_flight=1"}},
+		// the second signal in the drain delay (serving on, /readyz 503)
+		{"in-process-drain-delay", []string{"--drain-delay", "10s"}, syscall.SIGINT, []string{`msg="request cut off"`, "/?20&inflight"}},
+		{"pool-drain-delay", []string{"--workers", "2", "--drain-delay", "10s"}, syscall.SIGTERM, []string{"requests_in_flight=1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -39,7 +44,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 			args := append(append([]string{}, c.args...), "--graceful-timeout", "30", app("slow/app.py"))
 			w := start(t, args...)
 			workers := workerStartRE.FindAllStringSubmatch(w.Stderr(), -1)
-			if len(c.args) > 0 && len(workers) != 2 {
+			if pooled := slices.Contains(c.args, "--workers"); pooled && len(workers) != 2 || !pooled && len(workers) != 0 {
 				t.Fatalf("%d 'worker starting' lines, want 2", len(workers))
 			}
 			got := make(chan error, 1)

@@ -310,7 +310,12 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 		if sock == "" && o.config == "" {
 			sock = "wisp.sock"
 			if succ != nil && succ.ctlPath != "" {
-				sock = succ.ctlPath // the default of the supervisor an upgrade takes over from
+				// the default of the supervisor an upgrade takes over from;
+				// its private folder (empty once the socket is gone) is ours
+				sock = succ.ctlPath
+				if dir := filepath.Dir(sock); strings.HasPrefix(filepath.Base(dir), "wisp-") {
+					defer os.Remove(dir)
+				}
 			} else if !o.printConfig && !o.checkConfig {
 				s, done, err := defaultControlSocket()
 				if err != nil {
@@ -571,7 +576,9 @@ wait:
 	notify.Stopping()
 	if o.drainDelay > 0 {
 		log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", o.drainDelay.String())
-		drainWait(o.drainDelay, sigs)
+		if sig := drainWait(o.drainDelay, sigs); sig != nil && cutOff(sig, flights, log) {
+			return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, len(flights.list()))
+		}
 	}
 	// Signals stay caught while requests finish: with signal.Stop, Go would
 	// put back the default actions, and a SIGHUP would end the process with

@@ -336,12 +336,13 @@ loop:
 		log.Info("stopping", "signal", sig.String())
 		break loop
 	}
+	var second os.Signal // a second stop signal during the drain delay
 	if !upgraded {
 		notify.Stopping()
 		if d := time.Duration(cfg.Server.DrainDelay); d > 0 {
 			sup.Drain()
 			log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", d.String())
-			drainWait(d, sigs)
+			second = drainWait(d, sigs)
 		}
 	}
 	grace := time.Duration(cfg.Server.GracefulTimeout)
@@ -354,29 +355,33 @@ loop:
 	done := make(chan error, 1)
 	go func() { done <- sup.Shutdown(ctx) }()
 	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				log.Warn("shutdown", "err", err)
+		sig := second
+		second = nil
+		if sig == nil {
+			select {
+			case err := <-done:
+				if err != nil {
+					log.Warn("shutdown", "err", err)
+				}
+				log.Info("stopped")
+				return nil
+			case sig = <-sigs:
 			}
-			log.Info("stopped")
-			return nil
-		case sig := <-sigs:
 			if !slices.Contains(stopSignals, sig) {
 				log.Info("already shutting down: signal ignored", "signal", sig.String())
 				continue
 			}
-			// a second stop signal: stop now, as gunicorn and uvicorn do
-			log.Warn("second stop signal: stopping now, cutting off the requests in flight", "signal", sig.String())
-			n := sup.Abort("second " + sig.String())
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				cancel()
-				<-done
-			}
-			return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, n)
 		}
+		// a second stop signal: stop now, as gunicorn and uvicorn do
+		log.Warn("second stop signal: stopping now, cutting off the requests in flight", "signal", sig.String())
+		n := sup.Abort("second " + sig.String())
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cancel()
+			<-done
+		}
+		return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, n)
 	}
 }
 
@@ -529,17 +534,18 @@ func catchSignals() chan os.Signal {
 	return sigs
 }
 
-// drainWait waits out the drain delay; a second stop signal cuts it short.
-func drainWait(d time.Duration, sigs <-chan os.Signal) {
+// drainWait waits out the drain delay. A second stop signal cuts it short
+// and is returned: the server stops at once (nil: the delay is over).
+func drainWait(d time.Duration, sigs <-chan os.Signal) os.Signal {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			return
+			return nil
 		case sig := <-sigs:
 			if slices.Contains(stopSignals, sig) {
-				return
+				return sig
 			}
 		}
 	}
