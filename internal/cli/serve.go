@@ -288,12 +288,16 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 			defer w.Close()
 		}
 	}
-	if !sup.WaitReady(5*time.Minute) && succ != nil {
-		// an upgrade's successor that cannot serve: the previous one goes on
-		sup.Shutdown(context.Background())
-		return errors.New("upgrade: the pools have no ready worker; the previous supervisor keeps serving")
+	ready := sup.WaitReady(5 * time.Minute)
+	if succ != nil {
+		// an upgrade's successor serves every pool, or leaves the
+		// previous supervisor serving
+		if err := successorReady(ready, sup.Status()); err != nil {
+			sup.Shutdown(context.Background())
+			return err
+		}
+		succ.serving()
 	}
-	succ.serving()
 	addrs := sup.Addrs()
 	keys := sortedKeys(addrs)
 	for _, k := range keys {

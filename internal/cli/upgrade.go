@@ -264,3 +264,18 @@ func (s *successor) predecessor() int {
 	}
 	return s.from
 }
+
+// successorReady says whether an upgrade's successor may take over: each
+// of its pools has a ready worker, or is idle (a request starts it); a pool
+// stopped by rapid-fail protection, or none ready in time, is a failure.
+func successorReady(ready bool, st poolstate.Status) error {
+	for _, p := range st.Pools {
+		if p.State == poolstate.PoolStopped {
+			return fmt.Errorf("upgrade: pool %s is stopped (%s); the previous supervisor keeps serving", p.Name, p.Reason)
+		}
+	}
+	if !ready {
+		return errors.New("upgrade: a pool has no ready worker; the previous supervisor keeps serving")
+	}
+	return nil
+}
