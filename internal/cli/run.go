@@ -298,6 +298,7 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 	if o.pooled() || o.printConfig {
 		// Relative paths (TARGET, --python) are taken in --chdir, as the
 		// in-process server takes them. With -c they follow the file.
+		startDir, _ := os.Getwd() // where an upgrade's successor starts, to take --chdir as this process did
 		if o.chdir != "" && o.config == "" {
 			if err := os.Chdir(o.chdir); err != nil {
 				return fmt.Errorf("--chdir: %w", err)
@@ -347,7 +348,7 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 				}
 				return o.poolConfig(fs, ms, sock)
 			},
-			unix: unix, devReload: o.reload, pidFile: o.pidFile, inherited: inherited, succ: succ,
+			unix: unix, devReload: o.reload, pidFile: o.pidFile, inherited: inherited, succ: succ, startDir: startDir,
 		})
 	}
 	return o.inProcess(ms, unix, inherited, stdout, stderr)

@@ -110,6 +110,7 @@ type superviseOptions struct {
 	pidFile   string                         // --pid
 	inherited *listen.Set                    // the sockets systemd passed, if already taken
 	succ      *successor                     // what the previous supervisor handed over (an upgrade), if any
+	startDir  string                         // the working folder the process started in ("": the current one)
 }
 
 // supervise runs the supervisor for cfg until SIGTERM/SIGINT; SIGHUP and the
@@ -214,7 +215,7 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		cmu.Lock()
 		defer cmu.Unlock()
 		next := nextSupervisor{sockets: sup.Sockets(), ctlFD: -1, ctlPath: cfg.Server.ControlSocket,
-			env: notify.SuccessorEnv(), timeout: upgradeTimeout(cfg)}
+			env: notify.SuccessorEnv(), timeout: upgradeTimeout(cfg), dir: opt.startDir}
 		if fd, err := ctl.DupFD(); err == nil {
 			next.ctlFD = fd
 			defer syscall.Close(fd)

@@ -133,6 +133,7 @@ type nextSupervisor struct {
 	ctlPath string
 	env     []string // besides os.Environ(): systemd's notify socket, for the successor
 	timeout time.Duration
+	dir     string // the working folder to start it in ("": this one's)
 }
 
 // start execs the binary on disk (the same arguments) and waits until it
@@ -173,7 +174,7 @@ func (n nextSupervisor) start() (int, error) {
 	env = append(env, "LISTEN_FDS="+strconv.Itoa(len(n.sockets)), upgradeEnv+"="+string(raw))
 	// Raw descriptors (syscall.ForkExec, not exec.Cmd): exec.Cmd would call
 	// os.File.Fd on the shared listeners and make them blocking.
-	pid, err := syscall.ForkExec(exe, os.Args, &syscall.ProcAttr{Env: env, Files: files})
+	pid, err := syscall.ForkExec(exe, os.Args, &syscall.ProcAttr{Dir: n.dir, Env: env, Files: files})
 	w.Close()
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", exe, err)
