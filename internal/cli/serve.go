@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -201,6 +202,7 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		umu     sync.Mutex
 		handed  = make(chan int, 1)
 		upgrade func() (any, error)
+		stopped atomic.Bool // a stop signal came: no upgrade, and a successor started meanwhile is stopped
 	)
 	admOpts := admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts}
 	admSrc := poolHealth{sup, func() *config.Config {
@@ -211,6 +213,10 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	upgrade = func() (any, error) {
 		if !umu.TryLock() {
 			return nil, errUpgrading
+		}
+		if stopped.Load() {
+			umu.Unlock()
+			return nil, errors.New("the server is stopping")
 		}
 		cmu.Lock()
 		defer cmu.Unlock()
@@ -230,6 +236,10 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		amu.Unlock()
 		log.Info("upgrade: starting the wisp binary on disk as the next supervisor", "sockets", len(next.sockets), "timeout", next.timeout.String())
 		pid, err := next.start()
+		if err == nil && stopped.Load() {
+			syscall.Kill(pid, syscall.SIGTERM)
+			err = errors.New("the server is stopping: the new supervisor was told to stop too")
+		}
 		if err != nil {
 			log.Error("upgrade failed: the running supervisor keeps serving", "err", err)
 			if hadAdmin {
@@ -339,6 +349,7 @@ loop:
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())
+		stopped.Store(true)
 		break loop
 	}
 	var second os.Signal // a second stop signal during the drain delay
