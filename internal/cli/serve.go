@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -193,76 +192,18 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		}
 		return applyConfig(nc)
 	}
-	// A binary upgrade (SIGUSR2, wisp upgrade): one at a time, no
-	// configuration change meanwhile; handed says it succeeded.
-	var (
-		ctl     *control.Server
-		adm     *admin.Server
-		amu     sync.Mutex // adm: closed for the successor, opened again if it fails
-		umu     sync.Mutex
-		handed  = make(chan int, 1)
-		upgrade func() (any, error)
-		stopped atomic.Bool // a stop signal came: no upgrade, and a successor started meanwhile is stopped
-	)
-	admOpts := admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts}
-	admSrc := poolHealth{sup, func() *config.Config {
-		cmu.Lock()
-		defer cmu.Unlock()
-		return cfg
-	}}
-	upgrade = func() (any, error) {
-		if !umu.TryLock() {
-			return nil, errUpgrading
-		}
-		if stopped.Load() {
-			umu.Unlock()
-			return nil, errors.New("the server is stopping")
-		}
-		cmu.Lock()
-		defer cmu.Unlock()
-		next := nextSupervisor{sockets: sup.Sockets(), ctlFD: -1, ctlPath: cfg.Server.ControlSocket,
-			env: notify.SuccessorEnv(), timeout: upgradeTimeout(cfg), dir: opt.startDir}
-		if fd, err := ctl.DupFD(); err == nil {
-			next.ctlFD = fd
-			defer syscall.Close(fd)
-		}
-		// the admin listener is not handed over: it closes meanwhile
-		amu.Lock()
-		hadAdmin := adm != nil
-		if hadAdmin {
-			adm.Close()
-			adm = nil
-		}
-		amu.Unlock()
-		log.Info("upgrade: starting the wisp binary on disk as the next supervisor", "sockets", len(next.sockets), "timeout", next.timeout.String())
-		pid, err := next.start()
-		if err == nil && stopped.Load() {
-			syscall.Kill(pid, syscall.SIGTERM)
-			err = errors.New("the server is stopping: the new supervisor was told to stop too")
-		}
-		if err != nil {
-			log.Error("upgrade failed: the running supervisor keeps serving", "err", err)
-			if hadAdmin {
-				amu.Lock()
-				if a, aerr := startAdmin(admOpts, admSrc, log); aerr == nil {
-					adm = a
-				} else {
-					log.Error("upgrade failed, and the admin listener does not open again", "err", aerr)
-				}
-				amu.Unlock()
-			}
-			umu.Unlock()
-			return nil, fmt.Errorf("%w; the running supervisor keeps serving", err)
-		}
-		ctl.HandOver() // the calls under way are answered; new ones reach the successor
-		sup.HandedOver()
-		notify.HandOver(pid)
-		log.Info("upgrade: the new supervisor serves; this one drains its workers and exits", "pid", pid)
-		handed <- pid
-		return upgradeResult{From: os.Getpid(), PID: pid}, nil
-	}
-	ctl, err = control.Listen(cfg.Server.ControlSocket, control.Options{
-		Target: sup, Reload: apply, Trace: sup.Trace, Log: log, Upgrade: upgrade, Listener: succ.control(cfg.Server.ControlSocket),
+	// The admin listener, and binary upgrades (SIGUSR2, wisp upgrade): one
+	// at a time, with no configuration change meanwhile.
+	adm := &adminSlot{log: log, opts: admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts},
+		src: poolHealth{sup, func() *config.Config {
+			cmu.Lock()
+			defer cmu.Unlock()
+			return cfg
+		}}}
+	up := &upgrader{log: log, sup: sup, notify: notify, admin: adm, dir: opt.startDir, lock: &cmu,
+		current: func() *config.Config { return cfg }, handed: make(chan int, 1)}
+	ctl, err := control.Listen(cfg.Server.ControlSocket, control.Options{
+		Target: sup, Reload: apply, Trace: sup.Trace, Log: log, Upgrade: up.run, Listener: succ.control(cfg.Server.ControlSocket),
 		Config: func() *config.Config {
 			cmu.Lock()
 			defer cmu.Unlock()
@@ -280,17 +221,12 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		return err
 	}
 	defer ctl.Close()
-	if adm, err = startAdmin(admOpts, admSrc, log); err != nil {
+	up.ctl = ctl
+	if err := adm.open(); err != nil {
 		sup.Shutdown(context.Background())
 		return err
 	}
-	defer func() {
-		amu.Lock()
-		defer amu.Unlock()
-		if adm != nil {
-			adm.Close()
-		}
-	}()
+	defer adm.close()
 	if opt.devReload {
 		w, err := watchApps(cfg, sup, apply, log)
 		if err != nil {
@@ -321,7 +257,7 @@ loop:
 	for {
 		var sig os.Signal
 		select {
-		case pid := <-handed:
+		case pid := <-up.handed:
 			log.Info("upgraded: the old workers drain", "new_pid", pid)
 			upgraded = true
 			break loop
@@ -342,14 +278,14 @@ loop:
 		case syscall.SIGUSR2:
 			log.Info("SIGUSR2: upgrading to the wisp binary on disk")
 			go func() { // it logs its verdict; the loop stays free for SIGTERM
-				if _, err := upgrade(); errors.Is(err, errUpgrading) {
+				if _, err := up.run(); errors.Is(err, errUpgrading) {
 					log.Warn("SIGUSR2 ignored", "err", err)
 				}
 			}()
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())
-		stopped.Store(true)
+		up.stopped.Store(true)
 		break loop
 	}
 	var second os.Signal // a second stop signal during the drain delay
@@ -365,6 +301,13 @@ loop:
 	for _, p := range cfg.Pools {
 		grace = max(grace, time.Duration(p.GracefulTimeout))
 	}
+	return stopPools(sup, grace, sigs, second, log)
+}
+
+// stopPools shuts the supervisor down: its workers finish their requests
+// within grace. A second stop signal (second, if one came already, or one
+// of sigs) kills them at once, naming the requests cut off, and is an error.
+func stopPools(sup *supervisor.Supervisor, grace time.Duration, sigs <-chan os.Signal, second os.Signal, log *slog.Logger) error {
 	log.Info("shutting down", "grace", grace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), grace+5*time.Second)
 	defer cancel()
@@ -399,20 +342,6 @@ loop:
 		}
 		return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, n)
 	}
-}
-
-// errUpgrading refuses an upgrade while another one runs or after one
-// succeeded (this supervisor is draining).
-var errUpgrading = errors.New("an upgrade is under way, or done already")
-
-// upgradeTimeout is how long an upgrade's successor has to become ready: the
-// longest start timeout of the pools, and some.
-func upgradeTimeout(cfg *config.Config) time.Duration {
-	d := time.Minute
-	for _, p := range cfg.Pools {
-		d = max(d, time.Duration(p.StartTimeout)+30*time.Second)
-	}
-	return d
 }
 
 // adoptInherited makes the sockets systemd passed part of the configuration:

@@ -16,17 +16,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"wisp/internal/admin"
+	"wisp/internal/config"
 	"wisp/internal/control"
 	"wisp/internal/poolstate"
+	"wisp/internal/sdnotify"
 	"wisp/internal/supervisor"
 )
 
@@ -279,4 +285,122 @@ func successorReady(ready bool, st poolstate.Status) error {
 		return errors.New("upgrade: a pool has no ready worker; the previous supervisor keeps serving")
 	}
 	return nil
+}
+
+// errUpgrading refuses an upgrade while another one runs or after one
+// succeeded (this supervisor is draining).
+var errUpgrading = errors.New("an upgrade is under way, or done already")
+
+// upgradeTimeout is how long an upgrade's successor has to become ready: the
+// longest start timeout of the pools, and some.
+func upgradeTimeout(cfg *config.Config) time.Duration {
+	d := time.Minute
+	for _, p := range cfg.Pools {
+		d = max(d, time.Duration(p.StartTimeout)+30*time.Second)
+	}
+	return d
+}
+
+// upgrader carries out a supervisor's binary upgrades (SIGUSR2, the control
+// API's POST /v1/upgrade): one at a time, none once the server stops, and
+// none after one succeeded (this supervisor drains then).
+type upgrader struct {
+	log     *slog.Logger
+	sup     *supervisor.Supervisor
+	notify  *sdnotify.Notifier
+	ctl     *control.Server // set once the control socket is open
+	admin   *adminSlot
+	dir     string                // the folder the successor starts in ("": this one)
+	lock    sync.Locker           // the configuration's: no reload during an upgrade
+	current func() *config.Config // the running configuration, read with lock held
+	handed  chan int              // the successor's pid, once it serves (buffered: 1)
+	stopped atomic.Bool           // a stop signal came
+	mu      sync.Mutex            // one upgrade at a time; held for good once one succeeded
+}
+
+// run starts the binary on disk as the next supervisor and hands over to
+// it once it serves; on failure this supervisor serves on, and the error
+// says why.
+func (u *upgrader) run() (any, error) {
+	if !u.mu.TryLock() {
+		return nil, errUpgrading
+	}
+	if u.stopped.Load() {
+		u.mu.Unlock()
+		return nil, errors.New("the server is stopping")
+	}
+	u.lock.Lock()
+	defer u.lock.Unlock()
+	cfg := u.current()
+	next := nextSupervisor{sockets: u.sup.Sockets(), ctlFD: -1, ctlPath: cfg.Server.ControlSocket,
+		env: u.notify.SuccessorEnv(), timeout: upgradeTimeout(cfg), dir: u.dir}
+	if fd, err := u.ctl.DupFD(); err == nil {
+		next.ctlFD = fd
+		defer syscall.Close(fd)
+	}
+	reopen := u.admin.pause() // the admin listener is not handed over
+	u.log.Info("upgrade: starting the wisp binary on disk as the next supervisor", "sockets", len(next.sockets), "timeout", next.timeout.String())
+	pid, err := next.start()
+	if err == nil && u.stopped.Load() {
+		syscall.Kill(pid, syscall.SIGTERM)
+		err = errors.New("the server is stopping: the new supervisor was told to stop too")
+	}
+	if err != nil {
+		u.log.Error("upgrade failed: the running supervisor keeps serving", "err", err)
+		reopen()
+		u.mu.Unlock()
+		return nil, fmt.Errorf("%w; the running supervisor keeps serving", err)
+	}
+	u.ctl.HandOver() // the calls under way are answered; new ones reach the successor
+	u.sup.HandedOver()
+	u.notify.HandOver(pid)
+	u.log.Info("upgrade: the new supervisor serves; this one drains its workers and exits", "pid", pid)
+	u.handed <- pid
+	return upgradeResult{From: os.Getpid(), PID: pid}, nil
+}
+
+// adminSlot is the admin listener of a supervisor: closed while an
+// upgrade's successor starts (it opens its own), opened again if the
+// upgrade fails.
+type adminSlot struct {
+	log  *slog.Logger
+	opts admin.Options
+	src  admin.Source
+	mu   sync.Mutex
+	srv  *admin.Server // nil: none, or paused
+}
+
+// open starts the listener, if the configuration has one.
+func (a *adminSlot) open() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	srv, err := startAdmin(a.opts, a.src, a.log)
+	a.srv = srv
+	return err
+}
+
+// pause closes the listener; reopen opens it again (logging why not).
+func (a *adminSlot) pause() (reopen func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.srv == nil {
+		return func() {}
+	}
+	a.srv.Close()
+	a.srv = nil
+	return func() {
+		if err := a.open(); err != nil {
+			a.log.Error("the admin listener does not open again", "err", err)
+		}
+	}
+}
+
+// close closes the listener for good.
+func (a *adminSlot) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.srv != nil {
+		a.srv.Close()
+		a.srv = nil
+	}
 }
