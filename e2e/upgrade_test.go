@@ -8,6 +8,7 @@ package e2e
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,16 +85,26 @@ func copyExe(t *testing.T, src, dst string) {
 }
 
 // upgradeServer runs `wisp serve` from a copy of the test binary in its own
-// folder (the binary the test replaces) with a pool of 2 pool_app workers.
+// folder (the binary the test replaces) with a pool of 2 pool_app workers,
+// and the admin listener on the second port.
 func upgradeServer(t *testing.T) (*poolServer, string) {
 	t.Helper()
 	s := newPoolServer(t)
 	bin := filepath.Join(t.TempDir(), "wisp")
 	copyExe(t, wispBin, bin)
 	s.Bin = bin
-	s.writeConfig(t, onePoolConfig("processes = 2\nthreads = 4"))
+	s.writeConfig(t, strings.Replace(onePoolConfig("processes = 2\nthreads = 4"), `access_log = "off"`,
+		"access_log = \"off\"\nadmin = \"127.0.0.1:@PORT1@\"", 1))
 	s.start(t)
 	return s, bin
+}
+
+// adminServes checks that the admin listener at addr answers /healthz.
+func adminServes(t *testing.T, addr, when string) {
+	t.Helper()
+	if code, body := get(&http.Client{Timeout: 10 * time.Second}, "http://"+addr+"/healthz"); code != 200 {
+		t.Errorf("admin /healthz %s: %d %q", when, code, body)
+	}
 }
 
 // stopSuccessor ends the supervisor an upgrade started (not the test's child).
@@ -187,6 +198,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	if code, _, _ := runWisp(t, 10*time.Second, "", "status", "--socket", s.Socket); code != 0 {
 		t.Errorf("the control socket does not answer after the old supervisor exited")
 	}
+	adminServes(t, "127.0.0.1:"+s.Ports[1], "after the upgrade (the new supervisor's)")
 }
 
 // TestUpgradeFailingBinary: the binary on disk fails to start (a script that
@@ -221,6 +233,7 @@ func TestUpgradeFailingBinary(t *testing.T) {
 		t.Errorf("SIGUSR2 with a binary that exits 1: no 'upgrade failed' line")
 	}
 	time.Sleep(300 * time.Millisecond)
+	adminServes(t, "127.0.0.1:"+s.Ports[1], "after the failed upgrades (opened again)")
 	st1 := s.upgradeStatus(t)
 	if st1.PID != st0.PID || st1.Build != st0.Build {
 		t.Errorf("after the failed upgrades: supervisor pid %d build %q, want pid %d build %q", st1.PID, st1.Build, st0.PID, st0.Build)
@@ -247,8 +260,9 @@ func TestUpgradeFailingBinary(t *testing.T) {
 // the watchdog once the old one is gone.
 func TestUpgradeRunPoolNotify(t *testing.T) {
 	n := listenNotify(t)
+	admin := "127.0.0.1:" + pickPort(t)
 	w := startOpts(t, runOpts{Env: []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=400000"}},
-		"--workers", "2", app("pool_app/app.py"))
+		"--workers", "2", "--admin", admin, app("pool_app/app.py"))
 	m := controlRE.FindStringSubmatch(w.Stderr())
 	if m == nil {
 		t.Fatalf("no control= in the startup line:\n%s", w.Stderr())
@@ -284,6 +298,7 @@ func TestUpgradeRunPoolNotify(t *testing.T) {
 	if b := s.upgradeStatus(t).workerBuilds(); len(b) == 0 {
 		t.Errorf("no ready worker after the upgrade")
 	}
+	adminServes(t, admin, "after the upgrade (the new supervisor's)")
 }
 
 // TestUpgradeInProcessRefused: an in-process server has no supervisor to
