@@ -323,3 +323,55 @@ func TestUpgradeInProcessRefused(t *testing.T) {
 		t.Errorf("after SIGUSR2: %d %q", code, body)
 	}
 }
+
+// TestUpgradeUnixSocketAndPidFile: `wisp run --workers 1` on a unix socket
+// with --pid: across an upgrade the socket file stays and serves, the pid
+// file names the new supervisor, and when the new one stops it removes both,
+// as the one that created them would have.
+func TestUpgradeUnixSocketAndPidFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sock, pidFile := filepath.Join(dir, "app.sock"), filepath.Join(dir, "wisp.pid")
+	w := launch(t, runOpts{}, "--workers", "1", "-b", "unix:"+sock, "--pid", pidFile, app("pool_app/app.py"))
+	if !w.waitStderr("msg=listening", startTimeout) {
+		t.Fatalf("not listening:\n%s", w.Stderr())
+	}
+	m := controlRE.FindStringSubmatch(w.Stderr())
+	if m == nil {
+		t.Fatalf("no control= in the startup line:\n%s", w.Stderr())
+	}
+	s := &poolServer{wisp: w, Socket: m[1], Dir: dir}
+	serves := func(when string) {
+		t.Helper()
+		resp, err := unixClient(sock).Get("http://app.test/info")
+		if err != nil {
+			t.Fatalf("GET on the unix socket %s: %v", when, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET on the unix socket %s: %d", when, resp.StatusCode)
+		}
+	}
+	serves("before the upgrade")
+	if code, out, errOut := s.ctl(t, "upgrade"); code != 0 {
+		t.Fatalf("wisp upgrade: exit %d: %s%s", code, out, errOut)
+	}
+	pid := s.upgradeStatus(t).PID
+	stopSuccessor(t, pid)
+	if !eventually(20*time.Second, func() bool { return !pidAlive(w.Pid()) }) {
+		t.Fatalf("the old supervisor still runs")
+	}
+	serves("after the old supervisor exited")
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
+		t.Errorf("pid file after the upgrade: %q, want the new supervisor's %d", b, pid)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	if !eventually(stopTimeout, func() bool { return !pidAlive(pid) }) {
+		t.Fatalf("the new supervisor did not stop")
+	}
+	for _, f := range []string{sock, pidFile} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after the new supervisor stopped: %v", f, err)
+		}
+	}
+}

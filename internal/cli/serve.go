@@ -154,7 +154,7 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	defer pid.remove()
 	sup, err := supervisor.Start(cfg, supervisor.Options{
 		Log: log, Stdout: stdout, Stderr: stderr, Inherited: inherited, Unix: opt.unix,
-		DevReload: opt.devReload, ErrorLog: stderr.path, Build: buildName(),
+		DevReload: opt.devReload, ErrorLog: stderr.path, Build: buildName(), Owned: succ.ownedSockets(),
 	})
 	if err != nil {
 		return err

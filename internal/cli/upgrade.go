@@ -43,17 +43,19 @@ const upgradeEnv = "WISP_UPGRADE"
 
 // handover is what a supervisor hands its successor, besides the sockets.
 type handover struct {
-	From     int      `json:"from"`     // the previous supervisor's pid
-	Bindings []string `json:"bindings"` // the binding of each LISTEN_FDS socket, in order
-	CtlFD    int      `json:"ctl_fd"`   // the control socket; -1: none
-	CtlPath  string   `json:"ctl_path"` // where it is
-	ReadyFD  int      `json:"ready_fd"` // written "ready" and closed once the successor serves
+	From     int      `json:"from"`            // the previous supervisor's pid
+	Bindings []string `json:"bindings"`        // the binding of each LISTEN_FDS socket, in order
+	CtlFD    int      `json:"ctl_fd"`          // the control socket; -1: none
+	CtlPath  string   `json:"ctl_path"`        // where it is
+	ReadyFD  int      `json:"ready_fd"`        // written "ready" and closed once the successor serves
+	Owned    []string `json:"owned,omitempty"` // the unix socket files the predecessor created: the successor's to remove
 }
 
 // successor is what this process, the successor of an upgrade, was handed.
 type successor struct {
 	from     int
 	bindings []string
+	owned    []string
 	ctl      *net.UnixListener // nil: none
 	ctlPath  string
 	ready    *os.File
@@ -76,7 +78,7 @@ func takeUpgrade() (*successor, error) {
 	if os.Getenv("LISTEN_FDS") != "" {
 		os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
-	s := &successor{from: h.From, bindings: h.Bindings, ctlPath: h.CtlPath}
+	s := &successor{from: h.From, bindings: h.Bindings, owned: h.Owned, ctlPath: h.CtlPath}
 	if h.ReadyFD > 2 {
 		syscall.CloseOnExec(h.ReadyFD)
 		s.ready = os.NewFile(uintptr(h.ReadyFD), "upgrade-ready")
@@ -159,6 +161,9 @@ func (n nextSupervisor) start() (int, error) {
 	for _, s := range n.sockets {
 		files = append(files, uintptr(s.FD))
 		h.Bindings = append(h.Bindings, s.Binding)
+		if s.Unlink != "" {
+			h.Owned = append(h.Owned, s.Unlink)
+		}
 	}
 	if n.ctlFD >= 0 {
 		h.CtlFD = len(files)
@@ -262,6 +267,14 @@ the old one keeps serving and this command fails with the reason.`,
 	}
 	cf.define(c.Flags(), false)
 	return c
+}
+
+// ownedSockets are the unix socket files the predecessor created.
+func (s *successor) ownedSockets() []string {
+	if s == nil {
+		return nil
+	}
+	return s.owned
 }
 
 // predecessor is the pid of the supervisor this one takes over from (0: none).

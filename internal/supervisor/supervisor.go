@@ -42,6 +42,10 @@ type Options struct {
 	// Build is the supervisor's build (version and commit), shown by Status
 	// and compared with the build each worker reports.
 	Build string
+	// Owned are the paths of the unix sockets among Inherited that the
+	// previous supervisor of an upgrade created: removed at exit as if
+	// this one had.
+	Owned []string
 }
 
 // Supervisor owns the listeners and the worker pools of one configuration.
