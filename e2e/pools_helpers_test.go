@@ -27,6 +27,7 @@ type poolServer struct {
 	Config string   // the config file
 	Socket string   // its control socket
 	Ports  []string // the ports @PORT0@, @PORT1@ of the config
+	Bin    string   // the wisp binary to run ("": the one built for the tests)
 }
 
 // pickPort returns a port that was free a moment ago on 127.0.0.1.
@@ -113,7 +114,11 @@ func (s *poolServer) configText() string {
 func (s *poolServer) launch(t testing.TB) {
 	t.Helper()
 	args := []string{"serve", "-c", s.Config}
-	cmd := exec.Command(wispBin, args...)
+	bin := s.Bin
+	if bin == "" {
+		bin = wispBin
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.Dir
 	cmd.Env = os.Environ()
 	w := &wisp{t: t, cmd: cmd, stderr: &syncBuffer{}, stdout: &syncBuffer{}, exited: make(chan struct{})}

@@ -36,11 +36,12 @@ const rootLong = `wisp: a WSGI application server with CPython embedded.
   wisp stop POOL              stop a pool (503 + Retry-After until wisp start)
   wisp trace                  live output of every app and worker, and one line per request
   wisp reload                 apply the changed configuration file (as SIGHUP does)
+  wisp upgrade                run the wisp binary on disk, live (as SIGUSR2 does)
   wisp probe healthz|readyz   ask the admin listener (a container's health check)
   wisp version                the version, the build's commit, Go toolchain and platform
   wisp completion SHELL       shell completion for bash, zsh, fish or powershell
 
-status, recycle, start, stop, reload and trace take -c wisp.toml or --socket PATH to find
+status, recycle, start, stop, reload, upgrade and trace take -c wisp.toml or --socket PATH to find
 the server (an in-process wisp run names its socket in its startup line).
 Every flag can also be set in the environment: WISP_ and its name in capitals
 (WISP_BIND, WISP_WORKERS); a flag on the command line beats the environment,
@@ -105,6 +106,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPoolCommand("stop", "stop a pool: its workers drain, its requests get 503 until wisp start", stdout, stderr),
 		newTraceCommand(stdout, stderr),
 		newReloadCommand(stdout, stderr),
+		newUpgradeCommand(stdout, stderr),
 		newProbeCommand(stdout, stderr),
 		newInstallCommand(stdout, stderr),
 		newRemoveCommand(stdout, stderr),
@@ -168,6 +170,16 @@ var commit string
 // versionLine is what `wisp version` prints: the version, the commit the
 // binary was built from, the Go toolchain and the platform.
 func versionLine() string {
+	return fmt.Sprintf("wisp %s (%s, %s, %s/%s)", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildName names this binary's build for `wisp status` and the logs: the
+// version and the commit ("0.1.0 commit abc123").
+func buildName() string { return version + " " + buildCommit() }
+
+// buildCommit is "commit REV" (from -ldflags, else Go's VCS stamp), or
+// "unknown commit".
+func buildCommit() string {
 	commit := commit
 	if commit != "" {
 		commit = "commit " + commit
@@ -190,7 +202,7 @@ func versionLine() string {
 	if commit == "" {
 		commit = "unknown commit"
 	}
-	return fmt.Sprintf("wisp %s (%s, %s, %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return commit
 }
 
 // errSilent fails the command after the error was already logged.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -114,9 +115,9 @@ func statusCmd(cf *controlFlags, stdout io.Writer) error {
 		e.SetIndent("", "  ")
 		return e.Encode(st)
 	}
-	fmt.Fprintf(stdout, "wisp pid %d, config %s\n", st.PID, st.Config)
+	fmt.Fprintf(stdout, "wisp pid %d, config %s, build %s\n", st.PID, st.Config, cmp.Or(st.Build, "unknown"))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tSTATE\tWORKER\tPID\tWSTATE\tRSS MB\tREQUESTS\tCONNS\tUPTIME")
+	fmt.Fprintln(tw, "POOL\tSTATE\tWORKER\tPID\tWSTATE\tRSS MB\tREQUESTS\tCONNS\tUPTIME\tBUILD")
 	exited := 0
 	for _, p := range st.Pools {
 		state := string(p.State)
@@ -124,10 +125,14 @@ func statusCmd(cf *controlFlags, stdout io.Writer) error {
 			state += " (" + p.Reason + ")"
 		}
 		if len(p.Workers) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", p.Name, state)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", p.Name, state)
 		}
 		for _, w := range p.Workers {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%d\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Conns, w.Uptime)
+			build := cmp.Or(w.Build, "-")
+			if w.Build != "" && st.Build != "" && w.Build != st.Build {
+				build += " (not the supervisor's)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.1f\t%d\t%d\t%s\t%s\n", p.Name, state, w.ID, w.PID, w.State, w.RSSMB, w.Requests, w.Conns, w.Uptime, build)
 		}
 		exited += len(p.Exited)
 	}

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"wisp/internal/control"
 	"wisp/internal/cpusched"
 	"wisp/internal/edge"
+	"wisp/internal/h1"
 	"wisp/internal/listen"
 	"wisp/internal/metrics"
 	"wisp/internal/poolstate"
@@ -277,9 +281,16 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 	}
 	// Sockets systemd passed (socket activation): with no --bind, they are
 	// what the server listens on.
+	succ, err := takeUpgrade() // an upgrade's successor (only pools upgrade)
+	if err != nil {
+		return err
+	}
 	inherited, err := listen.Inherit()
 	if err != nil {
 		return err
+	}
+	if succ != nil {
+		inherited.Name(succ.bindings)
 	}
 	if len(o.binds) == 0 && inherited.Len() > 0 {
 		o.binds = inherited.Extra(nil)
@@ -287,6 +298,7 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 	if o.pooled() || o.printConfig {
 		// Relative paths (TARGET, --python) are taken in --chdir, as the
 		// in-process server takes them. With -c they follow the file.
+		startDir, _ := os.Getwd() // where an upgrade's successor starts, to take --chdir as this process did
 		if o.chdir != "" && o.config == "" {
 			if err := os.Chdir(o.chdir); err != nil {
 				return fmt.Errorf("--chdir: %w", err)
@@ -298,7 +310,14 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 		sock := o.ctlSocket
 		if sock == "" && o.config == "" {
 			sock = "wisp.sock"
-			if !o.printConfig && !o.checkConfig {
+			if succ != nil && succ.ctlPath != "" {
+				// the default of the supervisor an upgrade takes over from;
+				// its private folder (empty once the socket is gone) is ours
+				sock = succ.ctlPath
+				if dir := filepath.Dir(sock); strings.HasPrefix(filepath.Base(dir), "wisp-") {
+					defer os.Remove(dir)
+				}
+			} else if !o.printConfig && !o.checkConfig {
 				s, done, err := defaultControlSocket()
 				if err != nil {
 					return err
@@ -329,7 +348,7 @@ func (o *runOptions) run(fs *pflag.FlagSet, args []string, stdout, stderr io.Wri
 				}
 				return o.poolConfig(fs, ms, sock)
 			},
-			unix: unix, devReload: o.reload, pidFile: o.pidFile, inherited: inherited,
+			unix: unix, devReload: o.reload, pidFile: o.pidFile, inherited: inherited, succ: succ, startDir: startDir,
 		})
 	}
 	return o.inProcess(ms, unix, inherited, stdout, stderr)
@@ -413,7 +432,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		closeAll()
 		return err
 	}
-	pid, err := writePIDFile(o.pidFile)
+	pid, err := writePIDFile(o.pidFile, 0)
 	if err != nil {
 		closeAll()
 		return err
@@ -446,7 +465,8 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		defer done()
 		sock = s
 	}
-	copts := control.Options{Target: inProcessTarget{}, Trace: hub.Stream, Log: log}
+	copts := control.Options{Target: inProcessTarget{}, Trace: hub.Stream, Log: log,
+		Upgrade: func() (any, error) { return nil, errNoUpgrade }}
 	if certs != nil {
 		// `wisp reload` reads the certificate files again (the app cannot
 		// be reloaded in-process: see SIGHUP)
@@ -476,8 +496,9 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	}
 
 	errc := make(chan error, len(lns))
+	flights := &inFlight{reqs: map[uint64]flight{}}
 	for i, ln := range lns {
-		site := edge.Site{Name: "default", Handler: srv}
+		site := edge.Site{Name: "default", Handler: flights.wrap(srv)}
 		tls := certs != nil
 		if i < len(o.binds) {
 			switch scheme, _ := listen.Scheme(o.binds[i]); scheme {
@@ -545,7 +566,7 @@ wait:
 				}
 				log.Warn("SIGHUP ignored for the app: in-process wisp cannot reload its app without a restart (Python cannot be re-initialized in one process); run a pool (--processes N, or wisp serve) to reload live")
 			case syscall.SIGUSR2:
-				log.Warn("SIGUSR2 ignored: it has no meaning for wisp")
+				log.Warn("SIGUSR2 ignored: " + errNoUpgrade.Error())
 			default:
 				log.Info("stopping", "signal", sig.String())
 				break wait
@@ -556,21 +577,32 @@ wait:
 	notify.Stopping()
 	if o.drainDelay > 0 {
 		log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", o.drainDelay.String())
-		drainWait(o.drainDelay, sigs)
+		if sig := drainWait(o.drainDelay, sigs); sig != nil && cutOff(sig, flights, log) {
+			return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, len(flights.list()))
+		}
 	}
 	// Signals stay caught while requests finish: with signal.Stop, Go would
-	// put back the default actions, and a SIGHUP (or a second SIGTERM) would
-	// end the process with the requests in flight; the grace period bounds
-	// the wait.
-	go func() {
-		for sig := range sigs {
-			log.Info("already shutting down: signal ignored", "signal", sig.String())
-		}
-	}()
+	// put back the default actions, and a SIGHUP would end the process with
+	// the requests in flight; the grace period bounds the wait. A second
+	// stop signal ends it at once (as gunicorn and uvicorn do), naming the
+	// requests it cuts off.
 	log.Info("shutting down", "grace", o.grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+stopping:
+	for {
+		select {
+		case err = <-shut:
+			break stopping
+		case sig := <-sigs:
+			if !cutOff(sig, flights, log) {
+				continue
+			}
+			return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, len(flights.list()))
+		}
+	}
 	switch {
 	case errors.Is(err, server.ErrAbandoned):
 		log.Warn("grace period over: exiting with requests still running in Python", "grace", o.grace.String())
@@ -666,10 +698,71 @@ func checkInProcess(python string, paths, env []string, ms []server.Mount, log *
 type inProcessTarget struct{}
 
 func (inProcessTarget) Status() poolstate.Status {
-	return poolstate.Status{PID: os.Getpid(), Config: "in-process (wisp run)"}
+	return poolstate.Status{PID: os.Getpid(), Config: "in-process (wisp run)", Build: buildName()}
 }
 
 var errNoPools = errors.New("this is an in-process server (wisp run without --workers): it has no pools")
+
+// cutOff handles a signal during an in-process graceful stop: true for a
+// second stop signal, which ends the process at once (it logs the requests
+// it cuts off; Python is not finalized under running threads: the process
+// ends with them), false for another signal, logged and ignored.
+func cutOff(sig os.Signal, flights *inFlight, log *slog.Logger) bool {
+	if !slices.Contains(stopSignals, sig) {
+		log.Info("already shutting down: signal ignored", "signal", sig.String())
+		return false
+	}
+	cut := flights.list()
+	log.Warn("second stop signal: stopping now, cutting off the requests in flight", "signal", sig.String(), "requests_in_flight", len(cut))
+	for _, f := range cut {
+		log.Warn("request cut off", "method", f.method, "target", f.target, "request_id", f.id,
+			"running", time.Since(f.start).Round(time.Millisecond).String())
+	}
+	return true
+}
+
+// errNoUpgrade refuses a binary upgrade of an in-process server.
+var errNoUpgrade = errors.New("an in-process server (wisp run without --workers) cannot upgrade itself live: run it as a pool (--workers N, or wisp serve) to upgrade with SIGUSR2 or wisp upgrade, or restart it")
+
+// inFlight is the requests an in-process server is serving, to name those a
+// second stop signal cuts off.
+type inFlight struct {
+	mu   sync.Mutex
+	next uint64
+	reqs map[uint64]flight
+}
+
+// flight is one request in an inFlight.
+type flight struct {
+	method, target, id string
+	start              time.Time
+}
+
+// wrap counts h's requests in f while they run.
+func (f *inFlight) wrap(h h1.Handler) h1.Handler {
+	return h1.HandlerFunc(func(w *h1.Response, r *h1.Request) {
+		f.mu.Lock()
+		f.next++
+		k := f.next
+		f.reqs[k] = flight{method: r.Method, target: r.Target, id: r.Header("X-Request-Id"), start: time.Now()}
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			delete(f.reqs, k)
+			f.mu.Unlock()
+		}()
+		h.ServeH1(w, r)
+	})
+}
+
+// list returns the requests running, the oldest first.
+func (f *inFlight) list() []flight {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := slices.Collect(maps.Values(f.reqs))
+	slices.SortFunc(out, func(a, b flight) int { return a.start.Compare(b.start) })
+	return out
+}
 
 func (inProcessTarget) Recycle(string) error   { return errNoPools }
 func (inProcessTarget) StartPool(string) error { return errNoPools }

@@ -385,13 +385,14 @@ func (l *logFile) Close() error {
 type pidFile string
 
 // writePIDFile writes the process id to path ("" for none). A file that
-// names a live process is an error (another server runs).
-func writePIDFile(path string) (pidFile, error) {
+// names a live process other than predecessor (the supervisor an upgrade
+// takes over from; 0: none) is an error (another server runs).
+func writePIDFile(path string, predecessor int) (pidFile, error) {
 	if path == "" {
 		return "", nil
 	}
 	if b, err := os.ReadFile(path); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && pid != os.Getpid() {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && pid != os.Getpid() && pid != predecessor {
 			if syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM) {
 				return "", fmt.Errorf("--pid %s: process %d named there is running (another wisp?); stop it or remove the file", path, pid)
 			}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -50,13 +51,17 @@ func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
 			if check {
 				return checkApps(cfg, stdout, stderr)
 			}
+			succ, err := takeUpgrade()
+			if err != nil {
+				return err
+			}
 			errLog, err := openErrorLog(errLogPath, stderr)
 			if err != nil {
 				return err
 			}
 			defer errLog.Close()
 			return supervise(cfg, stdout, errLog, superviseOptions{
-				reload: func() (*config.Config, error) { return config.Load(path) }, pidFile: pidPath,
+				reload: func() (*config.Config, error) { return config.Load(path) }, pidFile: pidPath, succ: succ,
 			})
 		},
 	}
@@ -89,9 +94,11 @@ func newLogger(w io.Writer, level, format string, attrs ...any) (*slog.Logger, e
 }
 
 // stopSignals end a server gracefully: SIGTERM (systemd, Kubernetes), SIGINT
-// (a terminal) and SIGQUIT (nginx's graceful stop). Every other signal whose
-// default would end the process (SIGHUP, SIGUSR1, SIGUSR2) has a meaning or
-// is logged and ignored, so that a stray kill never takes the server down.
+// (a terminal) and SIGQUIT (nginx's graceful stop); a second one during the
+// graceful stop ends it at once (as gunicorn and uvicorn do), cutting off
+// the requests in flight. Every other signal whose default would end the
+// process (SIGHUP, SIGUSR1, SIGUSR2) has a meaning or is logged and ignored,
+// so that a stray kill never takes the server down.
 var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
 
 // superviseOptions are what `wisp run` and `wisp serve` add to a
@@ -102,6 +109,8 @@ type superviseOptions struct {
 	devReload bool                           // --reload: recycle the pools when the apps' files change
 	pidFile   string                         // --pid
 	inherited *listen.Set                    // the sockets systemd passed, if already taken
+	succ      *successor                     // what the previous supervisor handed over (an upgrade), if any
+	startDir  string                         // the working folder the process started in ("": the current one)
 }
 
 // supervise runs the supervisor for cfg until SIGTERM/SIGINT; SIGHUP and the
@@ -129,17 +138,23 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 			return err
 		}
 	}
+	succ := opt.succ
+	defer succ.failed() // unless it served
+	if succ != nil {
+		inherited.Name(succ.bindings)
+		log.Info("upgrade: taking over from the previous supervisor", "from", succ.from, "sockets", inherited.Len(), "build", buildName())
+	}
 	if inherited.Len() > 0 {
 		cfg = adoptInherited(cfg, inherited, log)
 	}
-	pid, err := writePIDFile(opt.pidFile)
+	pid, err := writePIDFile(opt.pidFile, succ.predecessor())
 	if err != nil {
 		return err
 	}
 	defer pid.remove()
 	sup, err := supervisor.Start(cfg, supervisor.Options{
 		Log: log, Stdout: stdout, Stderr: stderr, Inherited: inherited, Unix: opt.unix,
-		DevReload: opt.devReload, ErrorLog: stderr.path,
+		DevReload: opt.devReload, ErrorLog: stderr.path, Build: buildName(), Owned: succ.ownedSockets(),
 	})
 	if err != nil {
 		return err
@@ -177,8 +192,18 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		}
 		return applyConfig(nc)
 	}
+	// The admin listener, and binary upgrades (SIGUSR2, wisp upgrade): one
+	// at a time, with no configuration change meanwhile.
+	adm := &adminSlot{log: log, opts: admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts},
+		src: poolHealth{sup, func() *config.Config {
+			cmu.Lock()
+			defer cmu.Unlock()
+			return cfg
+		}}}
+	up := &upgrader{log: log, sup: sup, notify: notify, admin: adm, dir: opt.startDir, lock: &cmu,
+		current: func() *config.Config { return cfg }, handed: make(chan int, 1)}
 	ctl, err := control.Listen(cfg.Server.ControlSocket, control.Options{
-		Target: sup, Reload: apply, Trace: sup.Trace, Log: log,
+		Target: sup, Reload: apply, Trace: sup.Trace, Log: log, Upgrade: up.run, Listener: succ.control(cfg.Server.ControlSocket),
 		Config: func() *config.Config {
 			cmu.Lock()
 			defer cmu.Unlock()
@@ -196,18 +221,12 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 		return err
 	}
 	defer ctl.Close()
-	adm, err := startAdmin(admin.Options{Addr: cfg.Server.Admin, Token: cfg.Server.AdminToken, Hosts: cfg.Server.AdminHosts}, poolHealth{sup, func() *config.Config {
-		cmu.Lock()
-		defer cmu.Unlock()
-		return cfg
-	}}, log)
-	if err != nil {
+	up.ctl = ctl
+	if err := adm.open(); err != nil {
 		sup.Shutdown(context.Background())
 		return err
 	}
-	if adm != nil {
-		defer adm.Close()
-	}
+	defer adm.close()
 	if opt.devReload {
 		w, err := watchApps(cfg, sup, apply, log)
 		if err != nil {
@@ -216,7 +235,16 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 			defer w.Close()
 		}
 	}
-	sup.WaitReady(5 * time.Minute)
+	ready := sup.WaitReady(5 * time.Minute)
+	if succ != nil {
+		// an upgrade's successor serves every pool, or leaves the
+		// previous supervisor serving
+		if err := successorReady(ready, sup.Status()); err != nil {
+			sup.Shutdown(context.Background())
+			return err
+		}
+		succ.serving()
+	}
 	addrs := sup.Addrs()
 	keys := sortedKeys(addrs)
 	for _, k := range keys {
@@ -224,7 +252,17 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	}
 	notify.Ready(fmt.Sprintf("serving %d site(s), %d pool(s)", len(cfg.Sites), len(cfg.Pools)))
 	notify.StartWatchdog(sup.Responsive)
-	for sig := range sigs {
+	upgraded := false
+loop:
+	for {
+		var sig os.Signal
+		select {
+		case pid := <-up.handed:
+			log.Info("upgraded: the old workers drain", "new_pid", pid)
+			upgraded = true
+			break loop
+		case sig = <-sigs:
+		}
 		switch sig {
 		case syscall.SIGHUP:
 			log.Info("SIGHUP: reloading the configuration")
@@ -238,30 +276,72 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 			log.Info("SIGUSR1: the workers reopen their log files", "workers", n)
 			continue
 		case syscall.SIGUSR2:
-			log.Warn("SIGUSR2 ignored: it has no meaning for wisp")
+			log.Info("SIGUSR2: upgrading to the wisp binary on disk")
+			go func() { // it logs its verdict; the loop stays free for SIGTERM
+				if _, err := up.run(); errors.Is(err, errUpgrading) {
+					log.Warn("SIGUSR2 ignored", "err", err)
+				}
+			}()
 			continue
 		}
 		log.Info("stopping", "signal", sig.String())
-		break
+		up.stopped.Store(true)
+		break loop
 	}
-	notify.Stopping()
-	if d := time.Duration(cfg.Server.DrainDelay); d > 0 {
-		sup.Drain()
-		log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", d.String())
-		drainWait(d, sigs)
+	var second os.Signal // a second stop signal during the drain delay
+	if !upgraded {
+		notify.Stopping()
+		if d := time.Duration(cfg.Server.DrainDelay); d > 0 {
+			sup.Drain()
+			log.Info("draining: /readyz answers 503; serving on until the drain delay is over", "drain_delay", d.String())
+			second = drainWait(d, sigs)
+		}
 	}
 	grace := time.Duration(cfg.Server.GracefulTimeout)
 	for _, p := range cfg.Pools {
 		grace = max(grace, time.Duration(p.GracefulTimeout))
 	}
+	return stopPools(sup, grace, sigs, second, log)
+}
+
+// stopPools shuts the supervisor down: its workers finish their requests
+// within grace. A second stop signal (second, if one came already, or one
+// of sigs) kills them at once, naming the requests cut off, and is an error.
+func stopPools(sup *supervisor.Supervisor, grace time.Duration, sigs <-chan os.Signal, second os.Signal, log *slog.Logger) error {
 	log.Info("shutting down", "grace", grace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), grace+5*time.Second)
 	defer cancel()
-	if err := sup.Shutdown(ctx); err != nil {
-		log.Warn("shutdown", "err", err)
+	done := make(chan error, 1)
+	go func() { done <- sup.Shutdown(ctx) }()
+	for {
+		sig := second
+		second = nil
+		if sig == nil {
+			select {
+			case err := <-done:
+				if err != nil {
+					log.Warn("shutdown", "err", err)
+				}
+				log.Info("stopped")
+				return nil
+			case sig = <-sigs:
+			}
+			if !slices.Contains(stopSignals, sig) {
+				log.Info("already shutting down: signal ignored", "signal", sig.String())
+				continue
+			}
+		}
+		// a second stop signal: stop now, as gunicorn and uvicorn do
+		log.Warn("second stop signal: stopping now, cutting off the requests in flight", "signal", sig.String())
+		n := sup.Abort("second " + sig.String())
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cancel()
+			<-done
+		}
+		return fmt.Errorf("stopped at once by a second %s: %d request(s) in flight cut off (see the log)", sig, n)
 	}
-	log.Info("stopped")
-	return nil
 }
 
 // adoptInherited makes the sockets systemd passed part of the configuration:
@@ -299,6 +379,7 @@ func workerCmd(stdout, stderr io.Writer) error {
 		return err
 	}
 	tuneRuntime(spec.Processes)
+	supervisor.ReportBuild(buildName())
 	if err := supervisor.RunWorker(spec, log, stdout); err != nil {
 		log.Error("worker failed", "err", err)
 		return errSilent
@@ -398,17 +479,18 @@ func catchSignals() chan os.Signal {
 	return sigs
 }
 
-// drainWait waits out the drain delay; a second stop signal cuts it short.
-func drainWait(d time.Duration, sigs <-chan os.Signal) {
+// drainWait waits out the drain delay. A second stop signal cuts it short
+// and is returned: the server stops at once (nil: the delay is over).
+func drainWait(d time.Duration, sigs <-chan os.Signal) os.Signal {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			return
+			return nil
 		case sig := <-sigs:
 			if slices.Contains(stopSignals, sig) {
-				return
+				return sig
 			}
 		}
 	}

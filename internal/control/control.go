@@ -11,6 +11,7 @@
 //	POST  /v1/pools/{pool}/recycle     replace a pool's workers, overlapped
 //	POST  /v1/pools/{pool}/start       start a stopped pool
 //	POST  /v1/pools/{pool}/stop        stop a pool (503 until started)
+//	POST  /v1/upgrade                  exec the wisp binary on disk as the next supervisor
 //	GET   /v1/trace                    the trace, streamed as JSON lines
 //
 // A command that changes something answers once it is done: a reload or
@@ -29,6 +30,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"wisp/internal/config"
 	"wisp/internal/poolstate"
@@ -57,14 +60,22 @@ type Options struct {
 	Apply func(*config.Config) error
 	// Trace streams the trace.
 	Trace func(ctx context.Context, f trace.Filter, out func(trace.Line) error) error
-	Log   *slog.Logger
+	// Upgrade starts the binary on disk as the next supervisor, handing it
+	// the sockets, and answers once it serves (what it answers: its pid and
+	// build) or failed (the running one keeps serving); nil: refused.
+	Upgrade func() (any, error)
+	Log     *slog.Logger
+	// Listener is the control socket inherited from the previous
+	// supervisor of an upgrade, already at the path (nil: create it).
+	Listener *net.UnixListener
 }
 
 // Server serves the control API.
 type Server struct {
 	http *http.Server
+	ln   *net.UnixListener
 	path string
-	file os.FileInfo // the socket file, removed at Close if still there
+	file os.FileInfo // the socket file, removed at Close if still there (nil: handed over)
 }
 
 // maxBody bounds a PUT or PATCH body.
@@ -74,7 +85,14 @@ const maxBody = 8 << 20
 // A socket nothing answers on there is replaced; anything else there is an
 // error naming path (see listenSocket).
 func Listen(path string, o Options) (*Server, error) {
-	ln, fi, err := listenSocket(path)
+	ln, fi, err := o.Listener, os.FileInfo(nil), error(nil)
+	if ln != nil {
+		// an upgrade's: the socket file is the previous supervisor's,
+		// the same socket, and now this one's to remove at Close
+		fi, err = os.Lstat(path)
+	} else {
+		ln, fi, err = listenSocket(path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +175,19 @@ func Listen(path string, o Options) (*Server, error) {
 		}
 		StreamTrace(w, r, f, o.Trace)
 	})
+	mux.HandleFunc("POST /v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
+		if o.Upgrade == nil {
+			reply(w, nil, errors.New("this server cannot upgrade itself"))
+			return
+		}
+		v, err := o.Upgrade()
+		reply(w, v, err)
+	})
 	log := o.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{path: path, file: fi, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	s := &Server{ln: ln, path: path, file: fi, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
 	go s.http.Serve(ln)
 	return s, nil
@@ -204,7 +230,32 @@ func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.http.Shutdown(ctx)
-	removeSocket(s.path, s.file)
+	if s.file != nil {
+		removeSocket(s.path, s.file)
+	}
+}
+
+// DupFD returns a close-on-exec duplicate of the control socket's
+// descriptor, to hand to the next supervisor of an upgrade (the caller
+// closes it). The socket stays non-blocking (no os.File.Fd).
+func (s *Server) DupFD() (int, error) {
+	sc, err := s.ln.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd, derr := -1, error(nil)
+	if err := sc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return nfd, derr
+}
+
+// HandOver stops accepting on the control socket, which the next
+// supervisor of an upgrade serves now: the calls under way are answered,
+// and Close leaves the socket file, now the next one's, in place.
+func (s *Server) HandOver() {
+	s.file = nil
+	s.ln.Close()
 }
 
 // Problem is one configuration problem in an error answer: the same

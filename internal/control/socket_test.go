@@ -100,3 +100,43 @@ func TestRemoveSocketOnlyOurs(t *testing.T) {
 		t.Errorf("the socket is still there: %v", err)
 	}
 }
+
+// An upgrade: the next server serves the same control socket (a duplicate
+// of its descriptor) at the same path; the old one's HandOver stops it
+// accepting and its Close leaves the file, which the new one removes at its
+// Close.
+func TestHandOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.sock")
+	old, err := Listen(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := old.DupFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "ctl")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := Listen(path, Options{Listener: ln.(*net.UnixListener)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.HandOver()
+	old.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("the old server's Close removed the socket it handed over: %v", err)
+	}
+	for range 5 { // every call reaches the new server
+		if err := Call(path, "POST", "/v1/upgrade", nil, nil); err == nil || !strings.Contains(err.Error(), "cannot upgrade itself") {
+			t.Fatalf("a call after the handover: %v", err)
+		}
+	}
+	next.Close()
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("the new server's Close left the socket: %v", err)
+	}
+}

@@ -348,3 +348,17 @@ func sameAddr(addr, binding string) bool {
 	}
 	return aip != nil && bip != nil && aip.Equal(bip)
 }
+
+// Name names the passed sockets in order; "" keeps a name. An upgrade's next
+// supervisor names them by the bindings they were opened for, which
+// LISTEN_FDNAMES cannot carry (':' separates its names).
+func (s *Set) Name(names []string) {
+	if s == nil {
+		return
+	}
+	for i, a := range s.socks {
+		if i < len(names) && names[i] != "" {
+			a.Name = names[i]
+		}
+	}
+}

@@ -48,9 +48,12 @@ const (
 
 // Status is a snapshot of the supervisor for `wisp status` and the control API.
 type Status struct {
-	PID    int          `json:"pid"`
-	Config string       `json:"config"`
-	Pools  []PoolStatus `json:"pools"`
+	PID    int    `json:"pid"`
+	Config string `json:"config"`
+	// Build is the supervisor's build: wisp's version and the commit its
+	// binary was built from ("0.1.0 commit abc123").
+	Build string       `json:"build,omitempty"`
+	Pools []PoolStatus `json:"pools"`
 }
 
 // PoolStatus is one pool in a Status.
@@ -76,6 +79,10 @@ type WorkerStatus struct {
 	Conns    int64   `json:"connections"` // open client connections, from the pool's board
 	Uptime   string  `json:"uptime"`
 	How      string  `json:"how,omitempty"` // an exited worker: why it went (recycled for what, or how it crashed)
+	// Build is the build of the worker's binary, as it reported it (""
+	// until it did): it differs from the supervisor's when the binary on
+	// disk was replaced and the worker started since.
+	Build string `json:"build,omitempty"`
 }
 
 // UnmarshalText reads a State written by MarshalText.

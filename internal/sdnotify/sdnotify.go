@@ -22,6 +22,8 @@ type Notifier struct {
 	conn     *net.UnixConn
 	watchdog time.Duration
 	stop     chan struct{}
+	env      []string // NOTIFY_SOCKET and WATCHDOG_USEC as read, for a successor
+	handed   bool     // HandOver: another process speaks for the service now
 }
 
 // New reads NOTIFY_SOCKET (and WATCHDOG_USEC) and clears them, so that the
@@ -29,6 +31,7 @@ type Notifier struct {
 // the process is not a notify service.
 func New() *Notifier {
 	addr := os.Getenv("NOTIFY_SOCKET")
+	notifySocket := addr
 	wd, wdPID := os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID")
 	for _, v := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} {
 		os.Unsetenv(v)
@@ -43,7 +46,10 @@ func New() *Notifier {
 	if err != nil {
 		return nil
 	}
-	n := &Notifier{conn: conn, stop: make(chan struct{})}
+	n := &Notifier{conn: conn, stop: make(chan struct{}), env: []string{"NOTIFY_SOCKET=" + notifySocket}}
+	if wd != "" {
+		n.env = append(n.env, "WATCHDOG_USEC="+wd)
+	}
 	if us, err := strconv.ParseInt(wd, 10, 64); err == nil && us > 0 {
 		if p, err := strconv.Atoi(wdPID); wdPID == "" || (err == nil && p == os.Getpid()) {
 			n.watchdog = time.Duration(us) * time.Microsecond
@@ -59,6 +65,9 @@ func (n *Notifier) Send(lines ...string) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.handed {
+		return nil
+	}
 	_, err := n.conn.Write([]byte(strings.Join(lines, "\n") + "\n"))
 	return err
 }
@@ -128,4 +137,29 @@ func (n *Notifier) Close() {
 	default:
 		close(n.stop)
 	}
+}
+
+// SuccessorEnv is the environment that lets the successor of a binary
+// upgrade speak for the service (NOTIFY_SOCKET, WATCHDOG_USEC; no
+// WATCHDOG_PID, which would name this process). None outside systemd.
+func (n *Notifier) SuccessorEnv() []string {
+	if n == nil {
+		return nil
+	}
+	return n.env
+}
+
+// HandOver makes pid the service's main process (MAINPID=, which systemd
+// takes from the main process with NotifyAccess=main) and silences this
+// one: no watchdog pings, no STOPPING=1 while it drains its old workers.
+func (n *Notifier) HandOver(pid int) error {
+	if n == nil {
+		return nil
+	}
+	err := n.Send("MAINPID=" + strconv.Itoa(pid))
+	n.Close()
+	n.mu.Lock()
+	n.handed = true
+	n.mu.Unlock()
+	return err
 }

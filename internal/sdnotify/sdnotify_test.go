@@ -56,3 +56,44 @@ func TestNotifier(t *testing.T) {
 		t.Error("a nil notifier must do nothing")
 	}
 }
+
+// HandOver names the upgrade's new main process, and then the old one says
+// nothing more (no STOPPING=1 while it drains); SuccessorEnv gives the new
+// one the socket and the watchdog, without WATCHDOG_PID.
+func TestHandOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "n.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	t.Setenv("WATCHDOG_USEC", "100000")
+	t.Setenv("WATCHDOG_PID", "")
+	n := New()
+	if n == nil {
+		t.Fatal("no notifier with NOTIFY_SOCKET set")
+	}
+	env := strings.Join(n.SuccessorEnv(), " ")
+	if env != "NOTIFY_SOCKET="+path+" WATCHDOG_USEC=100000" {
+		t.Errorf("successor env: %q", env)
+	}
+	if err := n.HandOver(4242); err != nil {
+		t.Fatal(err)
+	}
+	n.Stopping()
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 1024)
+	k, err := conn.Read(b)
+	if err != nil || string(b[:k]) != "MAINPID=4242\n" {
+		t.Errorf("handover: %q %v", b[:k], err)
+	}
+	conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if k, err := conn.Read(b); err == nil {
+		t.Errorf("a message after the handover: %q", b[:k])
+	}
+	var none *Notifier
+	if none.HandOver(1) != nil || none.SuccessorEnv() != nil {
+		t.Error("a nil notifier must do nothing")
+	}
+}

@@ -2,9 +2,11 @@ package supervisor
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"syscall"
 
 	"wisp/internal/config"
@@ -105,6 +107,9 @@ func (s *Supervisor) openBinding(st *config.Site, b string) (*listener, error) {
 	unlink := ""
 	if a, ok := s.opt.Inherited.Take(b, st.Name); ok {
 		ln = a.Ln
+		if p, ok := listen.UnixPath(a.Addr()); ok && slices.Contains(s.opt.Owned, p) {
+			unlink = p // the previous supervisor of an upgrade created it: ours to remove now
+		}
 		s.log.Info("socket activation: serving the socket systemd passed", "binding", b, "name", a.Name, "addr", a.Addr())
 	} else if ln, err = listen.Open(b, s.opt.Unix); err == nil {
 		unlink, _ = listen.UnixPath(b)
@@ -149,4 +154,40 @@ func dupListener(ln net.Listener) (int, error) {
 		err = derr
 	}
 	return nfd, err
+}
+
+// Socket is the listening socket of a site binding, as an upgrade hands it
+// to the next supervisor.
+type Socket struct {
+	Key     string // the binding's key (site and binding)
+	Binding string // the binding as configured (port 0 included), which the next supervisor takes it for
+	Addr    string // its bound address: host:port, or unix:PATH
+	FD      int    // the supervisor's close-on-exec descriptor; open until Shutdown
+	Unlink  string // a unix socket's file this supervisor created (and removes at exit unless handed over)
+}
+
+// Sockets lists the site bindings' listening sockets, for the next
+// supervisor of an upgrade (passed as socket activation passes them).
+func (s *Supervisor) Sockets() []Socket {
+	var out []Socket
+	s.call(func() {
+		for _, k := range slices.Sorted(maps.Keys(s.listeners)) {
+			if l := s.listeners[k]; len(l.sites) > 0 && l.fd >= 0 {
+				out = append(out, Socket{Key: k, Binding: bindingOf(l.sites[0], k), Addr: l.addr, FD: l.fd, Unlink: l.unlink})
+			}
+		}
+	})
+	return out
+}
+
+// HandedOver says the next supervisor of an upgrade serves the sockets now:
+// the unix socket files wisp created stay when this one shuts down.
+func (s *Supervisor) HandedOver() {
+	s.call(func() {
+		for _, l := range s.listeners {
+			if len(l.sites) > 0 {
+				l.unlink = ""
+			}
+		}
+	})
 }

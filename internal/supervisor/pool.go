@@ -117,6 +117,7 @@ type worker struct {
 	metrics       metrics.Snapshot // its counters, as it last reported them
 	exitHow       string           // why it went: recycled for what, drained why, or how it crashed
 	cpuIndex      int              // which share of the CPUs it runs on (CPUAffinity)
+	build         string           // the build of its binary, as it reported it
 }
 
 func (w *worker) signal(sig syscall.Signal) {
@@ -195,6 +196,8 @@ func (p *pool) message(w *worker, m statusMsg) {
 		w.requests = m.Requests
 	}
 	switch m.Event {
+	case "build":
+		p.s.noteBuild(w, m.Build)
 	case "failed":
 		w.failure = m.Reason
 	case "ready":

@@ -124,6 +124,7 @@ type statusMsg struct {
 	Requests uint64            `json:"requests,omitempty"`
 	Reason   string            `json:"reason,omitempty"`
 	Metrics  *metrics.Snapshot `json:"metrics,omitempty"` // with "stats": the worker's counters
+	Build    string            `json:"build,omitempty"`   // with "build" (its first line): the build of its binary
 }
 
 // ReadWorkerSpec reads the spec of the current process, if it is a worker.

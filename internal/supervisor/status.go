@@ -1,10 +1,12 @@
 package supervisor
 
 import (
+	"encoding/json"
 	"maps"
 	"os"
 	"slices"
 	"sort"
+	"syscall"
 	"time"
 
 	"wisp/internal/metrics"
@@ -13,7 +15,7 @@ import (
 
 // Status returns a snapshot of every pool and worker.
 func (s *Supervisor) Status() poolstate.Status {
-	st := poolstate.Status{PID: os.Getpid()}
+	st := poolstate.Status{PID: os.Getpid(), Build: s.opt.Build}
 	s.call(func() {
 		st.Config = s.cfg.File
 		names := make([]string, 0, len(s.pools))
@@ -27,7 +29,7 @@ func (s *Supervisor) Status() poolstate.Status {
 			ps := poolstate.PoolStatus{Name: n, State: p.state, Reason: p.reason, Failures: len(p.recentFailures(now)), ConfigNote: p.configNote}
 			for _, w := range p.workers {
 				ws := poolstate.WorkerStatus{ID: w.id, PID: w.pid, State: w.state, RSSMB: float64(w.rss) / (1 << 20),
-					Requests: w.requests, Conns: p.conns(w)}
+					Requests: w.requests, Conns: p.conns(w), Build: w.build}
 				if !w.readyAt.IsZero() {
 					ws.Uptime = now.Sub(w.readyAt).Truncate(time.Second).String()
 				}
@@ -58,4 +60,25 @@ func (s *Supervisor) Metrics() []metrics.PoolView {
 		}
 	})
 	return out
+}
+
+// ReportBuild is a worker's first line on its status pipe (fd 3): the build
+// of its own binary, which may not be the supervisor's (the binary on disk
+// replaced since the supervisor started). Written with no *os.File, which
+// would close fd 3 when collected.
+func ReportBuild(build string) {
+	b, _ := json.Marshal(statusMsg{Event: "build", Build: build})
+	syscall.Write(3, append(b, '\n'))
+}
+
+// noteBuild records the build worker w reported, and says so when it is not
+// the supervisor's: the workers run the binary on disk, and only an upgrade
+// (SIGUSR2, wisp upgrade) runs a new one as the supervisor too.
+func (s *Supervisor) noteBuild(w *worker, build string) {
+	w.build = build
+	if s.opt.Build != "" && build != s.opt.Build {
+		s.log.Warn("the worker runs another build than the supervisor: the wisp binary on disk was replaced; "+
+			"`wisp upgrade` (or SIGUSR2) runs it as the supervisor too", "pool", w.pool.name, "worker", w.id, "pid", w.pid,
+			"worker_build", build, "supervisor_build", s.opt.Build, "binary", s.opt.Exe)
+	}
 }

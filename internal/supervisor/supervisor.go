@@ -39,6 +39,13 @@ type Options struct {
 	// ErrorLog is the path of the error log file when Stderr is one: the
 	// workers reopen it on SIGUSR1, as the supervisor does.
 	ErrorLog string
+	// Build is the supervisor's build (version and commit), shown by Status
+	// and compared with the build each worker reports.
+	Build string
+	// Owned are the paths of the unix sockets among Inherited that the
+	// previous supervisor of an upgrade created: removed at exit as if
+	// this one had.
+	Owned []string
 }
 
 // Supervisor owns the listeners and the worker pools of one configuration.
@@ -296,13 +303,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	case <-s.done:
 	case <-ctx.Done():
 		err = errors.New("grace period over: killed the remaining workers")
-		s.call(func() {
-			for _, p := range s.pools {
-				for _, w := range p.workers {
-					w.signal(syscall.SIGKILL)
-				}
-			}
-		})
+		s.Abort("grace period over")
 		select {
 		case <-s.done:
 		case <-time.After(5 * time.Second):
@@ -316,6 +317,26 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	}
 	os.RemoveAll(s.rundir)
 	return err
+}
+
+// Abort ends every worker at once (SIGKILL), for a shutdown that cannot
+// wait (a second stop signal, or the grace period over). It logs each
+// worker cut off with the requests it was running at its last report (once
+// a second) and its open connections, and returns the requests cut off.
+func (s *Supervisor) Abort(why string) int {
+	n := 0
+	s.call(func() {
+		for _, name := range slices.Sorted(maps.Keys(s.pools)) {
+			for _, w := range s.pools[name].workers {
+				busy := int(w.metrics.Busy)
+				n += busy
+				s.log.Warn("killed: requests in flight cut off", "why", why, "pool", name, "worker", w.id, "pid", w.pid,
+					"state", w.state.String(), "requests_in_flight", busy, "connections", s.pools[name].conns(w))
+				w.signal(syscall.SIGKILL)
+			}
+		}
+	})
+	return n
 }
 
 // WaitReady waits until every running pool has a ready worker (or timeout).
