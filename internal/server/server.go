@@ -64,7 +64,12 @@ type Config struct {
 	// When that many are stuck (StuckGrace past the timeout) no more are
 	// replaced and Healthy reports false until one returns. 0: Threads.
 	MaxStuckThreads int
-	AccessLog       *accesslog.Logger // nil: off; the caller closes it after Shutdown
+	// StallBound is how long the interpreter may leave its heartbeat
+	// unanswered (a thread holds the GIL in C code) while requests wait or
+	// run, and how long a request may wait for a Python thread (every one is
+	// busy), before the server counts as stalled (see Stalled). 0: 1s.
+	StallBound time.Duration
+	AccessLog  *accesslog.Logger // nil: off; the caller closes it after Shutdown
 	// BeforeAccept and ConnChange are passed to the HTTP server: a pool's
 	// workers use them to balance connections between them.
 	BeforeAccept func()
@@ -148,6 +153,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxStuckThreads <= 0 {
 		c.MaxStuckThreads = c.Threads
+	}
+	if c.StallBound <= 0 {
+		c.StallBound = DefaultStallBound
 	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = d.MaxHeaderBytes
@@ -461,12 +469,52 @@ func WriteRate(v int64) int64 {
 }
 
 // Healthy reports whether the server can serve: false, with the reason,
-// while MaxStuckThreads Python threads are stuck in timed-out requests.
+// while MaxStuckThreads Python threads are stuck in timed-out requests, or
+// while the interpreter makes no progress (see Unresponsive).
 func (s *Server) Healthy() (bool, string) {
 	if n := int(s.stuck.Load()); n >= s.cfg.MaxStuckThreads {
 		return false, fmt.Sprintf("%d Python threads are stuck in timed-out requests (the bound is %d)", n, s.cfg.MaxStuckThreads)
 	}
+	if why := s.Unresponsive(); why != "" {
+		return false, why
+	}
 	return true, ""
+}
+
+// DefaultStallBound is Config.StallBound's default.
+const DefaultStallBound = time.Second
+
+// Unresponsive says why no Python thread can make progress ("" when they
+// can): the interpreter has left its heartbeat unanswered for StallBound
+// (a thread holds the GIL inside C code: a regex backtracking, a C
+// extension's long call) while requests wait for a Python thread or run in
+// one. An idle server is never unresponsive: nothing waits on it.
+func (s *Server) Unresponsive() string {
+	d := s.ip.Unanswered()
+	if d < s.cfg.StallBound {
+		return ""
+	}
+	if q, b := s.pool.Stats(); q == 0 && b == 0 {
+		return ""
+	}
+	return fmt.Sprintf("no Python thread has made progress for %v: the interpreter has not answered its heartbeat (a thread holds the GIL in C code) while requests wait or run (the bound is %v)",
+		d.Round(100*time.Millisecond), s.cfg.StallBound)
+}
+
+// Saturated says why the server should take no more connections now ("" when
+// it may): a request has waited StallBound for a Python thread, so every
+// thread is busy (the pool wakes an idle one within milliseconds), or the
+// interpreter is Unresponsive. A pool's worker then stops accepting, and its
+// siblings take the new connections.
+func (s *Server) Saturated() string {
+	if why := s.Unresponsive(); why != "" {
+		return why
+	}
+	if w := s.pool.OldestWait(); w >= s.cfg.StallBound {
+		return fmt.Sprintf("every Python thread is busy: a request has waited %v for one (the bound is %v)",
+			w.Round(100*time.Millisecond), s.cfg.StallBound)
+	}
+	return ""
 }
 
 // Handler returns the handler in use and its number of Python threads.
