@@ -1,0 +1,162 @@
+package e2e
+
+// A worker whose thread holds the GIL in C code (issue 20, point 4): it stops
+// taking connections while its sibling is free, and in-process /healthz says
+// that the Python side makes no progress.
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stallNotice is how long after a thread takes the GIL for good the server
+// has noticed: the stall bound (1s), a heartbeat period (250ms), the
+// worker's check (100ms), and slack for a loaded machine.
+const stallNotice = 1800 * time.Millisecond
+
+// startHold GETs /hold?s=SECONDS of the gil_hold app at base in the
+// background and waits for it to have begun (its marker file in a temp
+// dir); it returns the pid of the process holding the GIL and a channel
+// that gets the answer ("held T pid P") or the error.
+func startHold(t *testing.T, base string, seconds int) (pid string, done <-chan string) {
+	t.Helper()
+	mark := t.TempDir()
+	out := make(chan string, 1)
+	go func() {
+		c := &http.Client{Timeout: 60 * time.Second}
+		resp, err := c.Get(fmt.Sprintf("%s/hold?s=%d&mark=%s", base, seconds, mark))
+		if err != nil {
+			out <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}()
+	if !eventually(15*time.Second, func() bool {
+		es, _ := os.ReadDir(mark)
+		if len(es) > 0 {
+			pid = es[0].Name()
+		}
+		return pid != ""
+	}) {
+		t.Fatalf("the hold request did not begin within 15s")
+	}
+	return pid, out
+}
+
+// With two workers, one holding the GIL for about 6 s in a regex: once that
+// is noticed (the bound), the requests on new connections all go to its
+// sibling and are answered at once. Before, about half of them went to the
+// stuck worker and waited for the regex.
+func TestPoolGILHoldStopsAccepting(t *testing.T) {
+	s := serve(t, `
+[server]
+access_log = "off"
+
+[pools.default]
+python = "@PY@"
+processes = 2
+threads = 4
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/gil_hold/app.py"
+`)
+	s.waitPool(t, "default", 30*time.Second, "2 ready workers", func(p wispPoolStatus) bool { return len(p.readyPIDs()) == 2 })
+	held, done := startHold(t, s.URL, 6)
+	began := time.Now()
+	time.Sleep(stallNotice)
+	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	for i := range 20 {
+		t0 := time.Now()
+		resp, err := fresh.Get(s.URL + "/")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		took := time.Since(t0)
+		if resp.StatusCode != 200 || took > time.Second {
+			t.Errorf("request %d: %d %q in %v, want 200 within 1s (the worker holding the GIL is %s)", i, resp.StatusCode, b, took.Round(time.Millisecond), held)
+		}
+		if strings.HasSuffix(string(b), "pid "+held) {
+			t.Errorf("request %d was answered by the worker that holds the GIL (%s), in %v", i, held, took.Round(time.Millisecond))
+		}
+	}
+	sent := time.Since(began)
+	answer := <-done
+	if !strings.HasPrefix(answer, "200 held") {
+		t.Fatalf("the hold request: %s", answer)
+	}
+	var secs float64
+	fmt.Sscanf(strings.TrimPrefix(answer, "200 held "), "%g", &secs)
+	if time.Duration(secs*float64(time.Second)) < sent {
+		t.Fatalf("the GIL was held %.2fs, less than the %v the requests took to send: the test proves nothing; make the hold longer", secs, sent.Round(time.Millisecond))
+	}
+	if !s.waitStderr("not accepting new connections until this worker recovers", 5*time.Second) {
+		t.Errorf("no line tells that the worker stopped accepting:\n%s", tail(s.Stderr(), 4<<10))
+	}
+	if !s.waitStderr("accepting new connections again: the worker has recovered", 10*time.Second) {
+		t.Errorf("no line tells that the worker accepts again:\n%s", tail(s.Stderr(), 4<<10))
+	}
+	for i := range 10 {
+		if code := getStatus(s.wisp, "/", 5*time.Second); code != 200 {
+			t.Errorf("after the hold, request %d: %d", i, code)
+		}
+	}
+}
+
+// In-process with --threads 2 --timeout 1s, a request holding the GIL for
+// about 6 s in a regex: /healthz on the admin listener turns 503 within the
+// bound, saying that no Python thread makes progress, and 200 again once the
+// regex ends. Before, it answered 200 all along while every request waited.
+func TestRunGILHoldHealthz(t *testing.T) {
+	admin := "127.0.0.1:" + pickPort(t)
+	w := start(t, "--threads", "2", "--timeout", "1s", "--admin", admin, app("gil_hold/app.py"))
+	health := func() (int, string) {
+		c := &http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get("http://" + admin + "/healthz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if code, body := health(); code != 200 {
+		t.Fatalf("/healthz before the hold: %d %s", code, body)
+	}
+	_, done := startHold(t, w.URL, 6)
+	began := time.Now()
+	var code int
+	var body string
+	if !eventually(stallNotice+time.Second, func() bool { code, body = health(); return code == 503 }) {
+		t.Fatalf("/healthz while a thread holds the GIL: %d %s, want 503 within %v", code, body, stallNotice+time.Second)
+	}
+	if noticed := time.Since(began); noticed > stallNotice+time.Second {
+		t.Errorf("503 only %v after the hold began", noticed)
+	}
+	if !strings.Contains(body, "no Python thread has made progress") || !strings.Contains(body, `"ok":false`) {
+		t.Errorf("/healthz body %s, want the JSON reason", body)
+	}
+	answer := <-done
+	if !strings.HasPrefix(answer, "504") {
+		t.Errorf("the hold request (past --timeout 1s): %s, want 504", answer)
+	}
+	if !eventually(15*time.Second, func() bool { code, body = health(); return code == 200 }) {
+		t.Fatalf("/healthz after the hold: %d %s, want 200 again", code, body)
+	}
+	if code := getStatus(w, "/", 5*time.Second); code != 200 {
+		t.Errorf("a request after the hold: %d", code)
+	}
+}
