@@ -160,3 +160,49 @@ func TestRunGILHoldHealthz(t *testing.T) {
 		t.Errorf("a request after the hold: %d", code)
 	}
 }
+
+// A pool worker whose request holds the GIL for good (a regex that would
+// backtrack for ten minutes) past request_timeout is recycled: its
+// replacement is ready, and the stuck process is gone. Before, the worker's
+// one-second stats (the garbage collector's count) waited for the GIL with
+// no bound, which blocked the loop that reports a stuck request and handles
+// SIGTERM: the worker was never recycled.
+func TestPoolGILHoldForeverRecycled(t *testing.T) {
+	s := serve(t, `
+[server]
+access_log = "off"
+
+[pools.default]
+python = "@PY@"
+processes = 1
+threads = 2
+request_timeout = "1s"
+graceful_timeout = "2s"
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/gil_hold/app.py"
+`)
+	s.waitPool(t, "default", 30*time.Second, "a ready worker", func(p wispPoolStatus) bool { return len(p.readyPIDs()) == 1 })
+	held, done := startHold(t, s.URL, 600)
+	if answer := <-done; !strings.HasPrefix(answer, "504") {
+		t.Errorf("the hold request (past request_timeout 1s): %s, want 504", answer)
+	}
+	// timeout 1s + the stuck grace 5s, then the replacement starts; the
+	// stuck worker is abandoned after graceful_timeout
+	s.waitPool(t, "default", 30*time.Second, "a replacement ready and the stuck worker gone", func(p wispPoolStatus) bool {
+		return len(p.Workers) == 1 && p.Workers[0].State == "ready" && fmt.Sprint(p.Workers[0].PID) != held
+	})
+	var pid int
+	fmt.Sscan(held, &pid)
+	if !eventually(10*time.Second, func() bool { return !pidAlive(pid) }) {
+		t.Errorf("the stuck worker pid %d is still alive", pid)
+	}
+	if code := getStatus(s.wisp, "/", 5*time.Second); code != 200 {
+		t.Errorf("a request after the recycle: %d", code)
+	}
+}
