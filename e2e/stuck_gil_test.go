@@ -25,11 +25,17 @@ const stallNotice = 1800 * time.Millisecond
 // that gets the answer ("held T pid P") or the error.
 func startHold(t *testing.T, base string, seconds int) (pid string, done <-chan string) {
 	t.Helper()
+	return startBusy(t, base, "/hold", seconds)
+}
+
+// startBusy is startHold for path /hold or /sleep.
+func startBusy(t *testing.T, base, path string, seconds int) (pid string, done <-chan string) {
+	t.Helper()
 	mark := t.TempDir()
 	out := make(chan string, 1)
 	go func() {
 		c := &http.Client{Timeout: 60 * time.Second}
-		resp, err := c.Get(fmt.Sprintf("%s/hold?s=%d&mark=%s", base, seconds, mark))
+		resp, err := c.Get(fmt.Sprintf("%s%s?s=%d&mark=%s", base, path, seconds, mark))
 		if err != nil {
 			out <- "error: " + err.Error()
 			return
@@ -45,7 +51,7 @@ func startHold(t *testing.T, base string, seconds int) (pid string, done <-chan 
 		}
 		return pid != ""
 	}) {
-		t.Fatalf("the hold request did not begin within 15s")
+		t.Fatalf("the %s request did not begin within 15s", path)
 	}
 	return pid, out
 }
@@ -113,6 +119,63 @@ bindings = ["127.0.0.1:@PORT0@"]
 		if code := getStatus(s.wisp, "/", 5*time.Second); code != 200 {
 			t.Errorf("after the hold, request %d: %d", i, code)
 		}
+	}
+}
+
+// With two workers of one Python thread each, one busy for 8 s (a sleep,
+// with the GIL released: its interpreter answers): the first request that
+// it takes waits for the thread, and once that wait passes the bound the
+// worker stops accepting, so the others go to its sibling. Before, about
+// half of them waited for the busy thread.
+func TestPoolBusyThreadsStopAccepting(t *testing.T) {
+	s := serve(t, `
+[server]
+access_log = "off"
+
+[pools.default]
+python = "@PY@"
+processes = 2
+threads = 1
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/gil_hold/app.py"
+`)
+	s.waitPool(t, "default", 30*time.Second, "2 ready workers", func(p wispPoolStatus) bool { return len(p.readyPIDs()) == 2 })
+	busy, done := startBusy(t, s.URL, "/sleep", 8)
+	began := time.Now()
+	// Each request on a new connection, given 1.5s: one may land on the
+	// busy worker before it stops accepting (it waits the bound there).
+	fresh := &http.Client{Timeout: 1500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	var slow []string
+	for i := 0; i < 20 && len(slow) < 2; i++ {
+		t0 := time.Now()
+		resp, err := fresh.Get(s.URL + "/")
+		if err != nil {
+			slow = append(slow, fmt.Sprintf("request %d: %v", i, err))
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if took := time.Since(t0); resp.StatusCode != 200 || took > time.Second {
+			slow = append(slow, fmt.Sprintf("request %d: %d %q in %v", i, resp.StatusCode, b, took.Round(time.Millisecond)))
+		}
+	}
+	if len(slow) > 1 {
+		t.Fatalf("%d requests waited (the busy worker is %s), want 1 at most:\n%s", len(slow), busy, strings.Join(slow, "\n"))
+	}
+	if time.Since(began) > 7*time.Second {
+		t.Fatalf("the requests took %v, past the busy request's 8s: the test proves nothing", time.Since(began))
+	}
+	if answer := <-done; !strings.HasPrefix(answer, "200 slept") {
+		t.Errorf("the busy request: %s", answer)
+	}
+	if !s.waitStderr("every Python thread is busy", 5*time.Second) {
+		t.Errorf("no line tells that the busy worker stopped accepting:\n%s", tail(s.Stderr(), 4<<10))
 	}
 }
 

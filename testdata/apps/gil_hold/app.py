@@ -6,6 +6,9 @@ Paths:
                       seconds (re's C code holds the GIL all along: no other
                       Python thread runs meanwhile), sized by timing a small
                       match first; answers "held T pid P" (T: seconds held)
+  /sleep?s=S&mark=DIR creates the marker file as /hold does, then sleeps S
+                      seconds with the GIL released (the thread is busy, the
+                      interpreter answers); answers "slept pid P"
   anything else       answers "ok pid P" at once
 """
 import math
@@ -30,12 +33,15 @@ def _hold(seconds):
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    mark = q.get("mark")
+    if mark and path in ("/hold", "/sleep"):
+        open(os.path.join(mark, str(os.getpid())), "w").close()
     if path == "/hold":
-        mark = q.get("mark")
-        if mark:
-            open(os.path.join(mark, str(os.getpid())), "w").close()
         held = _hold(float(q.get("s", "6")))
         body = ("held %.2f pid %d" % (held, os.getpid())).encode()
+    elif path == "/sleep":
+        time.sleep(float(q.get("s", "6")))
+        body = ("slept pid %d" % os.getpid()).encode()
     else:
         body = ("ok pid %d" % os.getpid()).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
