@@ -122,6 +122,97 @@ bindings = ["127.0.0.1:@PORT0@"]
 	}
 }
 
+// The keep-alive connections a client holds to a worker that then holds the
+// GIL are shed once that is noticed (closed while idle), so the client's
+// next requests, 8 at a time, all go to the sibling and are answered at
+// once. Before, those sent on the connections to the stuck worker waited for
+// the regex.
+func TestPoolGILHoldShedsKeepAlive(t *testing.T) {
+	s := serve(t, `
+[server]
+access_log = "off"
+
+[pools.default]
+python = "@PY@"
+processes = 2
+threads = 4
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/gil_hold/app.py"
+`)
+	s.waitPool(t, "default", 30*time.Second, "2 ready workers", func(p wispPoolStatus) bool { return len(p.readyPIDs()) == 2 })
+	const n = 8
+	kept := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil}}
+	defer kept.CloseIdleConnections()
+	// round sends n requests at once on the client's connections (new ones
+	// when none is idle) and returns the answers' pids and how long each took
+	round := func(path string) (pids []string, took []time.Duration, errs []error) {
+		type res struct {
+			pid  string
+			took time.Duration
+			err  error
+		}
+		out := make(chan res, n)
+		for range n {
+			go func() {
+				t0 := time.Now()
+				resp, err := kept.Get(s.URL + path)
+				if err != nil {
+					out <- res{err: err}
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d: %q", resp.StatusCode, b)
+				}
+				f := strings.Fields(string(b))
+				out <- res{pid: f[len(f)-1], took: time.Since(t0), err: err}
+			}()
+		}
+		for range n {
+			r := <-out
+			pids, took, errs = append(pids, r.pid), append(took, r.took), append(errs, r.err)
+		}
+		return
+	}
+	// n connections at once (each request sleeps), split between the two
+	// workers by the board
+	pids, _, errs := round("/sleep?s=0.3")
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("opening the keep-alive connections: %v", err)
+		}
+	}
+	held, done := startHold(t, s.URL, 6)
+	if !strings.Contains(strings.Join(pids, " "), held) {
+		t.Fatalf("no keep-alive connection to the worker that holds the GIL (%s): pids %v; the test proves nothing", held, pids)
+	}
+	began := time.Now()
+	time.Sleep(stallNotice)
+	for i := range 3 {
+		pids, took, errs := round("/")
+		for k := range pids {
+			if errs[k] != nil || took[k] > time.Second || pids[k] == held {
+				t.Errorf("round %d, request %d: pid %s, %v, err %v; want an answer within 1s from the worker not holding the GIL (%s)",
+					i, k, pids[k], took[k].Round(time.Millisecond), errs[k], held)
+			}
+		}
+	}
+	sent := time.Since(began)
+	answer := <-done
+	var secs float64
+	fmt.Sscanf(strings.TrimPrefix(answer, "200 held "), "%g", &secs)
+	if time.Duration(secs*float64(time.Second)) < sent {
+		t.Fatalf("the GIL was held %.2fs (%s), less than the %v the requests took: the test proves nothing", secs, answer, sent.Round(time.Millisecond))
+	}
+}
+
 // With two workers of one Python thread each, one busy for 8 s (a sleep,
 // with the GIL released: its interpreter answers): the first request that
 // it takes waits for the thread, and once that wait passes the bound the

@@ -243,6 +243,7 @@ type Server struct {
 	requests atomic.Uint64 // requests answered
 	stuck    atomic.Int32  // Python threads written off in timed-out requests that have not returned
 	draining atomic.Bool   // responses carry Connection: close
+	shedding atomic.Bool   // so do they while the server sheds its connections (Shed)
 
 	serving sync.WaitGroup // Serve loops
 
@@ -479,6 +480,20 @@ func (s *Server) Healthy() (bool, string) {
 		return false, why
 	}
 	return true, ""
+}
+
+// Shed makes the server shed its keep-alive connections while on, for a
+// pool's worker that stops accepting while it cannot serve (see Saturated):
+// the idle ones are closed now (h1.Server.CloseIdle; an HTTP/2 connection
+// is not), and every response carries Connection: close, so that the
+// clients' next requests open new connections, which the pool's other
+// workers accept. It returns how many idle connections it closed.
+func (s *Server) Shed(on bool) int {
+	s.shedding.Store(on)
+	if !on {
+		return 0
+	}
+	return s.h1.CloseIdle()
 }
 
 // DefaultStallBound is Config.StallBound's default.

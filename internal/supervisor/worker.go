@@ -359,7 +359,9 @@ const stallCheck = 100 * time.Millisecond
 // thread (every thread is busy); see server.Server.Saturated. The pool's
 // other workers take the new connections meanwhile, and the worker accepts
 // again once it recovers. The last worker of the pool that accepts goes on
-// accepting: nobody else would. Connections already accepted stay. It
+// accepting: nobody else would. Its keep-alive connections are shed
+// meanwhile (closed when idle, Connection: close on each response), so that
+// their clients reconnect to the siblings; a request under way stays. It
 // closes done when stop is closed. It looks only at atomics and the pools'
 // C counters, never waits for the GIL.
 func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
@@ -375,7 +377,8 @@ func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log
 		select {
 		case <-stop:
 			if paused {
-				gate.resume() // Shutdown closes the listeners next
+				shed(servers, false) // draining closes them anyway
+				gate.resume()        // Shutdown closes the listeners next
 			}
 			return
 		case <-t.C:
@@ -391,6 +394,7 @@ func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log
 			held = false
 			if paused {
 				paused = false
+				shed(servers, false)
 				gate.resume()
 				slot.accepting(true)
 				log.Info("accepting new connections again: the worker has recovered")
@@ -404,14 +408,27 @@ func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log
 			}
 			paused = true
 			gate.pause()
-			log.Warn("not accepting new connections until this worker recovers; the pool's other workers take them", "reason", why)
+			n := shed(servers, true)
+			log.Warn("not accepting new connections until this worker recovers; the pool's other workers take them", "reason", why,
+				"idle_closed", n)
 		case paused && !slot.othersAccepting():
 			paused, held = false, true
+			shed(servers, false)
 			gate.resume()
 			slot.accepting(true)
 			log.Warn("accepting new connections again although still saturated: no other worker of the pool accepts", "reason", why)
 		}
 	}
+}
+
+// shed turns the servers' connection shedding on or off (server.Server.Shed)
+// and returns how many idle keep-alive connections it closed.
+func shed(servers []*server.Server, on bool) int {
+	n := 0
+	for _, s := range servers {
+		n += s.Shed(on)
+	}
+	return n
 }
 
 // lastLine is the last non-blank line of an error's text: a traceback's
