@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,103 @@ func BenchmarkBoardBeginEnd(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		v.end(v.begin(r))
+	}
+}
+
+// othersAccepting sees the other slots only.
+func TestBoardOthersAccepting(t *testing.T) {
+	b, err := newBoard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.f.Close()
+	v0, v1 := &slotView{mem: b.mem, slot: b.take()}, &slotView{mem: b.mem, slot: b.take()}
+	v0.accepting(true)
+	if v0.othersAccepting() || !v1.othersAccepting() {
+		t.Errorf("only worker 0 accepts: 0 sees others %v (want false), 1 sees others %v (want true)", v0.othersAccepting(), v1.othersAccepting())
+	}
+}
+
+// A paused gate holds Accept (connections wait in the listener's queue) and
+// wakes an Accept already waiting in the kernel, resume lets them go on, and
+// Close ends an Accept held by a pause.
+func TestAcceptGate(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &acceptGate{}
+	ln := g.wrap(raw)
+	accepted := make(chan net.Conn, 16)
+	failed := make(chan error, 1)
+	g.pause() // before the first Accept
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				failed <- err
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	held := func() bool { // nothing accepted for a while
+		select {
+		case c := <-accepted:
+			c.Close()
+			return false
+		case err := <-failed:
+			t.Fatalf("Accept failed while paused: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		return true
+	}
+	taken := func(what string) {
+		select {
+		case c := <-accepted:
+			c.Close()
+		case <-time.After(5 * time.Second):
+			t.Fatalf("not accepted: %s", what)
+		}
+	}
+	dial()
+	if !held() {
+		t.Fatal("accepted while paused")
+	}
+	g.resume()
+	taken("the connection queued during the pause, after resume")
+	// An Accept waiting in the kernel when the pause comes is woken. (One
+	// that has just checked its deadline may still take a connection that
+	// arrives at that instant: a few tries.)
+	woken := false
+	for try := 0; try < 5 && !woken; try++ {
+		time.Sleep(50 * time.Millisecond) // the loop waits in Accept
+		g.pause()
+		dial()
+		woken = held()
+		g.resume()
+		if woken {
+			taken("after resume")
+		}
+	}
+	if !woken {
+		t.Fatal("an Accept waiting when the pause came took the next connection, 5 times out of 5")
+	}
+	g.pause()
+	ln.Close()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept after Close while paused: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end an Accept held by a pause")
 	}
 }
