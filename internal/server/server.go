@@ -67,7 +67,8 @@ type Config struct {
 	// StallBound is how long the interpreter may leave its heartbeat
 	// unanswered (a thread holds the GIL in C code) while requests wait or
 	// run, and how long a request may wait for a Python thread (every one is
-	// busy), before the server counts as stalled (see Stalled). 0: 1s.
+	// busy), before the server counts as stalled (see Unresponsive and
+	// Saturated). 0: 1s.
 	StallBound time.Duration
 	AccessLog  *accesslog.Logger // nil: off; the caller closes it after Shutdown
 	// BeforeAccept and ConnChange are passed to the HTTP server: a pool's

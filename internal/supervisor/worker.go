@@ -376,11 +376,7 @@ func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log
 	for {
 		select {
 		case <-stop:
-			if paused {
-				shed(servers, false) // draining closes them anyway
-				gate.resume()        // Shutdown closes the listeners next
-			}
-			return
+			return // paused or not: the drain closes the listeners and sheds every connection
 		case <-t.C:
 		}
 		why := ""
