@@ -17,7 +17,7 @@ import (
 // stallNotice is how long after a thread takes the GIL for good the server
 // has noticed: the stall bound (1s), a heartbeat period (250ms), the
 // worker's check (100ms), and slack for a loaded machine.
-const stallNotice = 1800 * time.Millisecond
+const stallNotice = 2 * time.Second
 
 // startHold GETs /hold?s=SECONDS of the gil_hold app at base in the
 // background and waits for it to have begun (its marker file in a temp
