@@ -2,8 +2,11 @@ package supervisor
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,4 +200,58 @@ func TestAcceptGate(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not end an Accept held by a pause")
 	}
+}
+
+// watchStalls pauses a saturated worker while a sibling accepts (its slot
+// says so, its gate holds accepts, its connections are shed), lets it accept
+// again once it recovers, and never pauses the last accepting worker.
+func TestWatchStalls(t *testing.T) {
+	b, err := newBoard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.f.Close()
+	me, sib := &slotView{mem: b.mem, slot: b.take()}, &slotView{mem: b.mem, slot: b.take()}
+	me.accepting(true)
+	sib.accepting(true)
+	var mu sync.Mutex
+	why, shedding := "", false
+	saturated := func() string { mu.Lock(); defer mu.Unlock(); return why }
+	shed := func(on bool) int { mu.Lock(); defer mu.Unlock(); shedding = on; return 0 }
+	set := func(w string) { mu.Lock(); why = w; mu.Unlock() }
+	g := &acceptGate{}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go watchStalls(saturated, shed, g, me, slog.New(slog.NewTextHandler(io.Discard, nil)), stop, done)
+	defer func() { close(stop); <-done }()
+	is := func(what string, cond func() bool) {
+		t.Helper()
+		for i := 0; i < 100; i++ {
+			if cond() {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("not within 2s: %s", what)
+	}
+	paused := func() bool { return g.wait() != nil }
+	isShed := func() bool { mu.Lock(); defer mu.Unlock(); return shedding }
+	set("stuck")
+	is("paused, shed and not accepting", func() bool { return paused() && isShed() && !sib.othersAccepting() })
+	set("")
+	is("accepting again", func() bool { return !paused() && !isShed() && sib.othersAccepting() })
+	// the sibling stops accepting (it drains): this worker, saturated, goes on
+	sib.accepting(false)
+	set("stuck")
+	time.Sleep(5 * stallCheck)
+	if paused() || !sib.othersAccepting() {
+		t.Errorf("the last accepting worker paused")
+	}
+	// paused while the sibling accepted, then the sibling stops: accept again
+	set("")
+	time.Sleep(3 * stallCheck)
+	sib.accepting(true)
+	set("stuck")
+	is("paused again", paused)
+	sib.accepting(false)
+	is("accepting again when the sibling stopped", func() bool { return !paused() && sib.othersAccepting() })
 }

@@ -268,7 +268,28 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	}
 	stopWatch, watchDone := make(chan struct{}), make(chan struct{})
 	if slot != nil {
-		go watchStalls(all, gate, slot, log, stopWatch, watchDone)
+		saturated := func() string {
+			for _, s := range all {
+				if why := s.Saturated(); why != "" {
+					return why
+				}
+			}
+			return ""
+		}
+		// the sites' keep-alive connections, and the idle ones forwarded
+		// from other pools (their responses say Connection: close already:
+		// the sites' servers answer them)
+		shed := func(on bool) int {
+			n := 0
+			for _, s := range all {
+				n += s.Shed(on)
+			}
+			if on {
+				n += internal.CloseIdle()
+			}
+			return n
+		}
+		go watchStalls(saturated, shed, gate, slot, log, stopWatch, watchDone)
 	} else {
 		close(watchDone)
 	}
@@ -353,18 +374,18 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 const stallCheck = 100 * time.Millisecond
 
 // watchStalls stops this worker's accepts (the gate, and its board slot
-// says it does not accept) while one of its servers is saturated: its
+// says it does not accept) while saturated() gives a reason: its
 // interpreter has not answered its heartbeat for the stall bound (a thread
 // holds the GIL in C code), or a request has waited that long for a Python
 // thread (every thread is busy); see server.Server.Saturated. The pool's
 // other workers take the new connections meanwhile, and the worker accepts
 // again once it recovers. The last worker of the pool that accepts goes on
 // accepting: nobody else would. Its keep-alive connections are shed
-// meanwhile (closed when idle, Connection: close on each response), so that
-// their clients reconnect to the siblings; a request under way stays. It
-// closes done when stop is closed. It looks only at atomics and the pools'
-// C counters, never waits for the GIL.
-func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
+// meanwhile (shed(true): closed when idle, Connection: close on each
+// response), so that their clients reconnect to the siblings; a request
+// under way stays. It closes done when stop is closed. saturated must look
+// only at atomics and counters, never wait for the GIL.
+func watchStalls(saturated func() string, shed func(on bool) int, gate *acceptGate, slot *slotView, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(stallCheck)
 	defer t.Stop()
@@ -379,18 +400,13 @@ func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log
 			return // paused or not: the drain closes the listeners and sheds every connection
 		case <-t.C:
 		}
-		why := ""
-		for _, s := range servers {
-			if why = s.Saturated(); why != "" {
-				break
-			}
-		}
+		why := saturated()
 		switch {
 		case why == "":
 			held = false
 			if paused {
 				paused = false
-				shed(servers, false)
+				shed(false)
 				gate.resume()
 				slot.accepting(true)
 				log.Info("accepting new connections again: the worker has recovered")
@@ -404,27 +420,17 @@ func watchStalls(servers []*server.Server, gate *acceptGate, slot *slotView, log
 			}
 			paused = true
 			gate.pause()
-			n := shed(servers, true)
+			n := shed(true)
 			log.Warn("not accepting new connections until this worker recovers; the pool's other workers take them", "reason", why,
 				"idle_closed", n)
 		case paused && !slot.othersAccepting():
 			paused, held = false, true
-			shed(servers, false)
+			shed(false)
 			gate.resume()
 			slot.accepting(true)
 			log.Warn("accepting new connections again although still saturated: no other worker of the pool accepts", "reason", why)
 		}
 	}
-}
-
-// shed turns the servers' connection shedding on or off (server.Server.Shed)
-// and returns how many idle keep-alive connections it closed.
-func shed(servers []*server.Server, on bool) int {
-	n := 0
-	for _, s := range servers {
-		n += s.Shed(on)
-	}
-	return n
 }
 
 // lastLine is the last non-blank line of an error's text: a traceback's
