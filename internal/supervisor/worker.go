@@ -330,11 +330,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		}
 	}
 	// Drain: no new connections, in-flight requests finish with Connection: close.
-	close(stopWatch)
-	<-watchDone
-	if slot != nil {
-		slot.accepting(false)
-	}
+	close(stopWatch) // waited for below: the listeners close first
 	ctx, cancel := context.WithTimeout(context.Background(), spec.Graceful)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -357,6 +353,10 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 				amu.Unlock()
 			}
 		}()
+	}
+	<-watchDone // it no longer touches the slot
+	if slot != nil {
+		slot.accepting(false)
 	}
 	wg.Wait()
 	report(statusMsg{Event: "stats", Requests: count(), Metrics: snapshot()})
