@@ -33,6 +33,7 @@ type conn struct {
 
 	mu     sync.Mutex // guards idle against Shutdown
 	idle   bool
+	reused bool // an exchange was served: a wait for the next request is a keep-alive's (CloseIdle)
 	linger bool // close with closeLinger
 
 	// the client watch of Request.Gone
@@ -186,6 +187,7 @@ func (c *conn) serve() {
 			return
 		}
 		first = false
+		c.reused = true // written before the next waitIdle takes mu: CloseIdle reads it under mu
 		if err != nil {
 			if perr == nil && isTimeout(err) && c.r < c.w {
 				perr = &protoError{408, "the request headers did not arrive in time"}
@@ -267,6 +269,48 @@ func (c *conn) waitIdle() bool {
 	c.mu.Unlock()
 	c.w = n
 	return n > 0
+}
+
+// closeIfIdle ends the wait of a keep-alive connection for its next request
+// (it served one already, and waits in waitIdle), if nothing of that request
+// has arrived: then the connection closes. It reports whether it did.
+func (c *conn) closeIfIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.idle || !c.reused || c.stream || unread(c.nc) {
+		return false
+	}
+	c.nc.SetReadDeadline(aLongTimeAgo)
+	return true
+}
+
+// unread reports whether bytes wait unread in nc's socket, or whether it
+// cannot tell (a connection it cannot look into counts as busy).
+func unread(nc net.Conn) bool {
+	for {
+		if u, ok := nc.(interface{ NetConn() net.Conn }); ok { // TLS
+			nc = u.NetConn()
+		} else if u, ok := nc.(interface{ Raw() net.Conn }); ok { // PROXY protocol
+			nc = u.Raw()
+		} else {
+			break
+		}
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	busy := true
+	rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, _ := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		busy = n > 0
+	})
+	return busy
 }
 
 // wakeIfIdle ends the idle wait of a connection (Shutdown).

@@ -1664,3 +1664,53 @@ func TestWriteVec(t *testing.T) {
 	}
 	<-results
 }
+
+// CloseIdle closes a keep-alive connection waiting for its next request,
+// and leaves alone one that has not had its first request yet and one with a
+// request under way (which then goes on as a keep-alive connection).
+func TestCloseIdle(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	ts := startServer(t, func(w *Response, r *Request) {
+		if r.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		echo(w, r)
+	}, nil)
+	idle := ts.dial(t)
+	idle.send("GET / HTTP/1.1" + host + "\r\n\r\n")
+	idle.resp("GET")
+	busy := ts.dial(t)
+	busy.send("GET /slow HTTP/1.1" + host + "\r\n\r\n")
+	<-started
+	fresh := ts.dial(t)
+	waitFor(t, "three connections", func() bool { return ts.Conns() == 3 })
+	waitFor(t, "the kept connection waits", func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		for c := range ts.conns {
+			c.mu.Lock()
+			waiting := c.idle && c.reused
+			c.mu.Unlock()
+			if waiting {
+				return true
+			}
+		}
+		return false
+	})
+	if n := ts.CloseIdle(); n != 1 {
+		t.Errorf("CloseIdle closed %d connections, want 1", n)
+	}
+	idle.closed()
+	close(release)
+	if r := busy.resp("GET"); r.status != 200 || r.closes() {
+		t.Errorf("the request under way: %d, closes %v; want 200 and kept alive", r.status, r.closes())
+	}
+	busy.send("GET /again HTTP/1.1" + host + "\r\n\r\n")
+	busy.resp("GET")
+	fresh.send("GET /first HTTP/1.1" + host + "\r\n\r\n")
+	if r := fresh.resp("GET"); r.status != 200 {
+		t.Errorf("the connection without a request yet: %d", r.status)
+	}
+}

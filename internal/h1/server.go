@@ -248,6 +248,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// CloseIdle closes the keep-alive connections that wait for their next
+// request and have received nothing of it, so that their clients' next
+// requests open new connections (which another process sharing the
+// listeners may accept): a process that cannot serve for a while sheds them.
+// A connection with a request under way, or that has not had its first one
+// yet, is left alone. Closing an idle keep-alive connection is ordinary HTTP
+// (RFC 9112 9.3.1; clients retry an idempotent request that meets it); a
+// request whose first bytes arrive in the instant between the check and the
+// close meets it too. It returns how many it closed.
+func (s *Server) CloseIdle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.closeIfIdle() {
+			n++
+		}
+	}
+	return n
+}
+
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() {
 	s.mu.Lock()

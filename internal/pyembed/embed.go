@@ -74,7 +74,14 @@ type Interpreter struct {
 	// after finalization. Request timeouts and Close take it.
 	imu        sync.Mutex
 	closing    bool
-	interrupts sync.WaitGroup
+	interrupts sync.WaitGroup // and the heartbeat's beat under way
+
+	// The heartbeat (heartbeat.go): when the beat under way began (ns since
+	// born, plus one; 0: none is under way), and the garbage collector's
+	// count it read last.
+	born      time.Time
+	beatStart atomic.Int64
+	gc        atomic.Int64
 }
 
 // ErrClosed is what Interrupt returns once Close has begun.
@@ -110,13 +117,16 @@ func Start(opts Options) (*Interpreter, error) {
 		log = slog.Default()
 	}
 	ip := &Interpreter{Info: info, log: log, trace: opts.Trace, calls: make(chan func()),
-		finish: make(chan func()), closed: make(chan struct{})}
+		finish: make(chan func()), closed: make(chan struct{}), born: time.Now()}
 	ip.handle = cgo.NewHandle(ip)
 	ready := make(chan error, 1)
 	go ip.mainThread(opts, ready)
 	if err := <-ready; err != nil {
 		return nil, err
 	}
+	first := make(chan struct{})
+	go ip.heartbeat(first)
+	<-first
 	return ip, nil
 }
 
@@ -211,23 +221,18 @@ func (ip *Interpreter) LoadApp(target string, multithread, multiprocess bool) (A
 }
 
 // GCCollections is how many collections Python's garbage collector has
-// made (all generations), or -1 when it cannot tell (the interpreter is
-// closing or closed, or its main thread is busy for a second). It takes the
-// GIL briefly, on the main thread. It may be called at any time, also during
-// and after Close (the /metrics of a server that is stopping).
+// made (all generations), as the heartbeat read it last (at most BeatEvery
+// ago, or longer while a thread holds the GIL), or -1 once the interpreter is
+// closing. It never waits for the GIL: the loops that report a worker's
+// state and handle its signals call it. It may be called at any time, also
+// during and after Close (the /metrics of a server that is stopping).
 func (ip *Interpreter) GCCollections() int64 {
-	done := make(chan int64, 1) // the call may end after this one gave up
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
 	select {
-	case ip.calls <- func() { done <- int64(C.wisp_gc_collections()) }:
 	case <-ip.closed:
 		return -1
-	case <-t.C:
-		return -1
+	default:
 	}
-	// taken by the main thread, which runs it before any finalization
-	return <-done
+	return ip.gc.Load()
 }
 
 // SetMultithread changes wsgi.multithread for an app loaded with LoadApp.
@@ -237,9 +242,9 @@ func (ip *Interpreter) SetMultithread(app int, on bool) {
 
 // Close finalizes Python on its main thread. Every Thread must be detached
 // first. A finalization that hangs (a non-daemon Python thread) is abandoned
-// after timeout and reported. Calls that need the main thread (LoadApp,
-// GCCollections) made during or after Close do not run: they return ErrClosed
-// or -1. Close may be called once; later calls return ErrClosed.
+// after timeout and reported. Calls that need the main thread (LoadApp)
+// made during or after Close do not run: they return ErrClosed; GCCollections
+// returns -1. Close may be called once; later calls return ErrClosed.
 func (ip *Interpreter) Close(timeout time.Duration) error {
 	// No interrupt may start now, and those under way must end before
 	// finalization: one waiting for the GIL would take it from a finalizing
@@ -257,7 +262,7 @@ func (ip *Interpreter) Close(timeout time.Duration) error {
 	select {
 	case <-waited:
 	case <-time.After(timeout):
-		return fmt.Errorf("python not finalized: a request-timeout interrupt still waits for the GIL after %v (a thread stuck in C code holds it)", timeout)
+		return fmt.Errorf("python not finalized: a request-timeout interrupt or the heartbeat still waits for the GIL after %v (a thread stuck in C code holds it)", timeout)
 	}
 	done := make(chan int, 1)
 	ip.finish <- func() { done <- int(C.wisp_finalize()) } // after the calls already taken

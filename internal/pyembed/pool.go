@@ -523,3 +523,8 @@ func (j *Job) TakeSpill() int64 {
 	j.c.swoff = 0
 	return n
 }
+
+// OldestWait is how long the oldest queued job has waited for a Python
+// thread (0: none waits). Threads are woken within milliseconds of a stall
+// (see watch), so a wait much longer than that means every thread is busy.
+func (p *Pool) OldestWait() time.Duration { return time.Duration(C.wisp_pool_oldest(p.c)) }

@@ -167,6 +167,13 @@ void wisp_pool_stats(wisp_pool *p, int *queued, int *running, unsigned long long
 	*taken = __atomic_load_n(&p->taken, __ATOMIC_RELAXED);
 }
 
+long long wisp_pool_oldest(wisp_pool *p) {
+	pthread_mutex_lock(&p->mu);
+	long long w = p->head ? now_ns() - p->head->submitted : 0;
+	pthread_mutex_unlock(&p->mu);
+	return w;
+}
+
 /* wthread is a pool thread's own state; retire is set (under the pool's lock)
  * when the thread was written off. */
 typedef struct wthread {

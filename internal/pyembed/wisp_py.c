@@ -522,11 +522,10 @@ int wisp_set_multithread(int app, int on) {
 	return rc;
 }
 
-/* wisp_gc_collections is the number of collections Python's garbage
- * collector made, all generations together (_wisp_boot.gc_collections), or
- * -1. Called on the main thread. */
-long long wisp_gc_collections(void) {
-	py.PyEval_RestoreThread(main_ts);
+/* gc_count is the number of collections Python's garbage collector made,
+ * all generations together (_wisp_boot.gc_collections), or -1; the caller
+ * holds the GIL. */
+static long long gc_count(void) {
 	long long n = -1;
 	PyObject *f = boot_attr("gc_collections");
 	PyObject *r = f ? py.PyObject_CallObject(f, NULL) : NULL;
@@ -534,7 +533,6 @@ long long wisp_gc_collections(void) {
 	if (!r || n == -1) py.PyErr_Clear();
 	XDECREF(f);
 	XDECREF(r);
-	main_ts = py.PyEval_SaveThread();
 	return n;
 }
 
@@ -1164,6 +1162,15 @@ void wisp_run_job(wisp_job *j) {
 	c->gen++;
 	const char *hdr = (c->handed || !c->started) ? NULL : c->hbuf;
 	wisp_emit_done(j, hdr, hdr ? c->hlen : 0, c->bbuf, c->blen, rc, r->err, r->errlen);
+}
+
+/* wisp_beat: see wisp_py.h. The calling thread keeps its thread state
+ * (wisp_acquire), so a beat costs a GIL hand-off and the count, nothing more. */
+long long wisp_beat(void) {
+	wisp_acquire();
+	long long n = gc_count();
+	wisp_release();
+	return n;
 }
 
 /* wisp_interrupt_begin takes the GIL for the calling thread and returns the

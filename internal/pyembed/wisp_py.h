@@ -124,6 +124,9 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
                      size_t bodylen, int bodyfd);
 void wisp_pool_wake(wisp_pool *p);
 void wisp_pool_stats(wisp_pool *p, int *queued, int *running, unsigned long long *taken);
+/* wisp_pool_oldest is how long the oldest queued job has waited for a thread
+ * (ns), 0 when none waits. */
+long long wisp_pool_oldest(wisp_pool *p);
 /* wisp_pool_drain takes up to max events; with none, it arms the eventfd wake-up
  * and returns 0, or -1 once the pool has quit and every event was taken. */
 int wisp_pool_drain(wisp_pool *p, wisp_ev **out, int max);
@@ -175,7 +178,10 @@ extern __thread wisp_job *wisp_crash_job; /* the job this thread runs in its app
 int wisp_crash_install(int fd, const char *prefix);
 
 int wisp_set_multithread(int app, int on);
-long long wisp_gc_collections(void);
+/* wisp_beat is the interpreter's heartbeat: it takes the GIL for the calling
+ * thread, reads the garbage collector's count, and
+ * drops the GIL. It returns when a thread holding the GIL lets it go. */
+long long wisp_beat(void);
 int wisp_finalize(void);
 char *wisp_interrupt_begin(unsigned long ident);
 int wisp_interrupt_raise(unsigned long ident);

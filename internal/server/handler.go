@@ -27,7 +27,7 @@ type exchange struct {
 // writes the response as the thread hands it over.
 func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	defer s.requests.Add(1)
-	if s.draining.Load() {
+	if s.draining.Load() || s.shedding.Load() {
 		w.SetClose()
 	}
 	if s.access == nil && s.cfg.Trace == nil && s.cfg.Metrics == nil {
@@ -692,7 +692,7 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 		}
 		w.AddHeader(name, value)
 	}
-	if s.draining.Load() {
+	if s.draining.Load() || s.shedding.Load() {
 		w.SetClose() // the client's next request goes to another worker
 	}
 	if length < 0 && bodyAllowed(status) {

@@ -64,7 +64,13 @@ type Config struct {
 	// When that many are stuck (StuckGrace past the timeout) no more are
 	// replaced and Healthy reports false until one returns. 0: Threads.
 	MaxStuckThreads int
-	AccessLog       *accesslog.Logger // nil: off; the caller closes it after Shutdown
+	// StallBound is how long the interpreter may leave its heartbeat
+	// unanswered (a thread holds the GIL in C code) while requests wait or
+	// run, and how long a request may wait for a Python thread (every one is
+	// busy), before the server counts as stalled (see Unresponsive and
+	// Saturated). 0: 1s.
+	StallBound time.Duration
+	AccessLog  *accesslog.Logger // nil: off; the caller closes it after Shutdown
 	// BeforeAccept and ConnChange are passed to the HTTP server: a pool's
 	// workers use them to balance connections between them.
 	BeforeAccept func()
@@ -148,6 +154,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxStuckThreads <= 0 {
 		c.MaxStuckThreads = c.Threads
+	}
+	if c.StallBound <= 0 {
+		c.StallBound = DefaultStallBound
 	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = d.MaxHeaderBytes
@@ -238,6 +247,7 @@ type Server struct {
 	stuck    atomic.Int32  // Python threads written off in timed-out requests that have not returned
 	draining atomic.Bool   // responses carry Connection: close
 	stopping atomic.Bool   // the Python threads are stopping (or stopped): a request can no longer be run
+	shedding atomic.Bool   // so do they while the server sheds its connections (Shed)
 
 	serving sync.WaitGroup // Serve loops
 
@@ -475,15 +485,6 @@ func WriteRate(v int64) int64 {
 		return -1
 	}
 	return v
-}
-
-// Healthy reports whether the server can serve: false, with the reason,
-// while MaxStuckThreads Python threads are stuck in timed-out requests.
-func (s *Server) Healthy() (bool, string) {
-	if n := int(s.stuck.Load()); n >= s.cfg.MaxStuckThreads {
-		return false, fmt.Sprintf("%d Python threads are stuck in timed-out requests (the bound is %d)", n, s.cfg.MaxStuckThreads)
-	}
-	return true, ""
 }
 
 // Handler returns the handler in use and its number of Python threads.

@@ -1,8 +1,11 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -218,4 +221,116 @@ func (v *slotView) over() bool {
 		}
 	}
 	return n > 1 && mine*n > total+n
+}
+
+// othersAccepting reports whether another worker of the pool takes new
+// connections now.
+func (v *slotView) othersAccepting() bool {
+	for i := 0; i < boardSlots; i++ {
+		if i != v.slot && atomic.LoadInt64(word(v.mem, i, 1)) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptGate pauses the accepts of a worker's listeners: while it is paused
+// their Accept waits, and an Accept already waiting in the kernel is woken
+// (a deadline in the past) and waits too, so that the connections queued in
+// the shared socket go to the pool's other workers. Nothing is lost: a
+// connection stays in the kernel's queue until a worker accepts it.
+type acceptGate struct {
+	mu      sync.Mutex
+	paused  bool
+	resumed chan struct{} // closed when a pause ends
+	lns     []deadliner
+}
+
+// deadliner is a listener whose Accept a deadline can wake (*net.TCPListener,
+// *net.UnixListener).
+type deadliner interface{ SetDeadline(time.Time) error }
+
+// wrap returns ln gated by g. Put it under any other wrapper (TLS, PROXY
+// protocol): it must see the listener's own Accept.
+func (g *acceptGate) wrap(ln net.Listener) net.Listener {
+	d, ok := ln.(deadliner)
+	if !ok {
+		return ln
+	}
+	g.mu.Lock()
+	g.lns = append(g.lns, d)
+	g.mu.Unlock()
+	return &gatedListener{Listener: ln, g: g, closed: make(chan struct{})}
+}
+
+// pause stops the accepts; resume lets them go on. Both may be repeated.
+func (g *acceptGate) pause() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused {
+		return
+	}
+	g.paused, g.resumed = true, make(chan struct{})
+	for _, d := range g.lns {
+		d.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+func (g *acceptGate) resume() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.paused {
+		return
+	}
+	g.paused = false
+	for _, d := range g.lns {
+		d.SetDeadline(time.Time{})
+	}
+	close(g.resumed)
+}
+
+// wait returns nil when accepts may go on, else a channel closed when they
+// may.
+func (g *acceptGate) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused {
+		return g.resumed
+	}
+	return nil
+}
+
+// gatedListener is a listener whose Accept waits while its gate is paused.
+type gatedListener struct {
+	net.Listener
+	g      *acceptGate
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	for {
+		if w := l.g.wait(); w != nil {
+			select {
+			case <-w:
+			case <-l.closed:
+			}
+		}
+		c, err := l.Listener.Accept()
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			// woken by pause (only the gate sets deadlines here)
+			select {
+			case <-l.closed:
+				return nil, net.ErrClosed
+			default:
+			}
+			continue
+		}
+		return c, err
+	}
+}
+
+func (l *gatedListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }

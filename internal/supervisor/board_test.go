@@ -1,7 +1,12 @@
 package supervisor
 
 import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +102,156 @@ func BenchmarkBoardBeginEnd(b *testing.B) {
 	for b.Loop() {
 		v.end(v.begin(r))
 	}
+}
+
+// othersAccepting sees the other slots only.
+func TestBoardOthersAccepting(t *testing.T) {
+	b, err := newBoard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.f.Close()
+	v0, v1 := &slotView{mem: b.mem, slot: b.take()}, &slotView{mem: b.mem, slot: b.take()}
+	v0.accepting(true)
+	if v0.othersAccepting() || !v1.othersAccepting() {
+		t.Errorf("only worker 0 accepts: 0 sees others %v (want false), 1 sees others %v (want true)", v0.othersAccepting(), v1.othersAccepting())
+	}
+}
+
+// A paused gate holds Accept (connections wait in the listener's queue) and
+// wakes an Accept already waiting in the kernel, resume lets them go on, and
+// Close ends an Accept held by a pause.
+func TestAcceptGate(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &acceptGate{}
+	ln := g.wrap(raw)
+	accepted := make(chan net.Conn, 16)
+	failed := make(chan error, 1)
+	g.pause() // before the first Accept
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				failed <- err
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	held := func() bool { // nothing accepted for a while
+		select {
+		case c := <-accepted:
+			c.Close()
+			return false
+		case err := <-failed:
+			t.Fatalf("Accept failed while paused: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		return true
+	}
+	taken := func(what string) {
+		select {
+		case c := <-accepted:
+			c.Close()
+		case <-time.After(5 * time.Second):
+			t.Fatalf("not accepted: %s", what)
+		}
+	}
+	dial()
+	if !held() {
+		t.Fatal("accepted while paused")
+	}
+	g.resume()
+	taken("the connection queued during the pause, after resume")
+	// An Accept waiting in the kernel when the pause comes is woken. (One
+	// that has just checked its deadline may still take a connection that
+	// arrives at that instant: a few tries.)
+	woken := false
+	for try := 0; try < 5 && !woken; try++ {
+		time.Sleep(50 * time.Millisecond) // the loop waits in Accept
+		g.pause()
+		dial()
+		woken = held()
+		g.resume()
+		if woken {
+			taken("after resume")
+		}
+	}
+	if !woken {
+		t.Fatal("an Accept waiting when the pause came took the next connection, 5 times out of 5")
+	}
+	g.pause()
+	ln.Close()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept after Close while paused: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end an Accept held by a pause")
+	}
+}
+
+// watchStalls pauses a saturated worker while a sibling accepts (its slot
+// says so, its gate holds accepts, its connections are shed), lets it accept
+// again once it recovers, and never pauses the last accepting worker.
+func TestWatchStalls(t *testing.T) {
+	b, err := newBoard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.f.Close()
+	me, sib := &slotView{mem: b.mem, slot: b.take()}, &slotView{mem: b.mem, slot: b.take()}
+	me.accepting(true)
+	sib.accepting(true)
+	var mu sync.Mutex
+	why, shedding := "", false
+	saturated := func() string { mu.Lock(); defer mu.Unlock(); return why }
+	shed := func(on bool) int { mu.Lock(); defer mu.Unlock(); shedding = on; return 0 }
+	set := func(w string) { mu.Lock(); why = w; mu.Unlock() }
+	g := &acceptGate{}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go watchStalls(saturated, shed, g, me, slog.New(slog.NewTextHandler(io.Discard, nil)), stop, done)
+	defer func() { close(stop); <-done }()
+	is := func(what string, cond func() bool) {
+		t.Helper()
+		for i := 0; i < 100; i++ {
+			if cond() {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("not within 2s: %s", what)
+	}
+	paused := func() bool { return g.wait() != nil }
+	isShed := func() bool { mu.Lock(); defer mu.Unlock(); return shedding }
+	set("stuck")
+	is("paused, shed and not accepting", func() bool { return paused() && isShed() && !sib.othersAccepting() })
+	set("")
+	is("accepting again", func() bool { return !paused() && !isShed() && sib.othersAccepting() })
+	// the sibling stops accepting (it drains): this worker, saturated, goes on
+	sib.accepting(false)
+	set("stuck")
+	time.Sleep(5 * stallCheck)
+	if paused() || !sib.othersAccepting() {
+		t.Errorf("the last accepting worker paused")
+	}
+	// paused while the sibling accepted, then the sibling stops: accept again
+	set("")
+	time.Sleep(3 * stallCheck)
+	sib.accepting(true)
+	set("stuck")
+	is("paused again", paused)
+	sib.accepting(false)
+	is("accepting again when the sibling stopped", func() bool { return !paused() && sib.othersAccepting() })
 }

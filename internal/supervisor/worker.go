@@ -229,6 +229,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		return err
 	}
 	errc := make(chan error, len(spec.Listeners))
+	gate := &acceptGate{} // paused while this worker is saturated (watchStalls)
 	for i, l := range spec.Listeners {
 		f := os.NewFile(uintptr(4+i), l.Addr)
 		ln, err := net.FileListener(f)
@@ -236,6 +237,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		if err != nil {
 			return fmt.Errorf("listener %s: %w", l.Addr, err)
 		}
+		ln = gate.wrap(ln)
 		if len(l.Sites) == 0 {
 			go func() { errc <- internal.Serve(ln) }()
 			continue
@@ -263,6 +265,33 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	}
 	if slot != nil {
 		slot.accepting(true)
+	}
+	stopWatch, watchDone := make(chan struct{}), make(chan struct{})
+	if slot != nil {
+		saturated := func() string {
+			for _, s := range all {
+				if why := s.Saturated(); why != "" {
+					return why
+				}
+			}
+			return ""
+		}
+		// the sites' keep-alive connections, and the idle ones forwarded
+		// from other pools (their responses say Connection: close already:
+		// the sites' servers answer them)
+		shed := func(on bool) int {
+			n := 0
+			for _, s := range all {
+				n += s.Shed(on)
+			}
+			if on {
+				n += internal.CloseIdle()
+			}
+			return n
+		}
+		go watchStalls(saturated, shed, gate, slot, log, stopWatch, watchDone)
+	} else {
+		close(watchDone)
 	}
 	report(statusMsg{Event: "ready"})
 	ready = true
@@ -301,9 +330,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		}
 	}
 	// Drain: no new connections, in-flight requests finish with Connection: close.
-	if slot != nil {
-		slot.accepting(false)
-	}
+	close(stopWatch) // waited for below: the listeners close first
 	ctx, cancel := context.WithTimeout(context.Background(), spec.Graceful)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -330,6 +357,10 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			}
 		}()
 	}
+	<-watchDone // it no longer touches the slot
+	if slot != nil {
+		slot.accepting(false)
+	}
 	wg.Wait()
 	report(statusMsg{Event: "stats", Requests: count(), Metrics: snapshot()})
 	if abandoned {
@@ -340,6 +371,69 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		log.Warn("python shutdown", "err", err)
 	}
 	return nil
+}
+
+// stallCheck is how often watchStalls looks at the worker's servers.
+const stallCheck = 100 * time.Millisecond
+
+// watchStalls stops this worker's accepts (the gate, and its board slot
+// says it does not accept) while saturated() gives a reason: its
+// interpreter has not answered its heartbeat for the stall bound (a thread
+// holds the GIL in C code), or a request has waited that long for a Python
+// thread (every thread is busy); see server.Server.Saturated. The pool's
+// other workers take the new connections meanwhile, and the worker accepts
+// again once it recovers. The last worker of the pool that accepts goes on
+// accepting: nobody else would. Its keep-alive connections are shed
+// meanwhile (shed(true): closed when idle, Connection: close on each
+// response), so that their clients reconnect to the siblings; a request
+// under way stays. It closes done when stop is closed. saturated must look
+// only at atomics and counters, never wait for the GIL.
+func watchStalls(saturated func() string, shed func(on bool) int, gate *acceptGate, slot *slotView, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(stallCheck)
+	defer t.Stop()
+	paused := false
+	// held: this worker went on accepting while saturated because no other
+	// did; it pauses again only after it has recovered once (two saturated
+	// workers would otherwise take turns at pausing).
+	held := false
+	for {
+		select {
+		case <-stop:
+			return // paused or not: the drain closes the listeners and sheds every connection
+		case <-t.C:
+		}
+		why := saturated()
+		switch {
+		case why == "":
+			held = false
+			if paused {
+				paused = false
+				shed(false)
+				gate.resume()
+				slot.accepting(true)
+				log.Info("accepting new connections again: the worker has recovered")
+			}
+		case !paused && !held && slot.othersAccepting():
+			slot.accepting(false)
+			if !slot.othersAccepting() { // another paused at the same moment
+				slot.accepting(true)
+				held = true
+				continue
+			}
+			paused = true
+			gate.pause()
+			n := shed(true)
+			log.Warn("not accepting new connections until this worker recovers; the pool's other workers take them", "reason", why,
+				"idle_closed", n)
+		case paused && !slot.othersAccepting():
+			paused, held = false, true
+			shed(false)
+			gate.resume()
+			slot.accepting(true)
+			log.Warn("accepting new connections again although still saturated: no other worker of the pool accepts", "reason", why)
+		}
+	}
 }
 
 // lastLine is the last non-blank line of an error's text: a traceback's
