@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -135,6 +136,11 @@ func TestPoolForwardAcrossUsers(t *testing.T) {
 		}
 		if st.Mode().Perm()&0o007 != 0 {
 			t.Errorf("%s: mode %v, want nothing for others", sock, st.Mode())
+		}
+		// owned by the supervisor: a pool user that owned it could chmod it
+		// open to every local user, who could then pass trusted X-Wisp-* headers
+		if uid := st.Sys().(*syscall.Stat_t).Uid; uid != uint32(os.Geteuid()) {
+			t.Errorf("%s: owned by uid %d, want the supervisor's (%d): its owner can open it to everyone", sock, uid, os.Geteuid())
 		}
 		if dir, _ := os.Stat(filepath.Dir(sock)); dir.Mode().Perm() != 0o711 {
 			t.Errorf("run folder %s: mode %v, want 0711 (others pass, none lists)", filepath.Dir(sock), dir.Mode())

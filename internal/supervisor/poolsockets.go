@@ -122,31 +122,34 @@ func (s *Supervisor) socketUsers() map[string][]uint32 {
 const aclXattr = "system.posix_acl_access"
 
 // grantSocket lets exactly uids connect to the unix socket at path, besides
-// the supervisor's user (and root): with none, the socket is the
-// supervisor's, 0600; with one, that user owns it, 0600; with more, a POSIX
-// ACL names them (the file system must have ACLs).
+// the supervisor's user (and root). The socket stays the supervisor's, 0600,
+// and a POSIX ACL names uids. Only where the file system has no ACLs is a
+// single user made the socket's owner instead.
 func grantSocket(path string, uids []uint32) error {
-	owner := os.Geteuid()
-	if len(uids) == 1 {
-		owner = int(uids[0])
-	}
-	if len(uids) < 2 {
-		if err := syscall.Removexattr(path, aclXattr); err != nil && !errors.Is(err, syscall.ENODATA) && !errors.Is(err, syscall.EOPNOTSUPP) {
-			return fmt.Errorf("%s: remove its ACL: %w", path, err)
-		}
-	}
-	if err := os.Chown(path, owner, -1); err != nil {
+	// The socket stays wisp's own, 0600: an owner could chmod it open to
+	// every local user, who could then pass X-Wisp-* headers the pool trusts.
+	if err := os.Chown(path, os.Geteuid(), -1); err != nil {
 		return err
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		return err
 	}
-	if len(uids) >= 2 {
-		if err := syscall.Setxattr(path, aclXattr, userACL(uids), 0); err != nil {
-			return fmt.Errorf("%s: let uids %v connect with an ACL (does its file system have ACLs?): %w", path, uids, err)
+	if len(uids) == 0 {
+		if err := syscall.Removexattr(path, aclXattr); err != nil && !errors.Is(err, syscall.ENODATA) && !errors.Is(err, syscall.EOPNOTSUPP) {
+			return fmt.Errorf("%s: remove its ACL: %w", path, err)
 		}
+		return nil
 	}
-	return nil
+	err := syscall.Setxattr(path, aclXattr, userACL(uids), 0)
+	if err == nil {
+		return nil
+	}
+	if len(uids) == 1 && errors.Is(err, syscall.EOPNOTSUPP) {
+		// no ACLs on this file system: the one user owns the socket (it
+		// could open it to others; documented)
+		return os.Chown(path, int(uids[0]), -1)
+	}
+	return fmt.Errorf("%s: let uids %v connect with an ACL (does its file system have ACLs?): %w", path, uids, err)
 }
 
 // userACL is the POSIX ACL, in the kernel's xattr form
