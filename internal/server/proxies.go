@@ -98,10 +98,19 @@ func parseHostIP(s string) (netip.Addr, bool) {
 // forwardedClient returns the client's address ("" if the headers name none
 // that can be used) and scheme ("" if not given) of a request from a trusted
 // proxy, read from the family of headers given (Forwarded, else XForwarded).
+//
+// The client is the right-most address that is not a trusted proxy. With
+// Forwarded, the scheme is the proto of that same element, the one a trusted
+// proxy appended when the client reached it: a proto in an element the
+// client sent itself, or in another element, is never read (RFC 7239 makes
+// proto optional, so a proxy that appends only for= would otherwise leave
+// the scheme to the client). With X-Forwarded, the scheme is the last
+// X-Forwarded-Proto value: proxies set that header rather than append to it.
 func forwardedClient(proxies []netip.Prefix, family string, r *h1.Request) (client, scheme string) {
 	var hops, protos []string
 	if family == Forwarded {
 		for _, elem := range headerValues(r, "Forwarded") {
+			var hop, proto string
 			for _, pair := range strings.Split(elem, ";") {
 				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
 				if !ok {
@@ -110,31 +119,42 @@ func forwardedClient(proxies []netip.Prefix, family string, r *h1.Request) (clie
 				v = strings.Trim(strings.TrimSpace(v), `"`)
 				switch strings.ToLower(strings.TrimSpace(k)) {
 				case "for":
-					hops = append(hops, v)
+					hop = v
 				case "proto":
-					protos = append(protos, v)
+					proto = v
 				}
 			}
+			hops, protos = append(hops, hop), append(protos, proto)
 		}
 	} else {
 		hops = headerValues(r, "X-Forwarded-For")
-		protos = headerValues(r, "X-Forwarded-Proto")
+		if p := headerValues(r, "X-Forwarded-Proto"); len(p) > 0 {
+			protos = p[len(p)-1:]
+		}
 	}
+	chosen := -1
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, ok := parseHostIP(hops[i])
 		if !ok {
-			break // "unknown", an obfuscated name or garbage: no client can be trusted past it
+			break // "unknown", an obfuscated name, none or garbage: no client can be trusted past it
 		}
-		client = hops[i]
+		client, chosen = hops[i], i
 		if !trusts(proxies, a.String()) {
 			break
 		}
 	}
-	if len(protos) > 0 {
-		switch p := strings.ToLower(strings.TrimSpace(protos[len(protos)-1])); p {
-		case "http", "https":
-			scheme = p
-		}
+	proto := ""
+	switch {
+	case family == Forwarded && chosen >= 0:
+		proto = protos[chosen]
+	case family == Forwarded && len(protos) > 0:
+		proto = protos[len(protos)-1] // no usable for=: the element the trusted peer appended
+	case family != Forwarded && len(protos) > 0:
+		proto = protos[0]
+	}
+	switch p := strings.ToLower(strings.TrimSpace(proto)); p {
+	case "http", "https":
+		scheme = p
 	}
 	return client, scheme
 }

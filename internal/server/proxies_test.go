@@ -32,7 +32,13 @@ func TestForwardedClient(t *testing.T) {
 		{XForwarded, req("X-Forwarded-For", "evil, 10.1.1.1"), "10.1.1.1", ""},
 		{XForwarded, req("X-Forwarded-Proto", "https"), "", "https"},
 		{XForwarded, req("X-Forwarded-Proto", "gopher"), "", ""},
-		{Forwarded, req("Forwarded", `for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"`), "[2001:db8::1]:4711", "https"},
+		// the proto of the element that names the client, which a trusted
+		// proxy appended; the elements left of it are the client's own
+		{Forwarded, req("Forwarded", `for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"`), "[2001:db8::1]:4711", ""},
+		{Forwarded, req("Forwarded", "for=6.6.6.6;proto=https, for=1.2.3.4"), "1.2.3.4", ""},
+		{Forwarded, req("Forwarded", "for=6.6.6.6;proto=https", "Forwarded", "for=1.2.3.4;proto=http"), "1.2.3.4", "http"},
+		{Forwarded, req("Forwarded", "for=6.6.6.6;proto=http, for=1.2.3.4;proto=https, for=10.1.1.1;proto=http"), "1.2.3.4", "https"},
+		{Forwarded, req("Forwarded", "proto=https"), "", "https"},
 		{Forwarded, req("Forwarded", "for=unknown"), "", ""},
 		// only the chosen family is read: a proxy passes the client's own
 		// copy of the other one through untouched
