@@ -106,7 +106,9 @@ func (l *loader) validate(c *Config) {
 		l.validatePool(keyPath("pools", name), c.Pools[name])
 	}
 	if len(c.Sites) == 0 {
-		l.errorf("sites", "no site is defined: add a [[sites]] table with a name, bindings and a [[sites.vdirs]]")
+		// an empty server, as an IIS with no site: the first `wisp install`
+		// (or a reload of an edited file) adds one
+		l.warnf("sites", "no site is defined: nothing is served until one is (a [[sites]] table with a name, bindings and a [[sites.vdirs]], or wisp install)")
 	}
 	used := map[string]bool{}
 	names := map[string]string{} // site name → its key path

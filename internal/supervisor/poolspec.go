@@ -78,6 +78,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		}
 	}
 	spec.Listeners = append(spec.Listeners, ListenerSpec{Addr: "pool:" + name})
+	spec.RoutesFile = s.routesFile(name)
 	p.spec = spec
 	return p, nil
 }
