@@ -1,0 +1,174 @@
+package e2e
+
+// Issue 20, point 2: operating wisp live without losing a request. An
+// install into pool P starts or recycles P only: the pools that forward to
+// it get the new route live, keeping their workers.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const liveInstallConfig = `
+[server]
+control_socket = "wisp.sock"
+access_log = "off"
+
+[pools.root]
+python = "@PY@"
+processes = 2
+
+[[sites]]
+name = "S"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/pool_app/app.py"
+  pool = "root"
+`
+
+// installCount is how many live installs TestInstallKeepsOtherPools makes
+// (WISP_E2E_INSTALLS, default 50).
+func installCount(t *testing.T) int {
+	n := 50
+	if v := os.Getenv("WISP_E2E_INSTALLS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 2 {
+			t.Fatalf("WISP_E2E_INSTALLS=%q: want a number, 2 or more", v)
+		}
+	}
+	return n
+}
+
+// TestInstallKeepsOtherPools: a site with / in pool root (2 processes);
+// under a background loop of requests to / (a new connection each), 50
+// apps are installed live at /a1.../a50 into pool apps. No request fails,
+// root's workers are the same processes throughout (it only gets routes),
+// each install starts exactly one worker, of apps, and the installs do not
+// get slower as the site grows.
+func TestInstallKeepsOtherPools(t *testing.T) {
+	s := serve(t, liveInstallConfig)
+	rootPIDs := s.readyWorkers(t, "root", 2)
+	sort.Ints(rootPIDs)
+	load := startFreshLoad(t, s.url(0, "/info"), 2, nil)
+	n := installCount(t)
+	var took []time.Duration
+	for i := 1; i <= n; i++ {
+		vdir := fmt.Sprintf("/a%d", i)
+		t0 := time.Now()
+		code, out, errOut := runWisp(t, 60*time.Second, s.Dir, "install", app("pool_app/app.py"), "--site", "S", "--vdir", vdir,
+			"--pool", "apps", "--python", python, "-c", s.Config)
+		took = append(took, time.Since(t0))
+		if code != 0 {
+			t.Fatalf("install %d: exit %d\n%s\n%s", i, code, out, errOut)
+		}
+		if !strings.Contains(out, "answers 200") {
+			t.Fatalf("install %d: its check of %s: %s", i, vdir, out)
+		}
+		var info poolInfo
+		if resp, body := s.get(t, vdir+"/info"); resp.StatusCode != 200 || !jsonOK(body, &info) || info.ScriptName != vdir {
+			t.Fatalf("GET %s/info after its install: %d %s", vdir, resp.StatusCode, trunc(body))
+		}
+		got := s.status(t).pool(t, "root").readyPIDs()
+		sort.Ints(got)
+		if !slices.Equal(got, rootPIDs) {
+			t.Fatalf("install %d (pool apps) replaced pool root's workers: %v, were %v", i, got, rootPIDs)
+		}
+		// every install started exactly one worker: of its own pool
+		if apps := linesWith(logLines(s.Stderr(), "worker ready"), "pool=apps "); len(apps) != i {
+			t.Fatalf("after install %d: %d workers of pool apps started, want %d", i, len(apps), i)
+		}
+	}
+	load.stop()
+	total, ok := load.counts()
+	t.Logf("%d installs, each: first %v, last %v; load %s", n, took[0].Round(time.Millisecond), took[n-1].Round(time.Millisecond), load.summary())
+	if total < 10 || ok != total {
+		t.Errorf("the background loop: %s", load.summary())
+	}
+	if started := linesWith(logLines(s.Stderr(), "worker ready"), "pool=root "); len(started) != 2 {
+		t.Errorf("pool root started %d workers in all, want its first 2:\n%s", len(started), strings.Join(started, "\n"))
+	}
+	// install time does not grow with the site: the last few take at most
+	// twice the first few (+ half a second for a busy machine)
+	k := min(5, n/2)
+	first, last := median(took[:k]), median(took[n-k:])
+	if last > 2*first+500*time.Millisecond {
+		t.Errorf("installs got slower: the first %d took %v (median), the last %d %v", k, first, k, last)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestInstallFailingVdirRollsBack: an app that imports but answers 500 at
+// its vdir fails the install's own check of it: exit 1 with the reason,
+// and the install is rolled back (no drop-in; the vdir is the root app's).
+func TestInstallFailingVdirRollsBack(t *testing.T) {
+	s := serve(t, liveInstallConfig)
+	s.readyWorkers(t, "root", 2)
+	code, out, errOut := runWisp(t, 60*time.Second, s.Dir, "install", app("answers500/app.py"), "--site", "S", "--vdir", "/broken",
+		"--pool", "apps", "--python", python, "-c", s.Config)
+	if code == 0 {
+		t.Fatalf("install of an app answering 500: exit 0\n%s\n%s", out, errOut)
+	}
+	if !strings.Contains(errOut, "answers 500") || !strings.Contains(errOut, "rolled back") {
+		t.Errorf("its error does not say why: %s", errOut)
+	}
+	matches, _ := filepath.Glob(filepath.Join(s.Dir, "wisp.d", "*"))
+	if len(matches) != 0 {
+		t.Errorf("drop-ins left after the rollback: %v", matches)
+	}
+	var info poolInfo
+	if resp, body := s.get(t, "/broken/info"); resp.StatusCode != 200 || !jsonOK(body, &info) || info.ScriptName != "" {
+		t.Errorf("GET /broken/info after the rollback: %d %s (want the root app's)", resp.StatusCode, trunc(body))
+	}
+}
+
+// TestInstallDefaultsToSitePool: without --pool, a new vdir of an existing
+// site runs in the pool of the site's root vdir (as IIS gives a new virtual
+// directory its site's application pool), with that pool's interpreter and
+// paths: a Paste Deploy app the pool can import installs; no pool is made.
+func TestInstallDefaultsToSitePool(t *testing.T) {
+	s := serve(t, `
+[server]
+control_socket = "wisp.sock"
+access_log = "off"
+
+[pools.site]
+python = "@PY@"
+pythonpath = ["@APPS@/pastedeploy"]
+
+[[sites]]
+name = "S"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/pool_app/app.py"
+  pool = "site"
+`)
+	code, out, errOut := runWisp(t, 60*time.Second, s.Dir, "install", "config:"+app("pastedeploy/app.ini"), "--site", "S", "--vdir", "/paste", "-c", s.Config)
+	if code != 0 {
+		t.Fatalf("install: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out, "pool default created") {
+		t.Errorf("the install made a pool of its own: %s", out)
+	}
+	if e := s.list(t)["S/paste"]; e.Pool != "site" {
+		t.Errorf("S/paste runs in pool %q, want the site's pool, site", e.Pool)
+	}
+	if resp, body := s.get(t, "/paste/"); resp.StatusCode != 200 {
+		t.Errorf("GET /paste/: %d %s", resp.StatusCode, trunc(body))
+	}
+}
