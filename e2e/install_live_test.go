@@ -172,3 +172,55 @@ bindings = ["127.0.0.1:@PORT0@"]
 		t.Errorf("GET /paste/: %d %s", resp.StatusCode, trunc(body))
 	}
 }
+
+// TestStaticVdirNeedsNoPython: a static vdir with no pool of its own is
+// served by the workers of the pool that routes its site: no pool
+// "default", no Python process for it; its files are served.
+func TestStaticVdirNeedsNoPython(t *testing.T) {
+	s := newPoolServer(t)
+	files := filepath.Join(s.Dir, "files")
+	if err := os.MkdirAll(files, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(files, "hello.txt"), []byte("static hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.writeConfig(t, `
+[server]
+control_socket = "wisp.sock"
+access_log = "off"
+
+[pools.root]
+python = "@PY@"
+
+[[sites]]
+name = "S"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/pool_app/app.py"
+  pool = "root"
+
+  [[sites.vdirs]]
+  path = "/static"
+  static = "@DIR@/files"
+`)
+	s.start(t)
+	st := s.status(t)
+	var names []string
+	workers := 0
+	for _, p := range st.Pools {
+		names = append(names, p.Name)
+		workers += len(p.Workers)
+	}
+	if !slices.Equal(names, []string{"root"}) || workers != 1 {
+		t.Errorf("pools %v with %d workers, want only root's 1: a static folder needs no Python", names, workers)
+	}
+	if resp, body := s.get(t, "/static/hello.txt"); resp.StatusCode != 200 || string(body) != "static hello\n" {
+		t.Errorf("GET /static/hello.txt: %d %q", resp.StatusCode, body)
+	}
+	if lines := linesWith(logLines(s.Stderr(), "worker starting")); len(lines) != 1 {
+		t.Errorf("%d workers started, want 1 (root's):\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}

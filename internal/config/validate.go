@@ -27,6 +27,17 @@ func (l *loader) complete(c *Config) {
 		p.Name = name
 	}
 	for _, s := range c.Sites {
+		// A static folder needs no Python: one with no pool of its own (the
+		// implicit "default") is served by the pool that routes its site,
+		// when the site has an app (Vdir.Pool "").
+		hasApp := slices.ContainsFunc(s.Vdirs, func(v *Vdir) bool { return v.Static == "" })
+		for _, v := range s.Vdirs {
+			if hasApp && v.Static != "" && v.Pool == "default" && c.Pools["default"] == nil {
+				v.Pool = ""
+			}
+		}
+	}
+	for _, s := range c.Sites {
 		for _, v := range s.Vdirs {
 			if v.Pool == "default" && c.Pools["default"] == nil {
 				c.Pools["default"] = DefaultPool()
@@ -362,7 +373,7 @@ func (l *loader) validateVdir(vp string, v *Vdir, c *Config) {
 	case strings.ContainsRune(app, 0):
 		l.errorf(keyPath(vp, "app"), "must not contain a NUL byte")
 	}
-	if c.Pools[v.Pool] == nil {
+	if c.Pools[v.Pool] == nil && (v.Pool != "" || v.Static == "") {
 		defined := slices.Sorted(maps.Keys(c.Pools))
 		if c.Pools["default"] == nil {
 			defined = append([]string{"default"}, defined...)
