@@ -87,6 +87,31 @@ func TestInstallKeepsOtherPools(t *testing.T) {
 			t.Fatalf("after install %d: %d workers of pool apps started, want %d", i, len(apps), i)
 		}
 	}
+	// removes too: /a1 (pool apps recycles), then a pool of its own that
+	// goes with its vdir (it drains once the routes no longer point at it)
+	steps := [][]string{
+		{"remove", "--site", "S", "--vdir", "/a1", "-c", s.Config},
+		{"install", app("pool_app/app.py"), "--site", "S", "--vdir", "/solo", "--pool", "solo", "--python", python, "-c", s.Config},
+		{"remove", "--site", "S", "--vdir", "/solo", "-c", s.Config},
+	}
+	for _, args := range steps {
+		if code, out, errOut := runWisp(t, 60*time.Second, s.Dir, args...); code != 0 {
+			t.Fatalf("wisp %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errOut)
+		}
+		got := s.status(t).pool(t, "root").readyPIDs()
+		sort.Ints(got)
+		if !slices.Equal(got, rootPIDs) {
+			t.Fatalf("wisp %s replaced pool root's workers: %v, were %v", strings.Join(args, " "), got, rootPIDs)
+		}
+	}
+	for _, p := range s.status(t).Pools {
+		if p.Name == "solo" {
+			t.Errorf("pool solo still runs after its only vdir was removed: %+v", p)
+		}
+	}
+	if resp, body := s.get(t, "/solo/info"); resp.StatusCode != 200 || !strings.Contains(string(body), `"script_name": ""`) {
+		t.Errorf("GET /solo/info after its removal: %d %s (want the root app's)", resp.StatusCode, trunc(body))
+	}
 	load.stop()
 	total, ok := load.counts()
 	t.Logf("%d installs, each: first %v, last %v; load %s", n, took[0].Round(time.Millisecond), took[n-1].Round(time.Millisecond), load.summary())
