@@ -61,6 +61,7 @@ func TestInstallKeepsOtherPools(t *testing.T) {
 	load := startFreshLoad(t, s.url(0, "/info"), 2, nil)
 	n := installCount(t)
 	var took []time.Duration
+	var fwd *loader
 	for i := 1; i <= n; i++ {
 		vdir := fmt.Sprintf("/a%d", i)
 		t0 := time.Now()
@@ -82,10 +83,17 @@ func TestInstallKeepsOtherPools(t *testing.T) {
 		if !slices.Equal(got, rootPIDs) {
 			t.Fatalf("install %d (pool apps) replaced pool root's workers: %v, were %v", i, got, rootPIDs)
 		}
+		if i == 1 { // and one to a vdir of pool apps, which recycles at each install
+			fwd = startFreshLoad(t, s.url(0, "/a1/info"), 1, nil)
+		}
 		// every install started exactly one worker: of its own pool
 		if apps := linesWith(logLines(s.Stderr(), "worker ready"), "pool=apps "); len(apps) != i {
 			t.Fatalf("after install %d: %d workers of pool apps started, want %d", i, len(apps), i)
 		}
+	}
+	fwd.stop()
+	if total, ok := fwd.counts(); total < 10 || ok != total {
+		t.Errorf("the loop on /a1 (forwarded to pool apps as it recycles): %s", fwd.summary())
 	}
 	// removes too: /a1 (pool apps recycles), then a pool of its own that
 	// goes with its vdir (it drains once the routes no longer point at it)
@@ -114,7 +122,7 @@ func TestInstallKeepsOtherPools(t *testing.T) {
 	}
 	load.stop()
 	total, ok := load.counts()
-	t.Logf("%d installs, each: first %v, last %v; load %s", n, took[0].Round(time.Millisecond), took[n-1].Round(time.Millisecond), load.summary())
+	t.Logf("%d installs, each: first %v, last %v; load on / %s; on /a1 %s", n, took[0].Round(time.Millisecond), took[n-1].Round(time.Millisecond), load.summary(), fwd.summary())
 	if total < 10 || ok != total {
 		t.Errorf("the background loop: %s", load.summary())
 	}

@@ -231,12 +231,15 @@ type Server struct {
 	// none yet); remount orders SetMounts calls.
 	swapped atomic.Pointer[[]mount]
 	remount sync.Mutex
-	pool    *pyembed.Pool
-	bodies  *memBudget // BodyMemory
-	spill   spillSpace // MaxSpill
-	h1      *h1.Server
-	access  *accesslog.Logger
-	log     *slog.Logger
+	// hold is closed when no request can come in another way than the
+	// server's own connections (HoldPython); nil: none.
+	hold   <-chan struct{}
+	pool   *pyembed.Pool
+	bodies *memBudget // BodyMemory
+	spill  spillSpace // MaxSpill
+	h1     *h1.Server
+	access *accesslog.Logger
+	log    *slog.Logger
 	// proxies are the trusted proxies (Config.TrustedProxies)
 	proxies []netip.Prefix
 
@@ -442,6 +445,13 @@ func closeIdle(rp *httputil.ReverseProxy) {
 	}
 }
 
+// HoldPython makes Shutdown wait until done is closed (or its context
+// ends) before it stops the Python threads: the requests that reach the
+// server by ServeH1 from another h1.Server (a worker's pool socket, which
+// other pools forward to) are still answered while that one drains. Call
+// it before Shutdown.
+func (s *Server) HoldPython(done <-chan struct{}) { s.hold = done }
+
 // table is the routing table now: the last SetMounts', else New's.
 func (s *Server) table() []mount {
 	if t := s.swapped.Load(); t != nil {
@@ -526,6 +536,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	linger.Stop()
 	err := s.h1.Shutdown(ctx)
+	if s.hold != nil {
+		select { // requests still come in another way (HoldPython)
+		case <-s.hold:
+		case <-ctx.Done():
+		}
+	}
 	stopped := make(chan struct{})
 	go func() { s.pool.Stop(); close(stopped) }()
 	select {

@@ -307,13 +307,15 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	abandoned := false
 	var amu sync.Mutex
 	wg.Add(1)
-	go func() { defer wg.Done(); internal.Shutdown(ctx) }()
+	forwardedDone := make(chan struct{}) // the sites' Python threads serve the pool socket's requests until then
+	go func() { defer wg.Done(); defer close(forwardedDone); internal.Shutdown(ctx) }()
 	for _, h := range fallback {
 		wg.Add(1)
 		go func() { defer wg.Done(); h.Shutdown(ctx) }()
 	}
 	certs.stop()
 	for _, s := range all {
+		s.HoldPython(forwardedDone)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
