@@ -218,7 +218,7 @@ func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) 
 			for _, d := range f.pythonpath {
 				pypath = append(pypath, absPath(d))
 			}
-			if root := projectRoot(r.App); root != "" {
+			if root := projectRoot(r.App); root != "" && (cur == nil || cur.Pools[pool] == nil) {
 				// Django's layout: mysite/mysite/wsgi.py imports mysite.settings
 				if chdir == "" {
 					chdir = root
