@@ -102,7 +102,12 @@ func TestInstallKeepsOtherPools(t *testing.T) {
 		{"install", app("pool_app/app.py"), "--site", "S", "--vdir", "/solo", "--pool", "solo", "--python", python, "-c", s.Config},
 		{"remove", "--site", "S", "--vdir", "/solo", "-c", s.Config},
 	}
-	for _, args := range steps {
+	var solo *loader
+	for i, args := range steps {
+		if i == 2 { // a loop on /solo while its pool goes: answered by solo, then by the root app
+			solo = startFreshLoad(t, s.url(0, "/solo/info"), 1, nil)
+			time.Sleep(200 * time.Millisecond)
+		}
 		if code, out, errOut := runWisp(t, 60*time.Second, s.Dir, args...); code != 0 {
 			t.Fatalf("wisp %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errOut)
 		}
@@ -112,10 +117,16 @@ func TestInstallKeepsOtherPools(t *testing.T) {
 			t.Fatalf("wisp %s replaced pool root's workers: %v, were %v", strings.Join(args, " "), got, rootPIDs)
 		}
 	}
-	for _, p := range s.status(t).Pools {
-		if p.Name == "solo" {
-			t.Errorf("pool solo still runs after its only vdir was removed: %+v", p)
-		}
+	time.Sleep(1500 * time.Millisecond) // past the pool's drain
+	solo.stop()
+	if total, ok := solo.counts(); total < 10 || ok != total {
+		t.Errorf("the loop on /solo while its pool was removed: %s", solo.summary())
+	}
+	// it drains a moment later, once no route points at it
+	if !eventually(10*time.Second, func() bool {
+		return !slices.ContainsFunc(s.status(t).Pools, func(p wispPoolStatus) bool { return p.Name == "solo" })
+	}) {
+		t.Errorf("pool solo still runs 10s after its only vdir was removed: %+v", s.status(t).pool(t, "solo"))
 	}
 	if resp, body := s.get(t, "/solo/info"); resp.StatusCode != 200 || !strings.Contains(string(body), `"script_name": ""`) {
 		t.Errorf("GET /solo/info after its removal: %d %s (want the root app's)", resp.StatusCode, trunc(body))
@@ -255,5 +266,48 @@ bindings = ["127.0.0.1:@PORT0@"]
 	}
 	if lines := linesWith(logLines(s.Stderr(), "worker starting")); len(lines) != 1 {
 		t.Errorf("%d workers started, want 1 (root's):\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}
+
+// TestRerouteAcrossUsers: a pool of user nobody keeps its workers when a
+// reload adds a vdir of another pool to its site, and may reach that
+// pool's socket at once (the socket is opened to the users of the new
+// routes before the routes reach the workers).
+func TestRerouteAcrossUsers(t *testing.T) {
+	needRoot(t)
+	front := `
+[server]
+control_socket = "wisp.sock"
+access_log = "off"
+
+[pools.front]
+python = "@PY@"
+user = "nobody"
+chdir = "@APPS@/identity"
+env = { POOL_NAME = "front" }
+@SIDE@
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/identity/app.py"
+  pool = "front"
+@SIDEVDIR@`
+	without := strings.NewReplacer("@SIDE@", "", "@SIDEVDIR@", "").Replace(front)
+	with := strings.NewReplacer("@SIDE@", "\n[pools.side]\npython = \"@PY@\"\nenv = { POOL_NAME = \"side\" }\n",
+		"@SIDEVDIR@", "\n  [[sites.vdirs]]\n  path = \"/side\"\n  app = \"@APPS@/identity/app.py\"\n  pool = \"side\"\n").Replace(front)
+	s := serve(t, without)
+	pids := s.readyWorkers(t, "front", 1)
+	s.writeConfig(t, with)
+	if code, out, errOut := s.ctl(t, "reload"); code != 0 {
+		t.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
+	}
+	if w := s.getWhoami(t, s.URL+"/side/x"); w.Pool != "side" {
+		t.Errorf("/side/x after the reload: answered by pool %q, want side", w.Pool)
+	}
+	if got := s.status(t).pool(t, "front").readyPIDs(); !slices.Equal(got, pids) {
+		t.Errorf("the reload replaced pool front's workers: %v, were %v", got, pids)
 	}
 }

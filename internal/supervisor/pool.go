@@ -38,6 +38,7 @@ type pool struct {
 	prev       *prevSettings            // what its workers ran before the last reload changed it
 	configNote string                   // why the running pool differs from the file (a failed reload or recycle)
 	routesAt   time.Time                // when a reload last changed its routes only (see reroute)
+	retiring   bool                     // removed by a reload: drains after routesSettle (see retire)
 
 	// metrics: the counters of the workers that are gone (live ones are
 	// added when read), recycles by reason, crashes, rapid-fail stops

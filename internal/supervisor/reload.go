@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"wisp/internal/config"
 	"wisp/internal/poolstate"
@@ -82,6 +83,11 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 		s.listeners[k].sites = sites[k]
 	}
 	var recycle, start []*pool
+	for _, n := range added {
+		if p := s.pools[n]; p != nil && p.retiring {
+			s.retire(p) // removed by a reload a moment ago: its workers go now
+		}
+	}
 	for _, n := range changed {
 		p := s.pools[n]
 		np, err := s.newPool(cfg, n)
@@ -137,19 +143,19 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 			p.recycle(w, "configuration change")
 		}
 	}
-	// Removed pools drain once the routes no longer point at them.
+	// Removed pools drain once the routes no longer point at them: their
+	// workers answer what the old routes still send them until the
+	// forwarding workers have their new routes (routesSettle).
 	for _, n := range removed {
 		p := s.pools[n]
-		if p == nil {
+		if p == nil || p.retiring {
 			continue
 		}
 		p.state = poolstate.PoolStopped
 		p.reason = "removed from the configuration"
-		for _, w := range p.workers {
-			p.drain(w, "removed from the configuration")
-		}
-		delete(s.pools, n)
-		s.log.Info("pool removed", "pool", n)
+		p.retiring = true
+		s.log.Info("pool removed: it drains once the routes no longer point at it", "pool", n)
+		time.AfterFunc(routesSettle, func() { s.post(func() { s.retire(p) }) })
 	}
 	// Bindings no site uses any more: close once the old workers are gone
 	// (they hold their own copies; closing ours stops nothing in flight).
@@ -191,6 +197,32 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	s.log.Info("configuration reloaded", "changed", strings.Join(changed, ","), "added", strings.Join(added, ","),
 		"removed", strings.Join(removed, ","))
 	return nil
+}
+
+// routesSettle is how long a removed pool's workers keep serving after a
+// reload, while the workers that forwarded to it get their new routes
+// (SIGHUP, then a swap between requests: moments).
+const routesSettle = time.Second
+
+// retire drains the workers of a pool a reload removed (once), and closes
+// its socket unless a pool of its name is back in the configuration.
+func (s *Supervisor) retire(p *pool) {
+	if !p.retiring {
+		return
+	}
+	p.retiring = false
+	for _, w := range p.workers {
+		p.drain(w, "removed from the configuration")
+	}
+	if s.pools[p.name] == p {
+		delete(s.pools, p.name)
+	}
+	key := "pool:" + p.name
+	if l := s.listeners[key]; l != nil && s.cfg.Pools[p.name] == nil && s.pools[p.name] == nil {
+		l.close()
+		delete(s.listeners, key)
+	}
+	s.log.Info("pool removed", "pool", p.name)
 }
 
 // AwaitReload waits until the workers the latest reload started are ready,

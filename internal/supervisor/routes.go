@@ -68,6 +68,7 @@ func (s *Supervisor) reroute(p *pool, spec WorkerSpec) error {
 		return err
 	}
 	p.routesAt = time.Now()
+	s.grantPoolSockets() // its workers' user may reach the sockets its new routes name
 	for _, w := range p.workers {
 		if w.state == poolstate.Ready {
 			w.signal(syscall.SIGHUP)
