@@ -300,9 +300,18 @@ bindings = ["127.0.0.1:@PORT0@"]
 		"@SIDEVDIR@", "\n  [[sites.vdirs]]\n  path = \"/side\"\n  app = \"@APPS@/identity/app.py\"\n  pool = \"side\"\n").Replace(front)
 	s := serve(t, without)
 	pids := s.readyWorkers(t, "front", 1)
+	// a loop on /side/x across the reload: the root app's, then side's,
+	// never a 502 (front's worker denied side's socket while side starts)
+	load := startFreshLoad(t, s.URL+"/side/x", 2, nil)
+	time.Sleep(200 * time.Millisecond)
 	s.writeConfig(t, with)
 	if code, out, errOut := s.ctl(t, "reload"); code != 0 {
 		t.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
+	}
+	time.Sleep(200 * time.Millisecond)
+	load.stop()
+	if total, ok := load.counts(); total < 10 || ok != total {
+		t.Errorf("the loop on /side/x across the reload: %s", load.summary())
 	}
 	if w := s.getWhoami(t, s.URL+"/side/x"); w.Pool != "side" {
 		t.Errorf("/side/x after the reload: answered by pool %q, want side", w.Pool)
