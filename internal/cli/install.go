@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,9 +27,10 @@ import (
 
 // installFlags are the flags of `wisp install` and `wisp remove`.
 type installFlags struct {
-	config, site, vdir, pool, description, binding, python, socket string
-	processes, threads                                             int
-	changed                                                        map[string]bool
+	config, site, vdir, pool, description, binding, python, socket, chdir string
+	pythonpath                                                            []string
+	processes, threads                                                    int
+	changed                                                               map[string]bool
 }
 
 func (f *installFlags) define(fs *pflag.FlagSet, forInstall bool) {
@@ -39,10 +42,12 @@ func (f *installFlags) define(fs *pflag.FlagSet, forInstall bool) {
 	if !forInstall {
 		return
 	}
-	fs.StringVar(&f.pool, "pool", "default", "the pool that runs the app (created when missing)")
+	fs.StringVar(&f.pool, "pool", "", "the pool that runs the app, created when missing (default: the pool of the site's root vdir, as IIS gives a new virtual directory its site's application pool; for a new site \"default\")")
 	fs.StringVar(&f.description, "description", "", "what the vdir is (default: the script's Description)")
 	fs.StringVar(&f.binding, "binding", install.DefaultBinding, "the binding of a site the install creates")
 	fs.StringVar(&f.python, "python", "", "a pool the install creates: its Python interpreter or virtualenv (default python3 on PATH)")
+	fs.StringVar(&f.chdir, "chdir", "", "a pool the install creates: the folder its workers start in (default: the project root of an app file inside a package, else the configuration's folder)")
+	fs.StringArrayVar(&f.pythonpath, "pythonpath", nil, "a pool the install creates: a folder to prepend to sys.path (repeatable; default: the project root of an app file inside a package, as mod_wsgi's python-path)")
 	fs.IntVar(&f.processes, "processes", 1, "a pool the install creates: its worker processes")
 	fs.IntVar(&f.threads, "threads", 4, "a pool the install creates: its Python threads per process")
 }
@@ -179,6 +184,10 @@ func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) 
 	if site == "" {
 		site = "default"
 	}
+	pool := f.pool
+	if pool == "" {
+		pool = sitePool(cur, site)
+	}
 	var changes []*install.Change
 	for _, v := range vdirs {
 		vdir := "/" + strings.Trim(v.Name, "/")
@@ -191,7 +200,7 @@ func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) 
 			if desc == "" {
 				desc = v.Description
 			}
-			r := install.Request{Config: cfgPath, Site: site, Vdir: vdir, Pool: f.pool, App: absTarget(target),
+			r := install.Request{Config: cfgPath, Site: site, Vdir: vdir, Pool: pool, App: absTarget(target),
 				Description: desc, Binding: f.binding, PoolKeys: map[string]any{}}
 			if f.changed["processes"] {
 				r.PoolKeys["processes"] = int64(f.processes)
@@ -201,6 +210,28 @@ func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) 
 			}
 			if f.python != "" {
 				r.PoolKeys["python"] = absIfPath(f.python)
+			}
+			chdir, pypath := "", []string{}
+			if f.chdir != "" {
+				chdir = absPath(f.chdir)
+			}
+			for _, d := range f.pythonpath {
+				pypath = append(pypath, absPath(d))
+			}
+			if root := projectRoot(r.App); root != "" && (cur == nil || cur.Pools[pool] == nil) {
+				// Django's layout: mysite/mysite/wsgi.py imports mysite.settings
+				if chdir == "" {
+					chdir = root
+				}
+				if !slices.Contains(pypath, root) {
+					pypath = append(pypath, root)
+				}
+			}
+			if chdir != "" {
+				r.PoolKeys["chdir"] = chdir
+			}
+			if len(pypath) > 0 {
+				r.PoolKeys["pythonpath"] = toAny(pypath)
 			}
 			if err = checkInstall(cur, f, r, stdout, stderr); err == nil {
 				ch, err = install.Install(r)
@@ -243,13 +274,28 @@ func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) 
 		return fmt.Errorf("the running server refused the %s, which is rolled back: %w", verb, err)
 	}
 	if verb == "install" {
+		var failed []string
 		for _, v := range vdirs {
 			vdir := "/" + strings.Trim(v.Name, "/")
-			if url, status, err := probeVdir(nc, site, vdir); err != nil {
+			url, status, err := probeVdir(nc, site, vdir)
+			switch {
+			case errors.Is(err, errNoTCPBinding):
 				fmt.Fprintf(stdout, "applied; %s%s: %v\n", site, vdir, err)
-			} else {
+			case err != nil:
+				failed = append(failed, fmt.Sprintf("%s: %v", url, err))
+			case status >= 500:
+				failed = append(failed, fmt.Sprintf("%s answers %d", url, status))
+			default:
 				fmt.Fprintf(stdout, "applied: %s answers %d\n", url, status)
 			}
+		}
+		if len(failed) > 0 {
+			// DESIGN.md: a change whose workers fail is rolled back
+			rollback(changes)
+			if rerr := control.Call(sock, "POST", "/v1/reload", nil, nil); rerr != nil {
+				fmt.Fprintf(stderr, "wisp: putting the previous configuration back also failed: %v\n", rerr)
+			}
+			return fmt.Errorf("the %s is rolled back: %s", verb, strings.Join(failed, "; "))
 		}
 	} else {
 		fmt.Fprintln(stdout, "applied")
@@ -290,27 +336,105 @@ func probeVdir(cfg *config.Config, site, vdir string) (string, int, error) {
 			return url, resp.StatusCode, nil
 		}
 	}
-	return "", 0, errors.New("no TCP binding to ask it on")
+	return "", 0, errNoTCPBinding
 }
 
-// poolSettings are the interpreter, folder, paths and environment an app of
-// pool runs with: the pool's when it exists, else the flags' (in the
-// config's folder).
-func poolSettings(cur *config.Config, f *installFlags, pool string) *config.Pool {
+// toAny is a list of strings as a TOML document holds it.
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
+}
+
+// errNoTCPBinding: a site reached only on unix sockets is not probed.
+var errNoTCPBinding = errors.New("no TCP binding to ask it on")
+
+// sitePool is the pool a new vdir of site runs in when --pool is not
+// given: the pool of the site's root vdir (else of its first app), as IIS
+// gives a new virtual directory its site's application pool; "default"
+// for a new site.
+func sitePool(cur *config.Config, site string) string {
+	if cur != nil {
+		for _, st := range cur.Sites {
+			if st.Name != site {
+				continue
+			}
+			for _, v := range st.Vdirs {
+				if v.Path == "/" && v.App != "" {
+					return v.Pool
+				}
+			}
+			for _, v := range st.Vdirs {
+				if v.App != "" {
+					return v.Pool
+				}
+			}
+		}
+	}
+	return "default"
+}
+
+// projectRoot is the folder an app file inside a package is imported from:
+// the folder above its top package (walking up while a folder has an
+// __init__.py), as Django's layout (mysite/mysite/wsgi.py imports
+// mysite.settings) and mod_wsgi's python-path imply; "" for a file that is
+// in no package, or a target that is no file.
+func projectRoot(target string) string {
+	if !isScript(target) {
+		return ""
+	}
+	file, _, _ := strings.Cut(target, ":")
+	dir := filepath.Dir(file)
+	root := ""
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "__init__.py")); err != nil {
+			break
+		}
+		root = filepath.Dir(dir)
+		if root == dir {
+			break
+		}
+		dir = root
+	}
+	return root
+}
+
+// poolSettings are the interpreter, folder, paths, environment and user an
+// app of pool runs with: the pool's when it exists (in the main file or a
+// drop-in, with or without a site yet), else those of the pool the install
+// creates (keys: its settings from the flags; its folder by default the
+// config's).
+func poolSettings(cur *config.Config, f *installFlags, pool string, keys map[string]any) *config.Pool {
 	if cur != nil {
 		if p := cur.Pools[pool]; p != nil {
 			return p
 		}
 	}
-	return &config.Pool{Python: absIfPath(f.python), Chdir: filepath.Dir(absPath(f.config))}
+	p := &config.Pool{Python: absIfPath(f.python), Chdir: filepath.Dir(absPath(f.config))}
+	if d, ok := keys["chdir"].(string); ok {
+		p.Chdir = d
+	}
+	if ds, ok := keys["pythonpath"].([]any); ok {
+		for _, d := range ds {
+			p.PythonPath = append(p.PythonPath, d.(string))
+		}
+	}
+	return p
 }
 
 // checkInstall imports the app in a throwaway process of its pool's
 // interpreter and environment, before anything is written.
 func checkInstall(cur *config.Config, f *installFlags, r install.Request, stdout, stderr io.Writer) error {
-	out, err := runCheck(poolSettings(cur, f, r.Pool), "--mount", strings.TrimSuffix(r.Vdir, "/")+"="+r.App)
+	p := poolSettings(cur, f, r.Pool, r.PoolKeys)
+	out, err := runCheck(p, "--mount", strings.TrimSuffix(r.Vdir, "/")+"="+r.App)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s does not import; nothing was installed:\n%s\n", r.App, indent(out))
+		if root := projectRoot(r.App); root != "" && cur != nil && cur.Pools[r.Pool] != nil &&
+			p.Chdir != root && !slices.Contains(p.PythonPath, root) {
+			fmt.Fprintf(stderr, "its project root %s is not on the path of pool %s, which exists: install it into a pool of its own (--pool NAME), which gets it\n", root, r.Pool)
+		}
 		return errSilent
 	}
 	return nil
@@ -362,9 +486,11 @@ func scriptParams(cur *config.Config, f *installFlags, script, verb string, stde
 	record := filepath.Join(tmp, "params.json")
 	pool := f.pool
 	if pool == "" {
-		pool = "default"
+		pool = sitePool(cur, cmp.Or(f.site, "default"))
 	}
-	out, err := runCheck(poolSettings(cur, f, pool), "--pythonpath", shim, "--env", "WISP_INSTALL_RECORD="+record,
+	ps := *poolSettings(cur, f, pool, nil)
+	ps.User, ps.Group = "", "" // the script's own block, not the app; its record goes to a folder of ours
+	out, err := runCheck(&ps, "--pythonpath", shim, "--env", "WISP_INSTALL_RECORD="+record,
 		"--chdir", filepath.Dir(script), probe)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: its install block failed:\n%s\n", script, indent(out))

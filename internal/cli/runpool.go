@@ -22,6 +22,7 @@ import (
 	"wisp/internal/listen"
 	"wisp/internal/logfile"
 	"wisp/internal/server"
+	"wisp/internal/supervisor"
 )
 
 // poolConfig is the configuration `wisp run` serves as a pool: the flags as
@@ -298,7 +299,15 @@ func runCheck(p *config.Pool, args ...string) (string, error) {
 		full = append(full, "--env", k+"="+p.Env[k])
 	}
 	cmd := exec.Command(exe, append(full, args...)...)
-	cmd.Env = checkEnv()
+	// as the pool's user: an app only root can read must fail here too
+	cred, env, err := supervisor.PoolCredential(p.User, p.Group, checkEnv())
+	if err != nil {
+		return "the pool's user: " + err.Error(), fmt.Errorf("the pool's user: %w", err)
+	}
+	cmd.Env = env
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()

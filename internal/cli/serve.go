@@ -250,6 +250,9 @@ func supervise(cfg *config.Config, stdout io.Writer, stderr *logFile, opt superv
 	for _, k := range keys {
 		log.Info("listening", "addr", addrs[k], "binding", k, "control", cfg.Server.ControlSocket)
 	}
+	if len(keys) == 0 { // an empty server, as an IIS with no site
+		log.Info("serving no site yet: wisp install adds one", "control", cfg.Server.ControlSocket)
+	}
 	notify.Ready(fmt.Sprintf("serving %d site(s), %d pool(s)", len(cfg.Sites), len(cfg.Pools)))
 	notify.StartWatchdog(sup.Responsive)
 	upgraded := false

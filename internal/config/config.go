@@ -419,7 +419,10 @@ type Vdir struct {
 	// targets import from the pool's Chdir and PythonPath.
 	App string `json:"app"`
 
-	// Pool names the pool running the app. Default "default".
+	// Pool names the pool running the app. Default "default"; for a static
+	// folder, when no [pools.default] is defined and its site has an app,
+	// "": it needs no Python, and the workers of the pool that routes the
+	// site serve it.
 	Pool string `json:"pool"`
 
 	// RequestTimeout overrides the pool's RequestTimeout for this vdir.

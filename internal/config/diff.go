@@ -57,6 +57,9 @@ func (c *Config) mounts(name string) []mount {
 // added and removed name the other pools. routesChanged reports any
 // difference in the sites: names, bindings, hostnames, or vdirs (including
 // which pool serves one).
+// A reload replaces no worker for routesChanged alone: the pools that only
+// forward to a changed vdir get their new routes live (see the
+// supervisor's reroute).
 // Changes to [server] are not reported here: compare Server.Fingerprint.
 // Names are sorted; a nil Config counts as empty.
 func Diff(old, new *Config) (changed, added, removed []string, routesChanged bool) {

@@ -27,6 +27,17 @@ func (l *loader) complete(c *Config) {
 		p.Name = name
 	}
 	for _, s := range c.Sites {
+		// A static folder needs no Python: one with no pool of its own (the
+		// implicit "default") is served by the pool that routes its site,
+		// when the site has an app (Vdir.Pool "").
+		hasApp := slices.ContainsFunc(s.Vdirs, func(v *Vdir) bool { return v.Static == "" })
+		for _, v := range s.Vdirs {
+			if hasApp && v.Static != "" && v.Pool == "default" && c.Pools["default"] == nil {
+				v.Pool = ""
+			}
+		}
+	}
+	for _, s := range c.Sites {
 		for _, v := range s.Vdirs {
 			if v.Pool == "default" && c.Pools["default"] == nil {
 				c.Pools["default"] = DefaultPool()
@@ -106,7 +117,9 @@ func (l *loader) validate(c *Config) {
 		l.validatePool(keyPath("pools", name), c.Pools[name])
 	}
 	if len(c.Sites) == 0 {
-		l.errorf("sites", "no site is defined: add a [[sites]] table with a name, bindings and a [[sites.vdirs]]")
+		// an empty server, as an IIS with no site: the first `wisp install`
+		// (or a reload of an edited file) adds one
+		l.warnf("sites", "no site is defined: nothing is served until one is (a [[sites]] table with a name, bindings and a [[sites.vdirs]], or wisp install)")
 	}
 	used := map[string]bool{}
 	names := map[string]string{} // site name → its key path
@@ -360,7 +373,7 @@ func (l *loader) validateVdir(vp string, v *Vdir, c *Config) {
 	case strings.ContainsRune(app, 0):
 		l.errorf(keyPath(vp, "app"), "must not contain a NUL byte")
 	}
-	if c.Pools[v.Pool] == nil {
+	if c.Pools[v.Pool] == nil && (v.Pool != "" || v.Static == "") {
 		defined := slices.Sorted(maps.Keys(c.Pools))
 		if c.Pools["default"] == nil {
 			defined = append([]string{"default"}, defined...)

@@ -31,9 +31,10 @@ type conn struct {
 	resp   Response
 	body   Body
 
-	mu     sync.Mutex // guards idle against Shutdown
+	mu     sync.Mutex // guards idle and fresh against Shutdown
 	idle   bool
 	reused bool // an exchange was served: a wait for the next request is a keep-alive's (CloseIdle)
+	fresh  bool // idle before its first request (see waitIdle)
 	linger bool // close with closeLinger
 
 	// the client watch of Request.Gone
@@ -165,7 +166,7 @@ func (c *conn) serve() {
 	first := true
 	for {
 		if c.r == c.w {
-			if !c.waitIdle() {
+			if !c.waitIdle(first) {
 				return
 			}
 		}
@@ -243,13 +244,17 @@ func (c *conn) shutdownDirect() {
 }
 
 // waitIdle waits for the first byte of the next request, up to IdleTimeout.
-// It reports false when the connection should close instead.
-func (c *conn) waitIdle() bool {
+// It reports false when the connection should close instead. The first
+// request of a connection is waited for a moment even during Shutdown: the
+// connection was accepted before the listeners closed, and its client (a
+// forwarding pool, a proxy) may have sent its request already; closing it
+// unread would reset it (firstGrace).
+func (c *conn) waitIdle(first bool) bool {
 	// The deadline is set under mu and shutting checked after it: either
 	// this check sees Shutdown, or Shutdown's wakeIfIdle comes after the
 	// deadline set here and overrides it.
 	c.mu.Lock()
-	c.idle = true
+	c.idle, c.fresh = true, first
 	if d := c.s.IdleTimeout; d > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(d))
 	} else {
@@ -257,7 +262,10 @@ func (c *conn) waitIdle() bool {
 	}
 	c.mu.Unlock()
 	if c.s.shutting.Load() {
-		return false
+		if !first {
+			return false
+		}
+		c.nc.SetReadDeadline(time.Now().Add(firstGrace))
 	}
 	if c.buf == nil {
 		c.buf = make([]byte, bufSize)
@@ -265,7 +273,7 @@ func (c *conn) waitIdle() bool {
 	c.r, c.w = 0, 0
 	n, _ := c.nc.Read(c.buf)
 	c.mu.Lock()
-	c.idle = false
+	c.idle, c.fresh = false, false
 	c.mu.Unlock()
 	c.w = n
 	return n > 0
@@ -316,11 +324,17 @@ func unread(nc net.Conn) bool {
 // wakeIfIdle ends the idle wait of a connection (Shutdown).
 func (c *conn) wakeIfIdle() {
 	c.mu.Lock()
-	if c.idle {
+	if c.idle && c.fresh {
+		c.nc.SetReadDeadline(time.Now().Add(firstGrace))
+	} else if c.idle {
 		c.nc.SetReadDeadline(aLongTimeAgo)
 	}
 	c.mu.Unlock()
 }
+
+// firstGrace is how long Shutdown waits for the first request of a
+// connection accepted before it (see waitIdle).
+const firstGrace = 500 * time.Millisecond
 
 // fill reads more bytes into the buffer, growing it up to limit bytes of
 // unread data. It returns io.ErrShortBuffer when the unread data reached limit.

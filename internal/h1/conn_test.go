@@ -1376,6 +1376,30 @@ func TestConns(t *testing.T) {
 	waitFor(t, "Conns() == 0", func() bool { return ts.Conns() == 0 })
 }
 
+// TestShutdownServesFirstRequest: a connection accepted before Shutdown
+// whose request arrives just after it (a forwarding pool's, as its pool
+// drains) is answered, with Connection: close, not closed unread.
+func TestShutdownServesFirstRequest(t *testing.T) {
+	ts := startServer(t, echo, nil)
+	fresh := ts.dial(t)
+	waitFor(t, "the connection", func() bool { return ts.Conns() == 1 })
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- ts.Shutdown(ctx)
+	}()
+	waitFor(t, "Shutdown", func() bool { return ts.shutting.Load() })
+	fresh.send("GET / HTTP/1.1" + host + "\r\n\r\n")
+	r := fresh.resp("GET")
+	if r.status != 200 || !r.closes() {
+		t.Errorf("the first request after Shutdown: status %d, closes %v; want 200, Connection: close", r.status, r.closes())
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
 func TestShutdownIdle(t *testing.T) {
 	ts := startServer(t, echo, nil)
 	c := ts.dial(t)

@@ -163,21 +163,14 @@ func holds(file, site, vdir string) (ok bool, what string) {
 	return s == site && v == vdir, fmt.Sprintf("the install of site %s vdir %s", s, v)
 }
 
-// load reads the main file and its drop-ins; a missing main file, or one
-// with no site yet (what the first install makes), is an empty
-// configuration.
+// load reads the main file and its drop-ins; a missing main file is an
+// empty configuration. One with no site yet (what the first install makes)
+// loads, with its pools.
 func load(path string) (*config.Config, error) {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return nil, nil
 	}
-	c, err := config.Load(path)
-	if err != nil {
-		ps := config.Problems(err)
-		if len(ps) == 1 && ps[0].Key == "sites" && strings.Contains(ps[0].Msg, "no site is defined") {
-			return nil, nil
-		}
-	}
-	return c, err
+	return config.Load(path)
 }
 
 // Install plans the drop-ins of an install: the vdir's file (replacing an

@@ -222,3 +222,30 @@ func TestInstallNameTooLong(t *testing.T) {
 		t.Errorf("a vdir too long for a file name: %v", err)
 	}
 }
+
+// TestInstallIntoSitelessMain: a main file with no site yet, but a pool,
+// loads: an install into that pool uses it (no second definition of it in
+// a drop-in, which would not load), and creates only the site.
+func TestInstallIntoSitelessMain(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "wisp.toml")
+	if err := os.WriteFile(cfg, []byte("[server]\ncontrol_socket = \"wisp.sock\"\n\n[pools.py]\nprocesses = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := Install(Request{Config: cfg, Site: "S", Vdir: "/", Pool: "py", App: "/srv/app.py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ch.Files[PoolFile(cfg, "py")]; ok {
+		t.Errorf("the install defines pool py again, in a drop-in: %v", ch.Notes)
+	}
+	if err := ch.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatalf("the configuration after the install: %v", err)
+	}
+	if len(c.Sites) != 1 || c.Sites[0].Vdirs[0].Pool != "py" || c.Pools["py"].Processes != 2 {
+		t.Errorf("model: sites %+v, pool %+v", c.Sites, c.Pools["py"])
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http/httputil"
 	"net/netip"
 	"os"
 	"sort"
@@ -201,6 +202,7 @@ type Mount struct {
 }
 
 type mount struct {
+	src     Mount // what it was made from
 	prefix  string
 	site    string
 	route   *metrics.Route // its counters
@@ -233,13 +235,17 @@ func (s *slots) Cap() int { return int(s.cap) }
 type Server struct {
 	cfg    Config
 	ip     *pyembed.Interpreter
-	mounts []mount // longest prefix first
-	pool   *pyembed.Pool
-	bodies *memBudget // BodyMemory
-	spill  spillSpace // MaxSpill
-	h1     *h1.Server
-	access *accesslog.Logger
-	log    *slog.Logger
+	mounts []mount // longest prefix first, as New made them
+	// swapped is the routing table SetMounts put in place of mounts (nil:
+	// none yet); remount orders SetMounts calls.
+	swapped atomic.Pointer[[]mount]
+	remount sync.Mutex
+	pool    *pyembed.Pool
+	bodies  *memBudget // BodyMemory
+	spill   spillSpace // MaxSpill
+	h1      *h1.Server
+	access  *accesslog.Logger
+	log     *slog.Logger
 	// proxies are the trusted proxies (Config.TrustedProxies)
 	proxies []netip.Prefix
 
@@ -283,25 +289,11 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			return nil, fmt.Errorf("mount %q: prefix given twice", m.Prefix)
 		}
 		seen[p] = true
-		mt := mount{prefix: p, site: m.Site, timeout: m.Timeout, route: cfg.Metrics.Route(m.Site, cmp.Or(p, "/"))}
-		if mt.timeout == 0 {
-			mt.timeout = cfg.RequestTimeout
+		mt, routed, err := s.routeMount(m, p)
+		if err != nil {
+			return nil, err
 		}
-		mt.maxBody = cmp.Or(m.MaxBody, s.cfg.MaxBody)
-		if m.MaxConcurrent > 0 {
-			mt.sem = &slots{cap: int64(m.MaxConcurrent)}
-		}
-		if m.Forward != "" {
-			mt.proxy = bridge{s: s, h: NewForwarder(m.Forward, m.Site, cfg.Log), forward: true}
-			s.mounts = append(s.mounts, mt)
-			continue
-		}
-		if m.Static != "" {
-			h, err := static.Handler(m.Static, p, static.Options{CacheControl: m.CacheControl, AllowDotfiles: m.Dotfiles == "allow"})
-			if err != nil {
-				return nil, err
-			}
-			mt.proxy, mt.static = bridge{s: s, h: h}, true
+		if routed {
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
@@ -353,6 +345,112 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		IdleTimeout: cfg.IdleTimeout, ReadHeaderTimeout: cfg.ReadHeaderTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log,
 	})
 	return s, nil
+}
+
+// routeMount makes the mount of m at the clean prefix p; routed reports
+// that it is complete: a forwarding or static mount, which needs no app
+// (an app's mount is completed by loading the app).
+func (s *Server) routeMount(m Mount, p string) (mt mount, routed bool, err error) {
+	mt = mount{src: m, prefix: p, site: m.Site, timeout: m.Timeout, route: s.cfg.Metrics.Route(m.Site, cmp.Or(p, "/"))}
+	if mt.timeout == 0 {
+		mt.timeout = s.cfg.RequestTimeout
+	}
+	mt.maxBody = cmp.Or(m.MaxBody, s.cfg.MaxBody)
+	if m.MaxConcurrent > 0 {
+		mt.sem = &slots{cap: int64(m.MaxConcurrent)}
+	}
+	switch {
+	case m.Forward != "":
+		mt.proxy = bridge{s: s, h: NewForwarder(m.Forward, m.Site, s.cfg.Log), forward: true}
+		return mt, true, nil
+	case m.Static != "":
+		h, err := static.Handler(m.Static, p, static.Options{CacheControl: m.CacheControl, AllowDotfiles: m.Dotfiles == "allow"})
+		if err != nil {
+			return mt, false, err
+		}
+		mt.proxy, mt.static = bridge{s: s, h: h}, true
+		return mt, true, nil
+	}
+	return mt, false, nil
+}
+
+// SetMounts replaces the server's routing table at once, between requests
+// (a request in flight keeps the table it began with): the vdirs forwarded
+// to other pools, and static folders, appear, move or go without new
+// workers. The apps are not reloaded: each app mount of ms must be one the
+// server loaded, at the same prefix, and none may go (a change of apps
+// needs new workers); otherwise nothing changes and the error says why.
+// A mount that is the same as before is kept, with its connections.
+func (s *Server) SetMounts(ms []Mount) error {
+	s.remount.Lock()
+	defer s.remount.Unlock()
+	cur := s.table()
+	find := func(p string) *mount {
+		for i := range cur {
+			if cur[i].prefix == p {
+				return &cur[i]
+			}
+		}
+		return nil
+	}
+	next := make([]mount, 0, len(ms))
+	seen := map[string]bool{}
+	for _, m := range ms {
+		p, err := cleanPrefix(m.Prefix)
+		if err != nil {
+			return err
+		}
+		if seen[p] {
+			return fmt.Errorf("mount %q: prefix given twice", m.Prefix)
+		}
+		seen[p] = true
+		if old := find(p); old != nil && old.src == m {
+			next = append(next, *old)
+			continue
+		}
+		if old := find(p); old != nil && old.proxy == nil {
+			return fmt.Errorf("mount %q: its app %s would change: that needs new workers", cmp.Or(p, "/"), old.src.Target)
+		}
+		mt, routed, err := s.routeMount(m, p)
+		if err != nil {
+			return err
+		}
+		if !routed {
+			return fmt.Errorf("mount %q: app %s is not loaded in this process: that needs new workers", cmp.Or(p, "/"), m.Target)
+		}
+		next = append(next, mt)
+	}
+	for _, m := range cur {
+		if m.proxy == nil && !seen[m.prefix] {
+			return fmt.Errorf("mount %q: its app %s would go: that needs new workers", cmp.Or(m.prefix, "/"), m.src.Target)
+		}
+	}
+	sort.SliceStable(next, func(a, b int) bool { return len(next[a].prefix) > len(next[b].prefix) })
+	s.swapped.Store(&next)
+	kept := map[*httputil.ReverseProxy]bool{} // forwarders (comparable, unlike a static handler)
+	for _, m := range next {
+		if b, ok := m.proxy.(bridge); ok && b.forward {
+			if rp, ok := b.h.(*httputil.ReverseProxy); ok {
+				kept[rp] = true
+			}
+		}
+	}
+	for _, m := range cur {
+		if b, ok := m.proxy.(bridge); ok && b.forward {
+			if rp, ok := b.h.(*httputil.ReverseProxy); ok && !kept[rp] {
+				closeIdle(rp) // requests in flight on it finish
+			}
+		}
+	}
+	return nil
+}
+
+// closeIdle closes the idle connections of a forwarder a new routing table
+// no longer uses.
+func closeIdle(rp *httputil.ReverseProxy) {
+	if t, ok := rp.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // rejected logs a request the HTTP layer refused (as nginx does, the access
@@ -463,9 +561,10 @@ func (s *Server) ShutdownAfter(ctx context.Context, feeder <-chan struct{}) erro
 // route finds the mount of a decoded path and splits it into SCRIPT_NAME and
 // PATH_INFO (PEP 3333: "/foo" matches "/foo" and "/foo/x", not "/foobar").
 func (s *Server) route(path string) (m *mount, pathInfo string) {
-	for i := range s.mounts {
-		if rest, ok := edge.MatchPrefix(path, s.mounts[i].prefix); ok {
-			return &s.mounts[i], rest
+	t := s.table()
+	for i := range t {
+		if rest, ok := edge.MatchPrefix(path, t[i].prefix); ok {
+			return &t[i], rest
 		}
 	}
 	return nil, ""
@@ -530,3 +629,11 @@ func connChange(cfg Config) func(int64) {
 
 // Load is the requests waiting for a Python thread and the threads busy.
 func (s *Server) Load() (queued, busy int) { return s.pool.Stats() }
+
+// table is the routing table now: the last SetMounts', else New's.
+func (s *Server) table() []mount {
+	if t := s.swapped.Load(); t != nil {
+		return *t
+	}
+	return s.mounts
+}

@@ -77,6 +77,9 @@ func primaryPool(st *config.Site) string {
 	best := ""
 	bestLen := -1
 	for _, v := range st.Vdirs {
+		if v.Pool == "" {
+			continue // a static folder served by this pool's workers
+		}
 		if bestLen < 0 || len(v.Path) < bestLen {
 			best, bestLen = v.Pool, len(v.Path)
 		}

@@ -104,3 +104,19 @@ func envKey(kv string) string {
 	k, _, _ := strings.Cut(kv, "=")
 	return k
 }
+
+// PoolCredential is who the workers of a pool with `user =` and `group =`
+// run as, for a process started on their behalf (the import check of
+// `wisp install` and `wisp check`, which must see only what the workers
+// will see): its credentials, and the environment that goes with the user
+// (over the base environment). Both nil when the pool names neither.
+func PoolCredential(u, g string, base []string) (*syscall.Credential, []string, error) {
+	if u == "" && g == "" {
+		return nil, base, nil
+	}
+	id, err := lookupIdentity(u, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id.cred, workerEnv(base, id, nil), nil
+}

@@ -78,6 +78,7 @@ func (o *outcome) finishIfDone(s *Supervisor) {
 			p.prev = nil
 		case o.what == "reload" && p.prev != nil:
 			p.cfg, p.spec, p.ident = p.prev.cfg, p.prev.spec, p.prev.ident
+			s.writeRoutes(p) // the routes its workers run (an error: they keep their own)
 			p.configNote = fmt.Sprintf("reload failed at %s: %s; running the previous configuration", now, why)
 		case p.hasReady():
 			p.configNote = fmt.Sprintf("%s failed at %s: %s; the old workers keep serving", o.what, now, why)

@@ -37,6 +37,8 @@ type pool struct {
 	board      *board                   // connection counts shared by the workers (nil: not balanced)
 	prev       *prevSettings            // what its workers ran before the last reload changed it
 	configNote string                   // why the running pool differs from the file (a failed reload or recycle)
+	routesAt   time.Time                // when a reload last changed its routes only (see reroute)
+	retiring   bool                     // removed by a reload: drains after routesSettle (see retire)
 
 	// metrics: the counters of the workers that are gone (live ones are
 	// added when read), recycles by reason, crashes, rapid-fail stops
@@ -211,6 +213,9 @@ func (p *pool) message(w *worker, m statusMsg) {
 		w.readyAt = time.Now()
 		p.s.log.Info("worker ready", "pool", p.name, "worker", w.id, "pid", w.pid,
 			"start", time.Since(w.started).Round(time.Millisecond).String())
+		if w.started.Before(p.routesAt) {
+			w.signal(syscall.SIGHUP) // it started with older routes than the pool's
+		}
 		if old := w.replaces; old != nil && old.state == poolstate.Ready {
 			p.drain(old, "replaced")
 		}

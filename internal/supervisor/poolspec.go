@@ -65,10 +65,13 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		for _, v := range st.Vdirs {
 			m := MountSpec{Prefix: v.Path, Timeout: time.Duration(v.RequestTimeout), MaxBody: int64(v.MaxBody),
 				MaxConcurrent: shareOf(v.MaxConcurrent, pc.Processes)}
-			if v.Pool == name {
+			switch {
+			case v.Pool == name:
 				m.Target, m.Static, m.Cache, m.Dotfiles = v.App, v.Static, v.CacheControl, v.Dotfiles
 				serves = true
-			} else {
+			case v.Pool == "": // a static folder with no pool: served here, no Python needed
+				m.Static, m.Cache, m.Dotfiles = v.Static, v.CacheControl, v.Dotfiles
+			default:
 				m.Forward = s.listeners["pool:"+v.Pool].addr
 			}
 			site.Mounts = append(site.Mounts, m)
@@ -78,6 +81,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		}
 	}
 	spec.Listeners = append(spec.Listeners, ListenerSpec{Addr: "pool:" + name})
+	spec.RoutesFile = s.routesFile(name)
 	p.spec = spec
 	return p, nil
 }

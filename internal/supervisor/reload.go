@@ -3,17 +3,21 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"wisp/internal/config"
 	"wisp/internal/poolstate"
 )
 
 // Reload applies a new configuration: unchanged pools keep running
-// untouched, changed ones recycle overlapped, new ones start, removed ones
-// drain. Bindings that appear are opened; a binding that cannot be opened
+// untouched, pools whose routes only changed keep their workers, which get
+// the new routes live; changed ones recycle overlapped, new ones start,
+// removed ones drain. Bindings that appear are opened; a binding that cannot be opened
 // fails the reload and changes nothing.
 func (s *Supervisor) Reload(cfg *config.Config) error {
 	var err error
@@ -45,14 +49,25 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 		return err
 	}
 	keys, sites := siteBindings(cfg)
-	changed, added, removed, routes := config.Diff(old, cfg)
-	if old.Server.Fingerprint() != cfg.Server.Fingerprint() || routes {
-		// every worker's listeners, routes or server settings change
-		changed = nil
-		for n := range cfg.Pools {
-			if old.Pools[n] != nil {
-				changed = append(changed, n)
-			}
+	changed, added, removed, _ := config.Diff(old, cfg)
+	// A pool whose own settings or apps are the same keeps its workers
+	// when only its routes change (a vdir of another pool appears, moves
+	// or goes): they get the new routes live (reroute). Its workers are
+	// replaced when its spec changes otherwise (its listeners, sites,
+	// server settings).
+	serverChanged := old.Server.Fingerprint() != cfg.Server.Fingerprint()
+	rerouted := map[string]WorkerSpec{}
+	for _, n := range slices.Sorted(maps.Keys(cfg.Pools)) {
+		p := s.pools[n]
+		if old.Pools[n] == nil || p == nil || slices.Contains(changed, n) {
+			continue
+		}
+		np, err := s.newPool(cfg, n)
+		switch {
+		case err != nil || serverChanged || !routesOnly(p.spec, np.spec):
+			changed = append(changed, n) // the error, if any, is logged below
+		case !reflect.DeepEqual(p.spec, np.spec):
+			rerouted[n] = np.spec
 		}
 	}
 	// A pool whose last reload or recycle failed runs other settings than
@@ -60,23 +75,19 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	for n, p := range s.pools {
 		if p.configNote != "" && cfg.Pools[n] != nil && !slices.Contains(changed, n) {
 			changed = append(changed, n)
+			delete(rerouted, n)
 		}
 	}
 	s.cfg = cfg
 	for _, k := range keys {
 		s.listeners[k].sites = sites[k]
 	}
-	for _, n := range removed {
-		p := s.pools[n]
-		p.state = poolstate.PoolStopped
-		p.reason = "removed from the configuration"
-		for _, w := range p.workers {
-			p.drain(w, "removed from the configuration")
-		}
-		delete(s.pools, n)
-		s.log.Info("pool removed", "pool", n)
-	}
 	var recycle, start []*pool
+	for _, n := range added {
+		if p := s.pools[n]; p != nil && p.retiring {
+			s.retire(p) // removed by a reload a moment ago: its workers go now
+		}
+	}
 	for _, n := range changed {
 		p := s.pools[n]
 		np, err := s.newPool(cfg, n)
@@ -86,6 +97,9 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 		}
 		p.prev = &prevSettings{cfg: p.cfg, spec: p.spec, ident: p.ident}
 		p.cfg, p.spec, p.ident = np.cfg, np.spec, np.ident
+		if err := s.writeRoutes(p); err != nil {
+			s.log.Warn("pool changed: its routes file is not written (its old workers ignore it)", "pool", n, "err", err)
+		}
 		s.log.Info("pool changed: recycling its workers", "pool", n)
 		if p.state == poolstate.PoolRunning {
 			recycle = append(recycle, p)
@@ -103,14 +117,45 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	// the users of the new settings may reach the sockets before their
 	// workers start (those of the old settings until their workers are gone)
 	s.grantPoolSockets()
+	// New pools' sockets are open (openListeners) before routes point at
+	// them; their requests wait there until the workers are ready.
+	for _, p := range start {
+		p.startWorkers()
+		s.log.Info("pool added", "pool", p.name)
+	}
+	for _, n := range slices.Sorted(maps.Keys(rerouted)) {
+		p := s.pools[n]
+		p.cfg = cfg.Pools[n]
+		if err := s.reroute(p, rerouted[n]); err != nil {
+			s.log.Error("pool's routes cannot be changed live: recycling its workers", "pool", n, "err", err)
+			p.prev = &prevSettings{cfg: p.cfg, spec: p.spec, ident: p.ident}
+			p.spec = rerouted[n]
+			changed = append(changed, n)
+			if p.state == poolstate.PoolRunning {
+				recycle = append(recycle, p)
+			}
+			continue
+		}
+		s.log.Info("pool's routes changed: its workers keep running", "pool", n)
+	}
 	for _, p := range recycle {
 		for _, w := range p.workers {
 			p.recycle(w, "configuration change")
 		}
 	}
-	for _, p := range start {
-		p.startWorkers()
-		s.log.Info("pool added", "pool", p.name)
+	// Removed pools drain once the routes no longer point at them: their
+	// workers answer what the old routes still send them until the
+	// forwarding workers have their new routes (routesSettle).
+	for _, n := range removed {
+		p := s.pools[n]
+		if p == nil || p.retiring {
+			continue
+		}
+		p.state = poolstate.PoolStopped
+		p.reason = "removed from the configuration"
+		p.retiring = true
+		s.log.Info("pool removed: it drains once the routes no longer point at it", "pool", n)
+		time.AfterFunc(routesSettle, func() { s.post(func() { s.retire(p) }) })
 	}
 	// Bindings no site uses any more: close once the old workers are gone
 	// (they hold their own copies; closing ours stops nothing in flight).
@@ -141,7 +186,7 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	// Workers that keep running read their certificate files again (a
 	// renewed certificate at the same paths is served at once).
 	for _, p := range s.pools {
-		if !slices.Contains(changed, p.name) {
+		if _, ok := rerouted[p.name]; !ok && !slices.Contains(changed, p.name) {
 			for _, w := range p.workers {
 				if w.state == poolstate.Ready {
 					w.signal(syscall.SIGHUP)
@@ -152,6 +197,32 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	s.log.Info("configuration reloaded", "changed", strings.Join(changed, ","), "added", strings.Join(added, ","),
 		"removed", strings.Join(removed, ","))
 	return nil
+}
+
+// routesSettle is how long a removed pool's workers keep serving after a
+// reload, while the workers that forwarded to it get their new routes
+// (SIGHUP, then a swap between requests: moments).
+const routesSettle = time.Second
+
+// retire drains the workers of a pool a reload removed (once), and closes
+// its socket unless a pool of its name is back in the configuration.
+func (s *Supervisor) retire(p *pool) {
+	if !p.retiring {
+		return
+	}
+	p.retiring = false
+	for _, w := range p.workers {
+		p.drain(w, "removed from the configuration")
+	}
+	if s.pools[p.name] == p {
+		delete(s.pools, p.name)
+	}
+	key := "pool:" + p.name
+	if l := s.listeners[key]; l != nil && s.cfg.Pools[p.name] == nil && s.pools[p.name] == nil {
+		l.close()
+		delete(s.listeners, key)
+	}
+	s.log.Info("pool removed", "pool", p.name)
 }
 
 // AwaitReload waits until the workers the latest reload started are ready,

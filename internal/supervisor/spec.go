@@ -58,8 +58,12 @@ type WorkerSpec struct {
 
 	ForwardedHeaders string `json:"forwarded_headers,omitempty"` // server.Config.ForwardedHeaders
 
-	Sites     []SiteSpec     `json:"sites"`
-	Listeners []ListenerSpec `json:"listeners"`
+	Sites []SiteSpec `json:"sites"`
+	// RoutesFile holds the pool's Sites as a reload changed their routes
+	// since the worker started; the worker reads it on SIGHUP (see
+	// applyRoutes).
+	RoutesFile string         `json:"routes_file,omitempty"`
+	Listeners  []ListenerSpec `json:"listeners"`
 	// BoardSlot is the worker's slot on its pool's board (see board), which
 	// is inherited as the descriptor after the listeners; -1: none.
 	BoardSlot int `json:"board_slot"`

@@ -168,5 +168,8 @@ func routePool(site *config.Site, path string) string {
 			best, bestLen = v.Pool, len(p)
 		}
 	}
+	if best == "" && bestLen >= 0 {
+		return primaryPool(site) // a static folder with no pool: the site's routing pool serves it
+	}
 	return best
 }

@@ -183,11 +183,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	sites := map[string]*server.Server{}
 	fallback := map[string]*h1.Server{} // --reload: sites whose apps failed to import
 	for _, st := range spec.Sites {
-		var ms []server.Mount
-		for _, m := range st.Mounts {
-			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name,
-				Static: m.Static, CacheControl: m.Cache, Dotfiles: m.Dotfiles, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent})
-		}
+		ms := serverMounts(st)
 		c := cfg
 		if st.AccessLog != "" || st.AccessFormat != "" {
 			if c.AccessLog, err = logs.Get(cmp.Or(st.AccessLog, spec.AccessLog), cmp.Or(st.AccessFormat, spec.AccessFormat)); err != nil {
@@ -223,7 +219,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		// and keeps its connections open as long as it likes
 		MaxHeaderBytes: max(spec.MaxHeaderBytes, server.Defaults.MaxHeaderBytes) + 4096, Log: log}
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP) // the supervisor reloaded: read the certificates again
+	signal.Notify(hup, syscall.SIGHUP) // the supervisor reloaded: read the certificates and routes again
 	certs, err := newSiteCerts(spec, log)
 	if err != nil {
 		return err
@@ -315,6 +311,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 			done = true
 		case <-hup:
 			certs.reload()
+			applyRoutes(spec, sites, log) // a reload changed the routes of this pool
 		case err := <-errc:
 			if err != nil && !errors.Is(err, h1.ErrServerClosed) {
 				return fmt.Errorf("serve: %w", err)
