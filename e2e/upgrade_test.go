@@ -223,7 +223,9 @@ func TestUpgradeFailingBinary(t *testing.T) {
 			t.Errorf("wisp upgrade's error lacks %q: %s", want, errOut)
 		}
 	}
-	if !strings.Contains(s.Stderr(), "e2e-broken-binary: cannot start") {
+	// the failed binary wrote to the supervisor's stderr, which the test
+	// reads through a pipe: wait for the copy
+	if !eventually(5*time.Second, func() bool { return strings.Contains(s.Stderr(), "e2e-broken-binary: cannot start") }) {
 		t.Errorf("the error log lacks the failed binary's output")
 	}
 	s.signal(syscall.SIGUSR2)
