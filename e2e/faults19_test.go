@@ -15,6 +15,7 @@ import (
 type osEnv struct {
 	Environ    map[string]string `json:"environ"`
 	Subprocess map[string]string `json:"subprocess"`
+	Proc       map[string]string `json:"proc"` // /proc/self/environ
 }
 
 // checkAppEnv fails the test if the app (or a process it starts) sees a
@@ -35,6 +36,20 @@ func checkAppEnv(t *testing.T, got osEnv) {
 		}
 		if v := env["OSENV_PLAIN"]; v != "kept" {
 			t.Errorf("%s: OSENV_PLAIN=%q, want wisp's environment otherwise kept", name, v)
+		}
+	}
+	// The environment the process was started with, which the kernel shows
+	// in /proc/self/environ whatever was unset since: no flag, no token. A
+	// worker's spec and log format, and the descriptor wisp read its own
+	// variables back from, are no secret.
+	if len(got.Proc) == 0 {
+		t.Errorf("/proc/self/environ: empty")
+	}
+	for k, v := range got.Proc {
+		switch {
+		case k == "WISP_WORKER" || k == "WISP_LOG_FORMAT" || k == "WISP_ENV_FD" || k == "WISP_APP_SETTING":
+		case strings.HasPrefix(k, "WISP_") || strings.Contains(v, "s3cret"):
+			t.Errorf("/proc/self/environ holds %s=%q: an app that can read a file reads it", k, v)
 		}
 	}
 }

@@ -50,6 +50,7 @@ which beats the configuration file.`
 // Main runs the command line args and returns the process exit code:
 // 0 success, 1 failure, 2 a mistake in the command line.
 func Main(args []string) int {
+	scrubEnviron(args, os.Stderr)
 	root := newRoot(os.Stdout, os.Stderr)
 	root.SetArgs(args)
 	return exitCode(root.Execute(), os.Stderr)

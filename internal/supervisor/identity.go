@@ -75,8 +75,10 @@ func lookupIdentity(u, g string) (*identity, error) {
 	return id, nil
 }
 
-// workerEnv is the environment of a worker: the supervisor's, with the
-// identity's variables (id may be nil) over it and the pool's env over both.
+// workerEnv is the environment of a worker: the supervisor's without its
+// WISP_* variables (its flags, an admin token: a worker's app could read them
+// in /proc/self/environ) but the log format, with the identity's variables
+// (id may be nil) over it and the pool's env over both.
 func workerEnv(base []string, id *identity, poolEnv map[string]string) []string {
 	var over []string
 	if id != nil {
@@ -88,6 +90,9 @@ func workerEnv(base []string, id *identity, poolEnv map[string]string) []string 
 	}
 	env := make([]string, 0, len(base)+len(over)+len(poolEnv))
 	for _, kv := range base {
+		if k := envKey(kv); strings.HasPrefix(k, "WISP_") && k != "WISP_LOG_FORMAT" {
+			continue
+		}
 		if !slices.ContainsFunc(over, func(o string) bool { return envKey(o) == envKey(kv) }) {
 			env = append(env, kv)
 		}
