@@ -162,7 +162,24 @@ func handler(o Options, bound net.Addr, src Source) http.Handler {
 			"the admin listener takes a "+r.Method+" only from its own page or from a client that is not a browser", http.StatusForbidden)
 	}))
 	h = cop.Handler(h)
+	h = noCrossSiteReads(h)
 	return hostCheck(o, bound, h)
+}
+
+// noCrossSiteReads refuses (403) a request for the API or the metrics that
+// a browser marks as sent by another site, whatever its method: a page
+// cannot read the answer, but a GET of /api/trace would open a trace
+// subscription for each one. The dashboard's own calls are same-origin, and
+// clients that are not browsers send no Sec-Fetch-Site.
+func noCrossSiteReads(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if site := r.Header.Get("Sec-Fetch-Site"); (site == "cross-site" || site == "same-site") &&
+			(strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics") {
+			http.Error(w, "403 Forbidden: a cross-site request (Sec-Fetch-Site: "+site+"); the admin API answers its own page and clients that are not browsers", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the address the listener is bound to.

@@ -205,8 +205,18 @@ func TestCrossSitePost(t *testing.T) {
 			t.Errorf("POST with %q: %d, want 200", h, code)
 		}
 	}
-	if code, _ := ask(t, s, "GET", "/api/status", "Sec-Fetch-Site", "cross-site"); code != 200 {
-		t.Errorf("a cross-site GET: %d, want 200 (reading is what the Host check and CORS guard)", code)
+	// a cross-site GET cannot read the answer, but /api/trace would open a
+	// subscription for each: the API and the metrics refuse it too
+	for _, path := range []string{"/api/status", "/api/trace", "/metrics"} {
+		if code, _ := ask(t, s, "GET", path, "Sec-Fetch-Site", "cross-site"); code != 403 {
+			t.Errorf("a cross-site GET %s: %d, want 403", path, code)
+		}
+	}
+	if code, _ := ask(t, s, "GET", "/api/status", "Sec-Fetch-Site", "same-origin"); code != 200 {
+		t.Errorf("the page's own GET /api/status: %d, want 200", code)
+	}
+	if code, _ := ask(t, s, "GET", "/", "Sec-Fetch-Site", "cross-site"); code != 200 {
+		t.Errorf("a link to the page from another site: %d, want 200", code)
 	}
 }
 
