@@ -264,14 +264,7 @@ func PoolKey(name string) string { return keyPath("pools", name) }
 // follows, or that ends SITE, is %2D, so that the first "--" ends SITE.
 func DropinName(site, vdir string) string {
 	var b strings.Builder
-	for i := 0; i < len(site); i++ {
-		c := site[i]
-		if (keepByte(c) || c == '_') && !(c == '-' && (i == len(site)-1 || site[i+1] == '-')) && !(c == '.' && i == 0) {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
+	b.WriteString(DropinSiteName(site))
 	b.WriteString("--")
 	v := strings.TrimPrefix(vdir, "/")
 	switch v {
@@ -292,6 +285,24 @@ func DropinName(site, vdir string) string {
 		}
 	}
 	b.WriteString(".toml")
+	return b.String()
+}
+
+// DropinSiteName is a site's (or a pool's) name as a drop-in's file name
+// writes it: readable, one name per site, never holding "--" (every
+// drop-in of a vdir does: so `wisp install`'s SITE.site.toml and
+// POOL.pool.toml can never be taken for one), never ending in '-' or
+// starting with '.'.
+func DropinSiteName(site string) string {
+	var b strings.Builder
+	for i := 0; i < len(site); i++ {
+		c := site[i]
+		if (keepByte(c) || c == '_') && !(c == '-' && (i == len(site)-1 || site[i+1] == '-')) && !(c == '.' && i == 0) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
 	return b.String()
 }
 

@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pelletier/go-toml/v2"
+
 	"wisp/internal/config"
 )
 
@@ -133,11 +135,69 @@ type Change struct {
 const DefaultBinding = "127.0.0.1:8000"
 
 // SiteFile, PoolFile and VdirFile are the drop-ins of an install.
+// Site and pool file names never hold "--", which every vdir file's does
+// (config.DropinSiteName): a site named s--q and the vdir /q.site of site s
+// cannot share a file.
 func SiteFile(cfg, site string) string {
-	return filepath.Join(config.DropinDir(cfg), config.SafeName(site)+".site.toml")
+	return filepath.Join(config.DropinDir(cfg), config.DropinSiteName(site)+".site.toml")
 }
 func PoolFile(cfg, pool string) string {
+	return filepath.Join(config.DropinDir(cfg), config.DropinSiteName(pool)+".pool.toml")
+}
+
+// legacySiteFile and legacyPoolFile are the names SiteFile and PoolFile
+// gave before, which a vdir's drop-in could share.
+func legacySiteFile(cfg, site string) string {
+	return filepath.Join(config.DropinDir(cfg), config.SafeName(site)+".site.toml")
+}
+func legacyPoolFile(cfg, pool string) string {
 	return filepath.Join(config.DropinDir(cfg), config.SafeName(pool)+".pool.toml")
+}
+
+// definesOnly reports whether file is what an install wrote for a site
+// (kind "sites": one [[sites]] of that name, with no vdir) or a pool (kind
+// "pools": that one pool), and what it holds otherwise.
+func definesOnly(file, kind, name string) (ok bool, what string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false, err.Error()
+	}
+	var doc map[string]any
+	if err := toml.Unmarshal(b, &doc); err != nil || len(doc) != 1 {
+		return false, "something other than one install's " + strings.TrimSuffix(kind, "s")
+	}
+	switch kind {
+	case "sites":
+		sites, _ := doc["sites"].([]any)
+		if len(sites) == 1 {
+			st, _ := sites[0].(map[string]any)
+			if n, _ := st["name"].(string); n == name && st["vdirs"] == nil {
+				return true, ""
+			}
+			if n, _ := st["name"].(string); n != "" {
+				return false, "site " + n
+			}
+		}
+	case "pools":
+		pools, _ := doc["pools"].(map[string]any)
+		if _, ok := pools[name]; ok && len(pools) == 1 {
+			return true, ""
+		}
+	}
+	return false, "something other than " + strings.TrimSuffix(kind, "s") + " " + name
+}
+
+// ownFile is the file an install wrote for a site or a pool (kind "sites"
+// or "pools"), by its name or its older one, "" if neither holds it.
+func ownFile(file, legacy, kind, name string) string {
+	for _, f := range []string{file, legacy} {
+		if exists(f) {
+			if ok, _ := definesOnly(f, kind, name); ok {
+				return f
+			}
+		}
+	}
+	return ""
 }
 func VdirFile(cfg, site, vdir string) string {
 	return filepath.Join(config.DropinDir(cfg), config.DropinName(site, vdir))
@@ -213,6 +273,19 @@ func Install(r Request) (*Change, error) {
 					}
 				}
 				return nil, fmt.Errorf("site %s already has the vdir %s, from %s: remove it there first (wisp install replaces only its own installs)", r.Site, r.Vdir, src)
+			}
+		}
+	}
+	for _, f := range []struct {
+		make             bool
+		file, kind, name string
+	}{
+		{!siteExists, SiteFile(r.Config, r.Site), "sites", r.Site},
+		{!poolExists, PoolFile(r.Config, r.Pool), "pools", r.Pool},
+	} {
+		if f.make && exists(f.file) {
+			if ok, what := definesOnly(f.file, f.kind, f.name); !ok {
+				return nil, fmt.Errorf("%s holds %s: wisp install does not overwrite it; move it away first", f.file, what)
 			}
 		}
 	}
@@ -300,11 +373,12 @@ func Remove(cfgPath, site, vdir string) (*Change, error) {
 			}
 		}
 	}
-	if sf := SiteFile(cfgPath, site); vdirsLeft == 0 && exists(sf) {
+	// only a file that holds exactly the install's site or pool goes
+	if sf := ownFile(SiteFile(cfgPath, site), legacySiteFile(cfgPath, site), "sites", site); vdirsLeft == 0 && sf != "" {
 		ch.Files[sf] = nil
 		ch.Notes = append(ch.Notes, fmt.Sprintf("site %s removed: it has no vdir left (%s)", site, sf))
 	}
-	if pf := PoolFile(cfgPath, pool); pool != "" && !usedPools[pool] && exists(pf) {
+	if pf := ownFile(PoolFile(cfgPath, pool), legacyPoolFile(cfgPath, pool), "pools", pool); pool != "" && !usedPools[pool] && pf != "" {
 		ch.Files[pf] = nil
 		ch.Notes = append(ch.Notes, fmt.Sprintf("pool %s removed: no vdir uses it (%s)", pool, pf))
 	}

@@ -249,3 +249,54 @@ func TestInstallIntoSitelessMain(t *testing.T) {
 		t.Errorf("model: sites %+v, pool %+v", c.Sites, c.Pools["py"])
 	}
 }
+
+// A site or a pool named with "--" cannot take the drop-in of another
+// site's vdir (found by review: site s--q's file was s--q.site.toml, the
+// drop-in of site s, vdir /q.site), and a site or pool file that holds
+// something else is neither overwritten nor removed.
+func TestSiteAndPoolFilesDoNotCollide(t *testing.T) {
+	cfg := setup(t)
+	apply := func(ch *Change, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Apply(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(Install(Request{Config: cfg, Site: "main", Vdir: "/q.site", Pool: "default", App: "a:app"}))
+	apply(Install(Request{Config: cfg, Site: "main", Vdir: "/q.pool", Pool: "default", App: "a:app"}))
+	apply(Install(Request{Config: cfg, Site: "main--q", Vdir: "/x", Pool: "main--q", App: "a:app", Binding: "127.0.0.1:18999"}))
+	has := func(site, vdir string) bool {
+		t.Helper()
+		c, err := config.Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range c.Sites {
+			for _, v := range st.Vdirs {
+				if st.Name == site && v.Path == vdir {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, sv := range [][2]string{{"main", "/q.site"}, {"main", "/q.pool"}, {"main--q", "/x"}} {
+		if !has(sv[0], sv[1]) {
+			t.Errorf("site %s vdir %s is gone after installing site and pool main--q", sv[0], sv[1])
+		}
+	}
+	apply(Remove(cfg, "main--q", "/x"))
+	if !has("main", "/q.site") || !has("main", "/q.pool") {
+		t.Errorf("removing site main--q took another vdir's drop-in")
+	}
+	// a file by the site file's name that holds something else stays
+	foreign := SiteFile(cfg, "other")
+	os.WriteFile(foreign, []byte("[pools.mine]\nprocesses = 1\n"), 0o644)
+	if _, err := Install(Request{Config: cfg, Site: "other", Vdir: "/", Pool: "default", App: "a:app", Binding: "127.0.0.1:18998"}); err == nil ||
+		!strings.Contains(err.Error(), "does not overwrite") {
+		t.Errorf("install over a foreign site file: %v, want a refusal", err)
+	}
+}
