@@ -71,6 +71,7 @@ type runOptions struct {
 	cpuAffinity, rapidFail, checkConfig, printConfig       bool
 	schedPolicy                                            string
 	reload                                                 bool
+	iface, lifespan, loop                                  string // ASGI
 }
 
 func (o *runOptions) define(fs *pflag.FlagSet) {
@@ -82,6 +83,9 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.IntVarP(&o.processes, "processes", "w", 0, "run N supervised worker processes, a pool as 'wisp serve' runs (alias --workers); 0: in this process")
 	fs.IntVar(&o.threads, "threads", d.Threads, "Python threads of the threadpool handler")
 	fs.StringVar(&o.handler, "handler", "", "threadpool (N threads; the default) or simple (one thread; the default for an ISAPISimpleHandler script)")
+	fs.StringVar(&o.iface, "interface", "auto", "how the apps are served: auto (an ASGI app, a coroutine callable taking (scope, receive, send), is detected at import), wsgi or asgi")
+	fs.StringVar(&o.lifespan, "lifespan", "auto", "ASGI lifespan protocol: auto (run it; an app without it is served anyway), on (an app that fails it does not start) or off")
+	fs.StringVar(&o.loop, "loop", "auto", "ASGI event loop, one per process: auto (uvloop when it imports), asyncio or uvloop")
 	newDuration(fs, &o.timeout, "timeout", "t", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (a number is seconds; 0: none)")
 	fs.StringVar(&o.python, "python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
 	fs.StringVar(&o.chdir, "chdir", "", "change to this folder before loading the apps")
@@ -221,6 +225,11 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	if o.handler != "" && o.handler != "threadpool" && o.handler != "simple" {
 		errs = append(errs, fmt.Sprintf("--handler %q: want threadpool or simple", o.handler))
 	}
+	for _, err := range []error{server.CheckInterface(o.iface), server.CheckLifespan(o.lifespan), server.CheckLoop(o.loop)} {
+		if err != nil {
+			errs = append(errs, "--"+err.Error())
+		}
+	}
 	if !cpusched.Valid(o.schedPolicy) {
 		errs = append(errs, fmt.Sprintf("--sched-policy %q: want batch or normal", o.schedPolicy))
 	}
@@ -231,7 +240,7 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	switch len(args) {
 	case 0:
 	case 1:
-		ms = append(ms, server.Mount{Prefix: "", Target: args[0]})
+		ms = append(ms, server.Mount{Prefix: "", Target: args[0], Interface: o.iface, Lifespan: o.lifespan})
 	default:
 		errs = append(errs, fmt.Sprintf("run takes one TARGET, got %d: %s", len(args), strings.Join(args, " ")))
 	}
@@ -241,7 +250,7 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 			errs = append(errs, fmt.Sprintf("--mount %q: want PREFIX=TARGET", m))
 			continue
 		}
-		ms = append(ms, server.Mount{Prefix: prefix, Target: target})
+		ms = append(ms, server.Mount{Prefix: prefix, Target: target, Interface: o.iface, Lifespan: o.lifespan})
 	}
 	for _, st := range o.statics {
 		prefix, folder, ok := strings.Cut(st, "=")
@@ -360,7 +369,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
 		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
 		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate), MaxStreams: o.maxStreams,
-		ForwardedHeaders: o.forwardedHeaders,
+		ForwardedHeaders: o.forwardedHeaders, Loop: o.loop,
 	}
 	cfg.TrustedProxies, _ = server.ParseProxies(o.proxies) // checked
 	if o.chdir != "" {

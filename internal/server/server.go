@@ -91,6 +91,15 @@ type Config struct {
 	// MaxStreams is the HTTP/2 streams a client may open at once on one
 	// connection (0: 100).
 	MaxStreams int
+	// Interface is how mounts that say nothing are served: "auto" (or "")
+	// detects an ASGI app at import, "wsgi" or "asgi" insist.
+	Interface string
+	// Lifespan is the ASGI lifespan mode of mounts that say nothing: "auto"
+	// (or ""), "on" or "off" (see LifespanAuto).
+	Lifespan string
+	// Loop is the ASGI event loop: "auto" (or "": uvloop when it imports),
+	// "asyncio" or "uvloop".
+	Loop string
 }
 
 // Defaults are the settings used where Config leaves zero.
@@ -189,18 +198,23 @@ type Mount struct {
 	// the requests it runs at once, one more gets 503 at once (0: none).
 	MaxBody       int64
 	MaxConcurrent int
+	// Interface and Lifespan override Config.Interface and Config.Lifespan
+	// for this mount's app.
+	Interface, Lifespan string
 }
 
 type mount struct {
-	prefix  string
-	site    string
-	route   *metrics.Route // its counters
-	static  bool           // proxy serves a folder (counted and traced here)
-	app     int
-	proxy   h1.Handler    // forwarding mount
-	timeout time.Duration // 0: none
-	maxBody int64         // request body limit
-	sem     *slots        // MaxConcurrent (nil: none)
+	prefix   string
+	site     string
+	route    *metrics.Route // its counters
+	static   bool           // proxy serves a folder (counted and traced here)
+	app      int
+	proxy    h1.Handler    // forwarding mount
+	timeout  time.Duration // 0: none
+	maxBody  int64         // request body limit
+	sem      *slots        // MaxConcurrent (nil: none)
+	asgi     bool          // the app is an ASGI app, run on the event loop
+	lifespan string        // its lifespan mode ("": Config.Lifespan)
 }
 
 // slots bound the requests a mount runs at once.
@@ -248,6 +262,11 @@ type Server struct {
 	// spillOrder orders the bodies of unknown length being spilled: it
 	// tells which gives up when the spill space is full.
 	spillOrder spillOrder
+
+	// loop runs the ASGI apps (nil: none is mounted); lifespans are the
+	// apps whose lifespan startup ran, for their shutdown.
+	loop      *pyembed.Loop
+	lifespans []int
 }
 
 // New loads every mount's app into ip and starts the Python threads.
@@ -255,6 +274,11 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	chosen := cfg.Handler != ""
 	if err := cfg.fill(); err != nil {
 		return nil, err
+	}
+	for _, err := range []error{CheckInterface(cfg.Interface), CheckLifespan(cfg.Lifespan), CheckLoop(cfg.Loop)} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	if len(mounts) == 0 {
 		return nil, errors.New("nothing to serve: give an app target or --mount")
@@ -300,7 +324,17 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		if app.Hint != "" {
+		if err := CheckInterface(m.Interface); err != nil {
+			return nil, fmt.Errorf("mount %q: %w", cmp.Or(p, "/"), err)
+		}
+		if err := CheckLifespan(m.Lifespan); err != nil {
+			return nil, fmt.Errorf("mount %q: %w", cmp.Or(p, "/"), err)
+		}
+		if mt.asgi, err = ip.AppInterface(app.ID, cmp.Or(m.Interface, cfg.Interface)); err != nil {
+			return nil, fmt.Errorf("load %q: %w", m.Target, err)
+		}
+		mt.lifespan = m.Lifespan
+		if app.Hint != "" && !mt.asgi {
 			hints[app.Hint] = true
 		}
 		mt.app = app.ID
@@ -311,7 +345,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		// ISAPISimpleHandler was IIS's single-threaded handler: honour it.
 		s.cfg.Handler, s.cfg.Threads = "simple", 1
 		for _, m := range s.mounts {
-			if m.proxy == nil {
+			if m.proxy == nil && !m.asgi {
 				ip.SetMultithread(m.app, false)
 			}
 		}
@@ -324,6 +358,10 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		return nil, err
 	}
 	s.pool.SetSpill(s.spill.b, os.TempDir())
+	if err := s.startASGI(); err != nil {
+		s.pool.Stop()
+		return nil, err
+	}
 	s.h1 = &h1.Server{
 		Handler:           s,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -420,6 +458,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	linger.Stop()
 	err := s.h1.Shutdown(ctx)
+	graceful := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		graceful = max(time.Until(dl), time.Second)
+	}
+	s.stopASGI(graceful) // lifespan shutdown, then the loop; its responses use the pool's queue
 	stopped := make(chan struct{})
 	go func() { s.pool.Stop(); close(stopped) }()
 	select {
