@@ -62,11 +62,11 @@ func TestASGIScope(t *testing.T) {
 	}
 	var s struct {
 		Type, HTTPVersion, Method, Scheme, Path, RawPath, QueryString, RootPath string
-		Headers                                                                [][2]string
-		Client, Server                                                         []any
-		State                                                                  map[string]string
-		ASGI                                                                   map[string]string
-		First                                                                  map[string]any `json:"first_message"`
+		Headers                                                                 [][2]string
+		Client, Server                                                          []any
+		State                                                                   map[string]string
+		ASGI                                                                    map[string]string
+		First                                                                   map[string]any `json:"first_message"`
 	}
 	// the JSON keys are the scope's own
 	var raw map[string]json.RawMessage
