@@ -390,7 +390,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		paths = append(paths, p)
 	}
 	if o.checkConfig {
-		return checkInProcess(o.python, paths, o.env, ms, log, stdout)
+		return checkInProcess(o.python, o.loop, paths, o.env, ms, log, stdout)
 	}
 	// Sockets first (a port below 1024 or a root-owned folder may need
 	// root), then the certificate, then the identity the app runs as, then
@@ -653,12 +653,12 @@ func addrsOf(lns []net.Listener) []string {
 
 // checkInProcess is --check-config in-process: start the interpreter and
 // import every app (with env, the app's variables), then stop.
-func checkInProcess(python string, paths, env []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
+func checkInProcess(python, loop string, paths, env []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
 	ip, err := pyembed.Start(pyembed.Options{Python: python, Paths: paths, Logger: log, Env: env})
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Log: log, Threads: 1}, ip, ms)
+	srv, err := server.New(server.Config{Log: log, Threads: 1, Loop: loop}, ip, ms)
 	if err != nil {
 		return err
 	}

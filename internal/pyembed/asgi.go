@@ -60,7 +60,6 @@ func (ip *Interpreter) AppInterface(app int, want string) (asgi bool, err error)
 // messages through a queue in C with one eventfd wake-up per batch; the
 // responses come back as Events of the Pool's Jobs, as WSGI responses do.
 type Loop struct {
-	pool  *Pool
 	c     *C.wisp_loop
 	efd   int
 	ended chan struct{} // closed when the loop's thread has left Python
@@ -72,10 +71,40 @@ type Loop struct {
 // LoopKinds are the values --loop takes.
 var LoopKinds = []string{"auto", "asyncio", "uvloop"}
 
-// StartLoop starts the event loop of kind auto (uvloop when it imports),
-// asyncio or uvloop, whose responses come through pool, and waits until it
-// runs.
-func (ip *Interpreter) StartLoop(pool *Pool, kind string) (*Loop, error) {
+// AcquireLoop returns the process's event loop, starting it (of kind auto:
+// uvloop when it imports, asyncio or uvloop) if it does not run yet. Each
+// request's responses come through the Pool of its Job; pool answers the
+// start. Each AcquireLoop is paired with a ReleaseLoop.
+func (ip *Interpreter) AcquireLoop(pool *Pool, kind string) (*Loop, error) {
+	ip.lmu.Lock()
+	defer ip.lmu.Unlock()
+	if ip.loop != nil {
+		ip.loops++
+		return ip.loop, nil
+	}
+	l, err := startLoop(pool, kind)
+	if err != nil {
+		return nil, err
+	}
+	ip.loop, ip.loops = l, 1
+	return l, nil
+}
+
+// ReleaseLoop gives back a loop of AcquireLoop; the last user stops it
+// (its tasks still running are cancelled), waiting up to timeout.
+func (ip *Interpreter) ReleaseLoop(timeout time.Duration) error {
+	ip.lmu.Lock()
+	defer ip.lmu.Unlock()
+	if ip.loops--; ip.loops > 0 || ip.loop == nil {
+		return nil
+	}
+	l := ip.loop
+	ip.loop = nil
+	return l.stop(timeout)
+}
+
+// startLoop starts an event loop and waits until it runs.
+func startLoop(pool *Pool, kind string) (*Loop, error) {
 	if kind == "" {
 		kind = "auto"
 	}
@@ -83,14 +112,14 @@ func (ip *Interpreter) StartLoop(pool *Pool, kind string) (*Loop, error) {
 	if fd < 0 {
 		return nil, fmt.Errorf("asgi loop: eventfd: %w", err)
 	}
-	l := &Loop{pool: pool, efd: int(fd), ended: make(chan struct{})}
+	l := &Loop{efd: int(fd), ended: make(chan struct{})}
 	if l.c = C.wisp_loop_new(fd); l.c == nil {
 		syscall.Close(int(fd))
 		return nil, errors.New("asgi loop: out of memory")
 	}
 	go l.run(kind)
 	j := pool.Job()
-	if err := l.control(j, C.WISP_A_PING, 0, 0, "", 0); err != nil {
+	if err := l.control(pool, j, C.WISP_A_PING, 0, 0, "", 0); err != nil {
 		return nil, err
 	}
 	pool.Put(j)
@@ -114,14 +143,14 @@ func (l *Loop) run(kind string) {
 // control posts a message that the loop answers with a done event, and
 // waits for it (up to timeout; 0: no bound). It returns the loop's error
 // message, if any. After a timeout, j stays the loop's.
-func (l *Loop) control(j *Job, kind C.int, app int, more int, data string, timeout time.Duration) error {
+func (l *Loop) control(pool *Pool, j *Job, kind C.int, app int, more int, data string, timeout time.Duration) error {
 	var cd *C.char
 	if data != "" {
 		cd = C.CString(data)
 		defer C.free(unsafe.Pointer(cd))
 	}
 	gen := j.seq.Add(1)
-	if C.wisp_loop_submit(l.c, l.pool.c, j.c, kind, C.ulonglong(gen), C.int(app), C.int(more), cd, C.size_t(len(data)), nil, 0) != 0 {
+	if C.wisp_loop_submit(l.c, pool.c, j.c, kind, C.ulonglong(gen), C.int(app), C.int(more), cd, C.size_t(len(data)), nil, 0) != 0 {
 		return l.endedErr()
 	}
 	var expired <-chan time.Time
@@ -164,23 +193,22 @@ func (l *Loop) endedErr() error {
 // Lifespan runs the lifespan protocol's startup (or shutdown) of an ASGI
 // app on the loop, in mode "auto" (an app that does not speak it is served
 // anyway) or "on" (it must), and waits up to timeout for its outcome: nil,
-// or the app's failure message or traceback.
-func (l *Loop) Lifespan(app int, shutdown bool, mode string, timeout time.Duration) error {
-	j := l.pool.Job()
+// or the app's failure message or traceback. Its answer comes through pool.
+func (l *Loop) Lifespan(pool *Pool, app int, shutdown bool, mode string, timeout time.Duration) error {
+	j := pool.Job()
 	more := 0
 	if shutdown {
 		more = 1
 	}
-	err := l.control(j, C.WISP_A_LIFESPAN, app, more, mode, timeout)
+	err := l.control(pool, j, C.WISP_A_LIFESPAN, app, more, mode, timeout)
 	if err == nil || !strings.HasPrefix(err.Error(), "no answer") {
-		l.pool.Put(j)
+		pool.Put(j)
 	}
 	return err
 }
 
-// Stop stops the loop (its tasks still running are cancelled) and waits
-// up to timeout for its thread to leave Python.
-func (l *Loop) Stop(timeout time.Duration) error {
+// stop stops the loop and waits up to timeout for its thread to leave Python.
+func (l *Loop) stop(timeout time.Duration) error {
 	C.wisp_loop_post(l.c, C.WISP_A_QUIT, nil, 0, 0, nil, 0, nil, 0)
 	select {
 	case <-l.ended:
@@ -203,7 +231,7 @@ func (l *Loop) Submit(j *Job, app int, scope, body []byte, more bool) bool {
 		bp = (*C.char)(unsafe.Pointer(&body[0]))
 	}
 	gen := j.seq.Add(1)
-	return C.wisp_loop_submit(l.c, l.pool.c, j.c, C.WISP_A_NEW, C.ulonglong(gen), C.int(app), cbool(more),
+	return C.wisp_loop_submit(l.c, j.pool.c, j.c, C.WISP_A_NEW, C.ulonglong(gen), C.int(app), cbool(more),
 		sp, C.size_t(len(scope)), bp, C.size_t(len(body))) == 0
 }
 

@@ -75,6 +75,12 @@ type Interpreter struct {
 	imu        sync.Mutex
 	closing    bool
 	interrupts sync.WaitGroup
+
+	// lmu guards the ASGI event loop, one per process, shared by the
+	// servers (sites) of the process: see AcquireLoop.
+	lmu   sync.Mutex
+	loop  *Loop
+	loops int // its users
 }
 
 // ErrClosed is what Interrupt returns once Close has begun.

@@ -65,7 +65,7 @@ func (s *Server) startASGI() error {
 	if len(apps) == 0 {
 		return nil
 	}
-	l, err := s.ip.StartLoop(s.pool, s.cfg.Loop)
+	l, err := s.ip.AcquireLoop(s.pool, s.cfg.Loop)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (s *Server) startASGI() error {
 		if mode == LifespanOff {
 			continue
 		}
-		if err := l.Lifespan(m.app, false, mode, 0); err != nil {
+		if err := l.Lifespan(s.pool, m.app, false, mode, 0); err != nil {
 			s.stopASGI(5 * time.Second)
 			return fmt.Errorf("app at %q: %w", cmp.Or(m.prefix, "/"), err)
 		}
@@ -97,12 +97,12 @@ func (s *Server) stopASGI(timeout time.Duration) {
 			s.log.Error("lifespan shutdown skipped: the graceful timeout is over", "app", s.lifespans[i])
 			continue
 		}
-		if err := s.loop.Lifespan(s.lifespans[i], true, LifespanAuto, left); err != nil {
+		if err := s.loop.Lifespan(s.pool, s.lifespans[i], true, LifespanAuto, left); err != nil {
 			s.log.Error("ASGI lifespan shutdown failed", "err", err)
 		}
 	}
 	s.lifespans = nil
-	if err := s.loop.Stop(max(time.Until(end), time.Second)); err != nil {
+	if err := s.ip.ReleaseLoop(max(time.Until(end), time.Second)); err != nil {
 		s.log.Error("ASGI event loop", "err", err)
 	}
 	s.loop = nil

@@ -175,6 +175,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log, MaxStreams: spec.MaxStreams,
+		Loop: spec.Loop,
 	}
 	if slot != nil {
 		cfg.BeforeAccept, cfg.ConnChange = slot.gate, slot.add
@@ -186,7 +187,8 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		var ms []server.Mount
 		for _, m := range st.Mounts {
 			ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name,
-				Static: m.Static, CacheControl: m.Cache, Dotfiles: m.Dotfiles, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent})
+				Static: m.Static, CacheControl: m.Cache, Dotfiles: m.Dotfiles, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent,
+				Interface: m.Interface, Lifespan: m.Lifespan})
 		}
 		c := cfg
 		if st.AccessLog != "" || st.AccessFormat != "" {
