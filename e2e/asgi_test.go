@@ -297,7 +297,7 @@ func TestASGIRaise(t *testing.T) {
 	if !bytes.Contains(got, []byte("partial")) || bytes.HasSuffix(got, []byte("0\r\n\r\n")) {
 		t.Errorf("got %q: want the partial body and no end of the chunked body", got)
 	}
-	if !strings.Contains(w.Stderr(), "boom after the response started") {
+	if !w.waitStderr("boom after the response started", 5*time.Second) {
 		t.Errorf("the traceback is not in the log:\n%s", w.Stderr())
 	}
 }
@@ -412,5 +412,49 @@ func TestASGIFastAPI(t *testing.T) {
 	resp, body = w.get(t, "/")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"fastapi"`) {
 		t.Errorf("GET /: %d %s", resp.StatusCode, body)
+	}
+}
+
+// The vdir keys interface and lifespan and the pool key loop reach a
+// pool's workers: lifespan = "off" skips a startup that would fail, and
+// the loop is asyncio, not uvloop.
+func TestASGIConfigKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`[server]
+access_log = "off"
+
+[pools.default]
+python = %q
+loop = "asyncio"
+env = { ASGI_FAIL_STARTUP = "database unreachable" }
+
+[[sites]]
+name = "s"
+bindings = ["127.0.0.1:1"]
+
+  [[sites.vdirs]]
+  path = "/a"
+  app = %q
+  interface = "asgi"
+  lifespan = "off"
+
+  [[sites.vdirs]]
+  path = "/"
+  app = %q
+  interface = "wsgi"
+`, python, asgiApp(), app("environ/app.py"))
+	path := filepath.Join(dir, "wisp.toml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	if code, out, errOut := runWisp(t, time.Minute, dir, "check"); code != 0 || !strings.Contains(out, "configuration ok") {
+		t.Errorf("wisp check with lifespan = \"off\": exit %d\n%s%s", code, out, errOut)
+	}
+	w := startOpts(t, runOpts{Dir: dir}, "-c", path)
+	if _, body := w.get(t, "/a/"); string(body) != "Hello, ASGI!" {
+		t.Errorf("GET /a/: %q", body)
+	}
+	var env envReply
+	w.getJSON(t, "/x", &env)
+	if !strings.Contains(w.Stderr(), "ASGI event loop: asyncio") {
+		t.Errorf("loop = \"asyncio\" did not reach the worker:\n%s", w.Stderr())
 	}
 }

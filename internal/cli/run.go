@@ -72,6 +72,7 @@ type runOptions struct {
 	schedPolicy                                            string
 	reload                                                 bool
 	iface, lifespan, loop                                  string // ASGI
+	mountIface, mountLifespan                              []string
 }
 
 func (o *runOptions) define(fs *pflag.FlagSet) {
@@ -85,6 +86,11 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.StringVar(&o.handler, "handler", "", "threadpool (N threads; the default) or simple (one thread; the default for an ISAPISimpleHandler script)")
 	fs.StringVar(&o.iface, "interface", "auto", "how the apps are served: auto (an ASGI app, a coroutine callable taking (scope, receive, send), is detected at import), wsgi or asgi")
 	fs.StringVar(&o.lifespan, "lifespan", "auto", "ASGI lifespan protocol: auto (run it; an app without it is served anyway), on (an app that fails it does not start) or off")
+	// wisp check's: a vdir's own interface and lifespan keys (PREFIX=VALUE)
+	fs.StringArrayVar(&o.mountIface, "mount-interface", nil, "PREFIX=auto|wsgi|asgi: --interface for one --mount")
+	fs.StringArrayVar(&o.mountLifespan, "mount-lifespan", nil, "PREFIX=auto|on|off: --lifespan for one --mount")
+	fs.MarkHidden("mount-interface")
+	fs.MarkHidden("mount-lifespan")
 	fs.StringVar(&o.loop, "loop", "auto", "ASGI event loop, one per process: auto (uvloop when it imports), asyncio or uvloop")
 	newDuration(fs, &o.timeout, "timeout", "t", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (a number is seconds; 0: none)")
 	fs.StringVar(&o.python, "python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
@@ -251,6 +257,25 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 			continue
 		}
 		ms = append(ms, server.Mount{Prefix: prefix, Target: target, Interface: o.iface, Lifespan: o.lifespan})
+	}
+	for _, kv := range [][2]any{{o.mountIface, "interface"}, {o.mountLifespan, "lifespan"}} {
+		for _, v := range kv[0].([]string) {
+			prefix, val, _ := strings.Cut(v, "=")
+			found := false
+			for i := range ms {
+				if strings.TrimRight(ms[i].Prefix, "/") == strings.TrimRight(prefix, "/") {
+					found = true
+					if kv[1] == "interface" {
+						ms[i].Interface = val
+					} else {
+						ms[i].Lifespan = val
+					}
+				}
+			}
+			if !found {
+				errs = append(errs, fmt.Sprintf("--mount-%s %q: no --mount at that prefix", kv[1], v))
+			}
+		}
 	}
 	for _, st := range o.statics {
 		prefix, folder, ok := strings.Cut(st, "=")

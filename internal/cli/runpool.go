@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -258,28 +257,19 @@ func printConfig(cfg *config.Config, inProcess bool, stdout io.Writer) error {
 // reported; the error names the pools that failed.
 func checkApps(cfg *config.Config, stdout, stderr io.Writer) error {
 	byPool := map[string][]string{}
-	// a pool's --interface and --lifespan: those of its vdirs when they
-	// agree (the check's flags apply to all its mounts), else auto
-	ifaces, lifespans := map[string]map[string]bool{}, map[string]map[string]bool{}
+	// each vdir's interface and lifespan go with its --mount
 	for _, st := range cfg.Sites {
 		for _, v := range st.Vdirs {
 			if v.App == "" {
 				continue // a static folder
 			}
-			byPool[v.Pool] = append(byPool[v.Pool], "--mount", strings.TrimSuffix(v.Path, "/")+"="+v.App)
-			if ifaces[v.Pool] == nil {
-				ifaces[v.Pool], lifespans[v.Pool] = map[string]bool{}, map[string]bool{}
+			prefix := strings.TrimSuffix(v.Path, "/")
+			byPool[v.Pool] = append(byPool[v.Pool], "--mount", prefix+"="+v.App)
+			if v.Interface != "" {
+				byPool[v.Pool] = append(byPool[v.Pool], "--mount-interface", prefix+"="+v.Interface)
 			}
-			ifaces[v.Pool][cmp.Or(v.Interface, "auto")] = true
-			lifespans[v.Pool][cmp.Or(v.Lifespan, "auto")] = true
-		}
-	}
-	for name := range byPool {
-		for flag, vals := range map[string]map[string]bool{"--interface": ifaces[name], "--lifespan": lifespans[name]} {
-			if len(vals) == 1 {
-				for v := range vals {
-					byPool[name] = append(byPool[name], flag, v)
-				}
+			if v.Lifespan != "" {
+				byPool[v.Pool] = append(byPool[v.Pool], "--mount-lifespan", prefix+"="+v.Lifespan)
 			}
 		}
 	}

@@ -94,6 +94,7 @@ async def app(scope, receive, send):
     if path == "/raise-late":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        await asyncio.sleep(0.3)  # the partial body is on the wire (else wisp may still answer a clean 500)
         raise RuntimeError("boom after the response started")
     if path == "/raise-early":
         raise RuntimeError("boom before the response")
