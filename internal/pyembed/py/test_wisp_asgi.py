@@ -242,3 +242,21 @@ def test_lifespan_unsupported():
             assert (err is None) if want is None else err.startswith(want)
 
     asyncio.run(main())
+
+
+def test_a_bad_message_does_not_lose_the_batch():
+    msgs = [(wa.NEW, 1, 1, 999, 0, SCOPE, b""), (wa.PING, 2, 1, 0, 0, None, None)]
+    _fake_c.drain = lambda lp: msgs
+    CALLS.clear()
+
+    async def main():
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        try:
+            wa.Server(0, asyncio.get_running_loop()).wake(r)
+        finally:
+            os.close(r)
+            os.close(w)
+
+    asyncio.run(main())
+    assert [(c[0], c[1], c[4]) for c in CALLS] == [("finish", 1, wa.ERR_EARLY), ("finish", 2, wa.OK)]

@@ -240,9 +240,7 @@ class Request:
             else:
                 self.finish(None, b"", ERR_LATE if self.started else ERR_EARLY,
                             traceback.format_exc())
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                raise
-            return
+            return  # SystemExit included: a request's failure, as in a WSGI app, never the loop's end
         if not self.done:
             if self.gone:
                 self.finish(None, b"", CODE_GONE, None)
@@ -344,8 +342,13 @@ class Server:
         reqs = self.reqs
         for kind, job, gen, app, more, data, body in C.drain(self.lp):
             if kind == NEW:
-                a = _apps[app]
-                r = Request(self, job, gen, make_scope(data, a.state), body, more != 0)
+                try:
+                    a = _apps[app]
+                    r = Request(self, job, gen, make_scope(data, a.state), body, more != 0)
+                except Exception:
+                    # never lose the rest of the batch: this request gets a 500
+                    C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
+                    continue
                 reqs[job] = r
                 r.task = self.spawn(r.run(a.app))
                 continue
