@@ -372,6 +372,12 @@ bindings = ["127.0.0.1:1"]
 	if code == 0 || !strings.Contains(errOut, "database unreachable") {
 		t.Errorf("wisp check: exit %d, want non-zero with the app's message:\n%s%s", code, out, errOut)
 	}
+	// in a pool: the worker fails its start with the message, and rapid-fail counts it
+	p := launch(t, runOpts{}, "-w", "1", "-e", "ASGI_FAIL_STARTUP=database unreachable", asgiApp())
+	if !p.waitStderr("failures=1", 30*time.Second) || !strings.Contains(p.Stderr(), `lifespan startup failed: database unreachable`) {
+		t.Errorf("a pool's worker whose startup fails:\n%s", p.Stderr())
+	}
+	p.stop()
 	// with lifespan off, the app starts
 	w := start(t, "--lifespan", "off", "-e", "ASGI_FAIL_STARTUP=database unreachable", asgiApp())
 	if _, body := w.get(t, "/"); string(body) != "Hello, ASGI!" {
