@@ -419,6 +419,13 @@ func TestASGIFastAPI(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"fastapi"`) {
 		t.Errorf("GET /: %d %s", resp.StatusCode, body)
 	}
+	// a StreamingResponse (Starlette streams it while a task listens for the disconnect)
+	for i := 0; i < 3; i++ {
+		resp, body = w.get(t, "/stream")
+		if resp.StatusCode != 200 || string(body) != "part 0\npart 1\npart 2\n" {
+			t.Errorf("GET /stream: %d %q", resp.StatusCode, body)
+		}
+	}
 }
 
 // The vdir keys interface and lifespan and the pool key loop reach a

@@ -227,6 +227,7 @@ class Request:
         self.done = True
         self.srv.reqs.pop(self.job, None)
         C.finish(self.job, hdr, body, code, err.encode("utf-8", "replace") if err else None)
+        self.wake()  # a receive() still waiting (a disconnect listener) gets http.disconnect
 
     async def run(self, app):
         try:
