@@ -318,17 +318,16 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
+		for _, err := range []error{CheckInterface(m.Interface), CheckLifespan(m.Lifespan)} {
+			if err != nil {
+				return nil, fmt.Errorf("mount %q: %w", cmp.Or(p, "/"), err)
+			}
+		}
 		stop := importProgress(s.log, m.Target)
 		app, err := ip.LoadApp(m.Target, cfg.Handler != "simple", cfg.Multiprocess)
 		stop()
 		if err != nil {
 			return nil, err
-		}
-		if err := CheckInterface(m.Interface); err != nil {
-			return nil, fmt.Errorf("mount %q: %w", cmp.Or(p, "/"), err)
-		}
-		if err := CheckLifespan(m.Lifespan); err != nil {
-			return nil, fmt.Errorf("mount %q: %w", cmp.Or(p, "/"), err)
 		}
 		if mt.asgi, err = ip.AppInterface(app.ID, cmp.Or(m.Interface, cfg.Interface)); err != nil {
 			return nil, fmt.Errorf("load %q: %w", m.Target, err)
