@@ -75,6 +75,8 @@ type runOptions struct {
 	cpuAffinity, rapidFail, checkConfig, printConfig       bool
 	schedPolicy                                            string
 	reload                                                 bool
+	iface, lifespan, loop                                  string // ASGI
+	mountIface, mountLifespan                              []string
 }
 
 func (o *runOptions) define(fs *pflag.FlagSet) {
@@ -86,6 +88,14 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.IntVarP(&o.processes, "processes", "w", 0, "run N supervised worker processes, a pool as 'wisp serve' runs (alias --workers); 0: in this process")
 	fs.IntVar(&o.threads, "threads", d.Threads, "Python threads of the threadpool handler")
 	fs.StringVar(&o.handler, "handler", "", "threadpool (N threads; the default) or simple (one thread; the default for an ISAPISimpleHandler script)")
+	fs.StringVar(&o.iface, "interface", "auto", "how the apps are served: auto (an ASGI app, a coroutine callable taking (scope, receive, send), is detected at import), wsgi or asgi")
+	fs.StringVar(&o.lifespan, "lifespan", "auto", "ASGI lifespan protocol: auto (run it; an app without it is served anyway), on (an app that fails it does not start) or off")
+	// wisp check's: a vdir's own interface and lifespan keys (PREFIX=VALUE)
+	fs.StringArrayVar(&o.mountIface, "mount-interface", nil, "PREFIX=auto|wsgi|asgi: --interface for one --mount")
+	fs.StringArrayVar(&o.mountLifespan, "mount-lifespan", nil, "PREFIX=auto|on|off: --lifespan for one --mount")
+	fs.MarkHidden("mount-interface")
+	fs.MarkHidden("mount-lifespan")
+	fs.StringVar(&o.loop, "loop", "auto", "ASGI event loop, one per process: auto (uvloop when it imports), asyncio or uvloop")
 	newDuration(fs, &o.timeout, "timeout", "t", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (a number is seconds; 0: none)")
 	fs.StringVar(&o.python, "python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
 	fs.StringVar(&o.chdir, "chdir", "", "change to this folder before loading the apps")
@@ -225,6 +235,11 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	if o.handler != "" && o.handler != "threadpool" && o.handler != "simple" {
 		errs = append(errs, fmt.Sprintf("--handler %q: want threadpool or simple", o.handler))
 	}
+	for _, err := range []error{server.CheckInterface(o.iface), server.CheckLifespan(o.lifespan), server.CheckLoop(o.loop)} {
+		if err != nil {
+			errs = append(errs, "--"+err.Error())
+		}
+	}
 	if !cpusched.Valid(o.schedPolicy) {
 		errs = append(errs, fmt.Sprintf("--sched-policy %q: want batch or normal", o.schedPolicy))
 	}
@@ -235,7 +250,7 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 	switch len(args) {
 	case 0:
 	case 1:
-		ms = append(ms, server.Mount{Prefix: "", Target: args[0]})
+		ms = append(ms, server.Mount{Prefix: "", Target: args[0], Interface: o.iface, Lifespan: o.lifespan})
 	default:
 		errs = append(errs, fmt.Sprintf("run takes one TARGET, got %d: %s", len(args), strings.Join(args, " ")))
 	}
@@ -245,7 +260,26 @@ func (o *runOptions) check(fs *pflag.FlagSet, args []string) ([]server.Mount, li
 			errs = append(errs, fmt.Sprintf("--mount %q: want PREFIX=TARGET", m))
 			continue
 		}
-		ms = append(ms, server.Mount{Prefix: prefix, Target: target})
+		ms = append(ms, server.Mount{Prefix: prefix, Target: target, Interface: o.iface, Lifespan: o.lifespan})
+	}
+	for _, kv := range [][2]any{{o.mountIface, "interface"}, {o.mountLifespan, "lifespan"}} {
+		for _, v := range kv[0].([]string) {
+			prefix, val, _ := strings.Cut(v, "=")
+			found := false
+			for i := range ms {
+				if strings.TrimRight(ms[i].Prefix, "/") == strings.TrimRight(prefix, "/") {
+					found = true
+					if kv[1] == "interface" {
+						ms[i].Interface = val
+					} else {
+						ms[i].Lifespan = val
+					}
+				}
+			}
+			if !found {
+				errs = append(errs, fmt.Sprintf("--mount-%s %q: no --mount at that prefix", kv[1], v))
+			}
+		}
 	}
 	for _, st := range o.statics {
 		prefix, folder, ok := strings.Cut(st, "=")
@@ -379,7 +413,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
 		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
 		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate), MaxStreams: o.maxStreams,
-		ForwardedHeaders: o.forwardedHeaders,
+		ForwardedHeaders: o.forwardedHeaders, Loop: o.loop,
 	}
 	cfg.TrustedProxies, _ = server.ParseProxies(o.proxies) // checked
 	if o.chdir != "" {
@@ -400,7 +434,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		paths = append(paths, p)
 	}
 	if o.checkConfig {
-		return checkInProcess(o.python, paths, o.env, ms, log, stdout)
+		return checkInProcess(o.python, o.loop, paths, o.env, ms, log, stdout)
 	}
 	// Sockets first (a port below 1024 or a root-owned folder may need
 	// root), then the certificate, then the identity the app runs as, then
@@ -676,12 +710,12 @@ func addrsOf(lns []net.Listener) []string {
 
 // checkInProcess is --check-config in-process: start the interpreter and
 // import every app (with env, the app's variables), then stop.
-func checkInProcess(python string, paths, env []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
+func checkInProcess(python, loop string, paths, env []string, ms []server.Mount, log *slog.Logger, stdout io.Writer) error {
 	ip, err := pyembed.Start(pyembed.Options{Python: python, Paths: paths, Logger: log, Env: env})
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Log: log, Threads: 1}, ip, ms)
+	srv, err := server.New(server.Config{Log: log, Threads: 1, Loop: loop}, ip, ms)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount, sock strin
 			maxReq: o.maxReq, maxReqJitter: o.maxReqJitter, maxRSS: o.maxRSS, maxRSSHard: o.maxRSSHard,
 			maxUptime: o.maxUptime, idle: o.poolIdle, start: o.startTimeout, grace: o.grace, socket: sock,
 			access: o.accessLog, level: o.level, rht: o.rht, rt: o.rt, wt: o.wt, it: o.it, cpuAffinity: o.cpuAffinity,
-			schedPolicy: o.schedPolicy, minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
+			schedPolicy: o.schedPolicy, loop: o.loop, minWriteRate: o.minRate, maxSpill: o.maxSpill, rapidFail: o.rapidFail && !o.reload, rapidFailMax: o.rapidFailMax,
 			rapidFailWindow: o.rapidFailWindow, env: o.env, user: o.user, group: o.group,
 			admin: o.adminAddr, adminToken: o.adminToken, adminHosts: o.adminHosts, drain: o.drainDelay, proxies: o.proxies, forwardedHeaders: o.forwardedHeaders,
 			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
@@ -102,7 +102,7 @@ var poolKeys = map[string]string{
 	"max-rss": "max_rss_mb", "max-rss-hard": "max_rss_hard_mb", "max-uptime": "max_uptime",
 	"pool-idle-timeout": "idle_timeout", "start-timeout": "start_timeout", "cpu-affinity": "cpu_affinity",
 	"sched-policy": "sched_policy", "rapid-fail": "rapid_fail", "rapid-fail-max": "rapid_fail_max", "rapid-fail-window": "rapid_fail_window",
-	"min-write-rate": "min_write_rate", "max-spill": "max_spill", "user": "user", "group": "group",
+	"min-write-rate": "min_write_rate", "max-spill": "max_spill", "user": "user", "group": "group", "loop": "loop",
 	"graceful-timeout": "graceful_timeout",
 }
 
@@ -120,7 +120,7 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 		"max-uptime": o.maxUptime.String(), "pool-idle-timeout": o.poolIdle.String(),
 		"start-timeout": o.startTimeout.String(), "cpu-affinity": o.cpuAffinity, "sched-policy": o.schedPolicy, "rapid-fail": o.rapidFail && !o.reload,
 		"rapid-fail-max": int64(o.rapidFailMax), "rapid-fail-window": o.rapidFailWindow.String(),
-		"min-write-rate": o.minRate, "max-spill": o.maxSpill, "user": o.user, "group": o.group,
+		"min-write-rate": o.minRate, "max-spill": o.maxSpill, "user": o.user, "group": o.group, "loop": o.loop,
 	}
 	if o.reload {
 		set["rapid-fail"] = true
@@ -187,6 +187,12 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 			for _, mt := range ms {
 				path := "/" + strings.Trim(mt.Prefix, "/")
 				v := map[string]any{"path": path, "app": mt.Target, "pool": pool}
+				if mt.Interface != "" && mt.Interface != "auto" {
+					v["interface"] = mt.Interface
+				}
+				if mt.Lifespan != "" && mt.Lifespan != "auto" {
+					v["lifespan"] = mt.Lifespan
+				}
 				if mt.Static != "" {
 					v = map[string]any{"path": path, "static": mt.Static, "pool": pool}
 				}
@@ -252,12 +258,20 @@ func printConfig(cfg *config.Config, inProcess bool, stdout io.Writer) error {
 // reported; the error names the pools that failed.
 func checkApps(cfg *config.Config, stdout, stderr io.Writer) error {
 	byPool := map[string][]string{}
+	// each vdir's interface and lifespan go with its --mount
 	for _, st := range cfg.Sites {
 		for _, v := range st.Vdirs {
 			if v.App == "" {
 				continue // a static folder
 			}
-			byPool[v.Pool] = append(byPool[v.Pool], "--mount", strings.TrimSuffix(v.Path, "/")+"="+v.App)
+			prefix := strings.TrimSuffix(v.Path, "/")
+			byPool[v.Pool] = append(byPool[v.Pool], "--mount", prefix+"="+v.App)
+			if v.Interface != "" {
+				byPool[v.Pool] = append(byPool[v.Pool], "--mount-interface", prefix+"="+v.Interface)
+			}
+			if v.Lifespan != "" {
+				byPool[v.Pool] = append(byPool[v.Pool], "--mount-lifespan", prefix+"="+v.Lifespan)
+			}
 		}
 	}
 	var failed []string
@@ -286,6 +300,9 @@ func runCheck(p *config.Pool, args ...string) (string, error) {
 		return "", err
 	}
 	full := []string{"run", "--check-config", "--log-format", "text"}
+	if p.Loop != "" {
+		full = append(full, "--loop", p.Loop)
+	}
 	if p.Python != "" {
 		full = append(full, "--python", p.Python)
 	}
@@ -508,7 +525,7 @@ type runPool struct {
 	drain                                    time.Duration
 	rht, rt, wt, it                          time.Duration
 	cpuAffinity, rapidFail                   bool
-	schedPolicy                              string
+	schedPolicy, loop                        string
 	h2c, proxyProtocol                       bool
 	maxStreams                               int
 	rapidFailMax                             int
@@ -588,6 +605,9 @@ func poolTOML(p runPool) (string, error) {
 	fmt.Fprintf(&b, "max_requests = %d\nmax_requests_jitter = %d\nmax_rss_mb = %d\nmax_rss_hard_mb = %d\n",
 		p.maxReq, p.maxReqJitter, p.maxRSS, p.maxRSSHard)
 	fmt.Fprintf(&b, "cpu_affinity = %v\n", p.cpuAffinity)
+	if p.loop != "" && p.loop != "auto" {
+		fmt.Fprintf(&b, "loop = %s\n", q(p.loop))
+	}
 	if p.schedPolicy != "" {
 		fmt.Fprintf(&b, "sched_policy = %s\n", q(p.schedPolicy))
 	}
@@ -635,8 +655,22 @@ func poolTOML(p runPool) (string, error) {
 			continue
 		}
 		fmt.Fprintf(&b, "\n  [[sites.vdirs]]\n  path = %s\n  app = %s\n  pool = \"default\"\n", q(path), q(m.Target))
+		b.WriteString(asgiKeys(m))
 	}
 	return b.String(), nil
+}
+
+// asgiKeys are the vdir keys of a mount's --interface and --lifespan
+// (none for their default, auto).
+func asgiKeys(m server.Mount) string {
+	var b strings.Builder
+	if m.Interface != "" && m.Interface != "auto" {
+		fmt.Fprintf(&b, "  interface = %q\n", m.Interface)
+	}
+	if m.Lifespan != "" && m.Lifespan != "auto" {
+		fmt.Fprintf(&b, "  lifespan = %q\n", m.Lifespan)
+	}
+	return b.String()
 }
 
 // absIfPath makes a --python value that is a path (it has a '/') absolute;

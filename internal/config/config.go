@@ -206,6 +206,12 @@ type Pool struct {
 	// pool of Threads pinned Python threads) or "simple" (one thread).
 	Handler string `json:"handler"`
 
+	// Loop is the asyncio event loop each worker runs its ASGI apps on
+	// (one per process, on a Python thread of its own): "auto" (uvloop when
+	// it imports, else asyncio), "asyncio" or "uvloop" (a worker whose
+	// uvloop does not import fails to start). Default "": auto.
+	Loop string `json:"loop,omitempty"`
+
 	// Python is the interpreter: a python executable, a virtualenv folder,
 	// or a command looked up on PATH. A value with a '/' is a path (relative
 	// to the config file's folder; absolute after loading); write "./venv"
@@ -453,6 +459,19 @@ type Vdir struct {
 	// take every Python thread of its pool. In a pool of N processes each
 	// gets its share (rounded up). Default 0: no bound.
 	MaxConcurrent int `json:"max_concurrent,omitempty"`
+
+	// Interface is how the app is served: "auto" (an ASGI app, a coroutine
+	// callable taking (scope, receive, send), is detected at import),
+	// "wsgi" or "asgi"; a wrong one is an error at import. Default "": auto.
+	Interface string `json:"interface,omitempty"`
+
+	// Lifespan is an ASGI app's lifespan protocol, run once per worker
+	// process (startup before it serves, shutdown when it stops): "auto"
+	// (an app that does not speak it is served anyway), "on" (an app that
+	// fails it does not start) or "off". It is the app's own, so it is a
+	// vdir key, as IIS keeps an application's settings on the application.
+	// Default "": auto.
+	Lifespan string `json:"lifespan,omitempty"`
 
 	// Description says what the vdir is, for people (`wisp list`); the
 	// seed's VirtualDirParameters(Description=...).

@@ -244,6 +244,11 @@ func (l *loader) validatePool(pp string, p *Pool) {
 	default:
 		l.errorf(key("handler"), `must be "threadpool" or "simple", got %q`, p.Handler)
 	}
+	switch p.Loop {
+	case "", "auto", "asyncio", "uvloop":
+	default:
+		l.errorf(key("loop"), `must be "auto", "asyncio" or "uvloop", got %q`, p.Loop)
+	}
 	if !cpusched.Valid(p.SchedPolicy) {
 		l.errorf(key("sched_policy"), `must be "batch" or "normal", got %q`, p.SchedPolicy)
 	}
@@ -389,6 +394,19 @@ func (l *loader) validateVdir(vp string, v *Vdir, c *Config) {
 	}
 	if v.Static != "" && (v.MaxBody != 0 || v.MaxConcurrent != 0) {
 		l.errorf(vp, "max_body and max_concurrent apply to an app's vdir, not to a static folder")
+	}
+	switch v.Interface {
+	case "", "auto", "wsgi", "asgi":
+	default:
+		l.errorf(keyPath(vp, "interface"), `must be "auto", "wsgi" or "asgi", got %q`, v.Interface)
+	}
+	switch v.Lifespan {
+	case "", "auto", "on", "off":
+	default:
+		l.errorf(keyPath(vp, "lifespan"), `must be "auto", "on" or "off", got %q`, v.Lifespan)
+	}
+	if v.Static != "" && (v.Interface != "" || v.Lifespan != "") {
+		l.errorf(vp, "interface and lifespan apply to an app's vdir, not to a static folder")
 	}
 	switch {
 	case l.defined(keyPath(vp, "dotfiles")) && v.Static == "":

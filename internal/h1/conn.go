@@ -591,6 +591,13 @@ func (b *Body) discard(max int64) bool {
 	return b.done
 }
 
+// Interrupt makes a Read that waits for the client return at once with an
+// error, and every later one: a handler that reads the body on another
+// goroutine (ASGI streams it to the app) stops that goroutine so before it
+// returns. The connection closes after the response unless the body was read
+// to its end.
+func (b *Body) Interrupt() { b.c.nc.SetReadDeadline(aLongTimeAgo) }
+
 // Limit makes Read fail with ErrTooLarge once more than n bytes were read.
 func (b *Body) Limit(n int64) { b.limit = n }
 

@@ -82,6 +82,12 @@ type Interpreter struct {
 	born      time.Time
 	beatStart atomic.Int64
 	gc        atomic.Int64
+
+	// lmu guards the ASGI event loop, one per process, shared by the
+	// servers (sites) of the process: see AcquireLoop.
+	lmu   sync.Mutex
+	loop  *Loop
+	loops int // its users
 }
 
 // ErrClosed is what Interrupt returns once Close has begun.

@@ -265,6 +265,14 @@ func (p *Pool) drain() {
 				continue
 			}
 			j := cgo.Handle(e.handle).Value().(*Job)
+			if e.credit != 0 { // ASGI: room for more request body
+				select {
+				case j.credit <- struct{}{}:
+				default:
+				}
+				C.wisp_ev_free(e)
+				continue
+			}
 			ev := Event{e: e, Done: e.done != 0}
 			if e.hdr != nil {
 				j.hdr = append(j.hdr[:0], cbytes(e.hdr, e.hdrlen)...)
@@ -340,6 +348,7 @@ type Job struct {
 	events chan Event
 	hdr    []byte        // the status and headers of the response, reused
 	seq    atomic.Uint64 // counts the requests j carried (Submit)
+	credit chan struct{} // ASGI: the app received request body (see Loop.WaitBody)
 	// Tag is the caller's own: it comes back with the app's output written
 	// while this job runs (Options.Trace).
 	Tag any
@@ -355,7 +364,7 @@ func (p *Pool) Job() *Job {
 		return j
 	}
 	p.fmu.Unlock()
-	j := &Job{pool: p, events: make(chan Event, eventCap)}
+	j := &Job{pool: p, events: make(chan Event, eventCap), credit: make(chan struct{}, 1)}
 	j.c = (*C.wisp_job)(C.calloc(1, C.sizeof_wisp_job))
 	j.h = cgo.NewHandle(j)
 	j.c.handle = C.uintptr_t(j.h)
@@ -368,6 +377,10 @@ func (j *Job) Waited() time.Duration { return time.Duration(j.c.waited) }
 
 // Put returns j for reuse: its done event was taken and every event released.
 func (p *Pool) Put(j *Job) {
+	select {
+	case <-j.credit: // a late credit of an ASGI request body
+	default:
+	}
 	j.pin.Unpin()
 	j.Env.Reset()
 	p.fmu.Lock()

@@ -98,20 +98,8 @@ static void wake_locked(wisp_pool *p) {
 	}
 }
 
-int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t envlen, const char *body,
-                     size_t bodylen, int bodyfd) {
-	if (envlen > j->envcap) {
-		char *e = realloc(j->env, envlen);
-		if (!e) return -2;
-		j->env = e;
-		j->envcap = envlen;
-	}
-	if (envlen) memcpy(j->env, env, envlen);
-	j->envlen = envlen;
-	j->app = app;
-	j->body = body;
-	j->bodylen = bodylen;
-	j->bodyfd = bodyfd;
+/* wisp_job_reset clears j's per-request state (see wisp_py.h). */
+void wisp_job_reset(wisp_pool *p, wisp_job *j) {
 	j->next = NULL;
 	j->pool = p;
 	j->worker = NULL;
@@ -132,6 +120,27 @@ int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t
 	__atomic_store_n(&j->running, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->ident, 0, __ATOMIC_RELAXED);
 	j->waited = 0;
+	j->loop = NULL;
+	j->resume = 0;
+	__atomic_store_n(&j->bodyq, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&j->bodywait, 0, __ATOMIC_RELAXED);
+}
+
+int wisp_pool_submit(wisp_pool *p, wisp_job *j, int app, const char *env, size_t envlen, const char *body,
+                     size_t bodylen, int bodyfd) {
+	if (envlen > j->envcap) {
+		char *e = realloc(j->env, envlen);
+		if (!e) return -2;
+		j->env = e;
+		j->envcap = envlen;
+	}
+	if (envlen) memcpy(j->env, env, envlen);
+	j->envlen = envlen;
+	j->app = app;
+	j->body = body;
+	j->bodylen = bodylen;
+	j->bodyfd = bodyfd;
+	wisp_job_reset(p, j);
 	j->submitted = now_ns();
 	pthread_mutex_lock(&p->mu);
 	if (p->queued >= p->cap || p->quit) {
@@ -866,7 +875,11 @@ void wisp_ev_free(wisp_ev *e) {
 		if (j->waitcond && (j->inflight == 0 || (!j->waitempty && j->inflight <= MAX_INFLIGHT / 2 &&
 		                                         j->inbytes <= MAX_INFLIGHT_BYTES / 2)))
 			pthread_cond_signal(j->waitcond);
+		/* an ASGI send() waits for the same room: tell its loop */
+		int resume = j->resume && j->inflight <= MAX_INFLIGHT / 2 && j->inbytes <= MAX_INFLIGHT_BYTES / 2;
+		if (resume) j->resume = 0;
 		pthread_mutex_unlock(&p->emu);
+		if (resume) wisp_loop_resume(j);
 	}
 	free(e->err);
 	free_ev(e);
@@ -883,3 +896,33 @@ void wisp_job_abort(wisp_job *j) {
 
 unsigned long wisp_job_ident(wisp_job *j) { return __atomic_load_n(&j->ident, __ATOMIC_ACQUIRE); }
 int wisp_job_running(wisp_job *j) { return __atomic_load_n(&j->running, __ATOMIC_ACQUIRE); }
+
+/* ---- ASGI hand-offs (the event loop must never wait here) ---- */
+
+int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al) {
+	wisp_pool *p = j->pool;
+	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
+	wisp_ev *e = new_ev(j, hdr, hl, a, al, NULL, 0);
+	if (!e) return -1;
+	pthread_mutex_lock(&p->emu);
+	j->inflight++;
+	j->inbytes += e->len;
+	int full = window_full(j);
+	if (full) j->resume = 1;
+	int w = push_locked(p, e);
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+	return full;
+}
+
+void wisp_emit_credit(wisp_job *j) {
+	wisp_pool *p = j->pool;
+	wisp_ev *e;
+	while (!(e = new_ev(j, NULL, 0, NULL, 0, NULL, 0))) usleep(1000);
+	e->job = NULL; /* not part of the response's window */
+	e->credit = 1;
+	pthread_mutex_lock(&p->emu);
+	int w = push_locked(p, e);
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+}

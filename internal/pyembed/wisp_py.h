@@ -80,6 +80,12 @@ typedef struct wisp_job {
 	int waitempty;       /* to 0 */
 	void *worker;        /* the pool thread that took it (set under the pool's lock) */
 	wisp_pool *pool;
+	/* ASGI (wisp_asgi.c): the job is a request on an event loop, not a pool thread */
+	struct wisp_loop *loop; /* its loop, or NULL for a WSGI job */
+	unsigned long long gen; /* which request of the job the loop's messages are for */
+	int resume;          /* the loop's send() waits for room in the window (under emu) */
+	long long bodyq;     /* atomic: request body bytes posted to the loop and not yet received */
+	int bodywait;        /* atomic: Go waits for the loop to receive some of them */
 	struct wisp_job *next;
 } wisp_job;
 
@@ -101,6 +107,7 @@ typedef struct wisp_ev {
 	size_t errlen;
 	int big;             /* from wisp_pool.c's cache of big events */
 	int raw;             /* fd is the job's spill file: send what wisp_spill_claim gives, as it is */
+	int credit;          /* ASGI: the app received request body; Go may read more (no job: not counted) */
 	char buf[];
 } wisp_ev;
 
@@ -152,10 +159,61 @@ void wisp_pool_spill(wisp_pool *p, long long *free, const char *dir);
 /* wisp_spill_claim takes the bytes waiting in j's spill file (for the Go
  * side that holds its raw event); 0 ends that event's work. */
 long long wisp_spill_claim(wisp_job *j);
+/* wisp_job_reset clears j's per-request state before it is queued again. */
+void wisp_job_reset(wisp_pool *p, wisp_job *j);
+/* wisp_emit_nowait queues a hand-off of an ASGI job without waiting (an event
+ * loop must not block): 0, or 1 if the window is full after it (the loop gets
+ * a resume message once Go has written half of it), or -1 if j was aborted or
+ * memory ran out. */
+int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al);
+/* wisp_emit_credit tells Go that the app received request body bytes. */
+void wisp_emit_credit(wisp_job *j);
 /* wisp_job_abort tells the thread running j that its client is gone. */
 void wisp_job_abort(wisp_job *j);
 
 unsigned long wisp_job_ident(wisp_job *j);
+
+/* ---- ASGI: one event loop per process (wisp_asgi.c) ----
+ *
+ * Go queues messages for the loop (a new request, body chunks, a disconnect,
+ * a cancel) in C and wakes the loop through an eventfd it watches
+ * (add_reader) only when it waits; the loop drains every queued message per
+ * wake-up. Responses come back as events of the pool's completion queue. */
+typedef struct wisp_loop wisp_loop;
+enum {
+	WISP_A_NEW = 1,      /* a request: data is its scope, body its first body bytes */
+	WISP_A_BODY = 2,     /* more request body */
+	WISP_A_GONE = 3,     /* the client went away: http.disconnect */
+	WISP_A_CANCEL = 4,   /* the request timed out: cancel its task */
+	WISP_A_RESUME = 5,   /* room in the response window again (from wisp_ev_free) */
+	WISP_A_LIFESPAN = 6, /* more = 0 startup, 1 shutdown; data is the mode; done event carries the outcome */
+	WISP_A_PING = 7,     /* answered with a done event: the loop runs */
+	WISP_A_QUIT = 8,     /* stop the loop */
+};
+/* WISP_BODY_AHEAD is how much request body Go may post before the app has
+ * received it: beyond, Go reads no more from the client until the app has
+ * taken half of it. */
+#define WISP_BODY_AHEAD (256 * 1024)
+wisp_loop *wisp_loop_new(int efd);
+/* wisp_loop_submit readies j for a request (or a control message) of the
+ * loop, with gen identifying it, and posts it: see wisp_loop_post. */
+int wisp_loop_submit(wisp_loop *l, wisp_pool *p, wisp_job *j, int kind, unsigned long long gen, int app, int more,
+                     const char *data, size_t dl, const char *body, size_t bl);
+/* wisp_loop_post queues a message: data (the scope, the lifespan mode) and
+ * body are copied. 0, or -1 if the loop has stopped or memory ran out. */
+int wisp_loop_post(wisp_loop *l, int kind, wisp_job *j, int app, int more, const char *data, size_t dl,
+                   const char *body, size_t bl);
+/* wisp_loop_run runs the loop on the calling thread until WISP_A_QUIT; kind
+ * is auto, asyncio or uvloop. It returns NULL, or why it could not run (malloc'd). */
+char *wisp_loop_run(wisp_loop *l, const char *kind, const char *src);
+/* wisp_app_interface tells whether app is ASGI: want is auto, asgi or wsgi.
+ * 1 ASGI, 0 WSGI, -1 with *err (malloc'd). Main thread. */
+int wisp_app_interface(int app, const char *want, const char *src, char **err);
+/* used by wisp_asgi.c */
+void *wisp_app_object(int app);
+void wisp_main_acquire(void);
+void wisp_main_release(void);
+void wisp_loop_resume(wisp_job *j);
 int wisp_job_running(wisp_job *j);
 
 /* used by wisp_py.c on a pool thread */

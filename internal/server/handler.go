@@ -18,9 +18,10 @@ import (
 
 // exchange is the per-request state of ServeH1, allocated as one object.
 type exchange struct {
-	p   responder
-	j   job
-	tag trace.Tag // what the app's output is tagged with (Job.Tag)
+	p     responder
+	j     job
+	tag   trace.Tag // what the app's output is tagged with (Job.Tag)
+	scope []byte    // ASGI: the flat scope handed to the loop
 }
 
 // ServeH1 routes one request to its app, runs it on a Python thread and
@@ -76,6 +77,10 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		}
 		return m
 	}
+	if m.asgi {
+		s.serveASGI(w, r, m, rid)
+		return m
+	}
 	x := &exchange{}
 	j := &x.j
 	j.Job = s.pool.Job()
@@ -90,13 +95,10 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 			s.endJob(j)
 		}
 	}()
+	if !s.admit(w, m) {
+		return m
+	}
 	if m.sem != nil {
-		if !m.sem.TryAcquire() {
-			w.AddHeader("Retry-After", "1")
-			plain(w, 503, "503 Service Unavailable: this path's bound of "+strconv.Itoa(m.sem.Cap())+" requests at once is reached")
-			s.cfg.Metrics.Refused("503 vdir busy")
-			return m
-		}
 		defer m.sem.Release()
 	}
 	if status, msg := s.readBody(r, j, m.maxBody); status != 0 {
@@ -150,6 +152,18 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 	return m
 }
 
+// admit takes one of the mount's slots (MaxConcurrent), or answers 503 and
+// reports false; the caller releases the slot.
+func (s *Server) admit(w *h1.Response, m *mount) bool {
+	if m.sem != nil && !m.sem.TryAcquire() {
+		w.AddHeader("Retry-After", "1")
+		plain(w, 503, "503 Service Unavailable: this path's bound of "+strconv.Itoa(m.sem.Cap())+" requests at once is reached")
+		s.cfg.Metrics.Refused("503 vdir busy")
+		return false
+	}
+	return true
+}
+
 // errTruncated means the app sent more than its Content-Length: the declared
 // bytes went out and the response is complete; the app must stop.
 var errTruncated = errors.New("response longer than its Content-Length")
@@ -177,6 +191,13 @@ type responder struct {
 	triedDirect bool // startDirect was called
 	direct      bool // the app's thread may write the body itself
 	spillSent   int64
+
+	// ASGI: the request body, streamed to the app while it runs (nil for
+	// WSGI, whose body is read before the app is called), and the answer
+	// owed if reading it failed before the response started.
+	body       *asgiBody
+	failStatus int
+	failMsg    string
 }
 
 // directAfter is how much body a response must have sent through Go before
@@ -349,6 +370,18 @@ func (p *responder) deliver(hdr []byte, data [][]byte, file *os.File, n int64, d
 	return nil
 }
 
+// abort ends a response that cannot be completed: with the answer owed for
+// a request body that failed (ASGI), if nothing was written yet; else by
+// aborting the connection.
+func (p *responder) abort() {
+	if p.failStatus != 0 && !p.wrote {
+		p.w.SetClose()
+		plain(p.w, p.failStatus, p.failMsg)
+		return
+	}
+	p.w.Abort()
+}
+
 // finish ends the response after the app returned with code: a failure before
 // anything was written becomes a 500; one after the response started aborts the
 // connection, so that a broken body never looks complete.
@@ -393,13 +426,35 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 	var gone <-chan struct{}
 	complete := false // the response is whole (cut at Content-Length, or a 500 for bad headers)
 	events := j.Events()
+	// ASGI: the client is watched only once its body was read to its end
+	// (the body's goroutine reads the connection until then)
+	var bodyDone <-chan struct{}
+	var bodyErr <-chan error
+	watched := false
+	if p.body != nil {
+		bodyDone, bodyErr = p.body.done, p.body.errc
+	}
 	for {
 		var ev pyembed.Event
 		select {
 		case ev = <-events:
 			j.take(&ev)
 		case <-watch.C:
-			gone = p.r.Gone()
+			watched = true
+			if bodyDone == nil {
+				gone = p.r.Gone()
+			}
+			continue
+		case <-bodyDone:
+			bodyDone = nil
+			if watched {
+				gone = p.r.Gone()
+			}
+			continue
+		case err := <-bodyErr:
+			bodyErr = nil
+			p.failStatus, p.failMsg = s.bodyError(err, p.body.max)
+			j.goneNow() // the app sees http.disconnect
 			continue
 		case <-gone:
 			j.goneNow() // the app stops at its next hand-off; keep watching the timeout
@@ -441,7 +496,7 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			release(batch)
 			if done {
 				if !complete {
-					p.w.Abort()
+					p.abort()
 				}
 				return true
 			}
@@ -599,6 +654,9 @@ func (s *Server) interrupt(thread uint64, uri string, still func() bool) {
 // timedOut handles a request that overstayed its timeout.
 func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	j.goneNow()
+	if j.loop != nil {
+		j.loop.Cancel(j.Job) // ASGI: cancel the request's task
+	}
 	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.Target,
 		"timeout", timeout.String())
 	if th := j.Thread(); th != 0 {

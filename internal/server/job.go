@@ -16,8 +16,9 @@ type job struct {
 	bodyMem  int64 // bytes of the memory budget the body holds
 	spilled  int64 // bytes of the spill space the body file holds
 	bodyFile *os.File
-	hdr      []byte // status and headers, from the event that carried them (valid until the Job is Put)
-	aborted  bool   // Abort was called
+	hdr      []byte        // status and headers, from the event that carried them (valid until the Job is Put)
+	aborted  bool          // Abort was called
+	loop     *pyembed.Loop // the event loop an ASGI request runs on (nil: a Python thread)
 	code     pyembed.Code
 	tb       string
 }
@@ -27,7 +28,11 @@ type job struct {
 func (j *job) goneNow() {
 	if !j.aborted {
 		j.aborted = true
-		j.Abort()
+		if j.loop != nil {
+			j.loop.Disconnect(j.Job) // receive() gives http.disconnect
+		} else {
+			j.Abort()
+		}
 	}
 }
 

@@ -98,6 +98,15 @@ type Config struct {
 	// MaxStreams is the HTTP/2 streams a client may open at once on one
 	// connection (0: 100).
 	MaxStreams int
+	// Interface is how mounts that say nothing are served: "auto" (or "")
+	// detects an ASGI app at import, "wsgi" or "asgi" insist.
+	Interface string
+	// Lifespan is the ASGI lifespan mode of mounts that say nothing: "auto"
+	// (or ""), "on" or "off" (see LifespanAuto).
+	Lifespan string
+	// Loop is the ASGI event loop: "auto" (or "": uvloop when it imports),
+	// "asyncio" or "uvloop".
+	Loop string
 }
 
 // Defaults are the settings used where Config leaves zero.
@@ -199,19 +208,24 @@ type Mount struct {
 	// the requests it runs at once, one more gets 503 at once (0: none).
 	MaxBody       int64
 	MaxConcurrent int
+	// Interface and Lifespan override Config.Interface and Config.Lifespan
+	// for this mount's app.
+	Interface, Lifespan string
 }
 
 type mount struct {
-	src     Mount // what it was made from
-	prefix  string
-	site    string
-	route   *metrics.Route // its counters
-	static  bool           // proxy serves a folder (counted and traced here)
-	app     int
-	proxy   h1.Handler    // forwarding mount
-	timeout time.Duration // 0: none
-	maxBody int64         // request body limit
-	sem     *slots        // MaxConcurrent (nil: none)
+	src      Mount // what it was made from
+	prefix   string
+	site     string
+	route    *metrics.Route // its counters
+	static   bool           // proxy serves a folder (counted and traced here)
+	app      int
+	proxy    h1.Handler    // forwarding mount
+	timeout  time.Duration // 0: none
+	maxBody  int64         // request body limit
+	sem      *slots        // MaxConcurrent (nil: none)
+	asgi     bool          // the app is an ASGI app, run on the event loop
+	lifespan string        // its lifespan mode ("": Config.Lifespan)
 }
 
 // slots bound the requests a mount runs at once.
@@ -265,6 +279,11 @@ type Server struct {
 	// spillOrder orders the bodies of unknown length being spilled: it
 	// tells which gives up when the spill space is full.
 	spillOrder spillOrder
+
+	// loop runs the ASGI apps (nil: none is mounted); lifespans are the
+	// apps whose lifespan startup ran, for their shutdown.
+	loop      *pyembed.Loop
+	lifespans []int
 }
 
 // New loads every mount's app into ip and starts the Python threads.
@@ -272,6 +291,11 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	chosen := cfg.Handler != ""
 	if err := cfg.fill(); err != nil {
 		return nil, err
+	}
+	for _, err := range []error{CheckInterface(cfg.Interface), CheckLifespan(cfg.Lifespan), CheckLoop(cfg.Loop)} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	if len(mounts) == 0 {
 		return nil, errors.New("nothing to serve: give an app target or --mount")
@@ -297,13 +321,22 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 			s.mounts = append(s.mounts, mt)
 			continue
 		}
+		for _, err := range []error{CheckInterface(m.Interface), CheckLifespan(m.Lifespan)} {
+			if err != nil {
+				return nil, fmt.Errorf("mount %q: %w", cmp.Or(p, "/"), err)
+			}
+		}
 		stop := importProgress(s.log, m.Target)
 		app, err := ip.LoadApp(m.Target, cfg.Handler != "simple", cfg.Multiprocess)
 		stop()
 		if err != nil {
 			return nil, err
 		}
-		if app.Hint != "" {
+		if mt.asgi, err = ip.AppInterface(app.ID, cmp.Or(m.Interface, cfg.Interface)); err != nil {
+			return nil, fmt.Errorf("load %q: %w", m.Target, err)
+		}
+		mt.lifespan = m.Lifespan
+		if app.Hint != "" && !mt.asgi {
 			hints[app.Hint] = true
 		}
 		mt.app = app.ID
@@ -314,7 +347,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		// ISAPISimpleHandler was IIS's single-threaded handler: honour it.
 		s.cfg.Handler, s.cfg.Threads = "simple", 1
 		for _, m := range s.mounts {
-			if m.proxy == nil {
+			if m.proxy == nil && !m.asgi {
 				ip.SetMultithread(m.app, false)
 			}
 		}
@@ -327,6 +360,10 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 		return nil, err
 	}
 	s.pool.SetSpill(s.spill.b, os.TempDir())
+	if err := s.startASGI(); err != nil {
+		s.pool.Stop()
+		return nil, err
+	}
 	s.h1 = &h1.Server{
 		Handler:           s,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -543,6 +580,11 @@ func (s *Server) ShutdownAfter(ctx context.Context, feeder <-chan struct{}) erro
 		}
 	}
 	s.stopping.Store(true)
+	graceful := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		graceful = max(time.Until(dl), time.Second)
+	}
+	s.stopASGI(graceful) // lifespan shutdown, then the loop; its responses use the pool's queue
 	stopped := make(chan struct{})
 	go func() { s.pool.Stop(); close(stopped) }()
 	select {

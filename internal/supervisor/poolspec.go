@@ -29,7 +29,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		Read: time.Duration(sv.ReadTimeout), Write: time.Duration(sv.WriteTimeout), Idle: time.Duration(sv.IdleTimeout),
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
 		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, AccessFormat: sv.AccessLogFormat, LogLevel: sv.LogLevel, MaxStreams: sv.HTTP2MaxStreams, TrustedProxies: sv.TrustedProxies, ForwardedHeaders: sv.ForwardedHeaders, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
-		SchedPolicy: pc.SchedPolicy, Env: pc.Env,
+		SchedPolicy: pc.SchedPolicy, Env: pc.Env, Loop: pc.Loop,
 	}
 	// The bindings this pool's workers accept on, and the sites on them:
 	// its workers route every request of those sites, forwarding the vdirs
@@ -68,6 +68,7 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 			switch {
 			case v.Pool == name:
 				m.Target, m.Static, m.Cache, m.Dotfiles = v.App, v.Static, v.CacheControl, v.Dotfiles
+				m.Interface, m.Lifespan = v.Interface, v.Lifespan
 				serves = true
 			case v.Pool == "": // a static folder with no pool: served here, no Python needed
 				m.Static, m.Cache, m.Dotfiles = v.Static, v.CacheControl, v.Dotfiles

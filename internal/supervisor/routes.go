@@ -101,7 +101,8 @@ func serverMounts(st SiteSpec) []server.Mount {
 	ms := make([]server.Mount, 0, len(st.Mounts))
 	for _, m := range st.Mounts {
 		ms = append(ms, server.Mount{Prefix: m.Prefix, Target: m.Target, Forward: m.Forward, Timeout: m.Timeout, Site: st.Name,
-			Static: m.Static, CacheControl: m.Cache, Dotfiles: m.Dotfiles, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent})
+			Static: m.Static, CacheControl: m.Cache, Dotfiles: m.Dotfiles, MaxBody: m.MaxBody, MaxConcurrent: m.MaxConcurrent,
+			Interface: m.Interface, Lifespan: m.Lifespan})
 	}
 	return ms
 }

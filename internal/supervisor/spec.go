@@ -71,6 +71,8 @@ type WorkerSpec struct {
 	CPUs []int `json:"cpus,omitempty"`
 	// SchedPolicy is its threads' scheduling policy (cpusched; "": as started).
 	SchedPolicy string `json:"sched_policy,omitempty"`
+	// Loop is the ASGI event loop (server.Config.Loop; "": auto).
+	Loop string `json:"loop,omitempty"`
 }
 
 // SiteSpec is one site as a worker serves it: every vdir of the site, local
@@ -106,6 +108,9 @@ type MountSpec struct {
 	MaxConcurrent int   `json:"max_concurrent,omitempty"`
 	// Dotfiles is a static folder's dotfiles ("allow" serves them).
 	Dotfiles string `json:"dotfiles,omitempty"`
+	// Interface and Lifespan are the vdir's (server.Mount; "": auto).
+	Interface string `json:"interface,omitempty"`
+	Lifespan  string `json:"lifespan,omitempty"`
 }
 
 // ListenerSpec describes an inherited listener: a site binding shared by

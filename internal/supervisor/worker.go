@@ -175,6 +175,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log, MaxStreams: spec.MaxStreams,
+		Loop: spec.Loop,
 	}
 	if slot != nil {
 		cfg.BeforeAccept, cfg.ConnChange = slot.gate, slot.add

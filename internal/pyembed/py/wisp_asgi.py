@@ -1,0 +1,431 @@
+"""wisp_asgi: the event-loop side of wisp's ASGI support (module _wisp_asgi_py).
+
+One asyncio loop per process runs here, on a Python thread of its own that a
+locked goroutine owns (wisp_asgi.c's wisp_loop_run calls run()). Go queues
+messages for it in C and writes an eventfd only when the loop waits; wake()
+takes every queued message at once. Responses go back through _wisp_asgi.emit
+and .finish, the pool's bounded completion queue: when its window is full,
+send() awaits a RESUME message instead of blocking the loop.
+
+Detection (register) runs on the main thread at import, before any request.
+"""
+
+import asyncio
+import http
+import inspect
+import os
+import re
+import sys
+import traceback
+from collections import deque
+from urllib.parse import unquote
+
+import _wisp
+import _wisp_asgi as C
+
+# message kinds (wisp_py.h WISP_A_*)
+NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT = 1, 2, 3, 4, 5, 6, 7, 8
+# outcomes of a request (wisp_py.h WISP_OK ...)
+OK, ERR_EARLY, ERR_LATE, CODE_GONE = 0, 1, 2, 3
+
+ASGI = {"version": "3.0", "spec_version": "2.4"}
+DISCONNECT = {"type": "http.disconnect"}
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_REASONS = {s.value: s.phrase.encode("latin-1") for s in http.HTTPStatus}
+
+
+class ClientDisconnected(OSError):
+    """send() on a request whose client went away (ASGI spec 2.4)."""
+
+
+class _App:
+    __slots__ = ("app", "state", "lifespan")
+
+    def __init__(self, app):
+        self.app = app
+        self.state = {}
+        self.lifespan = None
+
+
+_apps = {}
+
+
+def is_asgi(app):
+    """Whether app is an ASGI 3 application: a coroutine function, or an
+    object whose __call__ is one, taking (scope, receive, send)."""
+    if inspect.isclass(app):
+        return False
+    f = app if inspect.iscoroutinefunction(app) else getattr(app, "__call__", None)
+    if f is None or not inspect.iscoroutinefunction(f):
+        return False
+    try:
+        inspect.signature(app).bind(None, None, None)
+    except TypeError:
+        raise TypeError(
+            "%r is a coroutine function but does not take (scope, receive, send): "
+            "not an ASGI 3 application" % (app,)) from None
+    except ValueError:
+        pass  # no signature to check (a C callable)
+    return True
+
+
+def register(app_id, app, want):
+    """Decides the interface of a loaded app (want: auto, asgi, wsgi) and,
+    for ASGI, keeps it for the loop. Returns True for ASGI."""
+    if want == "wsgi":
+        try:
+            asgi = is_asgi(app)
+        except TypeError:
+            asgi = False
+        if asgi:
+            raise TypeError(
+                "%r is an ASGI application (a coroutine function taking (scope, receive, send)), "
+                "but interface = \"wsgi\" was set: use interface = \"asgi\" or \"auto\"" % (app,))
+        return False
+    if want == "asgi":
+        if not callable(app):
+            raise TypeError("%r is not callable: not an ASGI application" % (app,))
+        _apps[app_id] = _App(app)
+        return True
+    if is_asgi(app):
+        _apps[app_id] = _App(app)
+        return True
+    return False
+
+
+def encode_head(status, headers):
+    """The status line and headers as Go reads them: b"200 OK\\0name\\0value\\0..."."""
+    if type(status) is not int or not 100 <= status <= 999:
+        raise ValueError("http.response.start: invalid status %r" % (status,))
+    out = [b"%d %s" % (status, _REASONS.get(status, b""))]
+    for h in headers:
+        name, value = h
+        if type(name) is not bytes:
+            name = bytes(name)
+        if type(value) is not bytes:
+            value = bytes(value)
+        if not _TOKEN.match(name) or _BAD_VALUE.search(value):
+            raise ValueError("http.response.start: invalid header %r" % ((name, value),))
+        out.append(name)
+        out.append(value)
+    out.append(b"")
+    return b"\0".join(out)
+
+
+def make_scope(data, state):
+    """The HTTP scope from Go's flat form: fields ended by NUL (http_version,
+    method, scheme, raw_path, query_string, root_path, client host and port,
+    server host and port), then header names and values."""
+    p = data.split(b"\0")
+    raw_path = p[3]
+    path = raw_path.decode("latin-1")
+    if "%" in path:
+        path = unquote(path)
+    h = p[10:-1]
+    return {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": p[0].decode("latin-1"),
+        "method": p[1].decode("latin-1"),
+        "scheme": p[2].decode("latin-1"),
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": p[4],
+        "root_path": p[5].decode("utf-8", "replace"),
+        "headers": list(zip(h[0::2], h[1::2])),
+        "client": (p[6].decode("latin-1"), int(p[7])) if p[7] else None,
+        "server": (p[8].decode("latin-1"), int(p[9]) if p[9] else None) if p[8] else None,
+        "state": state.copy(),
+    }
+
+
+class Request:
+    """One HTTP request on the loop: its scope, the body chunks Go posted, and
+    where its response stands."""
+
+    __slots__ = ("srv", "job", "gen", "scope", "chunks", "more", "waiter", "resume", "gone", "started", "hdr",
+                 "done", "task")
+
+    def __init__(self, srv, job, gen, scope, body, more):
+        self.srv = srv
+        self.job = job
+        self.gen = gen
+        self.scope = scope
+        self.chunks = deque()
+        if body or not more:
+            self.chunks.append(body)
+        self.more = more
+        self.waiter = None  # receive() waits for body or a disconnect
+        self.resume = None  # send() waits for room
+        self.gone = False
+        self.started = False
+        self.hdr = None  # the encoded head, until it goes with the first body
+        self.done = False  # the job is Go's again: never touch it
+
+    def wake(self):
+        for f in (self.waiter, self.resume):
+            if f is not None and not f.done():
+                f.set_result(None)
+
+    async def receive(self):
+        while True:
+            if self.chunks:
+                b = self.chunks.popleft()
+                if b and not self.done:
+                    C.consumed(self.job, len(b))
+                return {"type": "http.request", "body": b, "more_body": bool(self.chunks) or self.more}
+            if self.done or self.gone:
+                return DISCONNECT
+            f = self.waiter = self.srv.loop.create_future()
+            try:
+                await f
+            finally:
+                self.waiter = None
+
+    async def send(self, msg):
+        if self.gone:
+            raise ClientDisconnected("the client went away")
+        t = msg["type"]
+        if t == "http.response.body":
+            if not self.started:
+                raise RuntimeError("http.response.body sent before http.response.start")
+            if self.done:
+                raise RuntimeError("http.response.body sent after the response was complete")
+            body = msg.get("body", b"")
+            if type(body) is not bytes:
+                body = bytes(body)
+            hdr, self.hdr = self.hdr, None
+            if not msg.get("more_body", False):
+                self.finish(hdr, body, OK, None)
+                return
+            if not body and hdr is None:
+                return
+            rc = C.emit(self.job, hdr, body)
+            if rc == 1:
+                f = self.resume = self.srv.loop.create_future()
+                try:
+                    await f
+                finally:
+                    self.resume = None
+                if self.gone:
+                    raise ClientDisconnected("the client went away")
+            elif rc < 0:
+                self.gone = True
+                raise ClientDisconnected("the client went away")
+            return
+        if t == "http.response.start":
+            if self.started:
+                raise RuntimeError("http.response.start sent twice")
+            self.hdr = encode_head(msg["status"], msg.get("headers", ()))
+            self.started = True
+            return
+        raise ValueError("unexpected ASGI message %r in an http scope" % (t,))
+
+    def finish(self, hdr, body, code, err):
+        self.done = True
+        self.srv.reqs.pop(self.job, None)
+        C.finish(self.job, hdr, body, code, err.encode("utf-8", "replace") if err else None)
+        self.wake()  # a receive() still waiting (a disconnect listener) gets http.disconnect
+
+    async def run(self, app):
+        try:
+            await app(self.scope, self.receive, self.send)
+        except BaseException as e:
+            if self.done:
+                if not isinstance(e, (asyncio.CancelledError, ClientDisconnected)):
+                    _wisp.log(3, "ASGI app raised after its response was complete: " + traceback.format_exc())
+            elif self.gone:
+                self.finish(None, b"", CODE_GONE, None)
+            else:
+                self.finish(None, b"", ERR_LATE if self.started else ERR_EARLY,
+                            traceback.format_exc())
+            return  # SystemExit included: a request's failure, as in a WSGI app, never the loop's end
+        if not self.done:
+            if self.gone:
+                self.finish(None, b"", CODE_GONE, None)
+            elif self.started:
+                self.finish(None, b"", ERR_LATE, "ASGI app returned before its response body was complete "
+                                                  "(the last http.response.body must have more_body False)")
+            else:
+                self.finish(None, b"", ERR_EARLY, "ASGI app returned without sending a response")
+
+
+class Lifespan:
+    """The lifespan protocol of one app: its task, and where it stands."""
+
+    def __init__(self, loop, app):
+        self.loop = loop
+        self.app = app
+        self.inbox = asyncio.Queue()
+        self.reply = None  # the future startup or shutdown waits on
+        self.supported = True
+        self.task = None
+
+    async def receive(self):
+        return await self.inbox.get()
+
+    async def send(self, msg):
+        t = msg["type"]
+        if self.reply is not None and not self.reply.done():
+            if t in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
+                self.reply.set_result((True, None))
+                return
+            if t in ("lifespan.startup.failed", "lifespan.shutdown.failed"):
+                self.reply.set_result((False, msg.get("message", "")))
+                return
+        raise ValueError("unexpected ASGI lifespan message %r" % (t,))
+
+    async def main(self):
+        scope = {"type": "lifespan", "asgi": ASGI, "state": self.app.state}
+        try:
+            await self.app.app(scope, self.receive, self.send)
+            outcome = (None, "the app returned from the lifespan protocol")
+        except BaseException:
+            outcome = (None, traceback.format_exc())
+        if self.reply is not None and not self.reply.done():
+            self.reply.set_result(outcome)
+
+    async def phase(self, name):
+        self.reply = self.loop.create_future()
+        if self.task is None:
+            self.task = self.loop.create_task(self.main())
+        await self.inbox.put({"type": "lifespan." + name})
+        return await self.reply
+
+    async def startup(self, mode):
+        ok, msg = await self.phase("startup")
+        if ok:
+            return None
+        if ok is False:
+            return "lifespan startup failed: " + (msg or "(no message)")
+        # the app raised or returned: it does not speak lifespan
+        self.supported = False
+        if mode == "on":
+            return "lifespan startup: " + msg
+        _wisp.log(1, "the ASGI app does not support the lifespan protocol; going on without it "
+                     "(lifespan = \"off\" skips it): " + msg.strip().splitlines()[-1])
+        return None
+
+    async def shutdown(self):
+        if not self.supported or self.task is None or self.task.done():
+            return None
+        ok, msg = await self.phase("shutdown")
+        if ok:
+            return None
+        if ok is False:
+            return "lifespan shutdown failed: " + (msg or "(no message)")
+        return "lifespan shutdown: " + msg
+
+
+class Server:
+    """The loop's side of every request: the requests by job, and what
+    Go's messages do to them."""
+
+    def __init__(self, lp, loop):
+        self.lp = lp
+        self.loop = loop
+        self.reqs = {}
+        self.tasks = set()  # strong references: a task runs until its app returns
+
+    def spawn(self, coro):
+        t = self.loop.create_task(coro)
+        self.tasks.add(t)
+        t.add_done_callback(self.tasks.discard)
+        return t
+
+    def wake(self, efd):
+        try:
+            os.read(efd, 8)
+        except BlockingIOError:
+            pass
+        reqs = self.reqs
+        for kind, job, gen, app, more, data, body in C.drain(self.lp):
+            if kind == NEW:
+                try:
+                    a = _apps[app]
+                    r = Request(self, job, gen, make_scope(data, a.state), body, more != 0)
+                except Exception:
+                    # never lose the rest of the batch: this request gets a 500
+                    C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
+                    continue
+                reqs[job] = r
+                r.task = self.spawn(r.run(a.app))
+                continue
+            if kind in (PING, LIFESPAN, QUIT):
+                self.control(kind, job, app, more, data)
+                continue
+            r = reqs.get(job)
+            if r is None or r.gen != gen:
+                continue  # the request ended meanwhile
+            if kind == BODY:
+                r.more = more != 0
+                if body or (not r.more and not r.chunks):
+                    r.chunks.append(body)  # an empty last chunk tells the app the body ended
+                r.wake()
+            elif kind == RESUME:
+                r.wake()
+            elif kind == GONE:
+                r.gone = True
+                r.wake()
+            elif kind == CANCEL:
+                r.gone = True
+                r.wake()
+                r.task.cancel()
+
+    def control(self, kind, job, app, more, data):
+        if kind == PING:
+            C.finish(job, None, b"", OK, None)
+        elif kind == LIFESPAN:
+            self.spawn(self.lifespan(job, app, more, data.decode()))
+        elif kind == QUIT:
+            self.loop.stop()
+
+    async def lifespan(self, job, app_id, phase, mode):
+        a = _apps[app_id]
+        try:
+            if phase == 0:
+                if a.lifespan is None:
+                    a.lifespan = Lifespan(self.loop, a)
+                err = await a.lifespan.startup(mode)
+            else:
+                err = await a.lifespan.shutdown() if a.lifespan is not None else None
+        except BaseException:
+            err = "lifespan: " + traceback.format_exc()
+        C.finish(job, None, b"", OK if err is None else ERR_EARLY, err.encode("utf-8", "replace") if err else None)
+
+
+def new_loop(kind):
+    """An event loop of the kind asked for: auto (uvloop when it imports),
+    asyncio or uvloop. Returns the loop and its name."""
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError as e:
+            if kind == "uvloop":
+                raise RuntimeError("loop = \"uvloop\", but uvloop cannot be imported: %s" % e) from None
+        else:
+            return uvloop.new_event_loop(), "uvloop " + getattr(uvloop, "__version__", "")
+    return asyncio.new_event_loop(), "asyncio"
+
+
+def run(lp, efd, kind):
+    """Runs the process's event loop on this thread until a QUIT message."""
+    loop, name = new_loop(kind)
+    asyncio.set_event_loop(loop)
+    srv = Server(lp, loop)
+    loop.add_reader(efd, srv.wake, efd)
+    _wisp.log(1, "ASGI event loop: %s (Python %s)" % (name.strip(), sys.version.split()[0]))
+    try:
+        loop.run_forever()
+    finally:
+        C.stopped(lp)
+        loop.remove_reader(efd)
+        for t in list(srv.tasks):
+            t.cancel()
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

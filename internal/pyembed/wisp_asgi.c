@@ -1,0 +1,369 @@
+/* wisp_asgi.c: the C side of the ASGI event loop.
+ *
+ * One asyncio loop per process runs on a Python thread of its own (a locked
+ * goroutine calls wisp_loop_run, which never returns until the loop stops).
+ * Go reaches it through a queue of messages in C: wisp_loop_post appends one
+ * and writes the loop's eventfd only if the loop has drained everything and
+ * waits (armed), so a burst of messages costs one wake-up. The loop watches
+ * the eventfd with add_reader and takes every queued message at once
+ * (_wisp_asgi.drain). Responses go back through the pool's completion queue
+ * (wisp_emit_nowait, wisp_emit_done in wisp_pool.c), bounded in bytes as a
+ * WSGI response is; when the window is full, send() awaits a resume message
+ * that wisp_ev_free posts once Go has written half of it.
+ *
+ * The Python half is py/wisp_asgi.py, compiled into module _wisp_asgi_py.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wisp_py.h"
+#include "wisp_pyapi.h"
+
+typedef struct wisp_amsg {
+	struct wisp_amsg *next;
+	int kind, app, more;
+	wisp_job *job;
+	unsigned long long gen;
+	size_t dl, bl;
+	char buf[]; /* data, then body */
+} wisp_amsg;
+
+struct wisp_loop {
+	pthread_mutex_t mu;
+	wisp_amsg *head, *tail;
+	int armed;   /* the loop drained everything: the next post writes efd */
+	int stopped; /* the loop has ended: posts fail */
+	int efd;
+};
+
+wisp_loop *wisp_loop_new(int efd) {
+	wisp_loop *l = calloc(1, sizeof *l);
+	if (!l) return NULL;
+	pthread_mutex_init(&l->mu, NULL);
+	l->efd = efd;
+	l->armed = 1;
+	return l;
+}
+
+static void loop_notify(wisp_loop *l) {
+	uint64_t one = 1;
+	while (write(l->efd, &one, sizeof one) < 0 && errno == EINTR) {
+	}
+}
+
+static int post(wisp_loop *l, wisp_amsg *m) {
+	m->next = NULL;
+	pthread_mutex_lock(&l->mu);
+	if (l->stopped) {
+		pthread_mutex_unlock(&l->mu);
+		free(m);
+		return -1;
+	}
+	if (l->tail)
+		l->tail->next = m;
+	else
+		l->head = m;
+	l->tail = m;
+	int wake = l->armed;
+	l->armed = 0;
+	pthread_mutex_unlock(&l->mu);
+	if (wake) loop_notify(l);
+	return 0;
+}
+
+int wisp_loop_post(wisp_loop *l, int kind, wisp_job *j, int app, int more, const char *data, size_t dl,
+                   const char *body, size_t bl) {
+	wisp_amsg *m = malloc(sizeof *m + dl + bl);
+	if (!m) return -1;
+	m->kind = kind;
+	m->app = app;
+	m->more = more;
+	m->job = j;
+	m->gen = j ? j->gen : 0;
+	m->dl = dl;
+	m->bl = bl;
+	if (dl) memcpy(m->buf, data, dl);
+	if (bl) memcpy(m->buf + dl, body, bl);
+	if (kind == WISP_A_BODY && j) __atomic_add_fetch(&j->bodyq, (long long)bl, __ATOMIC_ACQ_REL);
+	return post(l, m);
+}
+
+int wisp_loop_submit(wisp_loop *l, wisp_pool *p, wisp_job *j, int kind, unsigned long long gen, int app, int more,
+                     const char *data, size_t dl, const char *body, size_t bl) {
+	wisp_job_reset(p, j);
+	j->loop = l;
+	j->gen = gen;
+	__atomic_store_n(&j->bodyq, (long long)bl, __ATOMIC_SEQ_CST);
+	return wisp_loop_post(l, kind, j, app, more, data, dl, body, bl);
+}
+
+void wisp_loop_resume(wisp_job *j) {
+	wisp_loop *l = j->loop;
+	if (l) wisp_loop_post(l, WISP_A_RESUME, j, 0, 0, NULL, 0, NULL, 0);
+}
+
+/* ---- the module _wisp_asgi: what the loop's Python calls ---- */
+
+static PyObject *ptr_obj(void *p) { return py.PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)p); }
+
+static void *obj_ptr(PyObject *o) {
+	unsigned long long v = py.PyLong_AsUnsignedLongLong(o);
+	if (v == (unsigned long long)-1 && py.PyErr_Occurred()) return NULL;
+	return (void *)(uintptr_t)v;
+}
+
+static PyObject *bytes_or_none(const char *p, size_t n, int none) {
+	if (none) {
+		INCREF(Py_None_);
+		return Py_None_;
+	}
+	return py.PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
+}
+
+/* drain(loop) -> [(kind, job, gen, app, more, data, body), ...]: every queued message. */
+static PyObject *mod_drain(PyObject *self, PyObject *arg) {
+	(void)self;
+	wisp_loop *l = obj_ptr(arg);
+	if (!l) return NULL;
+	pthread_mutex_lock(&l->mu);
+	wisp_amsg *m = l->head;
+	l->head = l->tail = NULL;
+	l->armed = 1;
+	pthread_mutex_unlock(&l->mu);
+	PyObject *out = py.PyList_New(0);
+	while (m) {
+		wisp_amsg *next = m->next;
+		PyObject *t = out ? py.PyTuple_New(7) : NULL;
+		if (t) {
+			py.PyTuple_SetItem(t, 0, py.PyLong_FromLong(m->kind));
+			py.PyTuple_SetItem(t, 1, ptr_obj(m->job));
+			py.PyTuple_SetItem(t, 2, py.PyLong_FromUnsignedLongLong(m->gen));
+			py.PyTuple_SetItem(t, 3, py.PyLong_FromLong(m->app));
+			py.PyTuple_SetItem(t, 4, py.PyLong_FromLong(m->more));
+			py.PyTuple_SetItem(t, 5, bytes_or_none(m->buf, m->dl, m->kind != WISP_A_NEW && m->kind != WISP_A_LIFESPAN));
+			py.PyTuple_SetItem(t, 6, bytes_or_none(m->buf + m->dl, m->bl, m->kind != WISP_A_NEW && m->kind != WISP_A_BODY));
+			py.PyList_Append(out, t);
+			DECREF(t);
+		}
+		free(m);
+		m = next;
+	}
+	return out;
+}
+
+/* view gets the bytes of b (None: empty). */
+static int view(PyObject *b, char **p, Py_ssize_t *n) {
+	if (b == Py_None_) {
+		*p = NULL;
+		*n = 0;
+		return 0;
+	}
+	if (!(FLAGS(b) & TPF_BYTES)) {
+		py.PyErr_Format(exc_TypeError, "expected bytes, not %R", b);
+		return -1;
+	}
+	return py.PyBytes_AsStringAndSize(b, p, n);
+}
+
+/* emit(job, hdr, body) -> 0 sent, 1 sent and the window is full (await a
+ * resume), -1 the client is gone. */
+static PyObject *mod_emit(PyObject *self, PyObject *args) {
+	(void)self;
+	if (py.PyTuple_Size(args) != 3) {
+		py.PyErr_SetString(exc_TypeError, "emit(job, hdr, body)");
+		return NULL;
+	}
+	wisp_job *j = obj_ptr(py.PyTuple_GetItem(args, 0));
+	char *h, *b;
+	Py_ssize_t hl, bl;
+	if (!j || view(py.PyTuple_GetItem(args, 1), &h, &hl) < 0 || view(py.PyTuple_GetItem(args, 2), &b, &bl) < 0)
+		return NULL;
+	return py.PyLong_FromLong(wisp_emit_nowait(j, h, (size_t)hl, b, (size_t)bl));
+}
+
+/* finish(job, hdr, body, code, err): the last hand-off; the job is Go's after it. */
+static PyObject *mod_finish(PyObject *self, PyObject *args) {
+	(void)self;
+	if (py.PyTuple_Size(args) != 5) {
+		py.PyErr_SetString(exc_TypeError, "finish(job, hdr, body, code, err)");
+		return NULL;
+	}
+	wisp_job *j = obj_ptr(py.PyTuple_GetItem(args, 0));
+	char *h, *b, *e;
+	Py_ssize_t hl, bl, el;
+	if (!j || view(py.PyTuple_GetItem(args, 1), &h, &hl) < 0 || view(py.PyTuple_GetItem(args, 2), &b, &bl) < 0 ||
+	    view(py.PyTuple_GetItem(args, 4), &e, &el) < 0)
+		return NULL;
+	long code = py.PyLong_AsLong(py.PyTuple_GetItem(args, 3));
+	if (code == -1 && py.PyErr_Occurred()) return NULL;
+	char *err = NULL;
+	if (el > 0 && (err = malloc((size_t)el + 1))) {
+		memcpy(err, e, (size_t)el);
+		err[el] = 0;
+	}
+	wisp_emit_done(j, h, (size_t)hl, b, (size_t)bl, (int)code, err, err ? (size_t)el : 0);
+	INCREF(Py_None_);
+	return Py_None_;
+}
+
+/* consumed(job, n): the app received n bytes of request body. */
+static PyObject *mod_consumed(PyObject *self, PyObject *args) {
+	(void)self;
+	if (py.PyTuple_Size(args) != 2) {
+		py.PyErr_SetString(exc_TypeError, "consumed(job, n)");
+		return NULL;
+	}
+	wisp_job *j = obj_ptr(py.PyTuple_GetItem(args, 0));
+	long long n = py.PyLong_AsLongLong(py.PyTuple_GetItem(args, 1));
+	if (!j || (n == -1 && py.PyErr_Occurred())) return NULL;
+	/* sequentially consistent with Go's store of bodywait and load of bodyq */
+	long long q = __atomic_sub_fetch(&j->bodyq, n, __ATOMIC_SEQ_CST);
+	if (q <= WISP_BODY_AHEAD / 2 && __atomic_exchange_n(&j->bodywait, 0, __ATOMIC_SEQ_CST)) wisp_emit_credit(j);
+	INCREF(Py_None_);
+	return Py_None_;
+}
+
+/* stopped(loop): the loop ends; later posts fail. */
+static PyObject *mod_stopped(PyObject *self, PyObject *arg) {
+	(void)self;
+	wisp_loop *l = obj_ptr(arg);
+	if (!l) return NULL;
+	pthread_mutex_lock(&l->mu);
+	l->stopped = 1;
+	wisp_amsg *m = l->head;
+	l->head = l->tail = NULL;
+	pthread_mutex_unlock(&l->mu);
+	while (m) {
+		wisp_amsg *next = m->next;
+		free(m);
+		m = next;
+	}
+	INCREF(Py_None_);
+	return Py_None_;
+}
+
+static PyMethodDef drain_def = {"drain", mod_drain, METH_O, "drain(loop): the queued messages"};
+static PyMethodDef emit_def = {"emit", mod_emit, METH_VARARGS, "emit(job, hdr, body): a response hand-off"};
+static PyMethodDef finish_def = {"finish", mod_finish, METH_VARARGS, "finish(job, hdr, body, code, err): the end"};
+static PyMethodDef consumed_def = {"consumed", mod_consumed, METH_VARARGS, "consumed(job, n): body received"};
+static PyMethodDef stopped_def = {"stopped", mod_stopped, METH_O, "stopped(loop): the loop ends"};
+
+/* asgi_module is _wisp_asgi_py (py/wisp_asgi.py), made on first use under the GIL. */
+static PyObject *asgi_module;
+
+static PyObject *load_module(const char *src) {
+	if (asgi_module) return asgi_module;
+	PyObject *modules = py.PyImport_GetModuleDict();
+	PyObject *c = py.PyModule_New("_wisp_asgi");
+	if (!c) return NULL;
+	PyMethodDef *defs[] = {&drain_def, &emit_def, &finish_def, &consumed_def, &stopped_def};
+	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+		PyObject *f = py.PyCFunction_NewEx(defs[i], NULL, NULL);
+		if (!f || py.PyObject_SetAttrString(c, defs[i]->ml_name, f) < 0) {
+			XDECREF(f);
+			DECREF(c);
+			return NULL;
+		}
+		DECREF(f);
+	}
+	if (py.PyDict_SetItemString(modules, "_wisp_asgi", c) < 0) {
+		DECREF(c);
+		return NULL;
+	}
+	DECREF(c);
+	PyObject *m = py.PyModule_New("_wisp_asgi_py");
+	if (!m) return NULL;
+	PyObject *d = py.PyModule_GetDict(m);
+	py.PyDict_SetItemString(d, "__builtins__", py.PyEval_GetBuiltins());
+	py.PyDict_SetItemString(modules, "_wisp_asgi_py", m);
+	PyObject *code = py.Py_CompileString(src, "wisp_asgi.py", Py_file_input);
+	PyObject *r = code ? py.PyEval_EvalCode(code, d, d) : NULL;
+	XDECREF(code);
+	if (!r) {
+		DECREF(m);
+		return NULL;
+	}
+	DECREF(r);
+	asgi_module = m;
+	return m;
+}
+
+/* error_text returns the pending exception as text (malloc'd), through the
+ * module's describe() when it loaded. */
+static char *error_text(void) {
+	PyObject *t = NULL, *v = NULL, *tb = NULL;
+	py.PyErr_Fetch(&t, &v, &tb);
+	if (!t) return strdup("unknown error");
+	py.PyErr_NormalizeException(&t, &v, &tb);
+	char *out = NULL;
+	PyObject *s = v ? py.PyObject_Str(v) : NULL;
+	PyObject *b = s ? py.PyUnicode_AsEncodedString(s, "utf-8", "replace") : NULL;
+	char *p;
+	Py_ssize_t n;
+	if (b && py.PyBytes_AsStringAndSize(b, &p, &n) == 0) {
+		out = malloc((size_t)n + 1);
+		if (out) {
+			memcpy(out, p, (size_t)n);
+			out[n] = 0;
+		}
+	}
+	if (!out) py.PyErr_Clear();
+	XDECREF(b);
+	XDECREF(s);
+	XDECREF(t);
+	XDECREF(v);
+	XDECREF(tb);
+	return out ? out : strdup("unprintable error");
+}
+
+/* call_module calls _wisp_asgi_py.name(args...) with the GIL held. */
+static PyObject *call_module(const char *src, const char *name, PyObject *a, PyObject *b, PyObject *c) {
+	PyObject *m = load_module(src);
+	PyObject *f = m ? py.PyObject_GetAttrString(m, name) : NULL;
+	PyObject *r = f ? py.PyObject_CallFunctionObjArgs(f, a, b, c, NULL) : NULL;
+	XDECREF(f);
+	return r;
+}
+
+int wisp_app_interface(int app, const char *want, const char *src, char **err) {
+	wisp_main_acquire();
+	int rc = -1;
+	PyObject *obj = wisp_app_object(app);
+	PyObject *id = py.PyLong_FromLong(app);
+	PyObject *w = py.PyUnicode_FromString(want);
+	PyObject *r = (obj && id && w) ? call_module(src, "register", id, obj, w) : NULL;
+	if (r) {
+		rc = py.PyObject_IsTrue(r);
+		DECREF(r);
+	}
+	if (rc < 0) *err = error_text();
+	XDECREF(id);
+	XDECREF(w);
+	wisp_main_release();
+	return rc;
+}
+
+char *wisp_loop_run(wisp_loop *l, const char *kind, const char *src) {
+	wisp_acquire();
+	char *err = NULL;
+	PyObject *lp = ptr_obj(l);
+	PyObject *fd = py.PyLong_FromLong(l->efd);
+	PyObject *k = py.PyUnicode_FromString(kind);
+	PyObject *r = (lp && fd && k) ? call_module(src, "run", lp, fd, k) : NULL;
+	if (!r) err = error_text();
+	XDECREF(r);
+	XDECREF(lp);
+	XDECREF(fd);
+	XDECREF(k);
+	pthread_mutex_lock(&l->mu);
+	l->stopped = 1;
+	pthread_mutex_unlock(&l->mu);
+	wisp_release();
+	return err;
+}

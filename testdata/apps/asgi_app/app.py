@@ -1,0 +1,114 @@
+"""A raw ASGI 3 app for wisp's ASGI tests (e2e/asgi_test.go), one route per case.
+
+Lifespan: startup and shutdown append a line ("startup PID" / "shutdown PID") to
+the file $ASGI_MARK names, and put "greeting" in the state; with
+$ASGI_FAIL_STARTUP set, startup fails with that message.
+"""
+import asyncio
+import hashlib
+import json
+import os
+
+released = asyncio.Event()  # /release lets /stream send its second chunk
+progress = {"sent": 0}  # bytes /flood has handed to send() so far
+
+
+def mark(line):
+    path = os.environ.get("ASGI_MARK")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+async def lifespan(scope, receive, send):
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            fail = os.environ.get("ASGI_FAIL_STARTUP")
+            if fail:
+                await send({"type": "lifespan.startup.failed", "message": fail})
+                return
+            scope["state"]["greeting"] = "hello from lifespan"
+            mark("startup %d" % os.getpid())
+            await send({"type": "lifespan.startup.complete"})
+        elif msg["type"] == "lifespan.shutdown":
+            mark("shutdown %d" % os.getpid())
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def respond(send, body, status=200, ctype=b"text/plain"):
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", ctype)]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    path = "/" + scope["path"].rsplit("/", 1)[-1]  # the last segment names the route, wherever it is mounted
+    if path == "/scope":
+        msg = await receive()
+        s = dict(scope)
+        s["raw_path"] = s["raw_path"].decode("latin-1")
+        s["query_string"] = s["query_string"].decode("latin-1")
+        s["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in s["headers"]]
+        s["pid"] = os.getpid()
+        s["first_message"] = {"type": msg["type"], "more_body": msg["more_body"], "body": msg["body"].decode()}
+        return await respond(send, json.dumps(s, default=str).encode(), ctype=b"application/json")
+    if path == "/body":
+        sizes, more, h = [], [], hashlib.sha256()
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return  # the client went away (or the body was refused)
+            sizes.append(len(msg["body"]))
+            more.append(msg["more_body"])
+            h.update(msg["body"])
+            if not msg["more_body"]:
+                break
+        out = {"sizes": sizes, "more": more, "total": sum(sizes), "sha256": h.hexdigest()}
+        return await respond(send, json.dumps(out).encode(), ctype=b"application/json")
+    if path == "/stream":
+        released.clear()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"first chunk\n", "more_body": True})
+        await asyncio.wait_for(released.wait(), 20)
+        await send({"type": "http.response.body", "body": b"second chunk\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    if path == "/release":
+        released.set()
+        return await respond(send, b"released")
+    if path == "/disconnect":
+        while (await receive())["type"] == "http.request":
+            pass  # the body, then a wait for the next message: http.disconnect
+        mark("disconnected")
+        return
+    if path == "/slow":
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            mark("cancelled")
+            raise
+        return await respond(send, b"too late")
+    if path == "/raise-late":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        await asyncio.sleep(0.3)  # the partial body is on the wire (else wisp may still answer a clean 500)
+        raise RuntimeError("boom after the response started")
+    if path == "/raise-early":
+        raise RuntimeError("boom before the response")
+    if path == "/flood":
+        n = int(scope["query_string"].decode() or "1024")
+        chunk = b"x" * 65536
+        progress["sent"] = 0
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream"),
+                                (b"content-length", str(n * len(chunk)).encode())]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": chunk, "more_body": i < n - 1})
+            progress["sent"] += len(chunk)
+        return
+    if path == "/progress":
+        return await respond(send, str(progress["sent"]).encode())
+    return await respond(send, b"Hello, ASGI!")
