@@ -73,7 +73,10 @@ func (s *Supervisor) updateStandby() {
 			name = bindingPool(l.sites)
 		}
 		p := s.pools[name]
-		if s.stopping || (p != nil && p.state == poolstate.PoolRunning) {
+		// a pool a reload removed keeps serving on its socket until it
+		// retires (routesSettle): the supervisor must not take its
+		// connections meanwhile and answer that it is stopped
+		if s.stopping || (p != nil && (p.state == poolstate.PoolRunning || p.retiring)) {
 			s.standbyOff(l)
 		} else {
 			s.standbyOn(l)
