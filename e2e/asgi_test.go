@@ -473,3 +473,15 @@ bindings = ["127.0.0.1:1"]
 		t.Errorf("loop = \"asyncio\" did not reach the worker:\n%s", w.Stderr())
 	}
 }
+
+// A WSGI app's process does not load the ASGI glue (wisp_asgi.py, and
+// asyncio with it: about 9 MB a process): detection looks at the app's
+// code flags first and loads it only for a coroutine callable.
+func TestWSGIDoesNotLoadASGIGlue(t *testing.T) {
+	t.Parallel()
+	w := start(t, app("wsgi_modules/app.py"))
+	resp, body := w.get(t, "/")
+	if resp.StatusCode != 200 || string(body) != "asgi-glue=0" {
+		t.Errorf("GET /: %d %q, want asgi-glue=0", resp.StatusCode, body)
+	}
+}

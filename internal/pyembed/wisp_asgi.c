@@ -331,10 +331,77 @@ static PyObject *call_module(const char *src, const char *name, PyObject *a, PyO
 	return r;
 }
 
+/* attr is o.name, or NULL (with no error set) when o has none. */
+static PyObject *attr(PyObject *o, const char *name) {
+	PyObject *a = o ? py.PyObject_GetAttrString(o, name) : NULL;
+	if (!a) py.PyErr_Clear();
+	return a;
+}
+
+/* coroutine_code reports whether f is a function whose code is a
+ * coroutine's (CO_COROUTINE), or is marked as one (asyncio's and inspect's
+ * markers); a bound method is looked at through __func__. */
+static int coroutine_code(PyObject *f) {
+	if (!f) return 0;
+	PyObject *fn = attr(f, "__func__");
+	PyObject *target = fn ? fn : f;
+	int yes = 0;
+	PyObject *code = attr(target, "__code__");
+	PyObject *flags = attr(code, "co_flags");
+	if (flags) {
+		long v = py.PyLong_AsLong(flags);
+		if (v == -1) py.PyErr_Clear();
+		yes = v != -1 && (v & 0x80); /* CO_COROUTINE */
+	}
+	for (const char *const *m = (const char *const[]){"_is_coroutine_marker", "_is_coroutine", NULL}; !yes && *m; m++) {
+		PyObject *a = attr(target, *m);
+		yes = a != NULL;
+		XDECREF(a);
+	}
+	XDECREF(flags);
+	XDECREF(code);
+	XDECREF(fn);
+	return yes;
+}
+
+/* maybe_asgi reports whether o may be an ASGI app: a coroutine function, or
+ * an object whose __call__ is one (through functools.partial), looked at
+ * without importing anything. Only then is wisp_asgi.py (which imports
+ * asyncio, some megabytes) loaded to decide: a WSGI app costs no memory
+ * for it. */
+static int maybe_asgi(PyObject *o) {
+	PyObject *f = o;
+	py.Py_IncRef(f);
+	for (int i = 0; i < 4; i++) { /* functools.partial, nested */
+		PyObject *inner = attr(f, "func");
+		PyObject *args = inner ? attr(f, "args") : NULL;
+		if (!inner || !args) {
+			XDECREF(inner);
+			XDECREF(args);
+			break;
+		}
+		DECREF(args);
+		DECREF(f);
+		f = inner;
+	}
+	int yes = coroutine_code(f);
+	if (!yes) {
+		PyObject *call = attr(f, "__call__");
+		yes = coroutine_code(call);
+		XDECREF(call);
+	}
+	DECREF(f);
+	return yes;
+}
+
 int wisp_app_interface(int app, const char *want, const char *src, char **err) {
 	wisp_main_acquire();
 	int rc = -1;
 	PyObject *obj = wisp_app_object(app);
+	if (obj && strcmp(want, "asgi") != 0 && !maybe_asgi(obj)) {
+		wisp_main_release(); /* WSGI: wisp_asgi.py need not be loaded */
+		return 0;
+	}
 	PyObject *id = py.PyLong_FromLong(app);
 	PyObject *w = py.PyUnicode_FromString(want);
 	PyObject *r = (obj && id && w) ? call_module(src, "register", id, obj, w) : NULL;
