@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -415,6 +413,10 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate), MaxStreams: o.maxStreams,
 		ForwardedHeaders: o.forwardedHeaders, Loop: o.loop,
 	}
+	// the requests a second stop signal cuts off: named through the hooks a
+	// pool's workers publish theirs on the board with
+	flights := &inFlight{}
+	cfg.AppBegin, cfg.AppEnd = flights.begin, flights.end
 	cfg.TrustedProxies, _ = server.ParseProxies(o.proxies) // checked
 	if o.chdir != "" {
 		if err := os.Chdir(o.chdir); err != nil {
@@ -530,9 +532,8 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 	}
 
 	errc := make(chan error, len(lns))
-	flights := &inFlight{reqs: map[uint64]flight{}}
 	for i, ln := range lns {
-		site := edge.Site{Name: "default", Handler: flights.wrap(srv)}
+		site := edge.Site{Name: "default", Handler: srv}
 		tls := certs != nil
 		if i < len(o.binds) {
 			switch scheme, _ := listen.Scheme(o.binds[i]); scheme {
@@ -758,13 +759,16 @@ func cutOff(sig os.Signal, flights *inFlight, log *slog.Logger) bool {
 // errNoUpgrade refuses a binary upgrade of an in-process server.
 var errNoUpgrade = errors.New("an in-process server (wisp run without --workers) cannot upgrade itself live: run it as a pool (--workers N, or wisp serve) to upgrade with SIGUSR2 or wisp upgrade, or restart it")
 
-// inFlight is the requests an in-process server is serving, to name those a
-// second stop signal cuts off.
+// inFlight is the requests an in-process server is running in its apps, to
+// name those a second stop signal cuts off.
 type inFlight struct {
-	mu   sync.Mutex
-	next uint64
-	reqs map[uint64]flight
+	slots [inFlightSlots]atomic.Pointer[flight]
+	hint  atomic.Uint32 // where begin looks first
 }
+
+// inFlightSlots bounds the requests an inFlight names at once (threads,
+// written-off threads and ASGI requests); past it a request runs unnamed.
+const inFlightSlots = 1024
 
 // flight is one request in an inFlight.
 type flight struct {
@@ -772,28 +776,35 @@ type flight struct {
 	start              time.Time
 }
 
-// wrap counts h's requests in f while they run.
-func (f *inFlight) wrap(h h1.Handler) h1.Handler {
-	return h1.HandlerFunc(func(w *h1.Response, r *h1.Request) {
-		f.mu.Lock()
-		f.next++
-		k := f.next
-		f.reqs[k] = flight{method: r.Method, target: r.Target, id: r.Header("X-Request-Id"), start: time.Now()}
-		f.mu.Unlock()
-		defer func() {
-			f.mu.Lock()
-			delete(f.reqs, k)
-			f.mu.Unlock()
-		}()
-		h.ServeH1(w, r)
-	})
+// begin names r as running in its app (server.Config.AppBegin), in a free
+// slot taken without a lock; -1 when every slot is taken.
+func (f *inFlight) begin(r *h1.Request) int {
+	fl := &flight{method: r.Method, target: r.Target, id: server.GivenRequestID(r), start: time.Now()}
+	h := int(f.hint.Add(1))
+	for n := range inFlightSlots {
+		k := (h + n) % inFlightSlots
+		if f.slots[k].CompareAndSwap(nil, fl) {
+			return k
+		}
+	}
+	return -1
+}
+
+// end withdraws a request of begin (server.Config.AppEnd).
+func (f *inFlight) end(k int) {
+	if k >= 0 {
+		f.slots[k].Store(nil)
+	}
 }
 
 // list returns the requests running, the oldest first.
 func (f *inFlight) list() []flight {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := slices.Collect(maps.Values(f.reqs))
+	var out []flight
+	for k := range f.slots {
+		if fl := f.slots[k].Load(); fl != nil {
+			out = append(out, *fl)
+		}
+	}
 	slices.SortFunc(out, func(a, b flight) int { return a.start.Compare(b.start) })
 	return out
 }
