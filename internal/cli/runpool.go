@@ -317,7 +317,7 @@ func runCheck(p *config.Pool, args ...string) (string, error) {
 	}
 	cmd := exec.Command(exe, append(full, args...)...)
 	// as the pool's user: an app only root can read must fail here too
-	cred, env, err := supervisor.PoolCredential(p.User, p.Group, checkEnv())
+	cred, env, err := supervisor.PoolCredential(p.User, p.Group, os.Environ())
 	if err != nil {
 		return "the pool's user: " + err.Error(), fmt.Errorf("the pool's user: %w", err)
 	}
@@ -329,19 +329,6 @@ func runCheck(p *config.Pool, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	return strings.TrimRight(out.String(), "\n"), err
-}
-
-// checkEnv is the environment of a check process: wisp's, without the
-// variables that would set its flags.
-func checkEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "WISP_") && !strings.HasPrefix(kv, logFormatEnv+"=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }

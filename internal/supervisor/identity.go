@@ -113,11 +113,12 @@ func envKey(kv string) string {
 // PoolCredential is who the workers of a pool with `user =` and `group =`
 // run as, for a process started on their behalf (the import check of
 // `wisp install` and `wisp check`, which must see only what the workers
-// will see): its credentials, and the environment that goes with the user
-// (over the base environment). Both nil when the pool names neither.
+// will see): its credentials (nil when the pool names neither) and a
+// worker's environment made from base (workerEnv: no WISP_* variable but
+// the log format, the user's variables over it).
 func PoolCredential(u, g string, base []string) (*syscall.Credential, []string, error) {
 	if u == "" && g == "" {
-		return nil, base, nil
+		return nil, workerEnv(base, nil, nil), nil
 	}
 	id, err := lookupIdentity(u, g)
 	if err != nil {
