@@ -141,9 +141,9 @@ func (s *Server) clientOf(r *h1.Request) client {
 		if fw := r.Header(hdrRemote); fw != "" {
 			c.remote = fw
 		}
-		switch r.Header(hdrClient) {
+		switch how := r.Header(hdrClient); how {
 		case "peer", "forwarded":
-			c.forwarded = r.Header(hdrClient) == "forwarded"
+			c.forwarded = how == "forwarded"
 			if sch := r.Header(hdrScheme); sch == "http" || sch == "https" {
 				c.scheme = sch
 			}

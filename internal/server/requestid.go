@@ -40,13 +40,9 @@ func GivenRequestID(r *h1.Request) string {
 	return ""
 }
 
+// requestID is r's id: the one it arrived with (GivenRequestID), else a new one.
 func requestID(r *h1.Request) trace.ID {
-	if r.Trusted { // forwarded from another pool: the id the accepting worker gave it
-		if id := r.Header(hdrRequestID); validRequestID(id) {
-			return trace.IDOf(id)
-		}
-	}
-	if id := r.Header("X-Request-Id"); id != "" && validRequestID(id) {
+	if id := GivenRequestID(r); id != "" {
 		return trace.IDOf(id)
 	}
 	return trace.NewID(ridBase + ridSeq.Add(1))

@@ -441,11 +441,12 @@ func (s *Server) SetMounts(ms []Mount) error {
 			return fmt.Errorf("mount %q: prefix given twice", m.Prefix)
 		}
 		seen[p] = true
-		if old := find(p); old != nil && old.src == m {
+		old := find(p)
+		if old != nil && old.src == m {
 			next = append(next, *old)
 			continue
 		}
-		if old := find(p); old != nil && old.proxy == nil {
+		if old != nil && old.proxy == nil {
 			return fmt.Errorf("mount %q: its app %s would change: that needs new workers", cmp.Or(p, "/"), old.src.Target)
 		}
 		mt, routed, err := s.routeMount(m, p)
