@@ -1058,10 +1058,10 @@ void wisp_run_job(wisp_job *j) {
 }
 
 /* wisp_beat: see wisp_py.h. The calling thread keeps its thread state
- * (wisp_acquire), so a beat costs a GIL hand-off and the count, nothing more. */
-long long wisp_beat(void) {
+ * (wisp_acquire), so a beat costs a GIL hand-off, and the count when asked. */
+long long wisp_beat(int count) {
 	wisp_acquire();
-	long long n = gc_count();
+	long long n = count ? gc_count() : -1;
 	wisp_release();
 	return n;
 }

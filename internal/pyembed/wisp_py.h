@@ -237,9 +237,10 @@ int wisp_crash_install(int fd, const char *prefix);
 
 int wisp_set_multithread(int app, int on);
 /* wisp_beat is the interpreter's heartbeat: it takes the GIL for the calling
- * thread, reads the garbage collector's count, and
- * drops the GIL. It returns when a thread holding the GIL lets it go. */
-long long wisp_beat(void);
+ * thread, reads the garbage collector's count when count is set (else
+ * returns -1), and drops the GIL. It returns when a thread holding the GIL
+ * lets it go. */
+long long wisp_beat(int count);
 int wisp_finalize(void);
 char *wisp_interrupt_begin(unsigned long ident);
 int wisp_interrupt_raise(unsigned long ident);
