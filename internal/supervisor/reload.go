@@ -125,10 +125,12 @@ func (s *Supervisor) reload(cfg *config.Config) error {
 	}
 	for _, n := range slices.Sorted(maps.Keys(rerouted)) {
 		p := s.pools[n]
+		oldCfg := p.cfg
 		p.cfg = cfg.Pools[n]
 		if err := s.reroute(p, rerouted[n]); err != nil {
 			s.log.Error("pool's routes cannot be changed live: recycling its workers", "pool", n, "err", err)
-			p.prev = &prevSettings{cfg: p.cfg, spec: p.spec, ident: p.ident}
+			// what a failed recycle puts back: the settings before this reload
+			p.prev = &prevSettings{cfg: oldCfg, spec: p.spec, ident: p.ident}
 			p.spec = rerouted[n]
 			changed = append(changed, n)
 			if p.state == poolstate.PoolRunning {
