@@ -231,7 +231,7 @@ func runInstall(f *installFlags, target, verb string, stdout, stderr io.Writer) 
 				r.PoolKeys["chdir"] = chdir
 			}
 			if len(pypath) > 0 {
-				r.PoolKeys["pythonpath"] = toAny(pypath)
+				r.PoolKeys["pythonpath"] = anyList(pypath)
 			}
 			if err = checkInstall(cur, f, r, stdout, stderr); err == nil {
 				ch, err = install.Install(r)
@@ -337,15 +337,6 @@ func probeVdir(cfg *config.Config, site, vdir string) (string, int, error) {
 		}
 	}
 	return "", 0, errNoTCPBinding
-}
-
-// toAny is a list of strings as a TOML document holds it.
-func toAny(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, v := range ss {
-		out[i] = v
-	}
-	return out
 }
 
 // errNoTCPBinding: a site reached only on unix sockets is not probed.

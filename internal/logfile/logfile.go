@@ -31,8 +31,6 @@ func open(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 }
 
-// Path is the path the file is opened at.
-func (l *File) Path() string { return l.path }
 
 // Write appends p to the file.
 func (l *File) Write(p []byte) (int, error) {
