@@ -29,6 +29,9 @@ NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT, WS = 1, 2, 3, 4, 5, 6, 7,
 OK, ERR_EARLY, ERR_LATE, CODE_GONE = 0, 1, 2, 3
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
+# the head's last field when trailers follow the body (not a token: no app
+# header can be it)
+TRAILERS_MARK = b"\x01trailers\0\0"
 DISCONNECT = {"type": "http.disconnect"}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -138,6 +141,7 @@ def make_scope(data, state):
         "client": (p[6].decode("latin-1"), int(p[7])) if p[7] else None,
         "server": (p[8].decode("latin-1"), int(p[9]) if p[9] else None) if p[8] else None,
         "state": state.copy(),
+        "extensions": {"http.response.pathsend": {}, "http.response.trailers": {}},
     }
 
 
@@ -146,7 +150,7 @@ class Request:
     where its response stands."""
 
     __slots__ = ("srv", "job", "gen", "scope", "chunks", "more", "waiter", "resume", "gone", "started", "hdr",
-                 "done", "task")
+                 "done", "task", "trailers")
 
     def __init__(self, srv, job, gen, scope, body, more):
         self.srv = srv
@@ -163,6 +167,7 @@ class Request:
         self.started = False
         self.hdr = None  # the encoded head, until it goes with the first body
         self.done = False  # the job is Go's again: never touch it
+        self.trailers = None  # http.response.trailers: the fields so far, once the body is complete
 
     def wake(self):
         for f in (self.waiter, self.resume):
@@ -194,13 +199,53 @@ class Request:
         if t == "http.response.start":
             self.start(msg)
             return
+        if t == "http.response.trailers":
+            self.add_trailers(msg)
+            return
+        if t == "http.response.pathsend":
+            self.pathsend(msg)
+            return
         raise ValueError("unexpected ASGI message %r in an http scope" % (t,))
 
     def start(self, msg):
         if self.started:
             raise RuntimeError("http.response.start sent twice")
         self.hdr = encode_head(msg["status"], msg.get("headers", ()))
+        if msg.get("trailers"):
+            # Go keeps the body chunked, whatever its length, for the trailers
+            self.hdr += TRAILERS_MARK
+            self.trailers = False
         self.started = True
+
+    def add_trailers(self, msg):
+        if self.trailers is None:
+            raise RuntimeError("http.response.trailers without trailers: True in http.response.start")
+        if self.trailers is False:
+            raise RuntimeError("http.response.trailers before the last http.response.body")
+        self.trailers.extend(_encode_fields(msg.get("headers", ())))
+        if not msg.get("more_trailers", False):
+            self.finish(b"\0" + b"\0".join(self.trailers) + b"\0" if self.trailers else b"\0", b"", OK, None)
+
+    def pathsend(self, msg):
+        """http.response.pathsend: the body is the file at msg["path"], sent by Go (sendfile)."""
+        if not self.started:
+            raise RuntimeError("http.response.pathsend sent before http.response.start")
+        if self.done or self.trailers is not None:
+            raise RuntimeError("http.response.pathsend after the body began, or with trailers")
+        path = msg["path"]
+        if not os.path.isabs(path):
+            raise ValueError("http.response.pathsend: the path %r is not absolute" % (path,))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            n = os.fstat(fd).st_size
+        except BaseException:
+            os.close(fd)
+            raise
+        hdr, self.hdr = self.hdr, None
+        if C.sendfile(self.job, hdr, fd, n) < 0:  # Go owns fd now, even on failure
+            self.gone = True
+            raise ClientDisconnected("the client went away")
+        self.finish(None, b"", OK, None)
 
     async def emit(self, hdr, body):
         """Hands Go one piece of the response; waits while its window is full."""
@@ -227,6 +272,12 @@ class Request:
             body = bytes(body)
         hdr, self.hdr = self.hdr, None
         if not msg.get("more_body", False):
+            if self.trailers is False:
+                # the body is complete; the trailers end the response
+                self.trailers = []
+                if hdr is not None or body:
+                    await self.emit(hdr, body)
+                return
             self.finish(hdr, body, OK, None)
             return
         if not body and hdr is None:
