@@ -25,6 +25,13 @@ import (
 	"wisp/internal/h1"
 )
 
+// XConnect is the GODEBUG setting under which Go's net/http serves extended
+// CONNECT (RFC 8441, WebSockets over HTTP/2): it reads it once, at process
+// init, so wisp's server processes are started with it (cli's re-exec, the
+// supervisor's workers). Without it no connection offers WebSockets; with
+// it, Config.WebSockets decides per connection.
+const XConnect = "http2xconnect=1"
+
 // Config holds the HTTP/2 limits. Zero values take the defaults noted.
 type Config struct {
 	// MaxConcurrentStreams is the streams a client may open at once on a
