@@ -2,7 +2,9 @@ package h2
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -23,6 +25,13 @@ import (
 // After the request it reads nothing until the stream ends: EOF once the
 // response is complete or the client reset the stream (so Request.Gone
 // works), a timeout at the read deadline.
+//
+// A WebSocket's extended CONNECT (RFC 8441) reads as the HTTP/1.1 upgrade
+// request it stands for (wsRequestHead). If h1 answers it with a 101 head,
+// the stream switches: the head goes out as a 200 HEADERS frame, and from
+// then on the stream is a raw byte pipe, each Write one flushed DATA frame
+// and Read the client's DATA (see readRaw, writeRaw). Any other answer is a
+// normal HTTP/2 response (a denial).
 type stream struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
@@ -50,10 +59,30 @@ type stream struct {
 	left       int64 // body bytes the Content-Length still allows; -1: not given
 	dechunk    chunkReader
 	chunkedOut bool
+
+	// WebSocket (extended CONNECT) only
+	ws       bool
+	switched bool       // the 101 head went out as a 200: raw bytes both ways
+	closed   bool       // Close was called
+	wmu      sync.Mutex // held by writeRaw
+	writing  bool       // writeRaw is in a write its deadline may cut
+	cutOff   bool       // the write deadline passed during a write: the stream was reset
+	rawErr   error
+	raw      []byte        // bytes of the client's last DATA not read yet
+	data     chan []byte   // from pump: DATA bytes, closed at the body's end (rawErr)
+	free     chan struct{} // to pump: raw is read, its buffer may be reused
+	quit     chan struct{} // to pump: the exchange ended
+	pumpDone chan struct{} // nil: no pump started
 }
 
-func newStream(w http.ResponseWriter, r *http.Request, nc net.Conn) *stream {
+// newStream returns the stream of r; ws: r is a WebSocket's extended
+// CONNECT, read as the upgrade request it stands for.
+func newStream(w http.ResponseWriter, r *http.Request, nc net.Conn, ws bool) *stream {
 	s := &stream{w: w, rc: http.NewResponseController(w), r: r, nc: nc, left: -1, wake: make(chan struct{}, 1)}
+	if ws {
+		s.ws, s.in = true, wsRequestHead(r)
+		return s // its DATA is read raw, not as a request body
+	}
 	s.in = requestHead(r)
 	switch {
 	case r.ContentLength > 0:
@@ -77,28 +106,7 @@ func dropped(k string) bool {
 
 // requestHead is the request as an HTTP/1.1 head.
 func requestHead(r *http.Request) []byte {
-	target := r.RequestURI
-	if target == "" {
-		target = "/"
-	}
-	b := make([]byte, 0, 512)
-	b = append(b, r.Method...)
-	b = append(b, ' ')
-	b = append(b, target...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, r.Host...)
-	b = append(b, "\r\n"...)
-	for k, vs := range r.Header {
-		if dropped(k) {
-			continue
-		}
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b := appendHead(make([]byte, 0, 512), r.Method, r, dropped)
 	switch {
 	case r.ContentLength > 0 || r.ContentLength == 0 && r.Header.Get("Content-Length") != "":
 		b = append(b, "Content-Length: "...)
@@ -110,12 +118,69 @@ func requestHead(r *http.Request) []byte {
 	return append(b, "\r\n"...)
 }
 
-// Read gives the request head, then its body, then waits for the stream's end.
+// appendHead appends the request line (with method) and the header lines
+// of r but those skip reports, to b.
+func appendHead(b []byte, method string, r *http.Request, skip func(string) bool) []byte {
+	target := r.RequestURI
+	if target == "" {
+		target = "/"
+	}
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\n"...)
+	for k, vs := range r.Header {
+		if skip(k) {
+			continue
+		}
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return b
+}
+
+// wsDropped reports the request headers (canonical names) the upgrade
+// request made of an extended CONNECT does not take from it: those of
+// dropped, :protocol, and those it is given anew.
+func wsDropped(k string) bool {
+	switch k {
+	case ":protocol", "Sec-Websocket-Key", "Sec-Websocket-Accept":
+		return true
+	}
+	return dropped(k)
+}
+
+// wsRequestHead is a WebSocket's extended CONNECT (RFC 8441 4) as the
+// HTTP/1.1 upgrade request it stands for (RFC 6455 4.1): a GET of its
+// :path with its headers, Upgrade and Connection, and a Sec-WebSocket-Key
+// of 16 random bytes, so that the HTTP/1.1 handshake check applies as is
+// (the 101's Sec-WebSocket-Accept, made of it, does not go out). It has no
+// body: what the client sends is the WebSocket's own bytes (readRaw).
+func wsRequestHead(r *http.Request) []byte {
+	b := appendHead(make([]byte, 0, 512), "GET", r, wsDropped)
+	var key [16]byte
+	rand.Read(key[:]) // never fails (crypto/rand)
+	b = append(b, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
+	b = base64.StdEncoding.AppendEncode(b, key[:])
+	return append(b, "\r\n\r\n"...)
+}
+
+// Read gives the request head, then its body, then waits for the stream's
+// end; a WebSocket's, after its head, the client's bytes (readRaw).
 func (s *stream) Read(p []byte) (int, error) {
 	if s.inOff < len(s.in) {
 		n := copy(p, s.in[s.inOff:])
 		s.inOff += n
 		return n, nil
+	}
+	if s.ws {
+		return s.readRaw(p)
 	}
 	if s.body != nil && !s.bodyEOF {
 		if n, err := s.readBody(p); n > 0 || err != nil {
@@ -205,8 +270,12 @@ func (s *stream) signal() {
 	}
 }
 
-// Write takes the response's bytes: the head, then the body.
+// Write takes the response's bytes: the head, then the body; once a
+// WebSocket's stream switched, raw bytes (writeRaw).
 func (s *stream) Write(p []byte) (int, error) {
+	if s.isSwitched() {
+		return s.writeRaw(p)
+	}
 	n := len(p)
 	if !s.head {
 		s.headBuf = append(s.headBuf, p...)
@@ -230,6 +299,14 @@ func (s *stream) Write(p []byte) (int, error) {
 			continue
 		}
 		p = rest
+	}
+	if s.isSwitched() {
+		if len(p) > 0 {
+			if _, err := s.writeRaw(p); err != nil {
+				return 0, err
+			}
+		}
+		return n, nil
 	}
 	s.setWriteDeadline()
 	if err := s.writeBody(p); err != nil {
@@ -267,6 +344,9 @@ func (s *stream) writeHead(head string) (interim bool, err error) {
 	if err != nil || code < 100 || code > 999 {
 		return false, errors.New("h2: malformed status line " + strconv.Quote(line))
 	}
+	if code == 101 && s.ws {
+		return false, s.switchHead(rest)
+	}
 	if code < 200 {
 		return true, nil // an interim response (100 Continue): net/http sends its own
 	}
@@ -303,6 +383,229 @@ func (s *stream) writeHead(head string) (interim bool, err error) {
 		s.markDone()
 	}
 	return false, nil
+}
+
+// switchHead sends the 101 head h1 wrote for a WebSocket's extended CONNECT
+// as its 200 (RFC 8441 5): its header fields but the connection-specific
+// ones (Upgrade, Connection) and Sec-WebSocket-Accept (there was no key),
+// flushed at once, since the client waits for it to begin. The stream is
+// switched from then on.
+func (s *stream) switchHead(lines string) error {
+	h := s.w.Header()
+	for lines != "" {
+		var l string
+		l, lines, _ = strings.Cut(lines, "\r\n")
+		name, value, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		name = http.CanonicalHeaderKey(strings.TrimSpace(name))
+		switch name {
+		case "Sec-Websocket-Accept", "Content-Length":
+			continue
+		}
+		if httphdr.ConnectionSpecific(name) {
+			continue
+		}
+		h[name] = append(h[name], strings.TrimSpace(value))
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // no sniffing
+	}
+	s.head = true
+	s.mu.Lock()
+	s.switched = true
+	s.mu.Unlock()
+	s.signal()
+	s.w.WriteHeader(http.StatusOK)
+	return s.rc.Flush()
+}
+
+// isSwitched reports whether a WebSocket's stream switched to raw bytes.
+func (s *stream) isSwitched() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.switched
+}
+
+// writeRaw sends p as DATA, flushed, within the write deadline: a write
+// that passes it resets the stream (net/http can cut a write blocked by
+// flow control no other way), and the stream takes no write after that.
+// Writes are serial (wmu), as a net.Conn's may come from several
+// goroutines.
+func (s *stream) writeRaw(p []byte) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	dl, closed, cut := s.wdl, s.closed, s.cutOff
+	if !closed {
+		s.writing = true
+	}
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return 0, net.ErrClosed
+	case cut:
+		return 0, os.ErrDeadlineExceeded
+	case !dl.IsZero() && !time.Now().Before(dl):
+		return 0, os.ErrDeadlineExceeded
+	}
+	var t *time.Timer
+	if !dl.IsZero() {
+		t = time.AfterFunc(time.Until(dl), func() { s.cut(true) })
+	}
+	n, err := 0, s.r.Context().Err()
+	if err != nil {
+		err = errors.New("h2: the stream was reset")
+	} else if n, err = s.w.Write(p); err == nil {
+		err = s.rc.Flush()
+	}
+	if t != nil {
+		t.Stop()
+	}
+	s.mu.Lock()
+	s.writing = false
+	if s.cutOff {
+		err = os.ErrDeadlineExceeded
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// cut resets the stream if a write is under way (a write deadline passed,
+// or the exchange ended with a write of another goroutine's still blocked).
+func (s *stream) cut(deadline bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing {
+		s.cutOff = s.cutOff || deadline
+		s.rc.SetWriteDeadline(aLongTimeAgo) // a passed deadline resets the stream now
+	}
+}
+
+// aLongTimeAgo is a deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// readRaw reads the client's DATA on a WebSocket's stream, through pump:
+// net/http's own read deadline would fail the request body for good when
+// it passes, and a WebSocket's reader lives on after a timeout (h1 cuts its
+// watch for the client's departure short with a deadline in the past). It
+// returns io.EOF at the client's END_STREAM, an error once it reset the
+// stream, and, before the switch, io.EOF once h1's answer (a denial) is
+// complete.
+func (s *stream) readRaw(p []byte) (int, error) {
+	for {
+		if len(s.raw) > 0 {
+			n := copy(p, s.raw)
+			s.raw = s.raw[n:]
+			if len(s.raw) == 0 {
+				s.free <- struct{}{}
+			}
+			return n, nil
+		}
+		s.mu.Lock()
+		dl, closed, done, switched, rerr := s.rdl, s.closed, s.done, s.switched, s.rawErr
+		s.mu.Unlock()
+		switch {
+		case closed:
+			return 0, net.ErrClosed
+		case rerr != nil:
+			return 0, rerr
+		case done && !switched:
+			return 0, io.EOF
+		case !dl.IsZero() && !time.Now().Before(dl):
+			return 0, os.ErrDeadlineExceeded
+		}
+		if s.pumpDone == nil {
+			s.mu.Lock()
+			if !s.closed { // else end ran: no pump after it
+				s.data, s.free = make(chan []byte), make(chan struct{}, 1)
+				s.quit, s.pumpDone = make(chan struct{}), make(chan struct{})
+				go s.pump()
+			}
+			s.mu.Unlock()
+			continue
+		}
+		var t *time.Timer
+		var timer <-chan time.Time
+		if !dl.IsZero() {
+			t = time.NewTimer(time.Until(dl))
+			timer = t.C
+		}
+		select {
+		case b, ok := <-s.data:
+			if ok {
+				s.raw = b
+			}
+		case <-s.wake:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// pumpBuf is the size of pump's buffer, which an idle WebSocket holds.
+const pumpBuf = 4 << 10
+
+// pump reads the request body of a WebSocket's stream and hands it to
+// readRaw, a buffer at a time, until the body ends or fails (rawErr) or
+// the exchange ends (end, its owner).
+func (s *stream) pump() {
+	defer close(s.pumpDone)
+	buf := make([]byte, pumpBuf)
+	for {
+		n, err := s.r.Body.Read(buf)
+		if n > 0 {
+			select {
+			case s.data <- buf[:n]:
+			case <-s.quit:
+				return
+			}
+			select {
+			case <-s.free:
+			case <-s.quit:
+				return
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				err = errors.Join(errors.New("h2: the stream was reset"), err)
+			}
+			s.mu.Lock()
+			s.rawErr = err
+			s.mu.Unlock()
+			close(s.data)
+			return
+		}
+	}
+}
+
+// end closes a WebSocket's stream once the exchange is over, before
+// serveStream returns (net/http's ResponseWriter and Body are not to be
+// used after that): pump ends, and a write still under way on another
+// goroutine is cut and waited for.
+func (s *stream) end() {
+	if !s.ws {
+		return
+	}
+	s.mu.Lock()
+	s.closed = true
+	pumping := s.pumpDone != nil
+	s.mu.Unlock()
+	s.signal()
+	s.cut(false)
+	s.wmu.Lock()
+	s.wmu.Unlock()
+	if pumping {
+		close(s.quit)
+		s.r.Body.Close() // ends a Read that waits for DATA
+		<-s.pumpDone
+	}
 }
 
 // writeBody sends body bytes of the response, de-chunked.
@@ -346,12 +649,24 @@ func (s *stream) isDone() bool {
 
 // complete reports whether the response is complete once the exchange has
 // ended: a response framed by the connection's end (no length, not
-// chunked) is then.
+// chunked) is then, and so is a switched WebSocket's (its end is the
+// WebSocket's, whose close handshake says whether it was whole).
 func (s *stream) complete() bool {
-	return s.isDone() || s.head && !s.chunkedOut && s.left < 0
+	return s.isDone() || s.isSwitched() || s.head && !s.chunkedOut && s.left < 0
 }
 
-func (s *stream) Close() error { return nil }
+// Close ends a WebSocket's stream for h1: reads and writes fail from then
+// on (a blocked Read at once), and END_STREAM goes out as the exchange
+// returns, which h1.Server.ServeStream does right after closing it.
+func (s *stream) Close() error {
+	if s.ws {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.signal()
+	}
+	return nil
+}
 
 func (s *stream) LocalAddr() net.Addr  { return s.nc.LocalAddr() }
 func (s *stream) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
