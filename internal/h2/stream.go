@@ -273,7 +273,7 @@ func (s *stream) signal() {
 // Write takes the response's bytes: the head, then the body; once a
 // WebSocket's stream switched, raw bytes (writeRaw).
 func (s *stream) Write(p []byte) (int, error) {
-	if s.isSwitched() {
+	if s.ws && s.isSwitched() {
 		return s.writeRaw(p)
 	}
 	n := len(p)
@@ -300,7 +300,7 @@ func (s *stream) Write(p []byte) (int, error) {
 		}
 		p = rest
 	}
-	if s.isSwitched() {
+	if s.ws && s.isSwitched() {
 		if len(p) > 0 {
 			if _, err := s.writeRaw(p); err != nil {
 				return 0, err
@@ -652,7 +652,7 @@ func (s *stream) isDone() bool {
 // chunked) is then, and so is a switched WebSocket's (its end is the
 // WebSocket's, whose close handshake says whether it was whole).
 func (s *stream) complete() bool {
-	return s.isDone() || s.isSwitched() || s.head && !s.chunkedOut && s.left < 0
+	return s.isDone() || s.ws && s.isSwitched() || s.head && !s.chunkedOut && s.left < 0
 }
 
 // Close ends a WebSocket's stream for h1: reads and writes fail from then
