@@ -482,12 +482,9 @@ func (s *stream) cut(deadline bool) {
 	defer s.mu.Unlock()
 	if s.writing {
 		s.cutOff = s.cutOff || deadline
-		s.rc.SetWriteDeadline(aLongTimeAgo) // a passed deadline resets the stream now
+		s.rc.SetWriteDeadline(time.Unix(1, 0)) // a passed deadline resets the stream now
 	}
 }
-
-// aLongTimeAgo is a deadline that has passed.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // readRaw reads the client's DATA on a WebSocket's stream, through pump:
 // net/http's own read deadline would fail the request body for good when
