@@ -678,3 +678,39 @@ func TestWebSocketStreamServerEnds(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// withoutConnectProtocol never panics, and what it returns is b with only
+// ENABLE_CONNECT_PROTOCOL entries of a first SETTINGS frame taken out.
+func FuzzWithoutConnectProtocol(f *testing.F) {
+	var in bytes.Buffer
+	fr := http2.NewFramer(&in, nil)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1}, http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 20})
+	fr.WritePing(false, [8]byte{1})
+	f.Add(in.Bytes())
+	f.Add([]byte{0, 0, 6, 4, 1, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1})
+	f.Add([]byte{0, 0, 7, 4, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, ok := withoutConnectProtocol(b)
+		if !ok {
+			if len(b) >= 9 && len(b) >= 9+(int(b[0])<<16|int(b[1])<<8|int(b[2])) {
+				t.Fatalf("%x: whole, but not ok", b)
+			}
+			return
+		}
+		n := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+		m := int(out[0])<<16 | int(out[1])<<8 | int(out[2])
+		if !bytes.Equal(out[9+m:], b[9+n:]) || !bytes.Equal(out[3:9], b[3:9]) || m > n || (n-m)%6 != 0 {
+			t.Fatalf("%x -> %x", b, out)
+		}
+		if m == n && !bytes.Equal(out, b) {
+			t.Fatalf("%x -> %x: changed, nothing taken out", b, out)
+		}
+		if b[3] == 4 && b[4]&1 == 0 && n%6 == 0 {
+			for e := out[9 : 9+m]; len(e) >= 6; e = e[6:] {
+				if e[0] == 0 && e[1] == 8 {
+					t.Fatalf("%x -> %x: the setting is still there", b, out)
+				}
+			}
+		}
+	})
+}
