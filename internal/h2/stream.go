@@ -653,14 +653,17 @@ func (s *stream) complete() bool {
 }
 
 // Close ends a WebSocket's stream for h1: reads and writes fail from then
-// on (a blocked Read at once), and END_STREAM goes out as the exchange
-// returns, which h1.Server.ServeStream does right after closing it.
+// on, and END_STREAM goes out as the exchange returns, which
+// h1.Server.ServeStream does right after closing it. As a net.Conn's Close,
+// it unblocks a Read at once, and a Write under way by resetting the
+// stream (the client is not taking its bytes, or the write is cut short).
 func (s *stream) Close() error {
 	if s.ws {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
 		s.signal()
+		s.cut(false)
 	}
 	return nil
 }

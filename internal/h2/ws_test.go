@@ -714,3 +714,54 @@ func FuzzWithoutConnectProtocol(f *testing.F) {
 		}
 	})
 }
+
+// Close unblocks a write the client does not take (as a net.Conn's does):
+// it fails at once, and the stream is reset rather than ended as whole.
+func TestWebSocketStreamCloseCutsWrite(t *testing.T) {
+	e := newH1Echo()
+	e.after = func(nc net.Conn, br *bufio.Reader) error {
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := nc.Write(make([]byte, 1<<20)) // past the client's window
+			wrote <- err
+		}()
+		time.Sleep(200 * time.Millisecond)
+		select {
+		case err := <-wrote:
+			return fmt.Errorf("the write did not block: %v", err)
+		default:
+		}
+		start := time.Now()
+		nc.Close()
+		select {
+		case err := <-wrote:
+			if err == nil {
+				return errors.New("the cut write did not fail")
+			}
+		case <-time.After(5 * time.Second):
+			return errors.New("the write was not unblocked by Close")
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			return fmt.Errorf("the write was unblocked %v after Close", d)
+		}
+		return nil
+	}
+	addr, _ := startH2(t, true, nil, e.serve)
+	c := dialH2(t, addr)
+	c.connect(1, "websocket", "/", "sec-websocket-version", "13")
+	if status, _, _ := c.response(1); status != "200" {
+		t.Fatalf("status %s", status)
+	}
+	if err := waitEnd(t, e); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f := c.next(1)
+		if _, ok := f.(*http2.RSTStreamFrame); ok {
+			break
+		}
+		if f.Header().Flags.Has(http2.FlagDataEndStream) {
+			t.Fatal("the cut stream ended as if whole")
+		}
+	}
+}
