@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -366,4 +367,40 @@ func TestWebSocketHugeMessage(t *testing.T) {
 		t.Errorf("after the floods: %q %v", p, err)
 	}
 	c.Close()
+}
+
+// wisp install of a FastAPI app into a running site, live: under loops of
+// requests to the site's WSGI root and then to the FastAPI vdir itself
+// (across a second install, which recycles its pool), no request fails.
+func TestInstallFastAPILive(t *testing.T) {
+	t.Parallel()
+	s := serve(t, liveInstallConfig)
+	s.readyWorkers(t, "root", 2)
+	load := startFreshLoad(t, s.url(0, "/info"), 2, nil)
+	install := func() {
+		t.Helper()
+		code, out, errOut := runWisp(t, 60*time.Second, s.Dir, "install", app("asgi_fastapi/app.py")+":app", "--site", "S", "--vdir", "/api",
+			"--pool", "api", "--python", python, "-c", s.Config)
+		if code != 0 || !strings.Contains(out, "answers 200") {
+			t.Fatalf("install: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	install()
+	resp, body := s.get(t, "/api/")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"hello":"fastapi"`) {
+		t.Fatalf("GET /api/: %d %s", resp.StatusCode, trunc(body))
+	}
+	api := startFreshLoad(t, s.url(0, "/api/"), 2, func(resp *http.Response, body []byte) (bool, string) {
+		return resp.StatusCode == 200 && strings.Contains(string(body), "fastapi"), resp.Status
+	})
+	time.Sleep(300 * time.Millisecond)
+	install() // again: pool api recycles under the loop
+	time.Sleep(500 * time.Millisecond)
+	api.stop()
+	load.stop()
+	for name, l := range map[string]*loader{"/info": load, "/api/": api} {
+		if total, ok := l.counts(); total < 10 || ok != total {
+			t.Errorf("the loop on %s: %s", name, l.summary())
+		}
+	}
 }

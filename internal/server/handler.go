@@ -69,6 +69,12 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		plain(w, 404, "404 Not Found: no application is mounted at this path")
 		return nil
 	}
+	if !m.asgi && (m.proxy == nil || m.static) && overH2(r) && isWebSocket(r) {
+		// an extended CONNECT (RFC 8441) that a WSGI app or a folder would
+		// answer 200, which the client would take for an open WebSocket
+		plain(w, 501, "501 Not Implemented: no WebSocket application is mounted at this path")
+		return m
+	}
 	if m.proxy != nil {
 		if b, ok := m.proxy.(bridge); ok && b.forward {
 			b.serve(w, r, rid) // the pool that runs it traces it under the same id

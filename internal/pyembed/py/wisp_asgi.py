@@ -44,12 +44,31 @@ class ClientDisconnected(OSError):
 
 
 class _App:
-    __slots__ = ("app", "state", "lifespan")
+    __slots__ = ("app", "state", "lifespan", "route_path")
 
     def __init__(self, app):
         self.app = app
         self.state = {}
         self.lifespan = None
+        self.route_path = routes_within_root_path(app)
+
+
+def routes_within_root_path(app):
+    """Whether app routes on scope["path"] taken as the path below
+    root_path, as servers gave it before the ASGI spec said that path holds
+    root_path: Starlette before 0.35 (so FastAPI on Debian 12, Starlette
+    0.26) does, and would answer 404 at a vdir other than /. Quart, Django
+    and later Starlette take the full path, which wisp gives by default."""
+    for cls in type(app).__mro__:
+        if cls.__module__.split(".", 1)[0] not in ("starlette", "fastapi"):
+            continue
+        try:
+            import starlette
+            v = tuple(int(x) for x in starlette.__version__.split(".")[:2])
+        except (ImportError, AttributeError, ValueError):
+            return False
+        return v < (0, 35)
+    return False
 
 
 _apps = {}
@@ -117,7 +136,7 @@ def encode_head(status, headers):
     return b"\0".join(out)
 
 
-def make_scope(data, state):
+def make_scope(data, state, route_path=False):
     """The HTTP scope from Go's flat form: fields ended by NUL (http_version,
     method, scheme, raw_path, query_string, root_path, client host and port,
     server host and port), then header names and values."""
@@ -127,6 +146,9 @@ def make_scope(data, state):
     if "%" in path:
         path = unquote(path)
     h = p[10:-1]
+    root_path = p[5].decode("utf-8", "replace")
+    if route_path and root_path and path.startswith(root_path):
+        path = path[len(root_path):] or "/"
     return {
         "type": "http",
         "asgi": ASGI,
@@ -136,7 +158,7 @@ def make_scope(data, state):
         "path": path,
         "raw_path": raw_path,
         "query_string": p[4],
-        "root_path": p[5].decode("utf-8", "replace"),
+        "root_path": root_path,
         "headers": list(zip(h[0::2], h[1::2])),
         "client": (p[6].decode("latin-1"), int(p[7])) if p[7] else None,
         "server": (p[8].decode("latin-1"), int(p[9]) if p[9] else None) if p[8] else None,
@@ -323,9 +345,9 @@ CONNECTING, OPEN, CLOSING, DENYING = 0, 1, 2, 3
 WS_EXTENSIONS = {"websocket.http.response": {}}
 
 
-def websocket_scope(data, state):
+def websocket_scope(data, state, route_path=False):
     """The WebSocket scope from Go's flat form (make_scope's)."""
-    scope = make_scope(data, state)
+    scope = make_scope(data, state, route_path)
     del scope["method"]
     scope["type"] = "websocket"
     scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
@@ -553,7 +575,7 @@ class Server:
             if kind == NEW:
                 try:
                     a = _apps[app]
-                    r = Request(self, job, gen, make_scope(data, a.state), body, more != 0)
+                    r = Request(self, job, gen, make_scope(data, a.state, a.route_path), body, more != 0)
                 except Exception:
                     # never lose the rest of the batch: this request gets a 500
                     C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
@@ -564,7 +586,7 @@ class Server:
             if kind == WS:
                 try:
                     a = _apps[app]
-                    r = WebSocket(self, job, gen, websocket_scope(data, a.state))
+                    r = WebSocket(self, job, gen, websocket_scope(data, a.state, a.route_path))
                 except Exception:
                     C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
                     continue
