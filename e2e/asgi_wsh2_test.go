@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -181,5 +182,26 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	w2 := start(t, "--h2c", app("environ/app.py"))
 	if c2 := dialH2WS(t, w2.Addr); c2.settings[http2.SettingEnableConnectProtocol] != 0 {
 		t.Errorf("a WSGI-only server offers ENABLE_CONNECT_PROTOCOL: %v", c2.settings)
+	}
+}
+
+// An ASGI app's trailers reach an HTTP/2 client as the stream's trailing
+// HEADERS.
+func TestASGITrailersHTTP2(t *testing.T) {
+	w := start(t, "--h2c", asgiApp())
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	c := &http.Client{Transport: &http.Transport{Protocols: &protos}, Timeout: 10 * time.Second}
+	resp, err := c.Get(w.URL + "/trailers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "part one, part two" {
+		t.Fatalf("%s %q", resp.Proto, body)
+	}
+	if resp.Trailer.Get("X-Checksum") != "abc123" || resp.Trailer.Get("X-Count") != "2" {
+		t.Errorf("trailers over HTTP/2: %v", resp.Trailer)
 	}
 }

@@ -363,6 +363,11 @@ func (s *stream) writeBody(p []byte) error {
 		return nil
 	}
 	if s.chunkedOut {
+		if s.dechunk.trailer == nil {
+			// an ASGI app's trailers (h1 writes them after the last chunk)
+			// go out as the stream's trailing HEADERS
+			s.dechunk.trailer = func(name, value string) { s.w.Header().Add(http.TrailerPrefix+name, value) }
+		}
 		return s.dechunk.feed(p, func(data []byte) error {
 			_, err := s.w.Write(data)
 			return err
@@ -460,6 +465,8 @@ type chunkReader struct {
 	state int   // what the next bytes are
 	left  int64 // data bytes left in the current chunk
 	line  []byte
+	// trailer, if set, gets each trailer field after the last chunk
+	trailer func(name, value string)
 }
 
 const (
@@ -492,6 +499,8 @@ func (c *chunkReader) feed(p []byte, out func([]byte) error, end func()) error {
 				if line == "" {
 					c.state = chunkDone
 					end()
+				} else if name, value, ok := strings.Cut(line, ":"); ok && c.trailer != nil {
+					c.trailer(strings.TrimSpace(name), strings.TrimSpace(value))
 				}
 			default:
 				size, _, _ := strings.Cut(line, ";")
