@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -52,4 +53,65 @@ func (c *Conn) abort(code int, reason string) error {
 	c.sendClose(code, reason)
 	c.shutdown(false)
 	return e
+}
+
+// StartKeepAlive does what KeepAlive does with timers instead of a
+// goroutine, so that an idle connection holds no stack for it: it pings
+// the peer every interval and fails the connection with 1011 if no pong
+// comes back within timeout. stop ends it (call it when the connection
+// ends).
+func (c *Conn) StartKeepAlive(interval, timeout time.Duration) (stop func()) {
+	k := &keeper{c: c, interval: interval, timeout: timeout}
+	k.mu.Lock()
+	k.t = time.AfterFunc(interval, k.fire)
+	k.mu.Unlock()
+	return k.stop
+}
+
+// keeper is StartKeepAlive's state: whether its timer waits to ping or for
+// the pong.
+type keeper struct {
+	c                 *Conn
+	interval, timeout time.Duration
+	mu                sync.Mutex
+	t                 *time.Timer
+	waiting           bool // a ping went out: the timer is the pong's deadline
+	stopped           bool
+}
+
+func (k *keeper) fire() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped {
+		return
+	}
+	if k.waiting {
+		select {
+		case <-k.c.pong:
+			k.waiting = false
+			k.t.Reset(k.interval - min(k.timeout, k.interval))
+			return
+		default:
+		}
+		k.stopped = true
+		go k.c.abort(CloseInternalError, "keepalive ping timeout") // writes: never under mu
+		return
+	}
+	select { // a stale pong, answering nothing now
+	case <-k.c.pong:
+	default:
+	}
+	if k.c.Ping(nil) != nil {
+		k.stopped = true // the connection is ending; its reader reports why
+		return
+	}
+	k.waiting = true
+	k.t.Reset(k.timeout)
+}
+
+func (k *keeper) stop() {
+	k.mu.Lock()
+	k.stopped = true
+	k.t.Stop()
+	k.mu.Unlock()
 }

@@ -53,21 +53,30 @@ class _App:
         self.route_path = routes_within_root_path(app)
 
 
+# frameworks that route on scope["path"] as the path below root_path, up to
+# the version that reads root_path: (top-level module of the app's class, the
+# package whose version counts, the first version that takes the full path)
+_ROUTE_BELOW_ROOT = {"starlette": ("starlette", (0, 35)), "fastapi": ("starlette", (0, 35)),
+                     "channels": ("channels", (4, 1))}
+
+
 def routes_within_root_path(app):
     """Whether app routes on scope["path"] taken as the path below
     root_path, as servers gave it before the ASGI spec said that path holds
-    root_path: Starlette before 0.35 (so FastAPI on Debian 12, Starlette
-    0.26) does, and would answer 404 at a vdir other than /. Quart, Django
-    and later Starlette take the full path, which wisp gives by default."""
+    root_path, and so would answer 404 at a vdir other than /: Starlette
+    before 0.35 (so FastAPI on Debian 12, Starlette 0.26) and Channels before
+    4.1 (Debian 12's 4.0) do. Quart, Django and later Starlette and Channels
+    take the full path, which wisp gives by default."""
     for cls in type(app).__mro__:
-        if cls.__module__.split(".", 1)[0] not in ("starlette", "fastapi"):
+        known = _ROUTE_BELOW_ROOT.get(cls.__module__.split(".", 1)[0])
+        if known is None:
             continue
         try:
-            import starlette
-            v = tuple(int(x) for x in starlette.__version__.split(".")[:2])
+            pkg = __import__(known[0])
+            v = tuple(int(x) for x in pkg.__version__.split(".")[:2])
         except (ImportError, AttributeError, ValueError):
             return False
-        return v < (0, 35)
+        return v < known[1]
     return False
 
 
