@@ -66,12 +66,13 @@ type realWS struct {
 	br   *bufio.Reader
 }
 
+// The frame opcodes realWS speaks (RFC 6455 section 5.2).
 const (
-	wsText  = 0x1
-	wsBin   = 0x2
-	wsClose = 0x8
-	wsPing  = 0x9
-	wsPong  = 0xA
+	realWSText  = 0x1
+	realWSBin   = 0x2
+	realWSClose = 0x8
+	realWSPing  = 0x9
+	realWSPong  = 0xA
 )
 
 // dialRealWS opens a WebSocket to ws://ADDR/PATH with the extra request
@@ -153,7 +154,7 @@ func (c *realWS) writeFrame(op byte, payload []byte) error {
 
 func (c *realWS) sendText(t testing.TB, s string) {
 	t.Helper()
-	if err := c.writeFrame(wsText, []byte(s)); err != nil {
+	if err := c.writeFrame(realWSText, []byte(s)); err != nil {
 		t.Fatalf("websocket send %q: %v", s, err)
 	}
 }
@@ -194,8 +195,8 @@ func (c *realWS) readFrame() (bool, byte, []byte, error) {
 	return fin, op, p, err
 }
 
-// read returns the next message (wsText or wsBin) or close frame (wsClose,
-// its payload), answering pings on the way, within d.
+// read returns the next message (realWSText or realWSBin) or close frame
+// (realWSClose, its payload), answering pings on the way, within d.
 func (c *realWS) read(d time.Duration) (byte, []byte, error) {
 	c.conn.SetReadDeadline(time.Now().Add(d))
 	defer c.conn.SetReadDeadline(time.Time{})
@@ -207,15 +208,15 @@ func (c *realWS) read(d time.Duration) (byte, []byte, error) {
 			return 0, nil, err
 		}
 		switch {
-		case op == wsPing:
-			if err := c.writeFrame(wsPong, p); err != nil {
+		case op == realWSPing:
+			if err := c.writeFrame(realWSPong, p); err != nil {
 				return 0, nil, err
 			}
 			continue
-		case op == wsPong:
+		case op == realWSPong:
 			continue
-		case op == wsClose:
-			return wsClose, p, nil
+		case op == realWSClose:
+			return realWSClose, p, nil
 		case op == 0 && msgOp == 0:
 			return 0, nil, errors.New("a continuation frame with no message begun")
 		case op != 0 && msgOp != 0:
@@ -235,7 +236,7 @@ func (c *realWS) read(d time.Duration) (byte, []byte, error) {
 func (c *realWS) readText(t testing.TB) string {
 	t.Helper()
 	op, p, err := c.read(10 * time.Second)
-	if err != nil || op != wsText {
+	if err != nil || op != realWSText {
 		t.Fatalf("websocket: read opcode %d %q (%v), want a text message", op, p, err)
 	}
 	return string(p)
@@ -246,14 +247,14 @@ func (c *realWS) readText(t testing.TB) string {
 func (c *realWS) readClose(t testing.TB) (int, string) {
 	t.Helper()
 	op, p, err := c.read(10 * time.Second)
-	if err != nil || op != wsClose {
+	if err != nil || op != realWSClose {
 		t.Fatalf("websocket: read opcode %d %q (%v), want a close frame", op, p, err)
 	}
 	if len(p) < 2 {
-		c.writeFrame(wsClose, nil)
+		c.writeFrame(realWSClose, nil)
 		return 1005, ""
 	}
-	c.writeFrame(wsClose, p[:2])
+	c.writeFrame(realWSClose, p[:2])
 	return int(binary.BigEndian.Uint16(p)), string(p[2:])
 }
 
@@ -262,11 +263,11 @@ func (c *realWS) readClose(t testing.TB) (int, string) {
 // TCP connection.
 func (c *realWS) closeAndWait(t testing.TB, code int) {
 	t.Helper()
-	if err := c.writeFrame(wsClose, binary.BigEndian.AppendUint16(nil, uint16(code))); err != nil {
+	if err := c.writeFrame(realWSClose, binary.BigEndian.AppendUint16(nil, uint16(code))); err != nil {
 		t.Fatalf("websocket: send close: %v", err)
 	}
 	op, p, err := c.read(10 * time.Second)
-	if err != nil || op != wsClose {
+	if err != nil || op != realWSClose {
 		t.Fatalf("websocket: after our close: opcode %d %q (%v), want the server's close frame", op, p, err)
 	}
 	if len(p) >= 2 && int(binary.BigEndian.Uint16(p)) != code {
@@ -288,7 +289,7 @@ func (c *realWS) requireEOF(t testing.TB) {
 	}
 }
 
-func postJSON(t testing.TB, w *wisp, path, body string) (*http.Response, []byte) {
+func realPostJSON(t testing.TB, w *wisp, path, body string) (*http.Response, []byte) {
 	t.Helper()
 	req := mustRequest(t, "POST", w.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -337,7 +338,7 @@ func TestRealFastAPI(t *testing.T) {
 		t.Errorf("GET /: %+v, want the pid the startup handler stored", root)
 	}
 
-	resp, body := postJSON(t, w, "/items", `{"name": "pen", "price": 1.5, "quantity": 4, "tags": ["office"]}`)
+	resp, body := realPostJSON(t, w, "/items", `{"name": "pen", "price": 1.5, "quantity": 4, "tags": ["office"]}`)
 	var item struct {
 		ID    int
 		Name  string
@@ -348,11 +349,11 @@ func TestRealFastAPI(t *testing.T) {
 		item.Total != 6 || fmt.Sprint(item.Tags) != "[office]" || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("POST /items: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
-	resp, body = postJSON(t, w, "/items", `{"name": "pen", "price": "cheap"}`)
+	resp, body = realPostJSON(t, w, "/items", `{"name": "pen", "price": "cheap"}`)
 	requireFastAPIError(t, "POST /items with a bad price", resp, body, "[body price]")
-	resp, body = postJSON(t, w, "/items", `{"name": "pen", "price": -1}`)
+	resp, body = realPostJSON(t, w, "/items", `{"name": "pen", "price": -1}`)
 	requireFastAPIError(t, "POST /items with a negative price", resp, body, "[body price]")
-	resp, body = postJSON(t, w, "/items", `{"name": "pen"`)
+	resp, body = realPostJSON(t, w, "/items", `{"name": "pen"`)
 	if resp.StatusCode != 422 {
 		t.Errorf("POST /items with broken JSON: %d %s, want 422", resp.StatusCode, body)
 	}
@@ -569,7 +570,7 @@ func TestRealQuart(t *testing.T) {
 	if greet.Greeting != "hello from before_serving" || greet.Name != "wisp" {
 		t.Errorf("GET /greet/wisp: %+v, want before_serving's greeting", greet)
 	}
-	resp, body = postJSON(t, w, "/sum", `{"numbers": [1, 2, 3.5]}`)
+	resp, body = realPostJSON(t, w, "/sum", `{"numbers": [1, 2, 3.5]}`)
 	var sum struct {
 		Sum   float64
 		Count int
@@ -577,7 +578,7 @@ func TestRealQuart(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &sum) != nil || sum.Sum != 6.5 || sum.Count != 3 {
 		t.Errorf("POST /sum: %d %s", resp.StatusCode, body)
 	}
-	if resp, body = postJSON(t, w, "/sum", `{"numbers": 4}`); resp.StatusCode != 400 || !strings.Contains(string(body), "error") {
+	if resp, body = realPostJSON(t, w, "/sum", `{"numbers": 4}`); resp.StatusCode != 400 || !strings.Contains(string(body), "error") {
 		t.Errorf("POST /sum with no list: %d %s, want 400", resp.StatusCode, body)
 	}
 	if resp, _ = w.get(t, "/nowhere"); resp.StatusCode != 404 {
@@ -594,14 +595,14 @@ func TestRealQuart(t *testing.T) {
 	c.closeAndWait(t, 1000)
 }
 
-// chatMessage is what the chat consumer broadcasts.
-type chatMessage struct {
+// realChatMessage is what the chat consumer broadcasts.
+type realChatMessage struct {
 	Message, Sender string
 }
 
-func readChat(t testing.TB, c *realWS, who string) chatMessage {
+func readRealChat(t testing.TB, c *realWS, who string) realChatMessage {
 	t.Helper()
-	var m chatMessage
+	var m realChatMessage
 	if s := c.readText(t); json.Unmarshal([]byte(s), &m) != nil {
 		t.Fatalf("%s: %q is not a chat message", who, s)
 	}
@@ -639,7 +640,7 @@ func TestRealChannels(t *testing.T) {
 		name string
 		ws   *realWS
 	}{{"a", a}, {"b", b}} {
-		if m := readChat(t, c.ws, c.name); m != (chatMessage{"hi from a", "a"}) {
+		if m := readRealChat(t, c.ws, c.name); m != (realChatMessage{"hi from a", "a"}) {
 			t.Errorf("%s got %+v, want a's message", c.name, m)
 		}
 	}
@@ -648,19 +649,19 @@ func TestRealChannels(t *testing.T) {
 		name string
 		ws   *realWS
 	}{{"a", a}, {"b", b}} {
-		if m := readChat(t, c.ws, c.name); m != (chatMessage{"héllo from b", "b"}) {
+		if m := readRealChat(t, c.ws, c.name); m != (realChatMessage{"héllo from b", "b"}) {
 			t.Errorf("%s got %+v, want b's message", c.name, m)
 		}
 	}
 	// the other room saw neither: its first message is its own
 	other.sendText(t, `{"message": "kitchen only", "sender": "k"}`)
-	if m := readChat(t, other, "kitchen"); m != (chatMessage{"kitchen only", "k"}) {
+	if m := readRealChat(t, other, "kitchen"); m != (realChatMessage{"kitchen only", "k"}) {
 		t.Errorf("the other room got %+v, want only its own message", m)
 	}
 	// a leaves; b stays in the room
 	a.closeAndWait(t, 1000)
 	b.sendText(t, `{"message": "alone", "sender": "b"}`)
-	if m := readChat(t, b, "b"); m != (chatMessage{"alone", "b"}) {
+	if m := readRealChat(t, b, "b"); m != (realChatMessage{"alone", "b"}) {
 		t.Errorf("b after a left: %+v", m)
 	}
 
@@ -782,7 +783,7 @@ bindings = ["127.0.0.1:@PORT0@"]
 			t.Errorf("pid %d: want a live worker process, not the supervisor %d", pid, s.Pid())
 		}
 	}
-	resp, body := postJSON(t, s.wisp, "/items", `{"name": "pen", "price": "cheap"}`)
+	resp, body := realPostJSON(t, s.wisp, "/items", `{"name": "pen", "price": "cheap"}`)
 	requireFastAPIError(t, "POST /items in the pool", resp, body, "[body price]")
 	var env envReply
 	s.getJSON(t, "/legacy/x", &env)
