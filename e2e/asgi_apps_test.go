@@ -611,8 +611,8 @@ func readRealChat(t testing.TB, c *realWS, who string) realChatMessage {
 	return m
 }
 
-// TestRealChannels: Django's ASGI handler serves the chat's pages through
-// Channels' ProtocolTypeRouter, and the chat consumer broadcasts a
+// TestRealChannels: Django's ASGI handler serves the chat's pages, an
+// async view and an upload through Channels' ProtocolTypeRouter, and the chat consumer broadcasts a
 // message to every socket of its room (the in-memory channel layer's
 // group), not to other rooms. A socket without an allowed Origin is
 // denied (403) by AllowedHostsOriginValidator.
@@ -630,6 +630,33 @@ func TestRealChannels(t *testing.T) {
 	}
 	if resp, _ = w.get(t, "/nowhere/"); resp.StatusCode != 404 {
 		t.Errorf("GET /nowhere/: %d, want Django's 404", resp.StatusCode)
+	}
+	var ping struct {
+		Pong        bool
+		LoopRunning bool `json:"loop_running"`
+	}
+	w.getJSON(t, "/chat/ping/", &ping)
+	if !ping.Pong || !ping.LoopRunning {
+		t.Errorf("GET /chat/ping/ (an async view): %+v", ping)
+	}
+	// a body that Django's ASGI handler reads from http.request messages
+	payload := make([]byte, 300<<10)
+	rand.Read(payload)
+	req := mustRequest(t, "POST", w.URL+"/chat/upload/", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, body = w.do(t, req)
+	var up struct {
+		Size        int
+		SHA256      string
+		ContentType string `json:"content_type"`
+	}
+	sum := sha256.Sum256(payload)
+	if resp.StatusCode != 200 || json.Unmarshal(body, &up) != nil || up.Size != len(payload) ||
+		up.SHA256 != hex.EncodeToString(sum[:]) || up.ContentType != "application/octet-stream" {
+		t.Errorf("POST /chat/upload/ (300 KiB): %d %s", resp.StatusCode, trunc(body))
+	}
+	if resp, _ = w.get(t, "/chat/upload/"); resp.StatusCode != 405 {
+		t.Errorf("GET /chat/upload/: %d, want 405", resp.StatusCode)
 	}
 
 	origin := map[string]string{"Origin": w.URL}
