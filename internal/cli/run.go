@@ -411,7 +411,7 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
 		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
 		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate), MaxStreams: o.maxStreams,
-		ForwardedHeaders: o.forwardedHeaders, Loop: o.loop,
+		ForwardedHeaders: o.forwardedHeaders, Loop: o.loop, WebSocketCompression: true,
 	}
 	// the requests a second stop signal cuts off: named through the hooks a
 	// pool's workers publish theirs on the board with

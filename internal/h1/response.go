@@ -35,6 +35,7 @@ type Response struct {
 	waited  time.Duration // and the time they took
 	vec     net.Buffers   // WriteVec's gather list, reused
 	direct  bool          // another writer may be writing the body (Direct)
+	taken   bool          // the handler took the connection over (Switch, Hijack)
 }
 
 // ErrBodyOverrun is returned by Write when the body would pass the declared
@@ -150,7 +151,9 @@ func (w *Response) head() {
 	if w.c.s.shutting.Load() {
 		w.close = true
 	}
-	if w.close {
+	if st == 101 {
+		// the handler's own Connection: Upgrade says what follows
+	} else if w.close {
 		b = append(b, "Connection: close\r\n"...)
 	} else if w.req.Minor == 0 {
 		b = append(b, "Connection: keep-alive\r\n"...)
@@ -437,7 +440,7 @@ func (w *Response) Flush() error {
 // finish completes the response after the handler returned and reports
 // whether the connection may carry another request.
 func (w *Response) finish() bool {
-	if w.aborted {
+	if w.aborted || w.taken {
 		return false
 	}
 	if !w.wrote {
@@ -538,4 +541,56 @@ var reasons = map[int]string{
 	429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
 	501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 	505: "HTTP Version Not Supported",
+}
+
+// ErrCannotSwitch is returned by Switch and Hijack when the connection
+// cannot be handed over: the response has begun, or the request is still
+// sending a body.
+var ErrCannotSwitch = errors.New("h1: the connection cannot be taken over now")
+
+// Switch sends the head of the 101 Switching Protocols response the handler
+// set (SetStatus(101, ""), its Upgrade and Connection headers added) and
+// hands the connection over, as Hijack does: from then on the handler reads
+// and writes nc itself, starting with buffered, the bytes the client sent
+// after its request.
+func (w *Response) Switch() (nc net.Conn, buffered []byte, err error) {
+	if w.wrote || w.status != 101 || w.taken || !w.c.body.done {
+		return nil, nil, ErrCannotSwitch
+	}
+	w.c.stopWatch()
+	w.head()
+	if err := w.Flush(); err != nil {
+		return nil, nil, err
+	}
+	return w.Hijack()
+}
+
+// Hijack hands the connection over without writing anything (a proxy writes
+// the upstream's response itself): the handler owns nc until it returns,
+// and the connection is closed then, whatever the handler did with it. The
+// deadlines are cleared; buffered holds the bytes the client sent after its
+// request. Only a request without a body (or whose body was read whole)
+// can be taken over.
+func (w *Response) Hijack() (nc net.Conn, buffered []byte, err error) {
+	c := w.c
+	if w.taken || !c.body.done || (w.wrote && w.status != 101) || len(w.buf) > 0 {
+		return nil, nil, ErrCannotSwitch
+	}
+	c.stopWatch()
+	w.taken, w.wrote = true, true
+	c.nc.SetDeadline(time.Time{})
+	buffered = append([]byte(nil), c.buf[c.r:c.w]...)
+	c.r = c.w
+	return c.nc, buffered, nil
+}
+
+// Taken reports whether the handler took the connection over (Switch, Hijack).
+func (w *Response) Taken() bool { return w.taken }
+
+// AddTaken counts n bytes the handler wrote on a connection it took over
+// (Switch, Hijack) as the response's, for Written and the access log.
+func (w *Response) AddTaken(n int64) {
+	if w.taken {
+		w.n += n
+	}
 }

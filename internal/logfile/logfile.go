@@ -31,7 +31,6 @@ func open(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 }
 
-
 // Write appends p to the file.
 func (l *File) Write(p []byte) (int, error) {
 	l.mu.Lock()

@@ -276,3 +276,43 @@ func (l *Loop) Cancel(j *Job) {
 	C.wisp_job_abort(j.c)
 	C.wisp_loop_post(l.c, C.WISP_A_CANCEL, j.c, 0, 0, nil, 0, nil, 0)
 }
+
+// SubmitWebSocket hands the loop a WebSocket handshake for app (scope is
+// its flat scope, as Submit's): the app gets websocket.connect, and its
+// answer (accept, close, or a denial response) arrives on j's Events.
+func (l *Loop) SubmitWebSocket(j *Job, app int, scope []byte) bool {
+	var sp *C.char
+	if len(scope) > 0 {
+		sp = (*C.char)(unsafe.Pointer(&scope[0]))
+	}
+	gen := j.seq.Add(1)
+	return C.wisp_loop_submit(l.c, j.pool.c, j.c, C.WISP_A_WS, C.ulonglong(gen), C.int(app), 0,
+		sp, C.size_t(len(scope)), nil, 0) == 0
+}
+
+// Message hands a WebSocket app a message the client sent (copied), text or
+// binary; it counts against the same window as a request body (WaitBody).
+func (l *Loop) Message(j *Job, text bool, p []byte) {
+	var bp *C.char
+	if len(p) > 0 {
+		bp = (*C.char)(unsafe.Pointer(&p[0]))
+	}
+	kind := C.int(2)
+	if text {
+		kind = 1
+	}
+	C.wisp_loop_post(l.c, C.WISP_A_BODY, j.c, 0, kind, nil, 0, bp, C.size_t(len(p)))
+}
+
+// Closed tells a WebSocket app its connection ended, with the close code
+// and reason (1006 and "" when it ended without a close frame): receive()
+// gives websocket.disconnect, and send() raises.
+func (l *Loop) Closed(j *Job, code int, reason string) {
+	var rp *C.char
+	if reason != "" {
+		rp = C.CString(reason)
+		defer C.free(unsafe.Pointer(rp))
+	}
+	C.wisp_job_abort(j.c)
+	C.wisp_loop_post(l.c, C.WISP_A_GONE, j.c, C.int(code), 0, rp, C.size_t(len(reason)), nil, 0)
+}

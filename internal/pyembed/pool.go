@@ -275,8 +275,7 @@ func (p *Pool) drain() {
 			}
 			ev := Event{e: e, Done: e.done != 0}
 			if e.hdr != nil {
-				j.hdr = append(j.hdr[:0], cbytes(e.hdr, e.hdrlen)...)
-				ev.Hdr = j.hdr
+				ev.Hdr = cbytes(e.hdr, e.hdrlen)
 			}
 			ev.Data = cbytes(e.data, e.len)
 			if e.fd >= 0 {
@@ -308,9 +307,9 @@ func (p *Pool) Stop() {
 
 // Event is one hand-off of a response from a Python thread: the status and
 // headers (with the first), body bytes, then FileN bytes of File (sendfile),
-// or the end of the response (Done) with its Code and Traceback. Data views C
-// memory, valid until Release, which also closes File. Hdr stays valid until
-// the Job is Put.
+// or the end of the response (Done) with its Code and Traceback. Hdr and
+// Data view C memory, valid until Release, which also closes File (KeepHdr
+// keeps a copy of Hdr).
 type Event struct {
 	Hdr       []byte // "status\x00name\x00value\x00...", latin-1, validated
 	Data      []byte
@@ -386,6 +385,13 @@ func (p *Pool) Put(j *Job) {
 	p.fmu.Lock()
 	p.free = append(p.free, j)
 	p.fmu.Unlock()
+}
+
+// KeepHdr copies an event's Hdr into j's own buffer, valid until the next
+// KeepHdr or until j is Put.
+func (j *Job) KeepHdr(h []byte) []byte {
+	j.hdr = append(j.hdr[:0], h...)
+	return j.hdr
 }
 
 // Events is where the response arrives.

@@ -146,8 +146,9 @@ static PyObject *mod_drain(PyObject *self, PyObject *arg) {
 			py.PyTuple_SetItem(t, 2, py.PyLong_FromUnsignedLongLong(m->gen));
 			py.PyTuple_SetItem(t, 3, py.PyLong_FromLong(m->app));
 			py.PyTuple_SetItem(t, 4, py.PyLong_FromLong(m->more));
-			py.PyTuple_SetItem(t, 5, bytes_or_none(m->buf, m->dl, m->kind != WISP_A_NEW && m->kind != WISP_A_LIFESPAN));
-			py.PyTuple_SetItem(t, 6, bytes_or_none(m->buf + m->dl, m->bl, m->kind != WISP_A_NEW && m->kind != WISP_A_BODY));
+			int k = m->kind;
+			py.PyTuple_SetItem(t, 5, bytes_or_none(m->buf, m->dl, k != WISP_A_NEW && k != WISP_A_LIFESPAN && k != WISP_A_WS && k != WISP_A_GONE));
+			py.PyTuple_SetItem(t, 6, bytes_or_none(m->buf + m->dl, m->bl, k != WISP_A_NEW && k != WISP_A_BODY));
 			py.PyList_Append(out, t);
 			DECREF(t);
 		}

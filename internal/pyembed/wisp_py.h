@@ -182,13 +182,14 @@ unsigned long wisp_job_ident(wisp_job *j);
 typedef struct wisp_loop wisp_loop;
 enum {
 	WISP_A_NEW = 1,      /* a request: data is its scope, body its first body bytes */
-	WISP_A_BODY = 2,     /* more request body */
-	WISP_A_GONE = 3,     /* the client went away: http.disconnect */
+	WISP_A_BODY = 2,     /* more request body; of a WebSocket: a message, more = 1 text, 2 binary */
+	WISP_A_GONE = 3,     /* the client went away: http.disconnect; of a WebSocket: app = the close code, data its reason */
 	WISP_A_CANCEL = 4,   /* the request timed out: cancel its task */
 	WISP_A_RESUME = 5,   /* room in the response window again (from wisp_ev_free) */
 	WISP_A_LIFESPAN = 6, /* more = 0 startup, 1 shutdown; data is the mode; done event carries the outcome */
 	WISP_A_PING = 7,     /* answered with a done event: the loop runs */
 	WISP_A_QUIT = 8,     /* stop the loop */
+	WISP_A_WS = 9,       /* a WebSocket handshake: data is its scope (as NEW's) */
 };
 /* WISP_BODY_AHEAD is how much request body Go may post before the app has
  * received it: beyond, Go reads no more from the client until the app has

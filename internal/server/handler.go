@@ -78,7 +78,11 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		return m
 	}
 	if m.asgi {
-		s.serveASGI(w, r, m, rid)
+		if isWebSocket(r) {
+			s.serveWebSocket(w, r, m, rid)
+		} else {
+			s.serveASGI(w, r, m, rid)
+		}
 		return m
 	}
 	x := &exchange{}
@@ -198,6 +202,11 @@ type responder struct {
 	body       *asgiBody
 	failStatus int
 	failMsg    string
+
+	// ASGI WebSocket handshake: respond returns at the app's accept (an
+	// event whose Hdr starts with 'A'), leaving it in accept.
+	ws     bool
+	accept pyembed.Event
 }
 
 // directAfter is how much body a response must have sent through Go before
@@ -438,6 +447,10 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 		var ev pyembed.Event
 		select {
 		case ev = <-events:
+			if p.ws && len(ev.Hdr) > 0 && ev.Hdr[0] == 'A' && !j.aborted {
+				p.accept = ev
+				return true
+			}
 			j.take(&ev)
 		case <-watch.C:
 			watched = true

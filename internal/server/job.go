@@ -39,7 +39,7 @@ func (j *job) goneNow() {
 // take records what an event of the job tells: its headers, its outcome.
 func (j *job) take(ev *pyembed.Event) {
 	if ev.Hdr != nil {
-		j.hdr = ev.Hdr
+		j.hdr = j.KeepHdr(ev.Hdr)
 	}
 	if ev.Done {
 		j.code, j.tb = ev.Code, ev.Traceback

@@ -29,6 +29,7 @@ import (
 	"wisp/internal/pyembed"
 	"wisp/internal/static"
 	"wisp/internal/trace"
+	"wisp/internal/websocket"
 )
 
 // Config holds the server's settings. Zero durations and sizes take the
@@ -107,6 +108,17 @@ type Config struct {
 	// Loop is the ASGI event loop: "auto" (or "": uvloop when it imports),
 	// "asyncio" or "uvloop".
 	Loop string
+	// WebSocketCompression offers permessage-deflate (RFC 7692) to the
+	// WebSocket clients that ask for it.
+	WebSocketCompression bool
+	// WebSocketMaxMessage is the largest WebSocket message taken from a
+	// client, in bytes; a larger one closes the connection with 1009. 0:
+	// DefaultWebSocketMaxMessage.
+	WebSocketMaxMessage int64
+	// WebSocketPingInterval pings a WebSocket client that often, and
+	// WebSocketPingTimeout closes it (1011) when the pong does not come in
+	// time. 0: the defaults; negative: no pings.
+	WebSocketPingInterval, WebSocketPingTimeout time.Duration
 }
 
 // Defaults are the settings used where Config leaves zero.
@@ -143,6 +155,18 @@ func (c *Config) fill() error {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = d.MaxBody
+	}
+	if c.WebSocketMaxMessage <= 0 {
+		c.WebSocketMaxMessage = DefaultWebSocketMaxMessage
+	}
+	if c.WebSocketPingInterval == 0 {
+		c.WebSocketPingInterval = DefaultWebSocketPingInterval
+	}
+	if c.WebSocketPingTimeout <= 0 {
+		c.WebSocketPingTimeout = DefaultWebSocketPingTimeout
+	}
+	if c.WebSocketPingInterval < 0 {
+		c.WebSocketPingInterval = 0
 	}
 	if c.MemBody <= 0 {
 		c.MemBody = d.MemBody
@@ -284,6 +308,11 @@ type Server struct {
 	// apps whose lifespan startup ran, for their shutdown.
 	loop      *pyembed.Loop
 	lifespans []int
+
+	// ws closes the open WebSockets when the server stops; flates lends
+	// their compressors.
+	ws     wsGoing
+	flates *websocket.FlatePool
 }
 
 // New loads every mount's app into ip and starts the Python threads.
@@ -300,7 +329,8 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	if len(mounts) == 0 {
 		return nil, errors.New("nothing to serve: give an app target or --mount")
 	}
-	s := &Server{cfg: cfg, ip: ip, log: cfg.Log, proxies: cfg.TrustedProxies}
+	s := &Server{cfg: cfg, ip: ip, log: cfg.Log, proxies: cfg.TrustedProxies, flates: &websocket.FlatePool{}}
+	s.ws.going = make(chan struct{})
 	var err error
 	seen := map[string]bool{}
 	hints := map[string]bool{}
@@ -554,6 +584,15 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.ShutdownAfter(ct
 func (s *Server) ShutdownAfter(ctx context.Context, feeder <-chan struct{}) error {
 	s.draining.Store(true)
 	s.h1.CloseListeners()
+	// Open WebSockets live on through the grace period, then get their
+	// close frame with time left for the close handshake.
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		t := time.AfterFunc(left-min(wsCloseMargin, left/2), s.closeWebSockets)
+		defer t.Stop()
+	} else {
+		s.closeWebSockets()
+	}
 	// A connection accepted just before the close must be counted (and
 	// answered) before the server starts shutting down.
 	loops := make(chan struct{})
@@ -612,6 +651,10 @@ func (s *Server) route(path string) (m *mount, pathInfo string) {
 	}
 	return nil, ""
 }
+
+// wsCloseMargin is how long before the end of the grace period the open
+// WebSockets are sent their close frame (at most half of the period).
+const wsCloseMargin = 2 * time.Second
 
 // drainLinger is how long Shutdown lets keep-alive clients come back for a
 // last request (answered with Connection: close) before closing idle ones.

@@ -298,7 +298,7 @@ func (p *pool) drain(w *worker, reason string) {
 	}
 	w.state = poolstate.Draining
 	p.s.log.Info("worker draining", "pool", p.name, "worker", w.id, "pid", w.pid, "reason", reason)
-	w.signal(syscall.SIGTERM)
+	w.signal(drainSignal(reason))
 	grace := time.Duration(p.cfg.GracefulTimeout) + 5*time.Second
 	w.killTimer = time.AfterFunc(grace, func() {
 		p.s.post(func() {
@@ -400,4 +400,15 @@ func readRSS(pid int) int64 {
 	}
 	n, _ := strconv.ParseInt(f[1], 10, 64)
 	return n * int64(os.Getpagesize())
+}
+
+// drainSignal is how a worker is told to drain: SIGTERM when another
+// worker takes its place (its WebSockets close with 1012, service restart),
+// SIGINT when the pool or the server stops (1001, going away).
+func drainSignal(reason string) syscall.Signal {
+	switch reason {
+	case "shutdown", "pool stopped", "removed from the configuration":
+		return syscall.SIGINT
+	}
+	return syscall.SIGTERM
 }

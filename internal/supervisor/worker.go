@@ -175,7 +175,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log, MaxStreams: spec.MaxStreams,
-		Loop: spec.Loop,
+		Loop: spec.Loop, WebSocketCompression: true,
 	}
 	if slot != nil {
 		cfg.BeforeAccept, cfg.ConnChange = slot.gate, slot.add
@@ -290,12 +290,15 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	} else {
 		close(watchDone)
 	}
+	// SIGTERM drains for a restart (recycle, reload, upgrade: WebSockets
+	// close with 1012, reconnect), SIGINT and SIGQUIT for a stop (1001)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	restart := false
 	report(statusMsg{Event: "ready"})
 	ready = true
 	log.Info("apps loaded; serving")
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 
@@ -308,8 +311,9 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	}
 	for done := false; !done; {
 		select {
-		case <-sigs:
+		case sig := <-sigs:
 			done = true
+			restart = sig == syscall.SIGTERM
 		case <-hup:
 			certs.reload()
 			applyRoutes(spec, sites, log) // a reload changed the routes of this pool
@@ -345,6 +349,7 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 	}
 	certs.stop()
 	for _, s := range all {
+		s.SetRestart(restart)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

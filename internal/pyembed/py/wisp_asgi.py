@@ -24,7 +24,7 @@ import _wisp
 import _wisp_asgi as C
 
 # message kinds (wisp_py.h WISP_A_*)
-NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT = 1, 2, 3, 4, 5, 6, 7, 8
+NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT, WS = 1, 2, 3, 4, 5, 6, 7, 8, 9
 # outcomes of a request (wisp_py.h WISP_OK ...)
 OK, ERR_EARLY, ERR_LATE, CODE_GONE = 0, 1, 2, 3
 
@@ -189,39 +189,49 @@ class Request:
             raise ClientDisconnected("the client went away")
         t = msg["type"]
         if t == "http.response.body":
-            if not self.started:
-                raise RuntimeError("http.response.body sent before http.response.start")
-            if self.done:
-                raise RuntimeError("http.response.body sent after the response was complete")
-            body = msg.get("body", b"")
-            if type(body) is not bytes:
-                body = bytes(body)
-            hdr, self.hdr = self.hdr, None
-            if not msg.get("more_body", False):
-                self.finish(hdr, body, OK, None)
-                return
-            if not body and hdr is None:
-                return
-            rc = C.emit(self.job, hdr, body)
-            if rc == 1:
-                f = self.resume = self.srv.loop.create_future()
-                try:
-                    await f
-                finally:
-                    self.resume = None
-                if self.gone:
-                    raise ClientDisconnected("the client went away")
-            elif rc < 0:
-                self.gone = True
-                raise ClientDisconnected("the client went away")
+            await self.body(msg)
             return
         if t == "http.response.start":
-            if self.started:
-                raise RuntimeError("http.response.start sent twice")
-            self.hdr = encode_head(msg["status"], msg.get("headers", ()))
-            self.started = True
+            self.start(msg)
             return
         raise ValueError("unexpected ASGI message %r in an http scope" % (t,))
+
+    def start(self, msg):
+        if self.started:
+            raise RuntimeError("http.response.start sent twice")
+        self.hdr = encode_head(msg["status"], msg.get("headers", ()))
+        self.started = True
+
+    async def emit(self, hdr, body):
+        """Hands Go one piece of the response; waits while its window is full."""
+        rc = C.emit(self.job, hdr, body)
+        if rc == 1:
+            f = self.resume = self.srv.loop.create_future()
+            try:
+                await f
+            finally:
+                self.resume = None
+            if self.gone:
+                raise ClientDisconnected("the client went away")
+        elif rc < 0:
+            self.gone = True
+            raise ClientDisconnected("the client went away")
+
+    async def body(self, msg):
+        if not self.started:
+            raise RuntimeError("http.response.body sent before http.response.start")
+        if self.done:
+            raise RuntimeError("http.response.body sent after the response was complete")
+        body = msg.get("body", b"")
+        if type(body) is not bytes:
+            body = bytes(body)
+        hdr, self.hdr = self.hdr, None
+        if not msg.get("more_body", False):
+            self.finish(hdr, body, OK, None)
+            return
+        if not body and hdr is None:
+            return
+        await self.emit(hdr, body)
 
     def finish(self, hdr, body, code, err):
         self.done = True
@@ -243,13 +253,160 @@ class Request:
                             traceback.format_exc())
             return  # SystemExit included: a request's failure, as in a WSGI app, never the loop's end
         if not self.done:
-            if self.gone:
-                self.finish(None, b"", CODE_GONE, None)
-            elif self.started:
-                self.finish(None, b"", ERR_LATE, "ASGI app returned before its response body was complete "
-                                                  "(the last http.response.body must have more_body False)")
-            else:
-                self.finish(None, b"", ERR_EARLY, "ASGI app returned without sending a response")
+            self.returned()
+
+    def returned(self):
+        """The app returned with its response not finished."""
+        if self.gone:
+            self.finish(None, b"", CODE_GONE, None)
+        elif self.started:
+            self.finish(None, b"", ERR_LATE, "ASGI app returned before its response body was complete "
+                                              "(the last http.response.body must have more_body False)")
+        else:
+            self.finish(None, b"", ERR_EARLY, "ASGI app returned without sending a response")
+
+
+# WebSocket states: the handshake waits for the app; accepted; the app sent
+# its close (the client's answer is awaited); a denial response began.
+CONNECTING, OPEN, CLOSING, DENYING = 0, 1, 2, 3
+WS_EXTENSIONS = {"websocket.http.response": {}}
+
+
+def websocket_scope(data, state):
+    """The WebSocket scope from Go's flat form (make_scope's)."""
+    scope = make_scope(data, state)
+    del scope["method"]
+    scope["type"] = "websocket"
+    scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+    protos = []
+    for name, value in scope["headers"]:
+        if name == b"sec-websocket-protocol":
+            protos.extend(p.strip() for p in value.decode("latin-1").split(",") if p.strip())
+    scope["subprotocols"] = protos
+    scope["extensions"] = WS_EXTENSIONS.copy()
+    return scope
+
+
+def _encode_fields(headers):
+    out = []
+    for h in headers:
+        name, value = h
+        if type(name) is not bytes:
+            name = bytes(name)
+        if type(value) is not bytes:
+            value = bytes(value)
+        if not _TOKEN.match(name) or _BAD_VALUE.search(value):
+            raise ValueError("websocket.accept: invalid header %r" % ((name, value),))
+        out.append(name)
+        out.append(value)
+    return out
+
+
+class WebSocket(Request):
+    """One WebSocket on the loop. Go does the handshake, framing and
+    checks; this side moves whole messages. Messages from the client queue
+    in chunks as (text, payload); what the app sends goes to Go as emits
+    tagged A (accept), T or B (a message), C (close)."""
+
+    __slots__ = ("ws", "connected", "code", "reason")
+
+    def __init__(self, srv, job, gen, scope):
+        Request.__init__(self, srv, job, gen, scope, b"", True)
+        self.chunks.clear()
+        self.ws = CONNECTING
+        self.connected = False  # websocket.connect was received
+        self.code = 1006
+        self.reason = ""
+
+    def disconnect(self):
+        return {"type": "websocket.disconnect", "code": self.code, "reason": self.reason}
+
+    async def receive(self):
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        while True:
+            if self.chunks:
+                text, b = self.chunks.popleft()
+                if not self.done:
+                    C.consumed(self.job, len(b))
+                if text:
+                    return {"type": "websocket.receive", "text": b.decode("utf-8")}
+                return {"type": "websocket.receive", "bytes": b}
+            if self.done or self.gone:
+                return self.disconnect()
+            f = self.waiter = self.srv.loop.create_future()
+            try:
+                await f
+            finally:
+                self.waiter = None
+
+    async def send(self, msg):
+        t = msg["type"]
+        if self.done or self.gone:
+            if t == "websocket.close":
+                return  # closed already: a close in a finally block is no error
+            raise ClientDisconnected("the WebSocket is closed (%s)" % t)
+        st = self.ws
+        if t == "websocket.send":
+            if st != OPEN:
+                raise RuntimeError("websocket.send before websocket.accept" if st == CONNECTING
+                                   else "websocket.send after websocket.close")
+            b = msg.get("bytes")
+            if b is not None:
+                await self.emit(b"B", b if type(b) is bytes else bytes(b))
+                return
+            text = msg.get("text")
+            if text is None:
+                raise ValueError("websocket.send without bytes or text")
+            await self.emit(b"T", text.encode("utf-8"))
+            return
+        if t == "websocket.accept":
+            if st != CONNECTING:
+                raise RuntimeError("websocket.accept sent twice, or after a close or a response")
+            sub = msg.get("subprotocol")
+            fields = [sub.encode("latin-1") if sub else b""]
+            fields.extend(_encode_fields(msg.get("headers", ())))
+            self.ws = OPEN
+            self.started = True
+            await self.emit(b"A" + b"\0".join(fields), b"")
+            return
+        if t == "websocket.close":
+            code = msg.get("code") or 1000
+            reason = msg.get("reason") or ""
+            if st == CONNECTING:
+                # before accept: a 403 (ASGI spec), the connection then ends
+                self.ws = CLOSING
+                self.finish(encode_head(403, [(b"content-type", b"text/plain; charset=utf-8")]),
+                            b"403 Forbidden: the application refused the WebSocket\n", OK, None)
+                return
+            if st != OPEN:
+                raise RuntimeError("websocket.close sent twice, or during a response")
+            self.ws = CLOSING
+            await self.emit(b"C%d\0%s" % (code, reason.encode("utf-8")), b"")
+            return
+        if t == "websocket.http.response.start":
+            if st != CONNECTING:
+                raise RuntimeError("websocket.http.response.start after the handshake was answered")
+            self.ws = DENYING
+            Request.start(self, msg)
+            return
+        if t == "websocket.http.response.body":
+            if st != DENYING:
+                raise RuntimeError("websocket.http.response.body without websocket.http.response.start")
+            await self.body(msg)
+            return
+        raise ValueError("unexpected ASGI message %r in a websocket scope" % (t,))
+
+    def returned(self):
+        if self.ws in (OPEN, CLOSING):
+            self.finish(None, b"", OK, None)  # Go closes with 1000 if the app did not close
+        elif self.ws == DENYING:
+            self.finish(None, b"", ERR_LATE, "ASGI app returned before its denial response was complete")
+        elif self.gone:
+            self.finish(None, b"", CODE_GONE, None)
+        else:
+            self.finish(None, b"", ERR_EARLY, "ASGI app returned without accepting or closing the WebSocket")
 
 
 class Lifespan:
@@ -353,6 +510,16 @@ class Server:
                 reqs[job] = r
                 r.task = self.spawn(r.run(a.app))
                 continue
+            if kind == WS:
+                try:
+                    a = _apps[app]
+                    r = WebSocket(self, job, gen, websocket_scope(data, a.state))
+                except Exception:
+                    C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
+                    continue
+                reqs[job] = r
+                r.task = self.spawn(r.run(a.app))
+                continue
             if kind in (PING, LIFESPAN, QUIT):
                 self.control(kind, job, app, more, data)
                 continue
@@ -360,6 +527,10 @@ class Server:
             if r is None or r.gen != gen:
                 continue  # the request ended meanwhile
             if kind == BODY:
+                if type(r) is WebSocket:
+                    r.chunks.append((more == 1, body))
+                    r.wake()
+                    continue
                 r.more = more != 0
                 if body or (not r.more and not r.chunks):
                     r.chunks.append(body)  # an empty last chunk tells the app the body ended
@@ -368,6 +539,9 @@ class Server:
                 r.wake()
             elif kind == GONE:
                 r.gone = True
+                if type(r) is WebSocket:
+                    r.code = app
+                    r.reason = data.decode("utf-8", "replace") if data else ""
                 r.wake()
             elif kind == CANCEL:
                 r.gone = True

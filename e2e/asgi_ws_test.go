@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func wsApp() string { return app("asgi_ws/app.py") + ":app" }
+
+// An ASGI app's WebSocket over HTTP/1.1: the app's subprotocol and headers
+// in the 101, text and binary echoed as they came (one message of 100 kB
+// too), the scope as the spec has it, and the app's close code and reason.
+func TestWebSocketEcho(t *testing.T) {
+	w := start(t, "--mount", "/ws="+wsApp())
+	c, err := wsDial(w.Addr, "/ws/echo?room=1", "Sec-WebSocket-Protocol: chat, superchat", "Origin: http://example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Resp.StatusCode != 101 {
+		t.Fatalf("handshake: %d %q", c.Resp.StatusCode, c.Body)
+	}
+	if got := c.Resp.Header.Get("Sec-WebSocket-Protocol"); got != "chat" {
+		t.Errorf("Sec-WebSocket-Protocol %q, want chat (the app's choice)", got)
+	}
+	if got := c.Resp.Header.Get("X-Accepted"); got != "yes" {
+		t.Errorf("the accept's own header X-Accepted: %q", got)
+	}
+	big := bytes.Repeat([]byte("0123456789"), 10000)
+	for _, m := range []struct {
+		op byte
+		p  []byte
+	}{{wsText, []byte("hello, wisp")}, {wsBinary, []byte{0, 1, 2, 255}}, {wsText, big}, {wsText, []byte("")}} {
+		if err := c.send(m.op, m.p); err != nil {
+			t.Fatal(err)
+		}
+		op, p, err := c.read(10 * time.Second)
+		if err != nil || op != m.op || !bytes.Equal(p, m.p) {
+			t.Fatalf("echo of %d bytes (op %d): op %d, %d bytes, %v", len(m.p), m.op, op, len(p), err)
+		}
+	}
+	c.text("scope")
+	_, p, err := c.read(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scope map[string]any
+	if err := json.Unmarshal(p, &scope); err != nil {
+		t.Fatalf("scope: %v: %s", err, p)
+	}
+	want := map[string]any{"type": "websocket", "scheme": "ws", "path": "/ws/echo", "raw_path": "/ws/echo",
+		"root_path": "/ws", "query_string": "room=1", "http_version": "1.1"}
+	for k, v := range want {
+		if scope[k] != v {
+			t.Errorf("scope[%q] = %v, want %v", k, scope[k], v)
+		}
+	}
+	if subs, _ := scope["subprotocols"].([]any); len(subs) != 2 || subs[0] != "chat" || subs[1] != "superchat" {
+		t.Errorf("subprotocols %v", scope["subprotocols"])
+	}
+	if _, ok := scope["method"]; ok {
+		t.Errorf("a websocket scope has no method: %v", scope)
+	}
+	if ext, _ := scope["extensions"].(map[string]any); ext == nil || ext["websocket.http.response"] == nil {
+		t.Errorf("extensions %v: want websocket.http.response announced", scope["extensions"])
+	}
+	if !strings.Contains(string(p), `"origin", "http://example.test"`) && !strings.Contains(string(p), `["origin","http://example.test"]`) {
+		t.Errorf("headers lack origin: %s", p)
+	}
+	c.text("close:4001:see you")
+	if code, reason := c.readClose(10 * time.Second); code != 4001 || reason != "see you" {
+		t.Errorf("close %d %q, want 4001 \"see you\"", code, reason)
+	}
+	c.closeWith(4001, "")
+	// plain HTTP to the same app still works
+	resp, body := w.get(t, "/ws/x")
+	if resp.StatusCode != 200 || string(body) != "plain http\n" {
+		t.Errorf("GET: %d %q", resp.StatusCode, body)
+	}
+}
+
+// The ways an app refuses: websocket.close before accept is a 403; a
+// websocket.http.response is sent as it is; an app that returns without an
+// answer gets a 500, and one that raises after accepting closes with 1011.
+// A request that is not a valid handshake never reaches the app.
+func TestWebSocketRefusals(t *testing.T) {
+	w := start(t, wsApp())
+	c, err := wsDial(w.Addr, "/deny")
+	if err != nil || c.Resp.StatusCode != 403 {
+		t.Fatalf("deny: %v %v", err, c)
+	}
+	c, err = wsDial(w.Addr, "/teapot")
+	if err != nil || c.Resp.StatusCode != 418 || string(c.Body) != "I'm a teapot!\n" || c.Resp.Header.Get("X-Why") != "teapot" {
+		t.Fatalf("teapot: %v %d %q %v", err, c.Resp.StatusCode, c.Body, c.Resp.Header)
+	}
+	c, err = wsDial(w.Addr, "/noaccept")
+	if err != nil || c.Resp.StatusCode != 500 {
+		t.Fatalf("noaccept: %v %v", err, c.Resp.StatusCode)
+	}
+	c, err = wsDial(w.Addr, "/raise")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("raise: %v", err)
+	}
+	c.text("go")
+	if code, _ := c.readClose(10 * time.Second); code != 1011 {
+		t.Errorf("an app that raised closed with %d, want 1011", code)
+	}
+	c.Close()
+	if !w.waitStderr("boom in a websocket", 5*time.Second) {
+		t.Errorf("the traceback is not logged:\n%s", w.Stderr())
+	}
+	// a bad version: 426 naming the one spoken, and the app never runs
+	c, err = wsDial(w.Addr, "/echo", "Sec-WebSocket-Version: 8")
+	if err == nil && c.Resp.StatusCode == 101 {
+		t.Fatal("a handshake with two versions was accepted")
+	}
+	raw := dialRaw(t, w.Addr)
+	raw.send("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	resp, _, _ := raw.response("GET")
+	if resp.StatusCode != 426 || resp.Header.Get("Sec-WebSocket-Version") != "13" {
+		t.Errorf("version 8: %d %v, want 426 with Sec-WebSocket-Version: 13", resp.StatusCode, resp.Header)
+	}
+}
+
+// The client's close reaches the app as websocket.disconnect with its code
+// and reason, and the server answers the close handshake.
+func TestWebSocketClientClose(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "mark")
+	w := startOpts(t, runOpts{Env: []string{"WS_MARK=" + mark}}, wsApp())
+	c, err := wsDial(w.Addr, "/disconnect")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	c.closeWith(4321, "done here")
+	if code, _ := c.readClose(5 * time.Second); code != 4321 {
+		t.Errorf("the server's echo of the close: %d, want the code sent (RFC 6455 5.5.1)", code)
+	}
+	c.Close()
+	if !eventually(5*time.Second, func() bool {
+		b, _ := os.ReadFile(mark)
+		return strings.Contains(string(b), "disconnect 4321 done here")
+	}) {
+		b, _ := os.ReadFile(mark)
+		t.Errorf("the app's disconnect: %q", b)
+	}
+	// a client that vanishes without a close: 1006
+	os.Remove(mark)
+	c, _ = wsDial(w.Addr, "/disconnect")
+	c.Close()
+	if !eventually(5*time.Second, func() bool {
+		b, _ := os.ReadFile(mark)
+		return strings.Contains(string(b), "disconnect 1006")
+	}) {
+		b, _ := os.ReadFile(mark)
+		t.Errorf("the app's disconnect after a vanished client: %q", b)
+	}
+}
+
+// Many messages from the app go out whole and in order, however fast the
+// app sends them (its send() waits for room), and the app's close follows.
+func TestWebSocketFlood(t *testing.T) {
+	w := start(t, wsApp())
+	c, err := wsDial(w.Addr, "/flood")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	c.text("2000 1000")
+	for i := 0; i < 2000; i++ {
+		op, p, err := c.read(10 * time.Second)
+		if err != nil || op != wsBinary || len(p) != 1000 || string(p[:8]) != fmt.Sprintf("%08d", i) {
+			t.Fatalf("message %d: op %d, %d bytes %.8q, %v", i, op, len(p), p, err)
+		}
+	}
+	if code, _ := c.readClose(5 * time.Second); code != 1000 {
+		t.Errorf("close %d, want 1000", code)
+	}
+}
