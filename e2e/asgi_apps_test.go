@@ -4,7 +4,7 @@ package e2e
 // under uvicorn (testdata/apps/asgi_real): FastAPI with a Pydantic model,
 // Starlette, Quart, and a Django + Channels chat driven from Chromium
 // (channels_chat_check.py). Their WebSocket routes are spoken to with
-// realWS, a small RFC 6455 client over net.Conn.
+// wsClient (wsclient_test.go).
 //
 // WISP_E2E_ASGI_PEER=uvicorn runs the same checks against Debian's uvicorn
 // (`python3 -m uvicorn TARGET`) instead of wisp: the apps are meant to
@@ -15,16 +15,12 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,65 +54,31 @@ func startReal(t *testing.T, dir, target string) *wisp {
 	return w
 }
 
-// realWS is a WebSocket client connection (RFC 6455) for the tests: it
-// masks what it sends, checks that what it receives is not masked, answers
-// pings, and joins fragmented messages.
-type realWS struct {
-	conn net.Conn
-	br   *bufio.Reader
-}
-
-// The frame opcodes realWS speaks (RFC 6455 section 5.2).
-const (
-	realWSText  = 0x1
-	realWSBin   = 0x2
-	realWSClose = 0x8
-	realWSPing  = 0x9
-	realWSPong  = 0xA
-)
+// realWS is a WebSocket of a real-app test: wsClient (wsclient_test.go)
+// with the checks these tests make on it, each failing the test.
+type realWS struct{ *wsClient }
 
 // dialRealWS opens a WebSocket to ws://ADDR/PATH with the extra request
 // headers hdr (e.g. Origin). On a 101 it returns the connection; on any
 // other answer, the response (its body read) and a nil connection.
 func dialRealWS(t testing.TB, addr, path string, hdr map[string]string) (*realWS, *http.Response, []byte) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(15 * time.Second))
-	var nonce [16]byte
-	rand.Read(nonce[:])
-	key := base64.StdEncoding.EncodeToString(nonce[:])
-	var req strings.Builder
-	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", path, addr, key)
+	var extra []string
 	for k, v := range hdr {
-		fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+		extra = append(extra, k+": "+v)
 	}
-	req.WriteString("\r\n")
-	if _, err := io.WriteString(conn, req.String()); err != nil {
+	c, err := wsDial(addr, path, extra...)
+	if err != nil {
 		t.Fatalf("websocket handshake to %s%s: %v", addr, path, err)
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatalf("websocket handshake to %s%s: reading the answer: %v", addr, path, err)
+	t.Cleanup(func() { c.Close() })
+	if c.Resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil, c.Resp, c.Body
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(resp.Body)
-		return nil, resp, body
+	if !strings.EqualFold(c.Resp.Header.Get("Upgrade"), "websocket") {
+		t.Fatalf("websocket handshake to %s%s: Upgrade %q", addr, path, c.Resp.Header.Get("Upgrade"))
 	}
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
-		t.Fatalf("websocket handshake to %s%s: Sec-WebSocket-Accept %q, want %q", addr, path, got, want)
-	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
-		t.Fatalf("websocket handshake to %s%s: Upgrade %q", addr, path, resp.Header.Get("Upgrade"))
-	}
-	conn.SetDeadline(time.Time{})
-	return &realWS{conn: conn, br: br}, resp, nil
+	return &realWS{c}, c.Resp, nil
 }
 
 // mustDialRealWS is dialRealWS that requires the 101.
@@ -129,114 +91,18 @@ func mustDialRealWS(t testing.TB, addr, path string, hdr map[string]string) *rea
 	return c
 }
 
-// writeFrame sends one final, masked frame.
-func (c *realWS) writeFrame(op byte, payload []byte) error {
-	frame := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n < 126:
-		frame = append(frame, 0x80|byte(n))
-	case n <= 0xFFFF:
-		frame = append(frame, 0x80|126, byte(n>>8), byte(n))
-	default:
-		frame = append(frame, 0x80|127)
-		frame = binary.BigEndian.AppendUint64(frame, uint64(n))
-	}
-	var mask [4]byte
-	rand.Read(mask[:])
-	frame = append(frame, mask[:]...)
-	for i, b := range payload {
-		frame = append(frame, b^mask[i%4])
-	}
-	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.conn.Write(frame)
-	return err
-}
-
 func (c *realWS) sendText(t testing.TB, s string) {
 	t.Helper()
-	if err := c.writeFrame(realWSText, []byte(s)); err != nil {
+	if err := c.text(s); err != nil {
 		t.Fatalf("websocket send %q: %v", s, err)
 	}
-}
-
-// readFrame reads one frame (fin, opcode, payload); a frame from the server
-// must not be masked.
-func (c *realWS) readFrame() (bool, byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return false, 0, nil, err
-	}
-	fin, op, n := h[0]&0x80 != 0, h[0]&0x0F, uint64(h[1]&0x7F)
-	if h[1]&0x80 != 0 {
-		return false, 0, nil, errors.New("the server masked a frame")
-	}
-	if h[0]&0x70 != 0 {
-		return false, 0, nil, fmt.Errorf("reserved bits set without an extension: %#x", h[0])
-	}
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 16<<20 {
-		return false, 0, nil, fmt.Errorf("a frame of %d bytes", n)
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(c.br, p)
-	return fin, op, p, err
-}
-
-// read returns the next message (realWSText or realWSBin) or close frame
-// (realWSClose, its payload), answering pings on the way, within d.
-func (c *realWS) read(d time.Duration) (byte, []byte, error) {
-	c.conn.SetReadDeadline(time.Now().Add(d))
-	defer c.conn.SetReadDeadline(time.Time{})
-	var msgOp byte
-	var msg []byte
-	for i := 0; i < 1000; i++ {
-		fin, op, p, err := c.readFrame()
-		if err != nil {
-			return 0, nil, err
-		}
-		switch {
-		case op == realWSPing:
-			if err := c.writeFrame(realWSPong, p); err != nil {
-				return 0, nil, err
-			}
-			continue
-		case op == realWSPong:
-			continue
-		case op == realWSClose:
-			return realWSClose, p, nil
-		case op == 0 && msgOp == 0:
-			return 0, nil, errors.New("a continuation frame with no message begun")
-		case op != 0 && msgOp != 0:
-			return 0, nil, fmt.Errorf("opcode %d inside a fragmented message", op)
-		case op != 0:
-			msgOp = op
-		}
-		msg = append(msg, p...)
-		if fin {
-			return msgOp, msg, nil
-		}
-	}
-	return 0, nil, errors.New("more than 1000 frames")
 }
 
 // readText requires the next message to be text and returns it.
 func (c *realWS) readText(t testing.TB) string {
 	t.Helper()
 	op, p, err := c.read(10 * time.Second)
-	if err != nil || op != realWSText {
+	if err != nil || op != wsText {
 		t.Fatalf("websocket: read opcode %d %q (%v), want a text message", op, p, err)
 	}
 	return string(p)
@@ -247,15 +113,16 @@ func (c *realWS) readText(t testing.TB) string {
 func (c *realWS) readClose(t testing.TB) (int, string) {
 	t.Helper()
 	op, p, err := c.read(10 * time.Second)
-	if err != nil || op != realWSClose {
+	if err != nil || op != wsClose {
 		t.Fatalf("websocket: read opcode %d %q (%v), want a close frame", op, p, err)
 	}
-	if len(p) < 2 {
-		c.writeFrame(realWSClose, nil)
-		return 1005, ""
+	code, reason := closeCode(p)
+	if code == 1005 {
+		c.send(wsClose, nil)
+	} else {
+		c.closeWith(code, "")
 	}
-	c.writeFrame(realWSClose, p[:2])
-	return int(binary.BigEndian.Uint16(p)), string(p[2:])
+	return code, reason
 }
 
 // closeAndWait starts the closing handshake with code, and requires the
@@ -263,15 +130,15 @@ func (c *realWS) readClose(t testing.TB) (int, string) {
 // TCP connection.
 func (c *realWS) closeAndWait(t testing.TB, code int) {
 	t.Helper()
-	if err := c.writeFrame(realWSClose, binary.BigEndian.AppendUint16(nil, uint16(code))); err != nil {
+	if err := c.closeWith(code, ""); err != nil {
 		t.Fatalf("websocket: send close: %v", err)
 	}
 	op, p, err := c.read(10 * time.Second)
-	if err != nil || op != realWSClose {
+	if err != nil || op != wsClose {
 		t.Fatalf("websocket: after our close: opcode %d %q (%v), want the server's close frame", op, p, err)
 	}
-	if len(p) >= 2 && int(binary.BigEndian.Uint16(p)) != code {
-		t.Errorf("websocket: the server's close frame has code %d, want ours (%d) echoed", binary.BigEndian.Uint16(p), code)
+	if got, _ := closeCode(p); got != code {
+		t.Errorf("websocket: the server's close frame has code %d, want ours (%d) echoed", got, code)
 	}
 	c.requireEOF(t)
 }
@@ -279,7 +146,7 @@ func (c *realWS) closeAndWait(t testing.TB, code int) {
 // requireEOF requires the server to close the TCP connection within 10 s.
 func (c *realWS) requireEOF(t testing.TB) {
 	t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, err := io.Copy(io.Discard, c.br)
 	if realPeer() == "uvicorn" && errors.Is(err, syscall.ECONNRESET) {
 		err = nil // uvicorn closes the socket as it sends its close frame: our reply meets a reset
