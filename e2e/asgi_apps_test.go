@@ -41,8 +41,12 @@ func realPeer() string { return os.Getenv("WISP_E2E_ASGI_PEER") }
 func startReal(t *testing.T, dir, target string) *wisp {
 	t.Helper()
 	o := runOpts{Dir: app(filepath.Join("asgi_real", dir))}
-	if realPeer() != "uvicorn" {
+	switch realPeer() {
+	case "":
 		return startOpts(t, o, target)
+	case "uvicorn":
+	default:
+		t.Fatalf("WISP_E2E_ASGI_PEER=%q: want uvicorn, or unset for wisp", realPeer())
 	}
 	port := pickPort(t)
 	w := launchRaw(t, o, python, "-m", "uvicorn", "--host", "127.0.0.1", "--port", port, "--ws", "wsproto", target)
