@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -180,5 +182,122 @@ func TestWebSocketFlood(t *testing.T) {
 	}
 	if code, _ := c.readClose(5 * time.Second); code != 1000 {
 		t.Errorf("close %d, want 1000", code)
+	}
+}
+
+const wsPoolsConfig = `
+[server]
+access_log = "-"
+
+[pools.front]
+python = "@PY@"
+processes = 1
+threads = 2
+graceful_timeout = "3s"
+
+[pools.ws]
+python = "@PY@"
+processes = 1
+threads = 2
+graceful_timeout = "3s"
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/environ/app.py"
+  pool = "front"
+
+  [[sites.vdirs]]
+  path = "/chat"
+  app = "@APPS@/asgi_ws/app.py:app"
+  pool = "ws"
+`
+
+// A WebSocket to a vdir served by another pool than the site's is relayed
+// between the pools; a recycle of that pool closes it with 1012 at the end
+// of the grace period (never a reset), and the new worker takes the
+// reconnect; a stop of the server closes with 1001. The access log has the
+// WebSocket once, when it closed, with its bytes.
+func TestWebSocketPoolsRecycleAndStop(t *testing.T) {
+	t.Parallel()
+	s := serve(t, wsPoolsConfig)
+	s.readyWorkers(t, "front", 1)
+	old := s.readyWorkers(t, "ws", 1)
+	c, err := wsDial(s.Addr, "/chat/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial across pools: %v %+v", err, c)
+	}
+	defer c.Close()
+	c.text("across")
+	if op, p, err := c.read(5 * time.Second); err != nil || op != wsText || string(p) != "across" {
+		t.Fatalf("echo across pools: %d %q %v", op, p, err)
+	}
+	began := time.Now()
+	if code, out, errOut := s.ctl(t, "recycle", "ws"); code != 0 {
+		t.Fatalf("recycle: %s %s", out, errOut)
+	}
+	// still served during the grace period
+	time.Sleep(500 * time.Millisecond)
+	c.text("still here")
+	if op, p, err := c.read(5 * time.Second); err != nil || op != wsText || string(p) != "still here" {
+		t.Fatalf("echo during the grace period: %d %q %v", op, p, err)
+	}
+	code, reason := c.readClose(10 * time.Second)
+	if code != 1012 {
+		t.Fatalf("close on recycle: %d %q, want 1012", code, reason)
+	}
+	if d := time.Since(began); d < 500*time.Millisecond || d > 6*time.Second {
+		t.Errorf("closed %v after the recycle, want near the end of the 3s grace period", d)
+	}
+	c.closeWith(1012, "")
+	c.Close()
+	s.waitPool(t, "ws", 20*time.Second, "a new worker", func(p wispPoolStatus) bool {
+		pids := p.readyPIDs()
+		return len(pids) == 1 && pids[0] != old[0]
+	})
+	c, err = wsDial(s.Addr, "/chat/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("reconnect: %v", err)
+	}
+	c.text("again")
+	if _, p, err := c.read(5 * time.Second); err != nil || string(p) != "again" {
+		t.Fatalf("echo after the reconnect: %q %v", p, err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.stop() }()
+	if code, _ := c.readClose(15 * time.Second); code != 1001 {
+		t.Errorf("close on stop: %d, want 1001", code)
+	}
+	c.closeWith(1001, "")
+	<-done
+	if !strings.Contains(s.Stdout(), `"GET /chat/echo HTTP/1.1" 101 `) {
+		t.Errorf("no access log line for the WebSocket:\n%s", s.Stdout())
+	}
+}
+
+// An in-process server closes its WebSockets with 1001 when it stops.
+func TestWebSocketStopInProcess(t *testing.T) {
+	w := start(t, "--graceful-timeout", "2s", wsApp())
+	c, err := wsDial(w.Addr, "/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	c.text("x")
+	c.read(5 * time.Second)
+	w.signal(syscall.SIGTERM)
+	code, _ := c.readClose(10 * time.Second)
+	if code != 1001 {
+		t.Errorf("close on stop: %d, want 1001", code)
+	}
+	c.closeWith(1001, "")
+	if _, ok := w.wait(10 * time.Second); !ok {
+		t.Fatal("the server did not stop")
+	}
+	if !regexp.MustCompile(`"GET /echo HTTP/1.1" 101 \d+ `).MatchString(w.Stdout()) {
+		t.Errorf("the access log lacks the WebSocket:\n%s", w.Stdout())
 	}
 }

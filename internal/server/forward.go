@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -489,4 +490,36 @@ func protoMajor(p string) int {
 		return 2
 	}
 	return 1
+}
+
+// Hijack hands the client's connection to the reverse proxy when the pool
+// switched protocols (a WebSocket forwarded to an ASGI app of another
+// pool): it writes the 101 itself and copies both ways until either side
+// closes.
+func (b *bridgeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, buffered, err := b.w.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(buffered) > 0 {
+		nc = &prefixConn{Conn: nc, pre: buffered}
+	}
+	b.wrote = true
+	return nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), nil
+}
+
+// prefixConn reads the bytes a connection's reader already took before
+// the connection itself.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
