@@ -626,9 +626,10 @@ func TestRealChannelsChromium(t *testing.T) {
 }
 
 // TestRealFastAPIPoolWithWSGI: `wisp serve` with the FastAPI app at / and
-// a WSGI app at /legacy in one pool of two workers: each worker ran the
-// app's startup, `wisp check` passes, the WSGI app keeps its SCRIPT_NAME,
-// and the WebSocket route works through the pool.
+// a WSGI app at /legacy in one pool of two workers, and the Quart app at /q
+// in a pool of its own: each worker ran the app's startup, `wisp check`
+// passes, the WSGI app keeps its SCRIPT_NAME, the Quart app its prefix, and
+// the WebSocket routes work in the pool and across pools.
 func TestRealFastAPIPoolWithWSGI(t *testing.T) {
 	if realPeer() != "" {
 		t.Skip("wisp serve only")
@@ -641,6 +642,10 @@ access_log = "off"
 python = "@PY@"
 processes = 2
 
+[pools.quart]
+python = "@PY@"
+processes = 1
+
 [[sites]]
 name = "s"
 bindings = ["127.0.0.1:@PORT0@"]
@@ -652,6 +657,11 @@ bindings = ["127.0.0.1:@PORT0@"]
   [[sites.vdirs]]
   path = "/legacy"
   app = "@APPS@/environ/app.py"
+
+  [[sites.vdirs]]
+  path = "/q"
+  app = "@APPS@/asgi_real/quart_app/app.py:app"
+  pool = "quart"
 `)
 	if code, out, errOut := runWisp(t, 2*time.Minute, s.Dir, "check"); code != 0 || !strings.Contains(out, "configuration ok") {
 		t.Errorf("wisp check: exit %d\n%s%s", code, out, errOut)
@@ -701,4 +711,19 @@ bindings = ["127.0.0.1:@PORT0@"]
 		t.Errorf("close: %d %q, want 4001 %q", code, reason, "bye from pool")
 	}
 	c.requireEOF(t)
+
+	// the Quart app, in the other pool, under its prefix
+	var greet struct{ Greeting, Name string }
+	s.getJSON(t, "/q/greet/pool", &greet)
+	if greet.Greeting != "hello from before_serving" || greet.Name != "pool" {
+		t.Errorf("GET /q/greet/pool: %+v", greet)
+	}
+	q := mustDialRealWS(t, s.Addr, "/q/ws", nil)
+	for _, m := range []string{"across", "the pools"} {
+		q.sendText(t, m)
+		if got := q.readText(t); got != "quart echo: "+m {
+			t.Errorf("echo across the pools: %q", got)
+		}
+	}
+	q.closeAndWait(t, 1000)
 }
