@@ -160,6 +160,8 @@ func (c *realWS) requireEOF(t testing.TB) {
 	}
 }
 
+// realPostJSON POSTs body as application/json to path and returns the
+// response with its body read.
 func realPostJSON(t testing.TB, w *wisp, path, body string) (*http.Response, []byte) {
 	t.Helper()
 	req := mustRequest(t, "POST", w.URL+path, strings.NewReader(body))
