@@ -583,7 +583,8 @@ func TestRealChannels(t *testing.T) {
 
 // TestRealChannelsChromium: the chat page in two tabs of headless
 // Chromium (channels_chat_check.py): a message typed in one tab appears in
-// the other, both ways, through Django Channels on the server.
+// the other, both ways, through Django Channels on the server, over
+// permessage-deflate (which Chromium offers).
 func TestRealChannelsChromium(t *testing.T) {
 	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromedriver"} {
 		if _, err := os.Stat(p); err != nil {
@@ -613,8 +614,9 @@ func TestRealChannelsChromium(t *testing.T) {
 		t.Fatalf("channels_chat_check.py did not finish in 3 minutes:\n%s", out.String())
 	}
 	var res struct {
-		Status [2]string `json:"status"`
-		Logs   [2]string `json:"logs"`
+		Status     [2]string `json:"status"`
+		Logs       [2]string `json:"logs"`
+		Extensions [2]string `json:"extensions"`
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
@@ -623,6 +625,10 @@ func TestRealChannelsChromium(t *testing.T) {
 	for i, log := range res.Logs {
 		if res.Status[i] != "connected" || log != "typed in tab 1\ntyped in tab 2\n" {
 			t.Errorf("tab %d: status %q, log %q: want connected, with tab 1's then tab 2's message", i+1, res.Status[i], log)
+		}
+		// Chromium offers permessage-deflate, and wisp takes it
+		if !strings.HasPrefix(res.Extensions[i], "permessage-deflate") {
+			t.Errorf("tab %d: the socket's extensions are %q, want permessage-deflate", i+1, res.Extensions[i])
 		}
 	}
 }

@@ -7,7 +7,8 @@ for e2e/asgi_apps_test.go TestRealChannelsChromium.
 opens ROOM_URL (http://127.0.0.1:PORT/chat/ROOM/) in two tabs of one
 browser, waits until each page's WebSocket is open, types a message in tab 1
 and waits for it in tab 2's log, then one in tab 2 and waits for it in tab
-1's. Prints one JSON line, {"status": [tab1, tab2], "logs": [tab1, tab2]};
+1's. Prints one JSON line, {"status": [tab1, tab2], "logs": [tab1, tab2],
+"extensions": [tab1, tab2]} (each socket's negotiated extensions);
 exits non-zero (with what it saw) when a step does not happen in time.
 """
 import json
@@ -81,7 +82,11 @@ def main():
         wait(driver, tabs[0], "tab 2's message in tab 1", lambda _, log: "typed in tab 2\n" in log)
         wait(driver, tabs[1], "tab 2's message in tab 2", lambda _, log: "typed in tab 2\n" in log)
         seen = [read(driver, h) for h in tabs]
-        print(json.dumps({"status": [s for s, _ in seen], "logs": [log for _, log in seen]}))
+        extensions = []
+        for h in tabs:  # what the page's socket negotiated (permessage-deflate: Chromium offers it)
+            driver.switch_to.window(h)
+            extensions.append(driver.execute_script("return chatSocket.extensions"))
+        print(json.dumps({"status": [s for s, _ in seen], "logs": [log for _, log in seen], "extensions": extensions}))
     except Exception as e:  # report what the tabs show, then fail
         seen = []
         for h in tabs:
