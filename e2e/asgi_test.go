@@ -485,3 +485,52 @@ func TestWSGIDoesNotLoadASGIGlue(t *testing.T) {
 		t.Errorf("GET /: %d %q, want asgi-glue=0", resp.StatusCode, body)
 	}
 }
+
+// http.response.trailers: the body is chunked, whatever its size, and the
+// trailers (from two messages) follow its last chunk; an HTTP/1.0 client
+// gets the body without them.
+func TestASGITrailers(t *testing.T) {
+	w := start(t, asgiApp())
+	raw := dialRaw(t, w.Addr)
+	raw.send("GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n")
+	resp, body, err := raw.response("GET")
+	if err != nil || resp.StatusCode != 200 || string(body) != "part one, part two" {
+		t.Fatalf("GET /trailers: %v %v %q", err, resp, body)
+	}
+	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+		t.Errorf("Transfer-Encoding %v, want chunked (trailers follow)", resp.TransferEncoding)
+	}
+	if resp.Trailer.Get("X-Checksum") != "abc123" || resp.Trailer.Get("X-Count") != "2" {
+		t.Errorf("trailers %v", resp.Trailer)
+	}
+	raw = dialRaw(t, w.Addr)
+	raw.send("GET /trailers HTTP/1.0\r\nHost: x\r\n\r\n")
+	resp, body, err = raw.response("GET")
+	if err != nil || resp.StatusCode != 200 || string(body) != "part one, part two" || len(resp.Trailer) != 0 {
+		t.Errorf("HTTP/1.0: %v %v %q %v", err, resp, body, resp.Trailer)
+	}
+}
+
+// http.response.pathsend: the server sends the file itself (with its
+// length); a path that is not absolute, or a file that is missing, is the
+// app's error.
+func TestASGIPathsend(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("wisp pathsend "), 100000)
+	f := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := start(t, asgiApp())
+	resp, body := w.get(t, "/pathsend?"+f)
+	if resp.StatusCode != 200 || !bytes.Equal(body, data) || resp.ContentLength != int64(len(data)) {
+		t.Fatalf("pathsend: %d, %d bytes (want %d), Content-Length %d", resp.StatusCode, len(body), len(data), resp.ContentLength)
+	}
+	resp, _ = w.get(t, "/pathsend?relative.bin")
+	if resp.StatusCode != 500 && resp.StatusCode != 200 {
+		t.Errorf("a relative path: %d", resp.StatusCode)
+	}
+	if !w.waitStderr("is not absolute", 5*time.Second) {
+		t.Errorf("no error for a relative path:\n%s", w.Stderr())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -299,5 +300,107 @@ func TestWebSocketStopInProcess(t *testing.T) {
 	}
 	if !regexp.MustCompile(`"GET /echo HTTP/1.1" 101 \d+ `).MatchString(w.Stdout()) {
 		t.Errorf("the access log lacks the WebSocket:\n%s", w.Stdout())
+	}
+}
+
+// A client that sends a 1 GiB message, in one frame or in fragments of
+// 1 MiB, is closed with 1009 as soon as the message passes the limit (16 MiB
+// by default): the server's memory stays flat, and the app never sees it.
+func TestWebSocketHugeMessage(t *testing.T) {
+	w := start(t, wsApp())
+	base := vmKB(t, w.Pid(), "VmRSS")
+	// one frame that says 1 GiB: refused at its header
+	c, err := wsDial(w.Addr, "/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	hdr := []byte{0x82, 0x80 | 127, 0, 0, 0, 0x40, 0, 0, 0, 0, 1, 2, 3, 4}
+	c.nc.Write(hdr)
+	go func() { // keep sending, as a flood would, until the server closes
+		chunk := make([]byte, 1<<20)
+		for i := 0; i < 64; i++ {
+			c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.nc.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	if code, _ := c.readClose(10 * time.Second); code != 1009 {
+		t.Errorf("a 1 GiB frame: close %d, want 1009", code)
+	}
+	c.Close()
+	// fragments of 1 MiB: refused when they pass 16 MiB
+	c, err = wsDial(w.Addr, "/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	frag := make([]byte, 1<<20)
+	sent := 0
+	errc := make(chan error, 1)
+	go func() {
+		op := byte(wsBinary)
+		for i := 0; i < 1024; i++ {
+			if err := c.frame(false, op, frag); err != nil {
+				errc <- err
+				return
+			}
+			sent++
+			op = 0
+		}
+		errc <- nil
+	}()
+	if code, _ := c.readClose(20 * time.Second); code != 1009 {
+		t.Errorf("1 GiB in fragments: close %d, want 1009", code)
+	}
+	c.Close()
+	<-errc
+	if sent > 64 {
+		t.Errorf("the server read %d MiB of a message over its 16 MiB limit", sent)
+	}
+	if rss := vmKB(t, w.Pid(), "VmRSS"); rss > base+48<<10 {
+		t.Errorf("RSS grew from %d kB to %d kB", base, rss)
+	}
+	// the server still serves
+	c, _ = wsDial(w.Addr, "/echo")
+	c.text("ok")
+	if _, p, err := c.read(5 * time.Second); err != nil || string(p) != "ok" {
+		t.Errorf("after the floods: %q %v", p, err)
+	}
+	c.Close()
+}
+
+// wisp install of a FastAPI app into a running site, live: under loops of
+// requests to the site's WSGI root and then to the FastAPI vdir itself
+// (across a second install, which recycles its pool), no request fails.
+func TestInstallFastAPILive(t *testing.T) {
+	t.Parallel()
+	s := serve(t, liveInstallConfig)
+	s.readyWorkers(t, "root", 2)
+	load := startFreshLoad(t, s.url(0, "/info"), 2, nil)
+	install := func() {
+		t.Helper()
+		code, out, errOut := runWisp(t, 60*time.Second, s.Dir, "install", app("asgi_fastapi/app.py")+":app", "--site", "S", "--vdir", "/api",
+			"--pool", "api", "--python", python, "-c", s.Config)
+		if code != 0 || !strings.Contains(out, "answers 200") {
+			t.Fatalf("install: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	install()
+	resp, body := s.get(t, "/api/")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"hello":"fastapi"`) {
+		t.Fatalf("GET /api/: %d %s", resp.StatusCode, trunc(body))
+	}
+	api := startFreshLoad(t, s.url(0, "/api/"), 2, func(resp *http.Response, body []byte) (bool, string) {
+		return resp.StatusCode == 200 && strings.Contains(string(body), "fastapi"), resp.Status
+	})
+	time.Sleep(300 * time.Millisecond)
+	install() // again: pool api recycles under the loop
+	time.Sleep(500 * time.Millisecond)
+	api.stop()
+	load.stop()
+	for name, l := range map[string]*loader{"/info": load, "/api/": api} {
+		if total, ok := l.counts(); total < 10 || ok != total {
+			t.Errorf("the loop on %s: %s", name, l.summary())
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"wisp/internal/h2"
 )
 
 // envFDVar names the descriptor from which a re-executed wisp reads back
@@ -26,9 +27,18 @@ const envFDVar = "WISP_ENV_FD"
 // get no WISP_* variable from the supervisor but their spec and log format
 // (supervisor.workerEnv); apps get none at all (pyembed).
 //
+// The same re-exec gives the server h2.XConnect in its GODEBUG, which
+// net/http reads once, at process init, to serve WebSockets over HTTP/2
+// (RFC 8441): a server command started without it re-executes itself even
+// with no WISP_* variable, and the GODEBUG the user had (or its absence)
+// travels in the memfd and is set again, so that what the app and its
+// subprocesses see is the user's. Either way it is one exec, done before
+// anything else starts.
+//
 // It returns normally when there is nothing to do, after reading the
 // variables back, or when the re-exec failed (the variables then stay
-// readable in /proc/self/environ, as before; said on stderr).
+// readable in /proc/self/environ, and HTTP/2 serves no WebSockets, as
+// before; said on stderr).
 func scrubEnviron(args []string, stderr io.Writer) {
 	if fd := os.Getenv(envFDVar); fd != "" {
 		restoreEnviron(fd, stderr)
@@ -37,23 +47,14 @@ func scrubEnviron(args []string, stderr io.Writer) {
 	if len(args) == 0 || args[0] != "run" && args[0] != "serve" {
 		return
 	}
-	var moved bytes.Buffer
-	var keep []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "WISP_") {
-			moved.WriteString(kv)
-			moved.WriteByte(0)
-		} else {
-			keep = append(keep, kv)
-		}
-	}
-	if moved.Len() == 0 {
+	keep, moved, hidden := reexecEnv(os.Environ())
+	if len(moved) == 0 {
 		return
 	}
 	fd, err := unix.MemfdCreate("wisp-env", 0) // no CLOEXEC: the new image reads it
 	if err == nil {
 		f := os.NewFile(uintptr(fd), "wisp-env")
-		if _, err = f.Write(moved.Bytes()); err == nil {
+		if _, err = f.Write(moved); err == nil {
 			if _, err = f.Seek(0, io.SeekStart); err == nil {
 				keep = append(keep, envFDVar+"="+strconv.Itoa(fd))
 				err = syscall.Exec("/proc/self/exe", os.Args, keep)
@@ -61,10 +62,48 @@ func scrubEnviron(args []string, stderr io.Writer) {
 		}
 		f.Close()
 	}
-	fmt.Fprintf(stderr, "wisp: warning: cannot hide the WISP_* variables from /proc/self/environ (re-exec: %v)\n", err)
+	if hidden {
+		fmt.Fprintf(stderr, "wisp: warning: cannot hide the WISP_* variables from /proc/self/environ (re-exec: %v)\n", err)
+	} else {
+		fmt.Fprintf(stderr, "wisp: warning: cannot enable WebSockets over HTTP/2 (re-exec with GODEBUG=%s: %v)\n", h2.XConnect, err)
+	}
 }
 
-// restoreEnviron sets again the variables scrubEnviron moved to fd.
+// reexecEnv splits env for scrubEnviron's re-exec: keep is the new image's
+// environment (no WISP_* variable; h2.XConnect added to the first GODEBUG,
+// which is the one Go reads), moved the NUL-separated entries the memfd
+// carries back (the WISP_* variables, and "GODEBUG=<the user's>", or a bare
+// "GODEBUG" when the user had none, when keep's differs). hidden reports
+// whether WISP_* variables were moved. No moved entry: no re-exec needed.
+func reexecEnv(env []string) (keep []string, moved []byte, hidden bool) {
+	debug := false // a GODEBUG entry was seen
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "WISP_") {
+			moved = append(append(moved, kv...), 0)
+			hidden = true
+			continue
+		}
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok && !debug {
+			debug = true
+			if !strings.Contains(v, h2.XConnect) {
+				moved = append(append(moved, kv...), 0)
+				if v != "" {
+					v += ","
+				}
+				kv = "GODEBUG=" + v + h2.XConnect
+			}
+		}
+		keep = append(keep, kv)
+	}
+	if !debug {
+		moved = append(moved, "GODEBUG\x00"...)
+		keep = append(keep, "GODEBUG="+h2.XConnect)
+	}
+	return keep, moved, hidden
+}
+
+// restoreEnviron sets again the variables scrubEnviron moved to fd, and
+// the user's GODEBUG (net/http has read the one with h2.XConnect by now).
 func restoreEnviron(fd string, stderr io.Writer) {
 	os.Unsetenv(envFDVar)
 	n, err := strconv.Atoi(fd)
@@ -80,8 +119,12 @@ func restoreEnviron(fd string, stderr io.Writer) {
 		return
 	}
 	for _, kv := range strings.Split(string(b), "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "WISP_") {
+		k, v, ok := strings.Cut(kv, "=")
+		switch {
+		case ok && (strings.HasPrefix(k, "WISP_") || k == "GODEBUG"):
 			os.Setenv(k, v)
+		case kv == "GODEBUG": // the user had none: the one net/http read goes
+			os.Unsetenv(k)
 		}
 	}
 }

@@ -36,6 +36,7 @@ type Response struct {
 	vec     net.Buffers   // WriteVec's gather list, reused
 	direct  bool          // another writer may be writing the body (Direct)
 	taken   bool          // the handler took the connection over (Switch, Hijack)
+	trailer []Field       // sent after a chunked body (SetTrailers)
 }
 
 // ErrBodyOverrun is returned by Write when the body would pass the declared
@@ -451,7 +452,11 @@ func (w *Response) finish() bool {
 		w.head()
 	}
 	if w.chunked && w.err == nil {
-		w.buf = append(w.buf, "0\r\n\r\n"...)
+		w.buf = append(w.buf, "0\r\n"...)
+		for _, f := range w.trailer {
+			w.buf = append(append(append(append(w.buf, f.Name...), ": "...), f.Value...), "\r\n"...)
+		}
+		w.buf = append(w.buf, "\r\n"...)
 	}
 	if w.Flush() != nil {
 		return false
@@ -593,4 +598,31 @@ func (w *Response) AddTaken(n int64) {
 	if w.taken {
 		w.n += n
 	}
+}
+
+// SetTrailers sets the trailer fields sent after the body, if it is
+// chunked (an HTTP/1.1 response whose length was not declared); otherwise
+// they are dropped. A field whose name is not a token, or whose value holds
+// CR or LF, or that names a framing or routing header, is dropped.
+func (w *Response) SetTrailers(f []Field) {
+	w.trailer = w.trailer[:0]
+	for _, x := range f {
+		if !isToken(x.Name) || strings.ContainsAny(x.Value, "\r\n") || forbiddenTrailer(x.Name) {
+			continue
+		}
+		w.trailer = append(w.trailer, x)
+	}
+}
+
+// forbiddenTrailer reports the fields a trailer must not carry (RFC 9110
+// 6.5.1): framing, routing, authentication, and the response's controls.
+func forbiddenTrailer(name string) bool {
+	for _, n := range []string{"Transfer-Encoding", "Content-Length", "Host", "Content-Encoding", "Content-Type",
+		"Content-Range", "Trailer", "Connection", "Cache-Control", "Expires", "Date", "Location", "Retry-After",
+		"Vary", "Set-Cookie", "Authorization", "WWW-Authenticate", "Proxy-Authenticate", "Keep-Alive", "TE", "Upgrade"} {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
 }

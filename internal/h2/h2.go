@@ -25,6 +25,13 @@ import (
 	"wisp/internal/h1"
 )
 
+// XConnect is the GODEBUG setting under which Go's net/http serves extended
+// CONNECT (RFC 8441, WebSockets over HTTP/2): it reads it once, at process
+// init, so wisp's server processes are started with it (cli's re-exec, the
+// supervisor's workers). Without it no connection offers WebSockets; with
+// it, Config.WebSockets decides per connection.
+const XConnect = "http2xconnect=1"
+
 // Config holds the HTTP/2 limits. Zero values take the defaults noted.
 type Config struct {
 	// MaxConcurrentStreams is the streams a client may open at once on a
@@ -41,6 +48,16 @@ type Config struct {
 	// not read its frames is cut off); 0: none.
 	WriteTimeout time.Duration
 	Log          *slog.Logger
+	// WebSockets, if set, is asked as each connection starts whether the
+	// server serves WebSockets now (an app that takes them is mounted).
+	// Only then does the connection offer extended CONNECT (RFC 8441:
+	// SETTINGS_ENABLE_CONNECT_PROTOCOL), which a browser takes as a promise
+	// to keep (golang/go#71128), and a WebSocket's extended CONNECT goes to
+	// h1 as its HTTP/1.1 upgrade request (see stream). nil or false: the
+	// setting is taken out of the SETTINGS frame, and an extended CONNECT
+	// the client sends anyway is malformed (400). The process must have
+	// XConnect in its GODEBUG for either.
+	WebSockets func() bool
 }
 
 // Server serves the HTTP/2 connections of one h1.Server.
@@ -48,6 +65,9 @@ type Server struct {
 	h1 *h1.Server
 	hs *http.Server
 	ln *handoff
+	ws func() bool
+	// serve serves one stream's exchange: h1.ServeStream (a stand-in in tests)
+	serve func(nc net.Conn, h h1.Handler)
 
 	serving sync.Once
 	mu      sync.Mutex
@@ -62,7 +82,7 @@ func New(h1s *h1.Server, cfg Config) *Server {
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
-	s := &Server{h1: h1s, ln: newHandoff()}
+	s := &Server{h1: h1s, ln: newHandoff(), ws: cfg.WebSockets, serve: h1s.ServeStream}
 	var protos http.Protocols
 	protos.SetHTTP2(true)
 	protos.SetUnencryptedHTTP2(true)
@@ -113,6 +133,8 @@ func (s *Server) ServeConn(nc net.Conn, preface []byte, h h1.Handler) {
 	s.serving.Do(func() { go s.hs.Serve(s.ln) })
 	s.mu.Unlock()
 	hc := &handedConn{Conn: nc, h: h, preface: preface, ended: make(chan struct{})}
+	hc.ws = s.ws != nil && s.ws()
+	hc.settingsDone = hc.ws // the setting stays in: nothing to take out
 	if !s.ln.give(hc) {
 		return
 	}
@@ -145,9 +167,24 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "400 Bad Request: "+msg, http.StatusBadRequest)
 		return
 	}
-	st := newStream(w, r, hc.Conn)
-	h := hc.h
-	s.h1.ServeStream(st, h)
+	ws := false
+	if p, ok := r.Header[":protocol"]; ok {
+		switch {
+		case !hc.ws:
+			// RFC 8441 3: extended CONNECT that was not offered is
+			// malformed; net/http lets a handler answer, not reset the
+			// stream with PROTOCOL_ERROR, so a 400 as above
+			http.Error(w, "400 Bad Request: extended CONNECT was not offered", http.StatusBadRequest)
+			return
+		case len(p) != 1 || !strings.EqualFold(p[0], "websocket"):
+			http.Error(w, "501 Not Implemented: the protocol "+strconv.Quote(strings.Join(p, ","))+" over HTTP/2", http.StatusNotImplemented)
+			return
+		}
+		ws = true
+	}
+	st := newStream(w, r, hc.Conn, ws)
+	s.serve(st, hc.h)
+	st.end()
 	if !st.complete() {
 		// the exchange ended before its response did (an aborted body, a
 		// response never written): reset the stream, so that the client
@@ -162,7 +199,10 @@ func malformed(r *http.Request) string {
 	// 8.3.1: :path is an absolute path (or "*" for OPTIONS); an absolute
 	// URI there would become the HTTP/1.1 target, and its authority the
 	// Host, over :authority
-	if t := r.RequestURI; r.Method != "CONNECT" && !strings.HasPrefix(t, "/") && !(t == "*" && r.Method == "OPTIONS") {
+	// (RFC 8441 4: so is an extended CONNECT's; only a plain CONNECT's is
+	// an authority)
+	_, extended := r.Header[":protocol"]
+	if t := r.RequestURI; (r.Method != "CONNECT" || extended) && !strings.HasPrefix(t, "/") && !(t == "*" && r.Method == "OPTIONS") {
 		return "the :path is not an absolute path"
 	}
 	// 8.2.1: no field value starts or ends with whitespace
@@ -194,12 +234,18 @@ func malformed(r *http.Request) string {
 
 // handedConn is a connection handed over by h1: the preface bytes h1 read
 // come first, and its end is signalled to the h1 goroutine waiting for it.
+// Unless it offers WebSockets, SETTINGS_ENABLE_CONNECT_PROTOCOL is taken
+// out of the first SETTINGS frame the server writes on it.
 type handedConn struct {
 	net.Conn
 	h       h1.Handler
 	preface []byte
 	once    sync.Once
 	ended   chan struct{}
+
+	ws           bool   // the connection offers WebSockets (Config.WebSockets)
+	settingsDone bool   // the first frame went out (the server's writes are serial)
+	first        []byte // the first frame's bytes so far
 }
 
 func (c *handedConn) Read(p []byte) (int, error) {
@@ -209,6 +255,55 @@ func (c *handedConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// Write writes p, holding the first frame back until it is whole, to take
+// the setting out of it.
+func (c *handedConn) Write(p []byte) (int, error) {
+	if c.settingsDone {
+		return c.Conn.Write(p)
+	}
+	c.first = append(c.first, p...)
+	out, ok := withoutConnectProtocol(c.first)
+	if !ok {
+		return len(p), nil // the rest of the frame is in the next write
+	}
+	c.settingsDone, c.first = true, nil
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// settingEnableConnectProtocol is SETTINGS_ENABLE_CONNECT_PROTOCOL's id
+// (RFC 8441 3).
+const settingEnableConnectProtocol = 0x8
+
+// withoutConnectProtocol returns b, the server's first bytes on a
+// connection, with SETTINGS_ENABLE_CONNECT_PROTOCOL taken out of its first
+// frame if that is a SETTINGS frame (RFC 9113 6.5); ok false: b does not
+// hold the whole frame yet. Frames after it are returned as they are.
+func withoutConnectProtocol(b []byte) (out []byte, ok bool) {
+	const headerLen, entryLen, typeSettings, flagAck = 9, 6, 0x4, 0x1
+	if len(b) < headerLen {
+		return nil, false
+	}
+	n := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+	if len(b) < headerLen+n {
+		return nil, false
+	}
+	if b[3] != typeSettings || b[4]&flagAck != 0 || n%entryLen != 0 {
+		return b, true
+	}
+	out = append(make([]byte, 0, len(b)), b[:headerLen]...)
+	for e := b[headerLen : headerLen+n]; len(e) >= entryLen; e = e[entryLen:] {
+		if int(e[0])<<8|int(e[1]) != settingEnableConnectProtocol {
+			out = append(out, e[:entryLen]...)
+		}
+	}
+	m := len(out) - headerLen
+	out[0], out[1], out[2] = byte(m>>16), byte(m>>8), byte(m)
+	return append(out, b[headerLen+n:]...), true
 }
 
 func (c *handedConn) end() { c.once.Do(func() { close(c.ended) }) }

@@ -23,6 +23,13 @@ import (
 // After the request it reads nothing until the stream ends: EOF once the
 // response is complete or the client reset the stream (so Request.Gone
 // works), a timeout at the read deadline.
+//
+// A WebSocket's extended CONNECT (RFC 8441) reads as the HTTP/1.1 upgrade
+// request it stands for (wsRequestHead). If h1 answers it with a 101 head,
+// the stream switches: the head goes out as a 200 HEADERS frame, and from
+// then on the stream is a raw byte pipe, each Write one flushed DATA frame
+// and Read the client's DATA (see readRaw, writeRaw). Any other answer is a
+// normal HTTP/2 response (a denial).
 type stream struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
@@ -50,10 +57,30 @@ type stream struct {
 	left       int64 // body bytes the Content-Length still allows; -1: not given
 	dechunk    chunkReader
 	chunkedOut bool
+
+	// WebSocket (extended CONNECT) only
+	ws       bool
+	switched bool       // the 101 head went out as a 200: raw bytes both ways
+	closed   bool       // Close was called
+	wmu      sync.Mutex // held by writeRaw
+	writing  bool       // writeRaw is in a write its deadline may cut
+	cutOff   bool       // the write deadline passed during a write: the stream was reset
+	rawErr   error
+	raw      []byte        // bytes of the client's last DATA not read yet
+	data     chan []byte   // from pump: DATA bytes, closed at the body's end (rawErr)
+	free     chan struct{} // to pump: raw is read, its buffer may be reused
+	quit     chan struct{} // to pump: the exchange ended
+	pumpDone chan struct{} // nil: no pump started
 }
 
-func newStream(w http.ResponseWriter, r *http.Request, nc net.Conn) *stream {
+// newStream returns the stream of r; ws: r is a WebSocket's extended
+// CONNECT, read as the upgrade request it stands for.
+func newStream(w http.ResponseWriter, r *http.Request, nc net.Conn, ws bool) *stream {
 	s := &stream{w: w, rc: http.NewResponseController(w), r: r, nc: nc, left: -1, wake: make(chan struct{}, 1)}
+	if ws {
+		s.ws, s.in = true, wsRequestHead(r)
+		return s // its DATA is read raw, not as a request body
+	}
 	s.in = requestHead(r)
 	switch {
 	case r.ContentLength > 0:
@@ -77,28 +104,7 @@ func dropped(k string) bool {
 
 // requestHead is the request as an HTTP/1.1 head.
 func requestHead(r *http.Request) []byte {
-	target := r.RequestURI
-	if target == "" {
-		target = "/"
-	}
-	b := make([]byte, 0, 512)
-	b = append(b, r.Method...)
-	b = append(b, ' ')
-	b = append(b, target...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, r.Host...)
-	b = append(b, "\r\n"...)
-	for k, vs := range r.Header {
-		if dropped(k) {
-			continue
-		}
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b := appendHead(make([]byte, 0, 512), r.Method, r, dropped)
 	switch {
 	case r.ContentLength > 0 || r.ContentLength == 0 && r.Header.Get("Content-Length") != "":
 		b = append(b, "Content-Length: "...)
@@ -110,12 +116,43 @@ func requestHead(r *http.Request) []byte {
 	return append(b, "\r\n"...)
 }
 
-// Read gives the request head, then its body, then waits for the stream's end.
+// appendHead appends the request line (with method) and the header lines
+// of r but those skip reports, to b.
+func appendHead(b []byte, method string, r *http.Request, skip func(string) bool) []byte {
+	target := r.RequestURI
+	if target == "" {
+		target = "/"
+	}
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\n"...)
+	for k, vs := range r.Header {
+		if skip(k) {
+			continue
+		}
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return b
+}
+
+// Read gives the request head, then its body, then waits for the stream's
+// end; a WebSocket's, after its head, the client's bytes (readRaw).
 func (s *stream) Read(p []byte) (int, error) {
 	if s.inOff < len(s.in) {
 		n := copy(p, s.in[s.inOff:])
 		s.inOff += n
 		return n, nil
+	}
+	if s.ws {
+		return s.readRaw(p)
 	}
 	if s.body != nil && !s.bodyEOF {
 		if n, err := s.readBody(p); n > 0 || err != nil {
@@ -205,8 +242,12 @@ func (s *stream) signal() {
 	}
 }
 
-// Write takes the response's bytes: the head, then the body.
+// Write takes the response's bytes: the head, then the body; once a
+// WebSocket's stream switched, raw bytes (writeRaw).
 func (s *stream) Write(p []byte) (int, error) {
+	if s.ws && s.isSwitched() {
+		return s.writeRaw(p)
+	}
 	n := len(p)
 	if !s.head {
 		s.headBuf = append(s.headBuf, p...)
@@ -230,6 +271,14 @@ func (s *stream) Write(p []byte) (int, error) {
 			continue
 		}
 		p = rest
+	}
+	if s.ws && s.isSwitched() {
+		if len(p) > 0 {
+			if _, err := s.writeRaw(p); err != nil {
+				return 0, err
+			}
+		}
+		return n, nil
 	}
 	s.setWriteDeadline()
 	if err := s.writeBody(p); err != nil {
@@ -266,6 +315,9 @@ func (s *stream) writeHead(head string) (interim bool, err error) {
 	code, err := strconv.Atoi(status[:min(3, len(status))])
 	if err != nil || code < 100 || code > 999 {
 		return false, errors.New("h2: malformed status line " + strconv.Quote(line))
+	}
+	if code == 101 && s.ws {
+		return false, s.switchHead(rest)
 	}
 	if code < 200 {
 		return true, nil // an interim response (100 Continue): net/http sends its own
@@ -346,12 +398,27 @@ func (s *stream) isDone() bool {
 
 // complete reports whether the response is complete once the exchange has
 // ended: a response framed by the connection's end (no length, not
-// chunked) is then.
+// chunked) is then, and so is a switched WebSocket's (its end is the
+// WebSocket's, whose close handshake says whether it was whole).
 func (s *stream) complete() bool {
-	return s.isDone() || s.head && !s.chunkedOut && s.left < 0
+	return s.isDone() || s.ws && s.isSwitched() || s.head && !s.chunkedOut && s.left < 0
 }
 
-func (s *stream) Close() error { return nil }
+// Close ends a WebSocket's stream for h1: reads and writes fail from then
+// on, and END_STREAM goes out as the exchange returns, which
+// h1.Server.ServeStream does right after closing it. As a net.Conn's Close,
+// it unblocks a Read at once, and a Write under way by resetting the
+// stream (the client is not taking its bytes, or the write is cut short).
+func (s *stream) Close() error {
+	if s.ws {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.signal()
+		s.cut(false)
+	}
+	return nil
+}
 
 func (s *stream) LocalAddr() net.Addr  { return s.nc.LocalAddr() }
 func (s *stream) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }

@@ -61,7 +61,7 @@ func TestStreamResponse(t *testing.T) {
 		"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
 	for step := 1; step <= len(resp); step += 7 {
 		rec := httptest.NewRecorder()
-		s := newStream(rec, httptest.NewRequest("GET", "/", nil), nil)
+		s := newStream(rec, httptest.NewRequest("GET", "/", nil), nil, false)
 		for i := 0; i < len(resp); i += step {
 			if _, err := s.Write([]byte(resp[i:min(i+step, len(resp))])); err != nil {
 				t.Fatalf("step %d: %v", step, err)
@@ -77,14 +77,14 @@ func TestStreamResponse(t *testing.T) {
 	}
 	// an interim response before the real one is dropped
 	rec0 := httptest.NewRecorder()
-	s0 := newStream(rec0, httptest.NewRequest("GET", "/", nil), nil)
+	s0 := newStream(rec0, httptest.NewRequest("GET", "/", nil), nil, false)
 	s0.Write([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 	if rec0.Code != 200 || rec0.Body.String() != "ok" || !s0.complete() {
 		t.Errorf("after 100 Continue: %d %q", rec0.Code, rec0.Body.String())
 	}
 	// a body cut short of its Content-Length is not complete
 	rec := httptest.NewRecorder()
-	s := newStream(rec, httptest.NewRequest("GET", "/", nil), nil)
+	s := newStream(rec, httptest.NewRequest("GET", "/", nil), nil, false)
 	s.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
 	if s.complete() {
 		t.Error("3 of 10 bytes: complete")

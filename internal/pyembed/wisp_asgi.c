@@ -188,6 +188,24 @@ static PyObject *mod_emit(PyObject *self, PyObject *args) {
 	return py.PyLong_FromLong(wisp_emit_nowait(j, h, (size_t)hl, b, (size_t)bl));
 }
 
+/* sendfile(job, hdr, fd, n) -> as emit: n bytes of the file fd, which Go
+ * sends and closes (http.response.pathsend). */
+static PyObject *mod_sendfile(PyObject *self, PyObject *args) {
+	(void)self;
+	if (py.PyTuple_Size(args) != 4) {
+		py.PyErr_SetString(exc_TypeError, "sendfile(job, hdr, fd, n)");
+		return NULL;
+	}
+	wisp_job *j = obj_ptr(py.PyTuple_GetItem(args, 0));
+	char *h;
+	Py_ssize_t hl;
+	if (!j || view(py.PyTuple_GetItem(args, 1), &h, &hl) < 0) return NULL;
+	long fd = py.PyLong_AsLong(py.PyTuple_GetItem(args, 2));
+	long long n = py.PyLong_AsLongLong(py.PyTuple_GetItem(args, 3));
+	if (py.PyErr_Occurred()) return NULL;
+	return py.PyLong_FromLong(wisp_emit_file_nowait(j, h, (size_t)hl, (int)fd, n));
+}
+
 /* finish(job, hdr, body, code, err): the last hand-off; the job is Go's after it. */
 static PyObject *mod_finish(PyObject *self, PyObject *args) {
 	(void)self;
@@ -251,6 +269,7 @@ static PyObject *mod_stopped(PyObject *self, PyObject *arg) {
 
 static PyMethodDef drain_def = {"drain", mod_drain, METH_O, "drain(loop): the queued messages"};
 static PyMethodDef emit_def = {"emit", mod_emit, METH_VARARGS, "emit(job, hdr, body): a response hand-off"};
+static PyMethodDef sendfile_def = {"sendfile", mod_sendfile, METH_VARARGS, "sendfile(job, hdr, fd, n): a file hand-off"};
 static PyMethodDef finish_def = {"finish", mod_finish, METH_VARARGS, "finish(job, hdr, body, code, err): the end"};
 static PyMethodDef consumed_def = {"consumed", mod_consumed, METH_VARARGS, "consumed(job, n): body received"};
 static PyMethodDef stopped_def = {"stopped", mod_stopped, METH_O, "stopped(loop): the loop ends"};
@@ -263,7 +282,7 @@ static PyObject *load_module(const char *src) {
 	PyObject *modules = py.PyImport_GetModuleDict();
 	PyObject *c = py.PyModule_New("_wisp_asgi");
 	if (!c) return NULL;
-	PyMethodDef *defs[] = {&drain_def, &emit_def, &finish_def, &consumed_def, &stopped_def};
+	PyMethodDef *defs[] = {&drain_def, &emit_def, &finish_def, &sendfile_def, &consumed_def, &stopped_def};
 	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
 		PyObject *f = py.PyCFunction_NewEx(defs[i], NULL, NULL);
 		if (!f || py.PyObject_SetAttrString(c, defs[i]->ml_name, f) < 0) {

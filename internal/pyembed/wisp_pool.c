@@ -915,6 +915,26 @@ int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, siz
 	return full;
 }
 
+int wisp_emit_file_nowait(wisp_job *j, const char *hdr, size_t hl, int fd, long long n) {
+	wisp_pool *p = j->pool;
+	wisp_ev *e = __atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE) ? NULL : new_ev(j, hdr, hl, NULL, 0, NULL, 0);
+	if (!e) {
+		close(fd);
+		return -1;
+	}
+	e->fd = fd;
+	e->n = n;
+	pthread_mutex_lock(&p->emu);
+	j->inflight++;
+	j->infiles++;
+	int full = window_full(j);
+	if (full) j->resume = 1;
+	int w = push_locked(p, e);
+	pthread_mutex_unlock(&p->emu);
+	if (w) notify(p);
+	return full;
+}
+
 void wisp_emit_credit(wisp_job *j) {
 	wisp_pool *p = j->pool;
 	wisp_ev *e;

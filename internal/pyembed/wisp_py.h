@@ -166,6 +166,10 @@ void wisp_job_reset(wisp_pool *p, wisp_job *j);
  * a resume message once Go has written half of it), or -1 if j was aborted or
  * memory ran out. */
 int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al);
+/* wisp_emit_file_nowait hands Go the fd (n bytes of a file, sent with
+ * sendfile; Go closes it) as wisp_emit_nowait hands bytes; on -1 (the job was
+ * aborted) the fd is closed. */
+int wisp_emit_file_nowait(wisp_job *j, const char *hdr, size_t hl, int fd, long long n);
 /* wisp_emit_credit tells Go that the app received request body bytes. */
 void wisp_emit_credit(wisp_job *j);
 /* wisp_job_abort tells the thread running j that its client is gone. */

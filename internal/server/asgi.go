@@ -166,7 +166,7 @@ func (s *Server) serveASGI(w *h1.Response, r *h1.Request, m *mount, rid trace.ID
 		first = buf[:k]
 		more = r.ContentLength < 0 && err == nil // a chunked body may go on
 	}
-	x.scope = s.asgiScope(x.scope[:0], r, m)
+	x.scope = s.asgiScope(x.scope[:0], r, m, false)
 	if !s.loop.Submit(j.Job, m.app, x.scope, first, more) {
 		w.AddHeader("Retry-After", "1")
 		plain(w, 503, "503 Service Unavailable: the event loop has stopped")
@@ -259,7 +259,7 @@ func (b *asgiBody) stop(r *h1.Request) {
 // make_scope reads: http_version, method, scheme, raw_path, query_string,
 // root_path, client host and port, server host and port, then each header's
 // lowercased name and value, in order, each ended by a NUL.
-func (s *Server) asgiScope(b []byte, r *h1.Request, m *mount) []byte {
+func (s *Server) asgiScope(b []byte, r *h1.Request, m *mount, ws bool) []byte {
 	field := func(v string) { b = append(append(b, v...), 0) }
 	proto := r.Proto
 	if r.Trusted {
@@ -303,6 +303,9 @@ func (s *Server) asgiScope(b []byte, r *h1.Request, m *mount) []byte {
 	}
 	h2 := proto == "HTTP/2.0"
 	for _, f := range r.Fields {
+		if h2 && ws && synthesized(f.Name) {
+			continue // made by internal/h2 of an extended CONNECT, not the client's
+		}
 		name := f.Name
 		if len(name) > 7 && strings.EqualFold(name[:7], "X-Wisp-") {
 			continue // wisp's own, between its pools
@@ -321,4 +324,10 @@ func (s *Server) asgiScope(b []byte, r *h1.Request, m *mount) []byte {
 		field(f.Value)
 	}
 	return b
+}
+
+// synthesized reports the fields internal/h2 adds to an extended CONNECT
+// to hand it to h1 as an HTTP/1.1 upgrade.
+func synthesized(name string) bool {
+	return strings.EqualFold(name, "Upgrade") || strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Sec-WebSocket-Key")
 }

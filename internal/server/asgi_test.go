@@ -36,7 +36,7 @@ func TestASGIScope(t *testing.T) {
 			[]string{"1.1", "GET", "http", "/", "", "/a", "", "", "/run/w.sock", ""}},
 	} {
 		s := &Server{proxies: c.proxies, cfg: Config{ForwardedHeaders: XForwarded}}
-		got := string(s.asgiScope(nil, &c.r, &mount{prefix: "/a"}))
+		got := string(s.asgiScope(nil, &c.r, &mount{prefix: "/a"}, false))
 		want := strings.Join(c.want, "\x00") + "\x00"
 		if got != want {
 			t.Errorf("%s:\n got %q\nwant %q", c.name, got, want)

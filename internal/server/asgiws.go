@@ -73,6 +73,12 @@ func isWebSocket(r *h1.Request) bool {
 	return websocket.IsUpgrade(fields(r))
 }
 
+// overH2 reports whether the client's request came over HTTP/2 (here, or
+// to the pool that forwarded it).
+func overH2(r *h1.Request) bool {
+	return r.Proto == "HTTP/2.0" || r.Trusted && r.Header("X-Wisp-Protocol") == "HTTP/2.0"
+}
+
 func fields(r *h1.Request) func(yield func(string, string) bool) {
 	return func(yield func(string, string) bool) {
 		for _, f := range r.Fields {
@@ -125,7 +131,7 @@ func (s *Server) serveWebSocket(w *h1.Response, r *h1.Request, m *mount, rid tra
 	if m.sem != nil {
 		defer m.sem.Release()
 	}
-	x.scope = s.asgiScope(x.scope[:0], r, m)
+	x.scope = s.asgiScope(x.scope[:0], r, m, true)
 	if !s.loop.SubmitWebSocket(j.Job, m.app, x.scope) {
 		w.AddHeader("Retry-After", "1")
 		plain(w, 503, "503 Service Unavailable: the event loop has stopped")

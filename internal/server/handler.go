@@ -69,6 +69,12 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		plain(w, 404, "404 Not Found: no application is mounted at this path")
 		return nil
 	}
+	if !m.asgi && (m.proxy == nil || m.static) && overH2(r) && isWebSocket(r) {
+		// an extended CONNECT (RFC 8441) that a WSGI app or a folder would
+		// answer 200, which the client would take for an open WebSocket
+		plain(w, 501, "501 Not Implemented: no WebSocket application is mounted at this path")
+		return m
+	}
 	if m.proxy != nil {
 		if b, ok := m.proxy.(bridge); ok && b.forward {
 			b.serve(w, r, rid) // the pool that runs it traces it under the same id
@@ -561,6 +567,9 @@ func (s *Server) respond(p *responder, j *job, timeout time.Duration) bool {
 			continue
 		}
 		if done {
+			if j.trailers != nil {
+				p.w.SetTrailers(j.trailers)
+			}
 			p.finish(j.code, j.tb)
 			return true
 		}
@@ -735,6 +744,7 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 	// headers reach w: the 500 that follows carries only its own.
 	all := string(hdr[i+1:])
 	length := int64(-1)
+	trailers := false // the app sends trailers (ASGI): the body stays chunked
 	for rest := all; len(rest) > 0; {
 		var name, value string
 		name, value, rest = nextHeader(rest)
@@ -755,6 +765,10 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 		if len(name) == len(hdrUnserved) && strings.EqualFold(name, hdrUnserved) {
 			continue // wisp's own word that the app did not run (the forwarder sends the request again)
 		}
+		if name == trailersMark {
+			trailers = true
+			continue
+		}
 		if httphdr.HopByHop(name) { // refused by start_response already; a safeguard
 			if len(name) == 10 && strings.EqualFold(name, "Connection") && strings.Contains(strings.ToLower(value), "close") {
 				w.SetClose()
@@ -766,7 +780,7 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 	if s.draining.Load() || s.shedding.Load() {
 		w.SetClose() // the client's next request goes to another worker
 	}
-	if length < 0 && bodyAllowed(status) {
+	if length < 0 && bodyAllowed(status) && !trailers {
 		switch {
 		case file != nil: // a file_wrapper's file always ends the body
 			length = int64(size) + fileN
@@ -780,6 +794,11 @@ func (s *Server) writeHeader(w headerSink, hdr []byte, size int, file *os.File, 
 	w.SetStatus(status, line)
 	return status, length, nil
 }
+
+// trailersMark is the last field of an ASGI app's head when trailers
+// follow its body (wisp_asgi.py TRAILERS_MARK); it is not a token, so no
+// header of the app's can be it.
+const trailersMark = "\x01trailers"
 
 // nextHeader splits the first "name\0value\0" off the app's header string.
 func nextHeader(s string) (name, value, rest string) {

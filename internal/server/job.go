@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 
+	"wisp/internal/h1"
 	"wisp/internal/pyembed"
 )
 
@@ -21,6 +22,21 @@ type job struct {
 	loop     *pyembed.Loop // the event loop an ASGI request runs on (nil: a Python thread)
 	code     pyembed.Code
 	tb       string
+	trailers []h1.Field // the trailers the response ends with (ASGI)
+}
+
+// parseFields reads "name\0value\0..." (names and values checked on the
+// Python side).
+func parseFields(b []byte) []h1.Field {
+	f := []h1.Field{}
+	for rest := string(b); len(rest) > 0; {
+		var name, value string
+		name, value, rest = nextHeader(rest)
+		if name != "" {
+			f = append(f, h1.Field{Name: name, Value: value})
+		}
+	}
+	return f
 }
 
 // goneNow stops the app at its next hand-off: the client is gone, or the
@@ -38,7 +54,10 @@ func (j *job) goneNow() {
 
 // take records what an event of the job tells: its headers, its outcome.
 func (j *job) take(ev *pyembed.Event) {
-	if ev.Hdr != nil {
+	if len(ev.Hdr) > 0 && ev.Hdr[0] == 0 && ev.Done {
+		// an ASGI app's trailers ("\0name\0value\0...")
+		j.trailers = parseFields(ev.Hdr[1:])
+	} else if ev.Hdr != nil {
 		j.hdr = j.KeepHdr(ev.Hdr)
 	}
 	if ev.Done {

@@ -410,6 +410,7 @@ func New(cfg Config, ip *pyembed.Interpreter, mounts []Mount) (*Server, error) {
 	s.h1.H2 = h2.New(s.h1, h2.Config{
 		MaxConcurrentStreams: cfg.MaxStreams, MaxHeaderBytes: cfg.MaxHeaderBytes,
 		IdleTimeout: cfg.IdleTimeout, ReadHeaderTimeout: cfg.ReadHeaderTimeout, WriteTimeout: cfg.WriteTimeout, Log: cfg.Log,
+		WebSockets: s.servesWebSockets,
 	})
 	return s, nil
 }
@@ -715,6 +716,21 @@ func connChange(cfg Config) func(int64) {
 
 // Load is the requests waiting for a Python thread and the threads busy.
 func (s *Server) Load() (queued, busy int) { return s.pool.Stats() }
+
+// servesWebSockets reports whether a mount may take a WebSocket: an ASGI
+// app's, or one forwarded to another pool (whose app may be one). HTTP/2
+// connections offer extended CONNECT (RFC 8441) only then.
+func (s *Server) servesWebSockets() bool {
+	for _, m := range s.table() {
+		if m.asgi {
+			return true
+		}
+		if b, ok := m.proxy.(bridge); ok && b.forward {
+			return true
+		}
+	}
+	return false
+}
 
 // table is the routing table now: the last SetMounts', else New's.
 func (s *Server) table() []mount {

@@ -3,6 +3,8 @@ package supervisor
 import (
 	"os"
 	"strings"
+
+	"wisp/internal/h2"
 )
 
 // sysmonAwake is what workerGODEBUG adds to a worker's GODEBUG. A worker's Go
@@ -20,39 +22,41 @@ import (
 const sysmonAwake = "schedtrace=2147483647"
 
 // workerGODEBUG returns env with sysmonAwake added to its GODEBUG (the first
-// one: the runtime reads that), unless the user set schedtrace there already.
+// one: the runtime reads that), unless the user set schedtrace there already,
+// and then h2.XConnect (always: restoreGODEBUG takes it off the end), which
+// net/http reads at init to serve WebSockets over HTTP/2.
 func workerGODEBUG(env []string) []string {
 	for i := range env {
 		v, ok := strings.CutPrefix(env[i], "GODEBUG=")
 		if !ok {
 			continue
 		}
-		if strings.Contains(v, "schedtrace=") {
-			return env
+		if !strings.Contains(v, "schedtrace=") {
+			v = strings.TrimPrefix(v+","+sysmonAwake, ",")
 		}
 		out := append([]string(nil), env...)
-		if v == "" {
-			out[i] = "GODEBUG=" + sysmonAwake
-		} else {
-			out[i] = "GODEBUG=" + v + "," + sysmonAwake
-		}
+		out[i] = "GODEBUG=" + v + "," + h2.XConnect
 		return out
 	}
-	return append(env, "GODEBUG="+sysmonAwake)
+	return append(env, "GODEBUG="+sysmonAwake+","+h2.XConnect)
 }
 
-// restoreGODEBUG takes sysmonAwake back out of the worker's environment once
-// the runtime has read it, so that the app and what it starts (a Go program
-// run with subprocess would print a SCHED line) see the GODEBUG the user set.
+// restoreGODEBUG takes h2.XConnect and sysmonAwake back out of the worker's
+// environment once the runtime and net/http have read them, so that the app
+// and what it starts (a Go program run with subprocess would print a SCHED
+// line) see the GODEBUG the user set.
 func restoreGODEBUG() {
 	v, ok := os.LookupEnv("GODEBUG")
 	if !ok {
 		return
 	}
+	w := strings.TrimSuffix(v, ","+h2.XConnect)
 	switch {
-	case v == sysmonAwake:
+	case w == sysmonAwake:
 		os.Unsetenv("GODEBUG")
-	case strings.HasSuffix(v, ","+sysmonAwake):
-		os.Setenv("GODEBUG", strings.TrimSuffix(v, ","+sysmonAwake))
+	case strings.HasSuffix(w, ","+sysmonAwake):
+		os.Setenv("GODEBUG", strings.TrimSuffix(w, ","+sysmonAwake))
+	case w != v:
+		os.Setenv("GODEBUG", w)
 	}
 }

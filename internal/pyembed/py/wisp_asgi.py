@@ -29,6 +29,9 @@ NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT, WS = 1, 2, 3, 4, 5, 6, 7,
 OK, ERR_EARLY, ERR_LATE, CODE_GONE = 0, 1, 2, 3
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
+# the head's last field when trailers follow the body (not a token: no app
+# header can be it)
+TRAILERS_MARK = b"\x01trailers\0\0"
 DISCONNECT = {"type": "http.disconnect"}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -41,12 +44,31 @@ class ClientDisconnected(OSError):
 
 
 class _App:
-    __slots__ = ("app", "state", "lifespan")
+    __slots__ = ("app", "state", "lifespan", "route_path")
 
     def __init__(self, app):
         self.app = app
         self.state = {}
         self.lifespan = None
+        self.route_path = routes_within_root_path(app)
+
+
+def routes_within_root_path(app):
+    """Whether app routes on scope["path"] taken as the path below
+    root_path, as servers gave it before the ASGI spec said that path holds
+    root_path: Starlette before 0.35 (so FastAPI on Debian 12, Starlette
+    0.26) does, and would answer 404 at a vdir other than /. Quart, Django
+    and later Starlette take the full path, which wisp gives by default."""
+    for cls in type(app).__mro__:
+        if cls.__module__.split(".", 1)[0] not in ("starlette", "fastapi"):
+            continue
+        try:
+            import starlette
+            v = tuple(int(x) for x in starlette.__version__.split(".")[:2])
+        except (ImportError, AttributeError, ValueError):
+            return False
+        return v < (0, 35)
+    return False
 
 
 _apps = {}
@@ -114,7 +136,7 @@ def encode_head(status, headers):
     return b"\0".join(out)
 
 
-def make_scope(data, state):
+def make_scope(data, state, route_path=False):
     """The HTTP scope from Go's flat form: fields ended by NUL (http_version,
     method, scheme, raw_path, query_string, root_path, client host and port,
     server host and port), then header names and values."""
@@ -124,6 +146,9 @@ def make_scope(data, state):
     if "%" in path:
         path = unquote(path)
     h = p[10:-1]
+    root_path = p[5].decode("utf-8", "replace")
+    if route_path and root_path and path.startswith(root_path):
+        path = path[len(root_path):] or "/"
     return {
         "type": "http",
         "asgi": ASGI,
@@ -133,11 +158,12 @@ def make_scope(data, state):
         "path": path,
         "raw_path": raw_path,
         "query_string": p[4],
-        "root_path": p[5].decode("utf-8", "replace"),
+        "root_path": root_path,
         "headers": list(zip(h[0::2], h[1::2])),
         "client": (p[6].decode("latin-1"), int(p[7])) if p[7] else None,
         "server": (p[8].decode("latin-1"), int(p[9]) if p[9] else None) if p[8] else None,
         "state": state.copy(),
+        "extensions": {"http.response.pathsend": {}, "http.response.trailers": {}},
     }
 
 
@@ -146,7 +172,7 @@ class Request:
     where its response stands."""
 
     __slots__ = ("srv", "job", "gen", "scope", "chunks", "more", "waiter", "resume", "gone", "started", "hdr",
-                 "done", "task")
+                 "done", "task", "trailers")
 
     def __init__(self, srv, job, gen, scope, body, more):
         self.srv = srv
@@ -163,6 +189,7 @@ class Request:
         self.started = False
         self.hdr = None  # the encoded head, until it goes with the first body
         self.done = False  # the job is Go's again: never touch it
+        self.trailers = None  # http.response.trailers: the fields so far, once the body is complete
 
     def wake(self):
         for f in (self.waiter, self.resume):
@@ -194,13 +221,53 @@ class Request:
         if t == "http.response.start":
             self.start(msg)
             return
+        if t == "http.response.trailers":
+            self.add_trailers(msg)
+            return
+        if t == "http.response.pathsend":
+            self.pathsend(msg)
+            return
         raise ValueError("unexpected ASGI message %r in an http scope" % (t,))
 
     def start(self, msg):
         if self.started:
             raise RuntimeError("http.response.start sent twice")
         self.hdr = encode_head(msg["status"], msg.get("headers", ()))
+        if msg.get("trailers"):
+            # Go keeps the body chunked, whatever its length, for the trailers
+            self.hdr += TRAILERS_MARK
+            self.trailers = False
         self.started = True
+
+    def add_trailers(self, msg):
+        if self.trailers is None:
+            raise RuntimeError("http.response.trailers without trailers: True in http.response.start")
+        if self.trailers is False:
+            raise RuntimeError("http.response.trailers before the last http.response.body")
+        self.trailers.extend(_encode_fields(msg.get("headers", ())))
+        if not msg.get("more_trailers", False):
+            self.finish(b"\0" + b"\0".join(self.trailers) + b"\0" if self.trailers else b"\0", b"", OK, None)
+
+    def pathsend(self, msg):
+        """http.response.pathsend: the body is the file at msg["path"], sent by Go (sendfile)."""
+        if not self.started:
+            raise RuntimeError("http.response.pathsend sent before http.response.start")
+        if self.done or self.trailers is not None:
+            raise RuntimeError("http.response.pathsend after the body began, or with trailers")
+        path = msg["path"]
+        if not os.path.isabs(path):
+            raise ValueError("http.response.pathsend: the path %r is not absolute" % (path,))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            n = os.fstat(fd).st_size
+        except BaseException:
+            os.close(fd)
+            raise
+        hdr, self.hdr = self.hdr, None
+        if C.sendfile(self.job, hdr, fd, n) < 0:  # Go owns fd now, even on failure
+            self.gone = True
+            raise ClientDisconnected("the client went away")
+        self.finish(None, b"", OK, None)
 
     async def emit(self, hdr, body):
         """Hands Go one piece of the response; waits while its window is full."""
@@ -227,6 +294,12 @@ class Request:
             body = bytes(body)
         hdr, self.hdr = self.hdr, None
         if not msg.get("more_body", False):
+            if self.trailers is False:
+                # the body is complete; the trailers end the response
+                self.trailers = []
+                if hdr is not None or body:
+                    await self.emit(hdr, body)
+                return
             self.finish(hdr, body, OK, None)
             return
         if not body and hdr is None:
@@ -272,9 +345,9 @@ CONNECTING, OPEN, CLOSING, DENYING = 0, 1, 2, 3
 WS_EXTENSIONS = {"websocket.http.response": {}}
 
 
-def websocket_scope(data, state):
+def websocket_scope(data, state, route_path=False):
     """The WebSocket scope from Go's flat form (make_scope's)."""
-    scope = make_scope(data, state)
+    scope = make_scope(data, state, route_path)
     del scope["method"]
     scope["type"] = "websocket"
     scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
@@ -502,7 +575,7 @@ class Server:
             if kind == NEW:
                 try:
                     a = _apps[app]
-                    r = Request(self, job, gen, make_scope(data, a.state), body, more != 0)
+                    r = Request(self, job, gen, make_scope(data, a.state, a.route_path), body, more != 0)
                 except Exception:
                     # never lose the rest of the batch: this request gets a 500
                     C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
@@ -513,7 +586,7 @@ class Server:
             if kind == WS:
                 try:
                     a = _apps[app]
-                    r = WebSocket(self, job, gen, websocket_scope(data, a.state))
+                    r = WebSocket(self, job, gen, websocket_scope(data, a.state, a.route_path))
                 except Exception:
                     C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
                     continue

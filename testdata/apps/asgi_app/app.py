@@ -46,6 +46,21 @@ async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
     path = "/" + scope["path"].rsplit("/", 1)[-1]  # the last segment names the route, wherever it is mounted
+    if path == "/trailers":  # two body pieces, then trailers in two messages
+        assert "http.response.trailers" in scope["extensions"], scope["extensions"]
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"content-type", b"text/plain"), (b"trailer", b"x-checksum, x-count")]})
+        await send({"type": "http.response.body", "body": b"part one,", "more_body": True})
+        await send({"type": "http.response.body", "body": b" part two"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc123")], "more_trailers": True})
+        await send({"type": "http.response.trailers", "headers": [(b"x-count", b"2")]})
+        return
+    if path == "/pathsend":  # the file named by the query, sent by the server
+        assert "http.response.pathsend" in scope["extensions"], scope["extensions"]
+        name = scope["query_string"].decode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.pathsend", "path": name})
+        return
     if path == "/scope":
         msg = await receive()
         s = dict(scope)
