@@ -49,6 +49,8 @@ bindings = ["127.0.0.1:9100"]
 	withEnv(t, map[string]string{"WISP_WEBSOCKET_PING_TIMEOUT": "9s"})
 	check("the file, the environment and flags", printed(t, "-c", path, "--websocket-compression", "--websocket-ping-interval", "0s").Pools["web"],
 		true, 2<<20, 0, 9*time.Second)
+	check("the file and a size flag", printed(t, "-c", path, "--websocket-max-message", "3KiB").Pools["web"],
+		false, 3<<10, 7*time.Second, 9*time.Second)
 }
 
 // Bad WebSocket flag values are usage errors naming the flag and the form.
