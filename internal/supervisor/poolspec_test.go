@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -43,10 +44,10 @@ websocket_ping_timeout = "3s"`, false, 1024, -1, 3 * time.Second},
 			t.Fatalf("%s: %v", name, err)
 		}
 		sp := p.spec
-		if sp.WebSocketCompression != c.compression || sp.WebSocketMaxMessage != c.max ||
+		if !sp.NoWebSocketCompression != c.compression || sp.WebSocketMaxMessage != c.max ||
 			sp.WebSocketPingInterval != c.every || sp.WebSocketPingTimeout != c.wait {
 			t.Errorf("%s: spec compression %v, max message %d, ping every %v, timeout %v; want %v %d %v %v", name,
-				sp.WebSocketCompression, sp.WebSocketMaxMessage, sp.WebSocketPingInterval, sp.WebSocketPingTimeout,
+				!sp.NoWebSocketCompression, sp.WebSocketMaxMessage, sp.WebSocketPingInterval, sp.WebSocketPingTimeout,
 				c.compression, c.max, c.every, c.wait)
 		}
 	}
@@ -98,5 +99,18 @@ bindings = ["127.0.0.1:8080"]
 	}
 	if !routesOnly(old, spec("", "")) {
 		t.Error("the same configuration is more than a change of routes")
+	}
+}
+
+// A spec written by a supervisor that predates the WebSocket settings
+// (a worker of a newer binary, recycled under an old supervisor) reads as
+// the defaults: compression on, the server's own limits.
+func TestSpecWithoutWebSocketSettings(t *testing.T) {
+	var sp WorkerSpec
+	if err := json.Unmarshal([]byte(`{"pool":"default","threads":4}`), &sp); err != nil {
+		t.Fatal(err)
+	}
+	if sp.NoWebSocketCompression || sp.WebSocketMaxMessage != 0 || sp.WebSocketPingInterval != 0 || sp.WebSocketPingTimeout != 0 {
+		t.Errorf("spec %+v: want the zero values, the server's defaults", sp)
 	}
 }
