@@ -75,6 +75,9 @@ type runOptions struct {
 	reload                                                 bool
 	iface, lifespan, loop                                  string // ASGI
 	mountIface, mountLifespan                              []string
+	wsCompression                                          bool // WebSockets
+	wsMaxMessage                                           int64
+	wsPingInterval, wsPingTimeout                          time.Duration
 }
 
 func (o *runOptions) define(fs *pflag.FlagSet) {
@@ -94,6 +97,10 @@ func (o *runOptions) define(fs *pflag.FlagSet) {
 	fs.MarkHidden("mount-interface")
 	fs.MarkHidden("mount-lifespan")
 	fs.StringVar(&o.loop, "loop", "auto", "ASGI event loop, one per process: auto (uvloop when it imports), asyncio or uvloop")
+	fs.BoolVar(&o.wsCompression, "websocket-compression", true, "offer permessage-deflate to WebSocket clients that ask for it (--websocket-compression=false: never)")
+	newSize(fs, &o.wsMaxMessage, "websocket-max-message", server.DefaultWebSocketMaxMessage, "largest WebSocket message taken from a client (bytes, or 64KiB, 16MiB); beyond: the connection closes with 1009")
+	newDuration(fs, &o.wsPingInterval, "websocket-ping-interval", "", server.DefaultWebSocketPingInterval, "ping open WebSockets this often (0: no pings)")
+	newDuration(fs, &o.wsPingTimeout, "websocket-ping-timeout", "", server.DefaultWebSocketPingTimeout, "close a WebSocket (1011) whose client does not answer a ping within this")
 	newDuration(fs, &o.timeout, "timeout", "t", 0, "time a request may spend in the app: then 504, its Python stack is logged and TimeoutError raised in it (a number is seconds; 0: none)")
 	fs.StringVar(&o.python, "python", "", "Python interpreter, virtualenv folder or command (default python3 on PATH)")
 	fs.StringVar(&o.chdir, "chdir", "", "change to this folder before loading the apps")
@@ -411,7 +418,9 @@ func (o *runOptions) inProcess(ms []server.Mount, unix listen.Unix, inherited *l
 		MaxHeaderBytes: o.maxHeader, ReadHeaderTimeout: o.rht, ReadTimeout: o.rt, WriteTimeout: o.wt,
 		IdleTimeout: o.it, AccessLog: access, Log: log, RequestTimeout: o.timeout, MaxStuckThreads: o.maxStuck,
 		MaxSpill: o.maxSpill, MinWriteRate: server.WriteRate(o.minRate), MaxStreams: o.maxStreams,
-		ForwardedHeaders: o.forwardedHeaders, Loop: o.loop, WebSocketCompression: true,
+		ForwardedHeaders: o.forwardedHeaders, Loop: o.loop, WebSocketCompression: o.wsCompression,
+		WebSocketMaxMessage: o.wsMaxMessage, WebSocketPingInterval: config.PingInterval(o.wsPingInterval),
+		WebSocketPingTimeout: o.wsPingTimeout,
 	}
 	// the requests a second stop signal cuts off: named through the hooks a
 	// pool's workers publish theirs on the board with

@@ -47,6 +47,10 @@ var runFlagRules = map[string]flagRule{
 	"start-timeout":       {1, "a duration above 0, such as 60s"},
 	"rapid-fail-max":      {1, "a number of crashes, 1 or more"},
 	"rapid-fail-window":   {1, "a duration above 0, such as 5m"},
+
+	"websocket-max-message":   {1, "a size, 1 byte or more, in bytes or with a unit (64KiB, 16MiB)"},
+	"websocket-ping-interval": {0, "a duration, 0 (no pings) or more, such as 20s"},
+	"websocket-ping-timeout":  {1, "a duration above 0, such as 20s"},
 }
 
 // checkRunFlags refuses flag values that cannot work, and pool-only flags

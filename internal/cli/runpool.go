@@ -50,6 +50,7 @@ func (o *runOptions) poolConfig(fs *pflag.FlagSet, ms []server.Mount, sock strin
 			admin: o.adminAddr, adminToken: o.adminToken, adminHosts: o.adminHosts, drain: o.drainDelay, proxies: o.proxies, forwardedHeaders: o.forwardedHeaders,
 			cert: absPath(o.certFile), key: absPath(o.keyFile), accessFormat: o.accessFormat,
 			h2c: o.h2c, proxyProtocol: o.proxyProtocol, maxStreams: o.maxStreams,
+			wsCompression: o.wsCompression, wsMaxMessage: o.wsMaxMessage, wsPingInterval: o.wsPingInterval, wsPingTimeout: o.wsPingTimeout,
 		})
 		if err != nil {
 			return nil, usageError{err}
@@ -103,7 +104,9 @@ var poolKeys = map[string]string{
 	"pool-idle-timeout": "idle_timeout", "start-timeout": "start_timeout", "cpu-affinity": "cpu_affinity",
 	"sched-policy": "sched_policy", "rapid-fail": "rapid_fail", "rapid-fail-max": "rapid_fail_max", "rapid-fail-window": "rapid_fail_window",
 	"min-write-rate": "min_write_rate", "max-spill": "max_spill", "user": "user", "group": "group", "loop": "loop",
-	"graceful-timeout": "graceful_timeout",
+	"graceful-timeout": "graceful_timeout", "websocket-compression": "websocket_compression",
+	"websocket-max-message": "websocket_max_message", "websocket-ping-interval": "websocket_ping_interval",
+	"websocket-ping-timeout": "websocket_ping_timeout",
 }
 
 // overlay writes the flags that were set over the document of a -c file.
@@ -121,6 +124,8 @@ func (o *runOptions) overlay(m map[string]any, set map[string]bool, ms []server.
 		"start-timeout": o.startTimeout.String(), "cpu-affinity": o.cpuAffinity, "sched-policy": o.schedPolicy, "rapid-fail": o.rapidFail && !o.reload,
 		"rapid-fail-max": int64(o.rapidFailMax), "rapid-fail-window": o.rapidFailWindow.String(),
 		"min-write-rate": o.minRate, "max-spill": o.maxSpill, "user": o.user, "group": o.group, "loop": o.loop,
+		"websocket-compression": o.wsCompression, "websocket-max-message": o.wsMaxMessage,
+		"websocket-ping-interval": o.wsPingInterval.String(), "websocket-ping-timeout": o.wsPingTimeout.String(),
 	}
 	if o.reload {
 		set["rapid-fail"] = true
@@ -517,6 +522,9 @@ type runPool struct {
 	maxStreams                               int
 	rapidFailMax                             int
 	rapidFailWindow                          time.Duration
+	wsCompression                            bool
+	wsMaxMessage                             int64 // 0: the key's default
+	wsPingInterval, wsPingTimeout            time.Duration
 }
 
 // poolTOML writes the flags as the configuration file they stand for, so that
@@ -602,6 +610,13 @@ func poolTOML(p runPool) (string, error) {
 		d(p.maxUptime), d(p.idle), d(p.timeout), d(p.start), d(p.grace))
 	fmt.Fprintf(&b, "min_write_rate = %d\nmax_spill = %d\n", p.minWriteRate, p.maxSpill)
 	fmt.Fprintf(&b, "rapid_fail = %v\nrapid_fail_max = %d\nrapid_fail_window = %s\n", p.rapidFail, p.rapidFailMax, d(p.rapidFailWindow))
+	fmt.Fprintf(&b, "websocket_compression = %v\nwebsocket_ping_interval = %s\n", p.wsCompression, d(p.wsPingInterval))
+	if p.wsMaxMessage > 0 {
+		fmt.Fprintf(&b, "websocket_max_message = %d\n", p.wsMaxMessage)
+	}
+	if p.wsPingTimeout > 0 {
+		fmt.Fprintf(&b, "websocket_ping_timeout = %s\n", d(p.wsPingTimeout))
+	}
 	if len(p.env) > 0 {
 		env := map[string]string{}
 		for _, kv := range p.env {

@@ -68,6 +68,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Config is a loaded, validated configuration. Load and Parse return it with
@@ -335,6 +336,34 @@ type Pool struct {
 	// MaxSpill bounds the request bodies in temp files at once, per worker;
 	// a body that finds the space held gets 503. Default 10GiB; positive.
 	MaxSpill Size `json:"max_spill"`
+
+	// WebSocketCompression offers permessage-deflate (RFC 7692) to the
+	// WebSocket clients of the pool's ASGI apps that ask for it.
+	// Default true.
+	WebSocketCompression bool `json:"websocket_compression"`
+
+	// WebSocketMaxMessage is the largest WebSocket message taken from a
+	// client (its fragments together); a larger one closes the connection
+	// with 1009 (message too big). Default 16MiB; must be positive.
+	WebSocketMaxMessage Size `json:"websocket_max_message"`
+
+	// WebSocketPingInterval is how often an open WebSocket's client is
+	// pinged; 0 sends no pings. Default 20s.
+	WebSocketPingInterval Duration `json:"websocket_ping_interval"`
+
+	// WebSocketPingTimeout closes a WebSocket (1011) whose client does not
+	// answer a ping within it. Default 20s; must be positive.
+	WebSocketPingTimeout Duration `json:"websocket_ping_timeout"`
+}
+
+// PingInterval maps a websocket_ping_interval (or the flag's value), where
+// 0 sends no pings, to server.Config.WebSocketPingInterval, where 0 means
+// the default and a negative interval no pings.
+func PingInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Site is a [[sites]] entry: where to listen and what to serve there.
@@ -514,6 +543,11 @@ func DefaultPool() *Pool {
 		MaxHeaderBytes:  64 << 10,
 		MinWriteRate:    1 << 10,
 		MaxSpill:        10 << 30,
+
+		WebSocketCompression:  true,
+		WebSocketMaxMessage:   16 << 20,
+		WebSocketPingInterval: Duration(20e9),
+		WebSocketPingTimeout:  Duration(20e9),
 	}
 }
 

@@ -93,6 +93,10 @@ func TestParse_defaults(t *testing.T) {
 		{"queue", p.Queue, 1024},
 		{"max_body", p.MaxBody, Size(1 << 30)},
 		{"max_header_bytes", p.MaxHeaderBytes, Size(64 << 10)},
+		{"websocket_compression", p.WebSocketCompression, true},
+		{"websocket_max_message", p.WebSocketMaxMessage, Size(16 << 20)},
+		{"websocket_ping_interval", time.Duration(p.WebSocketPingInterval), 20 * time.Second},
+		{"websocket_ping_timeout", time.Duration(p.WebSocketPingTimeout), 20 * time.Second},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
@@ -203,6 +207,14 @@ func TestParse_errors(t *testing.T) {
 			"w.toml:2:1: pools.default.max_spill: must be positive, got 0", 2, 1},
 		{"negative write rate", "[pools.default]\nmin_write_rate = -5\n" + minimal,
 			"w.toml:2:1: pools.default.min_write_rate: must be 0 (none) or more bytes per second, got -5", 2, 1},
+		{"websocket max message zero", "[pools.default]\nwebsocket_max_message = \"0MiB\"\n" + minimal,
+			`w.toml:2:1: pools.default.websocket_max_message: must be a positive size, like "16MiB", got 0`, 2, 1},
+		{"websocket ping interval negative", "[pools.default]\nwebsocket_ping_interval = \"-5s\"\n" + minimal,
+			`w.toml:2:1: pools.default.websocket_ping_interval: must not be negative ("0s" sends no pings), got -5s`, 2, 1},
+		{"websocket ping timeout zero", "[pools.default]\nwebsocket_ping_timeout = \"0s\"\n" + minimal,
+			"w.toml:2:1: pools.default.websocket_ping_timeout: must be a positive duration, got 0s", 2, 1},
+		{"websocket compression not a bool", "[pools.default]\nwebsocket_compression = 0\n" + minimal,
+			"w.toml:2:1: pools.default.websocket_compression: must be true or false, got integer 0", 2, 1},
 		{"sites not array", "sites = 3\n",
 			"w.toml:1:1: sites: must be an array of tables, got integer 3", 1, 1},
 		{"pools not table", "pools = [1]\n" + minimal,
@@ -537,5 +549,32 @@ func TestAdminHosts(t *testing.T) {
 	}
 	for _, addr := range []string{"127.0.0.1:9100", "[::1]:9100", "localhost:9100", "127.8.9.10:1"} {
 		mustParse(t, "w.toml", "[server]\nadmin = \""+addr+"\"\n"+minimal)
+	}
+}
+
+// The WebSocket keys of a pool, set away from their defaults, survive the
+// TOML that print-config writes (compression false and pings off are
+// values, not absences), and 0s maps to the server's "no pings".
+func TestWebSocketKeys(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, "/srv/wisp.toml", "[pools.default]\nwebsocket_compression = false\nwebsocket_max_message = \"1KiB\"\n"+
+		"websocket_ping_interval = \"0s\"\nwebsocket_ping_timeout = \"3s\"\n"+minimal)
+	p := c.Pools["default"]
+	if p.WebSocketCompression || p.WebSocketMaxMessage != 1024 || p.WebSocketPingInterval != 0 ||
+		time.Duration(p.WebSocketPingTimeout) != 3*time.Second {
+		t.Fatalf("pool = %+v", p)
+	}
+	text, err := c.TOML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := mustParse(t, "/srv/wisp.toml", string(text))
+	if got := again.Pools["default"]; got.Fingerprint() != p.Fingerprint() {
+		t.Errorf("after print-config's TOML: %+v\nwant %+v\n%s", got, p, text)
+	}
+	for _, tc := range []struct{ in, want time.Duration }{{0, -1}, {time.Second, time.Second}, {20 * time.Second, 20 * time.Second}} {
+		if got := PingInterval(tc.in); got != tc.want {
+			t.Errorf("PingInterval(%v) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

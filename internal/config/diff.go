@@ -35,6 +35,9 @@ type mount struct {
 	Static       string `json:"static,omitempty"`
 	CacheControl string `json:"cache_control,omitempty"`
 	Dotfiles     string `json:"dotfiles,omitempty"`
+	// how the worker serves the app, decided when it imports it
+	Interface string `json:"interface,omitempty"`
+	Lifespan  string `json:"lifespan,omitempty"`
 }
 
 // mounts lists the vdirs of the pool named name, in file order.
@@ -43,7 +46,8 @@ func (c *Config) mounts(name string) []mount {
 	for _, s := range c.Sites {
 		for _, v := range s.Vdirs {
 			if v.Pool == name {
-				ms = append(ms, mount{s.Name, v.Path, v.App, v.RequestTimeout, v.Static, v.CacheControl, v.Dotfiles})
+				ms = append(ms, mount{s.Name, v.Path, v.App, v.RequestTimeout, v.Static, v.CacheControl, v.Dotfiles,
+					v.Interface, v.Lifespan})
 			}
 		}
 	}
@@ -52,8 +56,9 @@ func (c *Config) mounts(name string) []mount {
 
 // Diff compares two configurations for a reload. changed names the pools
 // present in both whose workers must be replaced: their settings differ
-// (Fingerprint) or so do the vdirs they serve (path, app, request
-// timeout or static settings; workers load their pool's apps at start).
+// (Fingerprint: loop and the WebSocket settings included) or so do the
+// vdirs they serve (path, app, request timeout, static settings, interface
+// or lifespan; workers load their pool's apps at start).
 // added and removed name the other pools. routesChanged reports any
 // difference in the sites: names, bindings, hostnames, or vdirs (including
 // which pool serves one).

@@ -60,6 +60,20 @@ func TestDiff(t *testing.T) {
 		{"a vdir moves to another pool", func(s string) string {
 			return strings.Replace(s, "app = \"batch:app\"\n  pool = \"batch\"", "app = \"batch:app\"\n  pool = \"api\"", 1)
 		}, []string{"api", "batch"}, nil, nil, true},
+		// workers read a vdir's interface and lifespan, and their pool's
+		// loop and WebSocket settings, when they start: new workers
+		{"a vdir's lifespan", func(s string) string {
+			return strings.Replace(s, "app = \"api:app\"\n", "app = \"api:app\"\n  lifespan = \"off\"\n", 1)
+		}, []string{"api"}, nil, nil, true},
+		{"a vdir's interface", func(s string) string {
+			return strings.Replace(s, "app = \"batch:app\"\n", "app = \"batch:app\"\n  interface = \"asgi\"\n", 1)
+		}, []string{"batch"}, nil, nil, true},
+		{"a pool's loop", func(s string) string {
+			return strings.Replace(s, "[pools.api]\n", "[pools.api]\nloop = \"asyncio\"\n", 1)
+		}, []string{"api"}, nil, nil, false},
+		{"a pool's websocket keys", func(s string) string {
+			return strings.Replace(s, "[pools.batch]\n", "[pools.batch]\nwebsocket_compression = false\nwebsocket_ping_interval = \"0s\"\n", 1)
+		}, []string{"batch"}, nil, nil, false},
 		{"a binding", func(s string) string { return strings.Replace(s, "8080", "8081", 1) },
 			nil, nil, nil, true},
 		{"a pool added", func(s string) string { return s + "\n[pools.extra]\n" }, nil, []string{"extra"}, nil, false},

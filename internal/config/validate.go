@@ -307,6 +307,13 @@ func (l *loader) validatePool(pp string, p *Pool) {
 	if p.MaxHeaderBytes < 1<<10 || p.MaxHeaderBytes > 16<<20 {
 		l.errorf(key("max_header_bytes"), "must be between 1KiB and 16MiB, got %d", p.MaxHeaderBytes)
 	}
+	if p.WebSocketMaxMessage <= 0 {
+		l.errorf(key("websocket_max_message"), "must be a positive size, like \"16MiB\", got %d", p.WebSocketMaxMessage)
+	}
+	if p.WebSocketPingInterval < 0 {
+		l.errorf(key("websocket_ping_interval"), "must not be negative (\"0s\" sends no pings), got %s", p.WebSocketPingInterval)
+	}
+	positive(l, key("websocket_ping_timeout"), p.WebSocketPingTimeout)
 }
 
 var accountRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$`)

@@ -30,6 +30,9 @@ func (s *Supervisor) newPool(cfg *config.Config, name string) (*pool, error) {
 		Graceful: time.Duration(pc.GracefulTimeout), RequestTimeout: time.Duration(pc.RequestTimeout),
 		Multiprocess: pc.Processes > 1, Processes: pc.Processes, AccessLog: sv.AccessLog, AccessFormat: sv.AccessLogFormat, LogLevel: sv.LogLevel, MaxStreams: sv.HTTP2MaxStreams, TrustedProxies: sv.TrustedProxies, ForwardedHeaders: sv.ForwardedHeaders, ErrorLog: s.opt.ErrorLog, DevReload: s.opt.DevReload,
 		SchedPolicy: pc.SchedPolicy, Env: pc.Env, Loop: pc.Loop,
+		NoWebSocketCompression: !pc.WebSocketCompression, WebSocketMaxMessage: int64(pc.WebSocketMaxMessage),
+		WebSocketPingInterval: config.PingInterval(time.Duration(pc.WebSocketPingInterval)),
+		WebSocketPingTimeout:  time.Duration(pc.WebSocketPingTimeout),
 	}
 	// The bindings this pool's workers accept on, and the sites on them:
 	// its workers route every request of those sites, forwarding the vdirs

@@ -73,6 +73,16 @@ type WorkerSpec struct {
 	SchedPolicy string `json:"sched_policy,omitempty"`
 	// Loop is the ASGI event loop (server.Config.Loop; "": auto).
 	Loop string `json:"loop,omitempty"`
+	// NoWebSocketCompression, WebSocketMaxMessage, WebSocketPingInterval
+	// and WebSocketPingTimeout are the pool's WebSocket settings as
+	// server.Config takes them (0: the server's default; a negative
+	// interval: no pings). Each zero value is the default, so that a worker
+	// of a newer binary started by an older supervisor (a recycle after an
+	// upgrade on disk) gets the defaults from a spec without them.
+	NoWebSocketCompression bool          `json:"no_websocket_compression,omitempty"`
+	WebSocketMaxMessage    int64         `json:"websocket_max_message,omitempty"`
+	WebSocketPingInterval  time.Duration `json:"websocket_ping_interval,omitempty"`
+	WebSocketPingTimeout   time.Duration `json:"websocket_ping_timeout,omitempty"`
 }
 
 // SiteSpec is one site as a worker serves it: every vdir of the site, local

@@ -175,7 +175,8 @@ func RunWorker(spec *WorkerSpec, log *slog.Logger, stdout io.Writer) (err error)
 		MaxHeaderBytes: spec.MaxHeaderBytes, ReadHeaderTimeout: spec.ReadHeader, ReadTimeout: spec.Read,
 		WriteTimeout: spec.Write, IdleTimeout: spec.Idle, Multiprocess: spec.Multiprocess,
 		RequestTimeout: spec.RequestTimeout, OnStuck: onStuck, AccessLog: access, Log: log, MaxStreams: spec.MaxStreams,
-		Loop: spec.Loop, WebSocketCompression: true,
+		Loop: spec.Loop, WebSocketCompression: !spec.NoWebSocketCompression, WebSocketMaxMessage: spec.WebSocketMaxMessage,
+		WebSocketPingInterval: spec.WebSocketPingInterval, WebSocketPingTimeout: spec.WebSocketPingTimeout,
 	}
 	if slot != nil {
 		cfg.BeforeAccept, cfg.ConnChange = slot.gate, slot.add
