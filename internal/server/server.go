@@ -284,6 +284,7 @@ type Server struct {
 	// apps whose lifespan startup ran, for their shutdown.
 	loop      *pyembed.Loop
 	lifespans []int
+	watch     *loopWatch // the loop's lag and blocks (looplag.go)
 }
 
 // New loads every mount's app into ip and starts the Python threads.

@@ -230,6 +230,7 @@ class Request:
         self.wake()  # a receive() still waiting (a disconnect listener) gets http.disconnect
 
     async def run(self, app):
+        request_var.set(self)  # the trace tags what this task and its children write (observing, below)
         try:
             await app(self.scope, self.receive, self.send)
         except BaseException as e:
@@ -429,3 +430,135 @@ def run(lp, efd, kind):
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+# ---- observing the loop: trace tags, what blocks it, a stuck task's stack ----
+#
+# request_var holds the Request a task serves: Request.run sets it, and the
+# tasks an app starts inherit it, so that the C writer of sys.stdout and
+# sys.stderr (wisp_py.c mod_log) tags what a request's coroutines print with
+# its request id (current_job). blocked() and task_stack() are called by Go
+# from another thread, holding the GIL, while the loop is blocked or a
+# request has timed out: they only read.
+
+import contextvars  # noqa: E402 (this section's own imports)
+import io  # noqa: E402
+
+request_var = contextvars.ContextVar("wisp_request", default=None)
+
+
+def current_job():
+    """The job (a C pointer) of the ASGI request whose task runs in this
+    context, or 0: none, or its response is complete (the job is Go's)."""
+    r = request_var.get()
+    return r.job if r is not None and not r.done else 0
+
+
+def _loop_thread():
+    """The loop thread's innermost frame and its run() frame, or (None, None)."""
+    code = run.__code__
+    for frame in sys._current_frames().values():
+        f = frame
+        while f is not None:
+            if f.f_code is code:
+                return frame, f
+            f = f.f_back
+    return None, None
+
+
+def _request_of(task, frame):
+    """The Request task serves: through its context (3.12+), or the
+    Request.run frame on the stack of the running task."""
+    get_context = getattr(task, "get_context", None)
+    if get_context is not None:
+        r = get_context().get(request_var)
+        if r is not None:
+            return r
+    code = Request.run.__code__
+    while frame is not None:
+        if frame.f_code is code:
+            return frame.f_locals.get("self")
+        frame = frame.f_back
+    return None
+
+
+def _handler(frame, run_frame):
+    """The innermost coroutine function on the loop thread's stack (the
+    async def that does not yield), with its file and line, or None."""
+    f = frame
+    while f is not None and f is not run_frame:
+        c = f.f_code
+        if c.co_flags & inspect.CO_COROUTINE and c is not Request.run.__code__:
+            return "%s (%s:%d)" % (getattr(c, "co_qualname", c.co_name), c.co_filename, f.f_lineno)
+        f = f.f_back
+    return None
+
+
+def _describe(task, r):
+    """The task's coroutine, and the request's method and path."""
+    coro = task.get_coro() if task is not None else None
+    name = getattr(coro, "__qualname__", None) or repr(coro)
+    uri = ""
+    if r is not None:
+        s = r.scope
+        uri = "%s %s" % (s.get("method", ""), s.get("raw_path", b"").decode("latin-1"))
+        if s.get("query_string"):
+            uri += "?" + s["query_string"].decode("latin-1")
+    return name, uri
+
+
+def _stack_below_run(frame, run_frame):
+    """The loop thread's stack from its innermost frame down to, not
+    including, run() and what is below it."""
+    frames = []
+    f = frame
+    while f is not None and f is not run_frame:
+        frames.append(f)
+        f = f.f_back
+    frames.reverse()
+    out = traceback.StackSummary.extract(((f, f.f_lineno) for f in frames), lookup_lines=True)
+    return "".join(out.format())
+
+
+def blocked():
+    """What blocks the loop, as "handler\\0uri\\0stack": the coroutine of
+    the task running now, the request it serves ("" if none) and the loop
+    thread's Python stack."""
+    try:
+        frame, run_frame = _loop_thread()
+        if frame is None:
+            return "\0\0(the event loop's thread runs no Python code)"
+        loop = run_frame.f_locals.get("loop")
+        current = getattr(asyncio.tasks, "_current_tasks", {}).get(loop)
+        name, uri = _describe(current, _request_of(current, frame) if current is not None else None)
+        if current is None:
+            name = "(no task: a callback of the loop)"
+        name = _handler(frame, run_frame) or name
+        return "%s\0%s\0%s" % (name, uri, _stack_below_run(frame, run_frame))
+    except Exception as e:  # never let diagnosis fail
+        return "\0\0(no stack: %r)" % (e,)
+
+
+def task_stack(job, gen):
+    """The coroutine stack of the task serving the request (job, gen), for
+    the log of its timeout: where it awaits, or where it runs if it is the
+    task that blocks the loop."""
+    try:
+        frame, run_frame = _loop_thread()
+        srv = run_frame.f_locals.get("srv") if run_frame is not None else None
+        r = srv.reqs.get(job) if srv is not None else None
+        if r is None or r.gen != gen or r.task is None:
+            what = blocked()
+            name, uri, stack = what.split("\0", 2)
+            return ("(the event loop has not started this request's task: it is blocked by %s%s, at:\n%s)"
+                    % (name, " (" + uri + ")" if uri else "", stack))
+        task = r.task
+        loop = run_frame.f_locals.get("loop")
+        if getattr(asyncio.tasks, "_current_tasks", {}).get(loop) is task:
+            return "Stack for %r (it is running and blocks the loop):\n%s" % (task, _stack_below_run(frame, run_frame))
+        buf = io.StringIO()
+        task.print_stack(file=buf)
+        return buf.getvalue()
+    except Exception as e:  # never let diagnosis fail
+        return "(no stack: %r)" % (e,)
+
