@@ -442,7 +442,7 @@ def run(lp, efd, kind):
 # request has timed out: they only read.
 
 import contextvars  # noqa: E402 (this section's own imports)
-import io  # noqa: E402
+import reprlib  # noqa: E402
 
 request_var = contextvars.ContextVar("wisp_request", default=None)
 
@@ -520,6 +520,23 @@ def _stack_below_run(frame, run_frame):
     return "".join(out.format())
 
 
+def _await_stack(coro):
+    """Where a suspended coroutine stands: its frame and those of what it
+    awaits, down the chain (Task.get_stack shows only the first), then the
+    awaitable at the end of it."""
+    frames = []
+    for _ in range(256):
+        f = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        if f is None:
+            break
+        frames.append((f, f.f_lineno))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
+    out = "".join(traceback.StackSummary.extract(iter(frames), lookup_lines=True).format())
+    if coro is not None:
+        out += "  awaiting %s\n" % reprlib.repr(coro)
+    return out
+
+
 def blocked():
     """What blocks the loop, as "handler\\0uri\\0stack": the coroutine of
     the task running now, the request it serves ("" if none) and the loop
@@ -556,9 +573,7 @@ def task_stack(job, gen):
         loop = run_frame.f_locals.get("loop")
         if getattr(asyncio.tasks, "_current_tasks", {}).get(loop) is task:
             return "Stack for %r (it is running and blocks the loop):\n%s" % (task, _stack_below_run(frame, run_frame))
-        buf = io.StringIO()
-        task.print_stack(file=buf)
-        return buf.getvalue()
+        return "Stack for %r (most recent call last):\n%s" % (task, _await_stack(task.get_coro()))
     except Exception as e:  # never let diagnosis fail
         return "(no stack: %r)" % (e,)
 
