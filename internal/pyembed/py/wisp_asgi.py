@@ -441,8 +441,7 @@ def run(lp, efd, kind):
 # from another thread, holding the GIL, while the loop is blocked or a
 # request has timed out: they only read.
 
-import contextvars  # noqa: E402 (this section's own imports)
-import reprlib  # noqa: E402
+import contextvars  # noqa: E402 (this section's own import)
 
 request_var = contextvars.ContextVar("wisp_request", default=None)
 
@@ -467,9 +466,9 @@ def _loop_thread():
 
 
 def _request_of(task, frame):
-    """The Request task serves: through its context (3.12+), or the
-    Request.run frame on the stack of the running task."""
-    get_context = getattr(task, "get_context", None)
+    """The Request task (the running one, or None if unknown) serves:
+    through its context (3.12+), or the Request.run frame on the stack."""
+    get_context = getattr(task, "get_context", None) if task is not None else None
     if get_context is not None:
         r = get_context().get(request_var)
         if r is not None:
@@ -533,7 +532,7 @@ def _await_stack(coro):
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
     out = "".join(traceback.StackSummary.extract(iter(frames), lookup_lines=True).format())
     if coro is not None:
-        out += "  awaiting %s\n" % reprlib.repr(coro)
+        out += "  awaiting %s\n" % (repr(coro)[:200],)
     return out
 
 
@@ -545,9 +544,11 @@ def blocked():
         frame, run_frame = _loop_thread()
         if frame is None:
             return "\0\0(the event loop's thread runs no Python code)"
+        if frame is run_frame:
+            return "\0\0(the event loop waits for work: nothing blocks it now)"
         loop = run_frame.f_locals.get("loop")
         current = getattr(asyncio.tasks, "_current_tasks", {}).get(loop)
-        name, uri = _describe(current, _request_of(current, frame) if current is not None else None)
+        name, uri = _describe(current, _request_of(current, frame))
         if current is None:
             name = "(no task: a callback of the loop)"
         name = _handler(frame, run_frame) or name
@@ -565,10 +566,11 @@ def task_stack(job, gen):
         srv = run_frame.f_locals.get("srv") if run_frame is not None else None
         r = srv.reqs.get(job) if srv is not None else None
         if r is None or r.gen != gen or r.task is None:
-            what = blocked()
-            name, uri, stack = what.split("\0", 2)
+            if frame is None or frame is run_frame:
+                return "(the request's task is not on the event loop: not started yet, or just ended)"
+            name, uri, stack = blocked().split("\0", 2)
             return ("(the event loop has not started this request's task: it is blocked by %s%s, at:\n%s)"
-                    % (name, " (" + uri + ")" if uri else "", stack))
+                    % (name or "a callback", " (" + uri + ")" if uri else "", stack))
         task = r.task
         loop = run_frame.f_locals.get("loop")
         if getattr(asyncio.tasks, "_current_tasks", {}).get(loop) is task:
