@@ -11,7 +11,10 @@ import (
 const (
 	lagEvery     = 250 * time.Millisecond
 	blockedAfter = time.Second
-	inspectWait  = 2 * time.Second // the most a stack is waited for (the GIL)
+	inspectWait  = 2 * time.Second // the most a blocked loop's stack is waited for (the GIL)
+	// taskStackWait is the most a timed-out task's stack is waited for:
+	// the 504 waits for it (the task is cancelled only once it is read).
+	taskStackWait = time.Second
 )
 
 // loopWatch measures how late the ASGI event loop answers, for the
@@ -124,7 +127,7 @@ func (s *Server) logBlocked(age time.Duration) {
 // returns its coroutine stack, read just before (as a WSGI request's
 // thread's stack is read before TimeoutError is raised in it).
 func (s *Server) cancelTask(j *job) string {
-	stack, err := s.ip.TaskStack(j.Job, inspectWait)
+	stack, err := s.ip.TaskStack(j.Job, taskStackWait)
 	if err != nil {
 		stack = "(no stack: " + err.Error() + ")"
 	}
