@@ -280,11 +280,14 @@ type Server struct {
 	// tells which gives up when the spill space is full.
 	spillOrder spillOrder
 
+	// watch measures the ASGI event loop's lag and logs what blocks it
+	// (looplag.go), from startASGI to stopASGI.
+	watch *loopWatch
+
 	// loop runs the ASGI apps (nil: none is mounted); lifespans are the
 	// apps whose lifespan startup ran, for their shutdown.
 	loop      *pyembed.Loop
 	lifespans []int
-	watch     *loopWatch // the loop's lag and blocks (looplag.go)
 }
 
 // New loads every mount's app into ip and starts the Python threads.
