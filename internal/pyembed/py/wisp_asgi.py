@@ -500,7 +500,8 @@ def _describe(task, r):
     uri = ""
     if r is not None:
         s = r.scope
-        uri = "%s %s" % (s.get("method", ""), s.get("raw_path", b"").decode("latin-1"))
+        method = s.get("method") or s.get("type", "").upper()  # a WebSocket's scope has no method
+        uri = "%s %s" % (method, s.get("raw_path", b"").decode("latin-1"))
         if s.get("query_string"):
             uri += "?" + s["query_string"].decode("latin-1")
     return name, uri
