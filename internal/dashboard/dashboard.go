@@ -57,6 +57,10 @@ type traffic struct {
 	Errors   uint64            `json:"errors"`   // answered with a 5xx
 	Refused  uint64            `json:"refused"`  // refused before the app ran (408, 413, 503 queue full...)
 	Duration metrics.Histogram `json:"duration"` // per bucket of status.Buckets, then +Inf
+	// ASGI: how late the event loop answers (the worst worker's), in
+	// seconds, and the WebSockets open now.
+	LoopLag    float64 `json:"loop_lag,omitempty"`
+	WebSockets int64   `json:"websockets_open,omitempty"`
 }
 
 // trafficOf sums a pool's series.
@@ -77,6 +81,7 @@ func trafficOf(s metrics.Snapshot) traffic {
 	for _, n := range s.Refused {
 		t.Refused += n
 	}
+	t.LoopLag, t.WebSockets = s.LoopLag, s.WebSocketsOpen
 	return t
 }
 

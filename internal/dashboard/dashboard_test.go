@@ -42,6 +42,10 @@ func TestTrafficOf(t *testing.T) {
 	if c := got.Duration.Counts; len(c) != len(metrics.Buckets)+1 || c[0] != 2 || c[1] != 6 || c[2] != 3 || got.Duration.Count() != 11 {
 		t.Errorf("histogram: %v, want [2 6 3 0...]", c)
 	}
+	// ASGI: the loop's lag and the open WebSockets, as the snapshot has them
+	if a := trafficOf(metrics.Snapshot{LoopLag: 1.5, WebSocketsOpen: 3}); a.LoopLag != 1.5 || a.WebSockets != 3 {
+		t.Errorf("ASGI traffic: %+v, want loop lag 1.5 and 3 WebSockets", a)
+	}
 	// a pool with no requests yet still has all its buckets, for the page
 	if none := trafficOf(metrics.Snapshot{}); none.Requests != 0 || len(none.Duration.Counts) != len(metrics.Buckets)+1 {
 		t.Errorf("no traffic: %+v", none)

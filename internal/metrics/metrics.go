@@ -46,6 +46,11 @@ type Counters struct {
 	waitSum  atomic.Uint64
 	waits    [16]atomic.Uint64
 	waitN    atomic.Uint64
+	// ASGI (asgi.go)
+	wsOpen  atomic.Int64
+	wsIn    atomic.Uint64
+	wsOut   atomic.Uint64
+	loopLag atomic.Int64 // nanoseconds, the last measurement
 }
 
 // New makes empty counters.
@@ -176,6 +181,34 @@ func (c *Counters) Spilled() {
 	}
 }
 
+// WebSocketOpen counts WebSocket connections opening (+1) and closing (-1).
+func (c *Counters) WebSocketOpen(delta int64) {
+	if c != nil {
+		c.wsOpen.Add(delta)
+	}
+}
+
+// WebSocketMessage counts one WebSocket message: received from the client
+// (in) or sent to it.
+func (c *Counters) WebSocketMessage(in bool) {
+	if c == nil {
+		return
+	}
+	if in {
+		c.wsIn.Add(1)
+	} else {
+		c.wsOut.Add(1)
+	}
+}
+
+// LoopLag records how late the ASGI event loop answers (the last
+// measurement, or how long an unanswered one has waited).
+func (c *Counters) LoopLag(d time.Duration) {
+	if c != nil {
+		c.loopLag.Store(int64(max(d, 0)))
+	}
+}
+
 // Histogram is a histogram's counts: per bucket (not cumulative, the last
 // one +Inf), and its sum in seconds.
 type Histogram struct {
@@ -226,6 +259,16 @@ type Snapshot struct {
 	LogDropped uint64 `json:"log_dropped"`
 	// TraceDropped is the trace lines readers lost (set by the caller).
 	TraceDropped uint64 `json:"trace_dropped"`
+	// WebSocketsOpen is the WebSocket connections open (a gauge).
+	WebSocketsOpen int64 `json:"websockets_open,omitempty"`
+	// WebSocketIn and WebSocketOut count the WebSocket messages received
+	// from clients and sent to them.
+	WebSocketIn  uint64 `json:"websocket_messages_in,omitempty"`
+	WebSocketOut uint64 `json:"websocket_messages_out,omitempty"`
+	// LoopLag is how late the ASGI event loop answered, in seconds (a
+	// gauge): the last measurement, or how long the loop has not answered
+	// if that is longer. Snapshots add up to the worst of their loops.
+	LoopLag float64 `json:"event_loop_lag,omitempty"`
 }
 
 func histOf(b *[16]atomic.Uint64, sumNanos uint64) Histogram {
@@ -260,6 +303,9 @@ func (c *Counters) Snapshot() Snapshot {
 	})
 	s.Spills = c.spills.Load()
 	s.Wait = histOf(&c.waits, c.waitSum.Load())
+	s.WebSocketsOpen = c.wsOpen.Load()
+	s.WebSocketIn, s.WebSocketOut = c.wsIn.Load(), c.wsOut.Load()
+	s.LoopLag = time.Duration(c.loopLag.Load()).Seconds()
 	return s
 }
 
@@ -309,4 +355,17 @@ func (s *Snapshot) Add(o Snapshot) {
 	s.Wait.add(o.Wait)
 	s.LogDropped += o.LogDropped
 	s.TraceDropped += o.TraceDropped
+	s.WebSocketsOpen += o.WebSocketsOpen
+	s.WebSocketIn += o.WebSocketIn
+	s.WebSocketOut += o.WebSocketOut
+	s.LoopLag = max(s.LoopLag, o.LoopLag) // the worst loop: lags do not add up
+}
+
+// Retire clears the gauges of a snapshot whose process is gone, before it
+// is added to a pool's retired totals: its counters stay, its requests in
+// flight, open WebSockets and loop lag are no more.
+func (s *Snapshot) Retire() {
+	s.InFlight = 0
+	s.WebSocketsOpen = 0
+	s.LoopLag = 0
 }

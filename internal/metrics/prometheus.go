@@ -54,7 +54,13 @@ var (
 	dRecycles     = prometheus.NewDesc("wisp_worker_recycles_total", "Workers recycled, by reason.", []string{"pool", "reason"}, nil)
 	dCrashes      = prometheus.NewDesc("wisp_worker_crashes_total", "Worker processes that died on their own or failed to start.", []string{"pool"}, nil)
 	dRapidFail    = prometheus.NewDesc("wisp_pool_rapid_fail_stops_total", "Times rapid-fail protection stopped the pool.", []string{"pool"}, nil)
-	dPoolUp       = prometheus.NewDesc("wisp_pool_running", "1 while the pool runs (or is idle, started on demand), 0 when stopped.", []string{"pool"}, nil)
+	dWSOpen       = prometheus.NewDesc("wisp_websocket_connections_open", "WebSocket connections open.", []string{"pool"}, nil)
+	dWSMessages   = prometheus.NewDesc("wisp_websocket_messages_total", "WebSocket messages received from clients (in) and sent to them (out).",
+		[]string{"pool", "direction"}, nil)
+	dLoopLag = prometheus.NewDesc("wisp_event_loop_lag_seconds",
+		"How late the ASGI event loop answers a probe Go posts every 250ms (the last one, or the one still unanswered); a pool shows its worst worker.",
+		[]string{"pool"}, nil)
+	dPoolUp = prometheus.NewDesc("wisp_pool_running", "1 while the pool runs (or is idle, started on demand), 0 when stopped.", []string{"pool"}, nil)
 )
 
 // collector turns PoolViews into Prometheus metrics at each scrape.
@@ -62,7 +68,7 @@ type collector struct{ src func() []PoolView }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dRequests, dDuration, dBytesIn, dBytesOut, dInFlight, dGC, dWait, dQueued, dBusy, dConns, dIdle, dRefused, dSpills, dLogDropped,
-		dTraceDropped, dWorkers, dRSS, dRecycles, dCrashes, dRapidFail, dPoolUp} {
+		dTraceDropped, dWSOpen, dWSMessages, dLoopLag, dWorkers, dRSS, dRecycles, dCrashes, dRapidFail, dPoolUp} {
 		ch <- d
 	}
 }
@@ -101,6 +107,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dSpills, p.Snap.Spills, p.Pool)
 		counter(dLogDropped, p.Snap.LogDropped, p.Pool)
 		counter(dTraceDropped, p.Snap.TraceDropped, p.Pool)
+		gauge(dWSOpen, float64(p.Snap.WebSocketsOpen), p.Pool)
+		counter(dWSMessages, p.Snap.WebSocketIn, p.Pool, "in")
+		counter(dWSMessages, p.Snap.WebSocketOut, p.Pool, "out")
+		gauge(dLoopLag, p.Snap.LoopLag, p.Pool)
 		if p.State == "" {
 			continue // in-process: no workers, no pool
 		}

@@ -64,6 +64,8 @@ type Loop struct {
 	efd   int
 	ended chan struct{} // closed when the loop's thread has left Python
 	err   error         // why the loop ended early (read after ended)
+	// blocked is set while a blocked-loop incident is logged (asgi_watch.go)
+	blocked atomic.Bool
 	// Name is the loop in use ("uvloop 0.17.0", "asyncio"), for the log.
 	Name string
 }

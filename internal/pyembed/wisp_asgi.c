@@ -454,3 +454,51 @@ char *wisp_loop_run(wisp_loop *l, const char *kind, const char *src) {
 	wisp_release();
 	return err;
 }
+
+/* ---- observing the loop: trace tags, what blocks it, a stuck task's stack ----
+ * (the Python half is the last section of py/wisp_asgi.py) */
+
+/* wisp_asgi_job returns the handle of the Go job whose ASGI request the
+ * calling thread's context serves (a request's task on the loop, or a
+ * thread asyncio.to_thread started from one), or 0. GIL held. */
+uintptr_t wisp_asgi_job(void) {
+	if (!asgi_module) return 0; /* no ASGI app: wisp_asgi.py was never loaded */
+	PyObject *f = py.PyObject_GetAttrString(asgi_module, "current_job");
+	PyObject *r = f ? py.PyObject_CallFunctionObjArgs(f, NULL) : NULL;
+	wisp_job *j = r ? obj_ptr(r) : NULL;
+	if (!r || !j) py.PyErr_Clear();
+	XDECREF(r);
+	XDECREF(f);
+	return j ? j->handle : 0;
+}
+
+/* wisp_loop_inspect takes the GIL for the calling thread (not the loop's),
+ * calls _wisp_asgi_py.blocked() (j NULL) or task_stack(j, gen) and returns
+ * its text (malloc'd, *n bytes: it may hold NULs), or NULL with no ASGI app. */
+char *wisp_loop_inspect(wisp_job *j, unsigned long long gen, size_t *n) {
+	*n = 0;
+	wisp_acquire();
+	char *out = NULL;
+	if (asgi_module) {
+		PyObject *a = j ? ptr_obj(j) : NULL;
+		PyObject *b = j ? py.PyLong_FromUnsignedLongLong(gen) : NULL;
+		PyObject *f = py.PyObject_GetAttrString(asgi_module, j ? "task_stack" : "blocked");
+		PyObject *s = f && (!j || (a && b)) ? py.PyObject_CallFunctionObjArgs(f, a, b, NULL) : NULL;
+		PyObject *u = s ? py.PyUnicode_AsEncodedString(s, "utf-8", "replace") : NULL;
+		char *p;
+		Py_ssize_t len;
+		if (u && py.PyBytes_AsStringAndSize(u, &p, &len) == 0 && (out = malloc((size_t)len + 1))) {
+			memcpy(out, p, (size_t)len);
+			out[len] = 0;
+			*n = (size_t)len;
+		}
+		if (!out) py.PyErr_Clear();
+		XDECREF(u);
+		XDECREF(s);
+		XDECREF(f);
+		XDECREF(b);
+		XDECREF(a);
+	}
+	wisp_release();
+	return out;
+}

@@ -190,8 +190,11 @@ static PyObject *mod_log(PyObject *self, PyObject *args) {
 	if (now < 0) return NULL;
 	size_t n;
 	char *s = utf8(py.PyTuple_GetItem(args, 1), &n);
+	uintptr_t job = 0;
 	if (now)
 		go_wisp_log(log_handle, (int)level, s, n); /* written before the call returns (the process may end next) */
+	else if (!wisp_crash_job && (job = wisp_asgi_job()))
+		go_wisp_log_job(log_handle, job, (int)level, s, n); /* an ASGI request's task: tagged with its request */
 	else
 		log_text((int)level, s, n);
 	free(s);

@@ -214,6 +214,12 @@ char *wisp_loop_run(wisp_loop *l, const char *kind, const char *src);
 /* wisp_app_interface tells whether app is ASGI: want is auto, asgi or wsgi.
  * 1 ASGI, 0 WSGI, -1 with *err (malloc'd). Main thread. */
 int wisp_app_interface(int app, const char *want, const char *src, char **err);
+/* wisp_asgi_job is the handle of the job whose ASGI request the calling
+ * thread's context serves, or 0 (GIL held); wisp_loop_inspect describes
+ * from another thread what blocks the loop (j NULL) or where the task of
+ * (j, gen) stands (malloc'd, *n bytes). */
+uintptr_t wisp_asgi_job(void);
+char *wisp_loop_inspect(wisp_job *j, unsigned long long gen, size_t *n);
 /* used by wisp_asgi.c */
 void *wisp_app_object(int app);
 void wisp_main_acquire(void);

@@ -70,6 +70,7 @@ func (s *Server) startASGI() error {
 		return err
 	}
 	s.loop = l
+	s.watchLoop()
 	for _, m := range apps {
 		mode := cmp.Or(m.lifespan, s.cfg.Lifespan, LifespanAuto)
 		if mode == LifespanOff {
@@ -90,6 +91,7 @@ func (s *Server) stopASGI(timeout time.Duration) {
 	if s.loop == nil {
 		return
 	}
+	s.unwatchLoop()
 	end := time.Now().Add(timeout)
 	for i := len(s.lifespans) - 1; i >= 0; i-- {
 		left := time.Until(end)

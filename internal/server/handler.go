@@ -676,11 +676,15 @@ func (s *Server) interrupt(thread uint64, uri string, still func() bool) {
 // timedOut handles a request that overstayed its timeout.
 func (s *Server) timedOut(p *responder, j *job, timeout time.Duration) {
 	j.goneNow()
+	var stack string
 	if j.loop != nil {
-		j.loop.Cancel(j.Job) // ASGI: cancel the request's task
+		stack = s.cancelTask(j) // ASGI: its task's coroutine stack, then cancel it
 	}
 	s.log.Error("request timed out in the app; answered 504", "method", p.r.Method, "uri", p.r.Target,
 		"timeout", timeout.String())
+	if j.loop != nil {
+		s.log.Error("stuck request: its task's coroutine stack; the task is cancelled", "uri", p.r.Target, "stack", stack)
+	}
 	if th := j.Thread(); th != 0 {
 		go s.interrupt(th, p.r.Target, j.StillRunning()) // bound to this request: j is reused once it ends
 	}

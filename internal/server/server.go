@@ -304,6 +304,10 @@ type Server struct {
 	// tells which gives up when the spill space is full.
 	spillOrder spillOrder
 
+	// watch measures the ASGI event loop's lag and logs what blocks it
+	// (looplag.go), from startASGI to stopASGI.
+	watch *loopWatch
+
 	// loop runs the ASGI apps (nil: none is mounted); lifespans are the
 	// apps whose lifespan startup ran, for their shutdown.
 	loop      *pyembed.Loop

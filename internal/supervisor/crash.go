@@ -45,7 +45,7 @@ func (p *pool) exited(w *worker, st *os.ProcessState, err error) {
 		}
 	}
 	gone := w.metrics
-	gone.InFlight = 0
+	gone.Retire()       // its gauges end with it
 	p.retired.Add(gone) // its counters stay in the pool's totals
 	w.metrics = metrics.Snapshot{}
 	if w.killTimer != nil {

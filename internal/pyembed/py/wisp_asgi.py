@@ -322,6 +322,7 @@ class Request:
         self.wake()  # a receive() still waiting (a disconnect listener) gets http.disconnect
 
     async def run(self, app):
+        request_var.set(self)  # the trace tags what this task and its children write (observing, below)
         try:
             await app(self.scope, self.receive, self.send)
         except BaseException as e:
@@ -685,3 +686,153 @@ def run(lp, efd, kind):
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+# ---- observing the loop: trace tags, what blocks it, a stuck task's stack ----
+#
+# request_var holds the Request a task serves: Request.run sets it, and the
+# tasks an app starts inherit it, so that the C writer of sys.stdout and
+# sys.stderr (wisp_py.c mod_log) tags what a request's coroutines print with
+# its request id (current_job). blocked() and task_stack() are called by Go
+# from another thread, holding the GIL, while the loop is blocked or a
+# request has timed out: they only read.
+
+import contextvars  # noqa: E402 (this section's own import)
+
+request_var = contextvars.ContextVar("wisp_request", default=None)
+
+
+def current_job():
+    """The job (a C pointer) of the ASGI request whose task runs in this
+    context, or 0: none, or its response is complete (the job is Go's)."""
+    r = request_var.get()
+    return r.job if r is not None and not r.done else 0
+
+
+def _loop_thread():
+    """The loop thread's innermost frame and its run() frame, or (None, None)."""
+    code = run.__code__
+    for frame in sys._current_frames().values():
+        f = frame
+        while f is not None:
+            if f.f_code is code:
+                return frame, f
+            f = f.f_back
+    return None, None
+
+
+def _request_of(task, frame):
+    """The Request task (the running one, or None if unknown) serves:
+    through its context (3.12+), or the Request.run frame on the stack."""
+    get_context = getattr(task, "get_context", None) if task is not None else None
+    if get_context is not None:
+        r = get_context().get(request_var)
+        if r is not None:
+            return r
+    code = Request.run.__code__
+    while frame is not None:
+        if frame.f_code is code:
+            return frame.f_locals.get("self")
+        frame = frame.f_back
+    return None
+
+
+def _handler(frame, run_frame):
+    """The innermost coroutine function on the loop thread's stack (the
+    async def that does not yield), with its file and line, or None."""
+    f = frame
+    while f is not None and f is not run_frame:
+        c = f.f_code
+        if c.co_flags & inspect.CO_COROUTINE and c is not Request.run.__code__:
+            return "%s (%s:%d)" % (getattr(c, "co_qualname", c.co_name), c.co_filename, f.f_lineno)
+        f = f.f_back
+    return None
+
+
+def _describe(task, r):
+    """The task's coroutine, and the request's method and path."""
+    coro = task.get_coro() if task is not None else None
+    name = getattr(coro, "__qualname__", None) or repr(coro)
+    uri = ""
+    if r is not None:
+        s = r.scope
+        method = s.get("method") or s.get("type", "").upper()  # a WebSocket's scope has no method
+        uri = "%s %s" % (method, s.get("raw_path", b"").decode("latin-1"))
+        if s.get("query_string"):
+            uri += "?" + s["query_string"].decode("latin-1")
+    return name, uri
+
+
+def _stack_below_run(frame, run_frame):
+    """The loop thread's stack from its innermost frame down to, not
+    including, run() and what is below it."""
+    frames = []
+    f = frame
+    while f is not None and f is not run_frame:
+        frames.append(f)
+        f = f.f_back
+    frames.reverse()
+    out = traceback.StackSummary.extract(((f, f.f_lineno) for f in frames), lookup_lines=True)
+    return "".join(out.format())
+
+
+def _await_stack(coro):
+    """Where a suspended coroutine stands: its frame and those of what it
+    awaits, down the chain (Task.get_stack shows only the first), then the
+    awaitable at the end of it."""
+    frames = []
+    for _ in range(256):
+        f = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        if f is None:
+            break
+        frames.append((f, f.f_lineno))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
+    out = "".join(traceback.StackSummary.extract(iter(frames), lookup_lines=True).format())
+    if coro is not None:
+        out += "  awaiting %s\n" % (repr(coro)[:200],)
+    return out
+
+
+def blocked():
+    """What blocks the loop, as "handler\\0uri\\0stack": the coroutine of
+    the task running now, the request it serves ("" if none) and the loop
+    thread's Python stack."""
+    try:
+        frame, run_frame = _loop_thread()
+        if frame is None:
+            return "\0\0(the event loop's thread runs no Python code)"
+        if frame is run_frame:
+            return "\0\0(the event loop waits for work: nothing blocks it now)"
+        loop = run_frame.f_locals.get("loop")
+        current = getattr(asyncio.tasks, "_current_tasks", {}).get(loop)
+        name, uri = _describe(current, _request_of(current, frame))
+        if current is None:
+            name = "(no task: a callback of the loop)"
+        name = _handler(frame, run_frame) or name
+        return "%s\0%s\0%s" % (name, uri, _stack_below_run(frame, run_frame))
+    except Exception as e:  # never let diagnosis fail
+        return "\0\0(no stack: %r)" % (e,)
+
+
+def task_stack(job, gen):
+    """The coroutine stack of the task serving the request (job, gen), for
+    the log of its timeout: where it awaits, or where it runs if it is the
+    task that blocks the loop."""
+    try:
+        frame, run_frame = _loop_thread()
+        srv = run_frame.f_locals.get("srv") if run_frame is not None else None
+        r = srv.reqs.get(job) if srv is not None else None
+        if r is None or r.gen != gen or r.task is None:
+            if frame is None or frame is run_frame:
+                return "(the request's task is not on the event loop: not started yet, or just ended)"
+            name, uri, stack = blocked().split("\0", 2)
+            return ("(the event loop has not started this request's task: it is blocked by %s%s, at:\n%s)"
+                    % (name or "a callback", " (" + uri + ")" if uri else "", stack))
+        task = r.task
+        loop = run_frame.f_locals.get("loop")
+        if getattr(asyncio.tasks, "_current_tasks", {}).get(loop) is task:
+            return "Stack for %r (it is running and blocks the loop):\n%s" % (task, _stack_below_run(frame, run_frame))
+        return "Stack for %r (most recent call last):\n%s" % (task, _await_stack(task.get_coro()))
+    except Exception as e:  # never let diagnosis fail
+        return "(no stack: %r)" % (e,)
+
