@@ -404,3 +404,36 @@ func TestInstallFastAPILive(t *testing.T) {
 		}
 	}
 }
+
+// The WebSocket metrics: open connections (up while open, down after) and
+// messages each way, counted for the pool.
+func TestWebSocketMetrics(t *testing.T) {
+	admin := "127.0.0.1:" + pickPort(t)
+	w := start(t, wsApp(), "-w", "1", "--admin", admin, "--control-socket", filepath.Join(t.TempDir(), "ctl.sock"))
+	var cs []*wsClient
+	for i := 0; i < 3; i++ {
+		c, err := wsDial(w.Addr, "/echo")
+		if err != nil || c.Resp.StatusCode != 101 {
+			t.Fatalf("dial: %v", err)
+		}
+		defer c.Close()
+		cs = append(cs, c)
+	}
+	for i := 0; i < 5; i++ {
+		cs[0].text("m")
+		cs[0].read(5 * time.Second)
+	}
+	metricWait(t, w, admin, `wisp_websocket_connections_open{pool="default"}`, 3)
+	m := metricWait(t, w, admin, `wisp_websocket_messages_total{direction="in",pool="default"}`, 5)
+	if m[`wisp_websocket_messages_total{direction="out",pool="default"}`] != 5 {
+		t.Errorf("messages out: %v", m)
+	}
+	if _, ok := m[`wisp_event_loop_lag_seconds{pool="default"}`]; !ok {
+		t.Errorf("no wisp_event_loop_lag_seconds: %v", m)
+	}
+	for _, c := range cs {
+		c.closeWith(1000, "")
+		c.readClose(5 * time.Second)
+	}
+	metricWait(t, w, admin, `wisp_websocket_connections_open{pool="default"}`, 0)
+}

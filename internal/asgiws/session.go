@@ -14,7 +14,6 @@
 package asgiws
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strconv"
@@ -58,13 +57,12 @@ type Outcome struct {
 // Run relays the session until the app has returned and the connection is
 // closed; it closes the connection.
 func (s *Session) Run() Outcome {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	quit := make(chan struct{})
 	read := make(chan *websocket.CloseError, 1)
 	go s.read(quit, read)
 	if s.PingInterval > 0 {
-		go s.Conn.KeepAlive(ctx, s.PingInterval, s.PingTimeout)
+		// timers, not a goroutine: an idle WebSocket holds no stack for it
+		defer s.Conn.StartKeepAlive(s.PingInterval, s.PingTimeout)()
 	}
 	var out Outcome
 	var closed *websocket.CloseError // the reader's end
@@ -170,7 +168,7 @@ func (s *Session) Run() Outcome {
 // receives them, until the connection ends; then it tells the app (the
 // close code) and reports the end.
 func (s *Session) read(quit <-chan struct{}, end chan<- *websocket.CloseError) {
-	buf := make([]byte, 0, 4096)
+	var buf []byte // grown by the first message: an idle WebSocket holds none
 	for {
 		if !s.Loop.WaitBody(s.Job, quit) {
 			// the app returned: read on only to finish the close handshake
@@ -193,7 +191,7 @@ func (s *Session) read(quit <-chan struct{}, end chan<- *websocket.CloseError) {
 			s.Message(true)
 		}
 		if cap(msg) > 64<<10 {
-			msg = make([]byte, 0, 4096) // do not keep a large message's buffer while idle
+			msg = nil // do not keep a large message's buffer while idle
 		}
 		buf = msg
 	}

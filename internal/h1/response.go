@@ -585,7 +585,7 @@ func (w *Response) Hijack() (nc net.Conn, buffered []byte, err error) {
 	w.taken, w.wrote = true, true
 	c.nc.SetDeadline(time.Time{})
 	buffered = append([]byte(nil), c.buf[c.r:c.w]...)
-	c.r = c.w
+	c.buf, c.r, c.w = nil, 0, 0 // the connection's reads are the handler's now
 	return c.nc, buffered, nil
 }
 

@@ -205,11 +205,21 @@ func (s *Server) accepted(w *h1.Response, r *h1.Request, j *job, hs *websocket.H
 		Deflate:        d,
 		FlatePool:      s.flates,
 		CompressMin:    64,
+		// small buffers: an idle WebSocket holds them for its whole life,
+		// and a larger message goes to the socket without them
+		ReadBufferSize:  2048,
+		WriteBufferSize: 2048,
 	})
+	mc := s.cfg.Metrics
+	mc.WebSocketOpen(1)
+	defer mc.WebSocketOpen(-1)
 	sess := asgiws.Session{
 		Conn: conn, Loop: s.loop, Job: j.Job,
 		PingInterval: s.cfg.WebSocketPingInterval, PingTimeout: s.cfg.WebSocketPingTimeout,
 		Going: s.ws.going, GoingCode: s.goingCode,
+	}
+	if mc != nil {
+		sess.Message = mc.WebSocketMessage
 	}
 	out := sess.Run()
 	w.AddTaken(cc.Out.Load())

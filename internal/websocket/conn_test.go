@@ -245,6 +245,61 @@ func TestKeepAlive(t *testing.T) {
 	}
 }
 
+// StartKeepAlive pings on timers as KeepAlive does on a goroutine: an
+// answering peer keeps the connection, a silent one is failed with 1011
+// after one ping, and stop ends the pings.
+func TestStartKeepAlive(t *testing.T) {
+	for _, answer := range []bool{true, false} {
+		cli, srv := net.Pipe()
+		c := NewConn(srv, nil, Options{CloseTimeout: 100 * time.Millisecond})
+		stop := c.StartKeepAlive(20*time.Millisecond, 50*time.Millisecond)
+		rdone := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage(nil)
+			rdone <- err
+		}()
+		cli.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(cli)
+		pings := 0
+		var last sframe
+		for pings < 5 {
+			f, err := readServerFrame(br)
+			if err != nil {
+				break
+			}
+			last = f
+			if Opcode(f.b0&0xf) != OpPing {
+				break
+			}
+			pings++
+			if answer {
+				cli.Write(pong(f.payload))
+			}
+		}
+		if answer {
+			if pings != 5 {
+				t.Errorf("answering peer: %d pings, then %v", pings, describe([]sframe{last}))
+			}
+			stop()
+			cli.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			if f, err := readServerFrame(br); err == nil {
+				t.Errorf("a frame after stop: %v", describe([]sframe{f}))
+			}
+		} else {
+			if pings != 1 || closeCode(last.payload) != CloseInternalError {
+				t.Errorf("silent peer: %d pings, then %s", pings, describe([]sframe{last}))
+			}
+			var ce *CloseError
+			if err := <-rdone; !errors.As(err, &ce) || ce.Code != CloseInternalError {
+				t.Errorf("ReadMessage returned %v", err)
+			}
+			stop()
+		}
+		cli.Close()
+		c.Close()
+	}
+}
+
 // countWriter counts the writes that reach the transport.
 type countWriter struct {
 	io.Reader
