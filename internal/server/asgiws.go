@@ -6,6 +6,8 @@ import (
 	"cmp"
 	"errors"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -107,7 +109,7 @@ func (s *Server) serveWebSocket(w *h1.Response, r *h1.Request, m *mount, rid tra
 			w.AddHeader("Sec-WebSocket-Version", "13")
 		}
 		w.SetClose()
-		plain(w, status, h1StatusLine(status)+": "+msg)
+		plain(w, status, strconv.Itoa(status)+" "+http.StatusText(status)+": "+msg)
 		return
 	}
 	x := &exchange{}
@@ -247,16 +249,4 @@ func reservedWSHeader(name string) bool {
 		}
 	}
 	return false
-}
-
-func h1StatusLine(status int) string {
-	switch status {
-	case 400:
-		return "400 Bad Request"
-	case 426:
-		return "426 Upgrade Required"
-	case 405:
-		return "405 Method Not Allowed"
-	}
-	return "400 Bad Request"
 }

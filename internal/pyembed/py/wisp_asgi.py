@@ -29,6 +29,8 @@ NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT, WS = 1, 2, 3, 4, 5, 6, 7,
 OK, ERR_EARLY, ERR_LATE, CODE_GONE = 0, 1, 2, 3
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
+# what an HTTP scope announces (each scope gets a copy of the outer dict)
+HTTP_EXTENSIONS = {"http.response.pathsend": {}, "http.response.trailers": {}}
 # the head's last field when trailers follow the body (not a token: no app
 # header can be it)
 TRAILERS_MARK = b"\x01trailers\0\0"
@@ -172,7 +174,7 @@ def make_scope(data, state, route_path=False):
         "client": (p[6].decode("latin-1"), int(p[7])) if p[7] else None,
         "server": (p[8].decode("latin-1"), int(p[9]) if p[9] else None) if p[8] else None,
         "state": state.copy(),
-        "extensions": {"http.response.pathsend": {}, "http.response.trailers": {}},
+        "extensions": HTTP_EXTENSIONS.copy(),
     }
 
 
