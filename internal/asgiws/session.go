@@ -68,6 +68,7 @@ func (s *Session) Run() Outcome {
 	var closed *websocket.CloseError // the reader's end
 	closeSent := false
 	failed := false // a write failed: the app's events are dropped
+	told := false   // the app was told its connection failed
 	events := s.Job.Events()
 	going := s.Going
 	for done := false; !done; {
@@ -136,7 +137,8 @@ func (s *Session) Run() Outcome {
 		if !failed && s.Conn.Flush() != nil {
 			failed = true
 		}
-		if failed {
+		if failed && !told {
+			told = true // the app's send() raises from now on; its receive() gives the disconnect
 			s.Loop.Closed(s.Job, websocket.CloseAbnormal, "")
 		}
 	}
