@@ -534,3 +534,31 @@ func TestASGIPathsend(t *testing.T) {
 		t.Errorf("no error for a relative path:\n%s", w.Stderr())
 	}
 }
+
+// A segfault in an ASGI app's coroutine, in a pool worker: the crash report
+// names the signal and the request in flight, and its Python stack shows
+// the coroutines that were running (on the loop's thread); the pool serves
+// on.
+func TestASGISegfaultLogged(t *testing.T) {
+	w := start(t, "-w", "1", asgiApp())
+	if resp, _, err := getOnce(t, w.URL+"/segv?e2e=asgi", 30*time.Second); err == nil {
+		t.Fatalf("GET /segv answered %d: the app did not crash", resp.StatusCode)
+	}
+	if !w.waitStderr("worker crashed", 20*time.Second) {
+		t.Fatalf("no crash report:\n%s", w.Stderr())
+	}
+	if !eventually(5*time.Second, func() bool { return strings.Contains(w.Stderr(), "in segv_in_coroutine_e2e") }) {
+		t.Errorf("the crash report does not show the coroutine's frame:\n%s", w.Stderr())
+	}
+	for _, want := range []string{"killed by signal SIGSEGV", "GET /segv?e2e=asgi", "in app"} {
+		if !strings.Contains(w.Stderr(), want) {
+			t.Errorf("the crash report lacks %q:\n%s", want, w.Stderr())
+		}
+	}
+	if !eventually(20*time.Second, func() bool {
+		resp, _, err := getOnce(t, w.URL+"/", 5*time.Second)
+		return err == nil && resp.StatusCode == 200
+	}) {
+		t.Error("the pool does not serve after the crash")
+	}
+}

@@ -438,6 +438,7 @@ int wisp_app_interface(int app, const char *want, const char *src, char **err) {
 
 char *wisp_loop_run(wisp_loop *l, const char *kind, const char *src) {
 	wisp_acquire();
+	wisp_crash_loop = 1; /* a fatal signal on this thread is in app code */
 	char *err = NULL;
 	PyObject *lp = ptr_obj(l);
 	PyObject *fd = py.PyLong_FromLong(l->efd);
@@ -451,6 +452,7 @@ char *wisp_loop_run(wisp_loop *l, const char *kind, const char *src) {
 	pthread_mutex_lock(&l->mu);
 	l->stopped = 1;
 	pthread_mutex_unlock(&l->mu);
+	wisp_crash_loop = 0; /* the thread goes back to Go */
 	wisp_release();
 	return err;
 }

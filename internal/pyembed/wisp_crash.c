@@ -23,6 +23,7 @@
 #include "wisp_py.h"
 
 __thread wisp_job *wisp_crash_job;
+__thread int wisp_crash_loop;
 
 static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 #define NCRASH (sizeof crash_signals / sizeof crash_signals[0])
@@ -109,7 +110,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uc) {
 	wisp_job *j = wisp_crash_job;
 	int sync = si && (si->si_code > 0 || (sig == SIGABRT && si->si_pid == getpid()));
 	if (i < 0) return;
-	if (!j || !sync) {
+	if ((!j && !wisp_crash_loop) || !sync) {
 		struct sigaction *p = &crash_prev[i];
 		if (p->sa_flags & SA_SIGINFO) {
 			if (p->sa_sigaction) p->sa_sigaction(sig, si, uc);
@@ -125,6 +126,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uc) {
 		return;
 	}
 	wisp_crash_job = NULL; /* a fault while reporting goes to the default action */
+	wisp_crash_loop = 0;
 	signal(sig, SIG_DFL);
 	puts_(crash_prefix);
 	puts_("fatal signal ");
@@ -133,13 +135,19 @@ static void crash_handler(int sig, siginfo_t *si, void *uc) {
 		puts_(" at address ");
 		puthex((uintptr_t)si->si_addr);
 	}
-	puts_(" in the app while serving ");
-	uint32_t ml = 0, ul = 0;
-	const char *m = envget(j, ENV_REQUEST_METHOD, &ml), *u = envget(j, ENV_REQUEST_URI, &ul);
-	if (m) put(m, ml < 16 ? ml : 16);
-	puts_(" ");
-	if (u) put(u, ul < 2000 ? ul : 2000);
-	puts_("\n");
+	if (j) {
+		puts_(" in the app while serving ");
+		uint32_t ml = 0, ul = 0;
+		const char *m = envget(j, ENV_REQUEST_METHOD, &ml), *u = envget(j, ENV_REQUEST_URI, &ul);
+		if (m) put(m, ml < 16 ? ml : 16);
+		puts_(" ");
+		if (u) put(u, ul < 2000 ? ul : 2000);
+		puts_("\n");
+	} else {
+		/* which task ran is Python's to say, which a signal handler cannot ask:
+		 * the stack below shows its coroutines */
+		puts_(" in an ASGI app, on the event loop's thread\n");
+	}
 	void *ts = this_tstate ? this_tstate() : NULL;
 	if (dump_traceback && ts) {
 		dump_traceback(crash_fd, ts);

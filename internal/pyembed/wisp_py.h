@@ -244,6 +244,9 @@ void wisp_release(void);
 
 /* ---- fatal signals in app code (wisp_crash.c) ---- */
 extern __thread wisp_job *wisp_crash_job; /* the job this thread runs in its app, or NULL */
+/* wisp_crash_loop is set on the thread of the ASGI event loop: a fatal
+ * signal there is app code's too (a coroutine's), reported as wisp_crash_job's. */
+extern __thread int wisp_crash_loop;
 int wisp_crash_install(int fd, const char *prefix);
 
 int wisp_set_multithread(int app, int on);

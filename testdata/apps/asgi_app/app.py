@@ -42,10 +42,18 @@ async def respond(send, body, status=200, ctype=b"text/plain"):
     await send({"type": "http.response.body", "body": body})
 
 
+async def segv_in_coroutine_e2e():
+    await asyncio.sleep(0)
+    import ctypes
+    return ctypes.string_at(0)
+
+
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
     path = "/" + scope["path"].rsplit("/", 1)[-1]  # the last segment names the route, wherever it is mounted
+    if path == "/segv":  # a segfault in a coroutine: the crash report shows the coroutine's frames
+        await segv_in_coroutine_e2e()
     if path == "/trailers":  # two body pieces, then trailers in two messages
         assert "http.response.trailers" in scope["extensions"], scope["extensions"]
         await send({"type": "http.response.start", "status": 200, "trailers": True,
