@@ -168,8 +168,11 @@ func (s *Server) serveASGI(w *h1.Response, r *h1.Request, m *mount, rid trace.ID
 		first = buf[:k]
 		more = r.ContentLength < 0 && err == nil // a chunked body may go on
 	}
-	x.scope = s.asgiScope(x.scope[:0], r, m, false)
-	if !s.loop.Submit(j.Job, m.app, x.scope, first, more) {
+	sb := s.scopeBuf()
+	*sb = s.asgiScope((*sb)[:0], r, m, false)
+	submitted := s.loop.Submit(j.Job, m.app, *sb, first, more) // copies the scope
+	s.scopeBufs.Put(sb)
+	if !submitted {
 		w.AddHeader("Retry-After", "1")
 		plain(w, 503, "503 Service Unavailable: the event loop has stopped")
 		return
@@ -332,4 +335,14 @@ func (s *Server) asgiScope(b []byte, r *h1.Request, m *mount, ws bool) []byte {
 // to hand it to h1 as an HTTP/1.1 upgrade.
 func synthesized(name string) bool {
 	return strings.EqualFold(name, "Upgrade") || strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Sec-WebSocket-Key")
+}
+
+// scopeBuf lends a buffer to build a flat scope in (scopeBufs); the loop's
+// queue copies a scope, so one buffer serves request after request.
+func (s *Server) scopeBuf() *[]byte {
+	if b, ok := s.scopeBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 1024)
+	return &b
 }

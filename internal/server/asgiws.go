@@ -133,8 +133,11 @@ func (s *Server) serveWebSocket(w *h1.Response, r *h1.Request, m *mount, rid tra
 	if m.sem != nil {
 		defer m.sem.Release()
 	}
-	x.scope = s.asgiScope(x.scope[:0], r, m, true)
-	if !s.loop.SubmitWebSocket(j.Job, m.app, x.scope) {
+	sb := s.scopeBuf()
+	*sb = s.asgiScope((*sb)[:0], r, m, true)
+	submitted := s.loop.SubmitWebSocket(j.Job, m.app, *sb) // copies the scope
+	s.scopeBufs.Put(sb)
+	if !submitted {
 		w.AddHeader("Retry-After", "1")
 		plain(w, 503, "503 Service Unavailable: the event loop has stopped")
 		return

@@ -18,10 +18,9 @@ import (
 
 // exchange is the per-request state of ServeH1, allocated as one object.
 type exchange struct {
-	p     responder
-	j     job
-	tag   trace.Tag // what the app's output is tagged with (Job.Tag)
-	scope []byte    // ASGI: the flat scope handed to the loop
+	p   responder
+	j   job
+	tag trace.Tag // what the app's output is tagged with (Job.Tag)
 }
 
 // ServeH1 routes one request to its app, runs it on a Python thread and

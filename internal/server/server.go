@@ -317,6 +317,8 @@ type Server struct {
 	// their compressors.
 	ws     wsGoing
 	flates *websocket.FlatePool
+	// scopeBufs are the buffers ASGI scopes are built in (scopeBuf)
+	scopeBufs sync.Pool
 }
 
 // New loads every mount's app into ip and starts the Python threads.
