@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "handoff.h"
@@ -33,6 +34,8 @@ static struct {
 	int rfd, wfd; /* the loop reads rfd; Go writes wfd (the same eventfd, or a pipe's ends) */
 	PyObject *target, *handler; /* c: loop.call_soon_threadsafe and the per-message function */
 	int ready;
+	pthread_t loop_thread;
+	int loop_started;
 	/* loop -> Go, as wisp_pool.c's completion queue */
 	pthread_mutex_t emu;
 	msg *ehead, *etail;
@@ -103,6 +106,15 @@ void hb_get_counts(hb_counts *c) {
 	c->loop_empty = __atomic_load_n(&hb.n.loop_empty, __ATOMIC_RELAXED);
 	c->resp_writes = __atomic_load_n(&hb.n.resp_writes, __ATOMIC_RELAXED);
 	c->loop_tid = __atomic_load_n(&hb.n.loop_tid, __ATOMIC_RELAXED);
+}
+
+long long hb_loop_cpu(void) {
+	clockid_t c;
+	struct timespec ts;
+	if (!__atomic_load_n(&hb.loop_started, __ATOMIC_ACQUIRE) || pthread_getcpuclockid(hb.loop_thread, &c) != 0 ||
+	    clock_gettime(c, &ts) != 0)
+		return -1;
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 int hb_ready(void) { return __atomic_load_n(&hb.ready, __ATOMIC_ACQUIRE); }
@@ -301,6 +313,8 @@ static char *error_text(void) {
 
 char *hb_run(const char *src, const char *kind, const char *work) {
 	PyGILState_STATE g = PyGILState_Ensure();
+	hb.loop_thread = pthread_self();
+	__atomic_store_n(&hb.loop_started, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&hb.n.loop_tid, (int)gettid(), __ATOMIC_RELAXED);
 	char *err = NULL;
 	PyObject *mod = PyModule_Create(&moddef);

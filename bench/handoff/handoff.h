@@ -41,6 +41,8 @@ int hb_setup(int mech);
 char *hb_run(const char *src, const char *kind, const char *work);
 /* hb_ready reports whether the loop of this run is running. */
 int hb_ready(void);
+/* hb_loop_cpu is the CPU time (ns) the loop's thread has used, -1 before it runs. */
+long long hb_loop_cpu(void);
 /* hb_post hands the loop message id (>= 0); 0, or -1 when it failed. */
 int hb_post(long long id);
 /* hb_quit stops the loop. */

@@ -95,6 +95,7 @@ type tput struct {
 	Msgs       int64   `json:"msgs"`
 	PerSec     float64 `json:"per_sec"`
 	CPUus      float64 `json:"cpu_us"`      // process CPU (user+sys) per message
+	LoopCPUus  float64 `json:"loop_cpu_us"` // the loop thread's CPU per message
 	ReqWrites  float64 `json:"req_writes"`  // writes to the loop's fd per message
 	LoopWakes  float64 `json:"loop_wakes"`  // drains that found messages, per message
 	LoopEmpty  float64 `json:"loop_empty"`  // drains that found none, per message
@@ -187,34 +188,40 @@ func parent(o options, loops, names []string, reps int, verbose bool) error {
 	}
 	fmt.Printf("_%s · %d cores · work %q · %d repetitions (medians) · latency: %d messages %v apart · throughput: %v per test_\n\n",
 		time.Now().UTC().Format("20060102-150405"), runtime.NumCPU(), o.work, reps, o.latN, o.gap, o.dur)
+	ns := "N=" + joinInts(o.inflight, "/")
 	for _, lp := range loops {
-		fmt.Printf("**%s**\n\n", lp)
-		fmt.Print("| mech | idle CPU % | latency p50 µs | p99 µs |")
+		fmt.Printf("**%s**: latency and throughput\n\n", lp)
+		fmt.Print("| mechanism | idle CPU % | latency p50 µs | p99 µs |")
 		for _, n := range o.inflight {
-			fmt.Printf(" N=%d msg/s | CPU µs/msg |", n)
+			fmt.Printf(" N=%d msg/s |", n)
 		}
-		fmt.Print(" fd writes/msg (N=" + joinInts(o.inflight, "/") + ") | loop sleeps/msg |\n|---|")
-		for i := 0; i < 3+2*len(o.inflight)+2; i++ {
-			fmt.Print("---:|")
-		}
-		fmt.Println()
+		fmt.Print("\n|---|---:|---:|---:|" + strings.Repeat("---:|", len(o.inflight)) + "\n")
 		for _, m := range names {
 			rs := all[lp+"/"+m]
 			fmt.Printf("| %s | %.1f | %.0f | %.0f |", m, med(rs, func(r result) float64 { return r.IdleCPU }),
 				med(rs, func(r result) float64 { return r.LatP50 }), med(rs, func(r result) float64 { return r.LatP99 }))
 			for i := range o.inflight {
-				fmt.Printf(" %s | %.1f |", thousands(med(rs, func(r result) float64 { return r.Tput[i].PerSec })),
-					med(rs, func(r result) float64 { return r.Tput[i].CPUus }))
+				fmt.Printf(" %s |", thousands(med(rs, func(r result) float64 { return r.Tput[i].PerSec })))
 			}
-			var w, s []string
-			for i := range o.inflight {
-				w = append(w, fmt.Sprintf("%.2f", med(rs, func(r result) float64 { return r.Tput[i].ReqWrites })))
-				s = append(s, fmt.Sprintf("%.2f", med(rs, func(r result) float64 { return r.Tput[i].LoopSleeps })))
+			fmt.Println()
+		}
+		fmt.Printf("\n**%s**: per message, %s in flight\n\n", lp, ns)
+		fmt.Print("| mechanism | process CPU µs | loop thread CPU µs | fd writes | loop sleeps |\n|---|---:|---:|---:|---:|\n")
+		for _, m := range names {
+			rs := all[lp+"/"+m]
+			col := func(f func(tput) float64, prec int) string {
+				var v []string
+				for i := range o.inflight {
+					v = append(v, strconv.FormatFloat(med(rs, func(r result) float64 { return f(r.Tput[i]) }), 'f', prec, 64))
+				}
+				return strings.Join(v, " / ")
 			}
+			w := col(func(t tput) float64 { return t.ReqWrites }, 2)
 			if m == "c" || m == "c1" {
-				w = []string{"(loop's)"}
+				w = "(the loop's own)"
 			}
-			fmt.Printf(" %s | %s |\n", strings.Join(w, " / "), strings.Join(s, " / "))
+			fmt.Printf("| %s | %s | %s | %s | %s |\n", m, col(func(t tput) float64 { return t.CPUus }, 1),
+				col(func(t tput) float64 { return t.LoopCPUus }, 1), w, col(func(t tput) float64 { return t.LoopSleeps }, 2))
 		}
 		fmt.Println()
 	}
@@ -435,10 +442,10 @@ func (b *bench) throughput(n int, d time.Duration, tid int) (tput, error) {
 	time.Sleep(d / 10) // warm up
 	var c0, c1 C.hb_counts
 	C.hb_get_counts(&c0)
-	m0, cpu0, s0, t0 := msgs.Load(), cpu(), loopSleeps(tid), time.Now()
+	m0, cpu0, l0, s0, t0 := msgs.Load(), cpu(), C.hb_loop_cpu(), loopSleeps(tid), time.Now()
 	time.Sleep(d)
 	C.hb_get_counts(&c1)
-	m1, cpu1, s1, el := msgs.Load(), cpu(), loopSleeps(tid), time.Since(t0)
+	m1, cpu1, l1, s1, el := msgs.Load(), cpu(), C.hb_loop_cpu(), loopSleeps(tid), time.Since(t0)
 	stop.Store(true)
 	wg.Wait()
 	if f := failed.Load(); f != nil {
@@ -453,6 +460,7 @@ func (b *bench) throughput(n int, d time.Duration, tid int) (tput, error) {
 		Msgs:       m1 - m0,
 		PerSec:     m / el.Seconds(),
 		CPUus:      float64(cpu1-cpu0) / 1e3 / m,
+		LoopCPUus:  float64(l1-l0) / 1e3 / m,
 		ReqWrites:  float64(c1.req_writes-c0.req_writes) / m,
 		LoopWakes:  float64(c1.loop_wakes-c0.loop_wakes) / m,
 		LoopEmpty:  float64(c1.loop_empty-c0.loop_empty) / m,
