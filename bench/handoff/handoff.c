@@ -73,6 +73,7 @@ int hb_setup(int mech) {
 	if (hb.efd < 0) return -1;
 	switch (mech) {
 	case HB_ARMED:
+	case HB_ARMEDC:
 	case HB_EACH:
 		hb.rfd = hb.wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		break;
@@ -89,7 +90,7 @@ int hb_setup(int mech) {
 	default:
 		break;
 	}
-	if ((mech == HB_ARMED || mech == HB_EACH || mech == HB_SEM || mech == HB_PIPE) && hb.rfd < 0) return -1;
+	if ((mech == HB_ARMED || mech == HB_ARMEDC || mech == HB_EACH || mech == HB_SEM || mech == HB_PIPE) && hb.rfd < 0) return -1;
 	return hb.efd;
 }
 
@@ -241,6 +242,36 @@ static PyObject *mod_drain(PyObject *self, PyObject *unused) {
 	return out;
 }
 
+/* wake(handler): a2's reader callback: reads the eventfd, takes every
+ * queued message and calls handler(id) for each, with no Python in between. */
+static PyObject *mod_wake(PyObject *self, PyObject *handler) {
+	(void)self;
+	uint64_t v;
+	while (read(hb.rfd, &v, sizeof v) < 0 && errno == EINTR) {
+	}
+	pthread_mutex_lock(&hb.mu);
+	msg *m = hb.head;
+	hb.head = hb.tail = NULL;
+	hb.armed = 1;
+	pthread_mutex_unlock(&hb.mu);
+	count(m ? &hb.n.loop_wakes : &hb.n.loop_empty);
+	int failed = 0;
+	while (m) {
+		msg *next = m->next;
+		if (!failed) {
+			PyObject *i = PyLong_FromLongLong(m->id);
+			PyObject *r = i ? PyObject_CallOneArg(handler, i) : NULL;
+			failed = r == NULL;
+			Py_XDECREF(r);
+			Py_XDECREF(i);
+		}
+		free(m);
+		m = next;
+	}
+	if (failed) return NULL;
+	Py_RETURN_NONE;
+}
+
 /* done(id): the answer to message id, as wisp_emit_done hands back a response. */
 static PyObject *mod_done(PyObject *self, PyObject *arg) {
 	(void)self;
@@ -288,6 +319,7 @@ static PyObject *mod_ready(PyObject *self, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"drain", mod_drain, METH_NOARGS, "drain(): the queued message ids"},
+    {"wake", mod_wake, METH_O, "wake(handler): a2's reader callback"},
     {"done", mod_done, METH_O, "done(id): answer message id"},
     {"target", mod_target, METH_VARARGS, "target(call_soon_threadsafe, handler)"},
     {"ready", mod_ready, METH_NOARGS, "ready(): the loop runs"},

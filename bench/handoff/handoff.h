@@ -20,6 +20,7 @@ enum {
 	HB_PIPE = 4,  /* d: as a, with a pipe for the eventfd */
 	HB_POLL = 5,  /* e: the loop drains the queue on every iteration, no fd */
 	HB_CSTG = 6,  /* c1: as c, with PyGILState_Ensure and Release around each call */
+	HB_ARMEDC = 7, /* a2: as a, with a reader callback in C (reads the fd, calls the handler per message) */
 };
 
 /* hb_counts are the counters of one run. */

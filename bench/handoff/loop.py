@@ -11,7 +11,7 @@ import os
 
 import _hb as C
 
-ARMED, EACH, SEM, CST, PIPE, POLL, CSTG = range(7)
+ARMED, EACH, SEM, CST, PIPE, POLL, CSTG, ARMEDC = range(8)
 
 
 def new_loop(kind):
@@ -53,6 +53,8 @@ def run(kind, work, mech, fd):
                 handle(i)
 
         loop.add_reader(fd, wake)
+    elif mech == ARMEDC:
+        loop.add_reader(fd, C.wake, handle)
     elif mech == POLL:
 
         def poll():

@@ -8,6 +8,8 @@
 //
 //	a   wisp's: a C queue, an eventfd written only when the loop is armed
 //	    (has drained everything), add_reader, and the loop drains everything
+//	a2  as a, with the reader callback in C: it reads the eventfd and calls
+//	    the handler for each message (no Python wake function, no list)
 //	b   as a, with an eventfd write for every message
 //	b1  a semaphore eventfd written for every message, one message per callback
 //	c   loop.call_soon_threadsafe called from Go through cgo (the Go thread
@@ -62,6 +64,7 @@ var mechs = []struct {
 	desc string
 }{
 	{"a", C.HB_ARMED, "C queue + eventfd when armed + drain all (wisp)"},
+	{"a2", C.HB_ARMEDC, "as a, the reader callback in C (no Python wake function, no list)"},
 	{"b", C.HB_EACH, "C queue + eventfd write per message + drain all"},
 	{"b1", C.HB_SEM, "semaphore eventfd per message, one message per callback"},
 	{"c", C.HB_CST, "call_soon_threadsafe from Go (thread state kept)"},
@@ -117,7 +120,7 @@ func main() {
 	var o options
 	child := flag.Bool("child", false, "run one measurement (loop, mech) and print it as JSON")
 	loops := flag.String("loops", "asyncio,uvloop", "event loops to measure")
-	names := flag.String("mechs", "a,b,b1,c,c1,d,e", "mechanisms to measure")
+	names := flag.String("mechs", "a,a2,b,b1,c,c1,d,e", "mechanisms to measure")
 	reps := flag.Int("reps", 3, "repetitions; the tables show medians")
 	inflight := flag.String("inflight", "1,16,64", "messages in flight for the throughput tests")
 	verbose := flag.Bool("v", false, "print every repetition's figures too")
