@@ -35,8 +35,10 @@ typedef struct hb_counts {
 /* hb_init starts the interpreter; 0 or -1 (the error printed). */
 int hb_init(void);
 /* hb_setup prepares a run of mechanism mech; the loop's thread then calls
- * hb_run. It returns the completion eventfd Go reads, or -1. */
-int hb_setup(int mech);
+ * hb_run. It returns the completion eventfd Go reads, or -1. With a handle
+ * (not 0), answers do not go through the completion queue: done(id) calls
+ * the exported Go function goAnswer(handle, id) on the loop's thread. */
+int hb_setup(int mech, uintptr_t handle);
 /* hb_run runs the event loop (kind "asyncio" or "uvloop", work "call" or
  * "task") on the calling thread until hb_quit; NULL or an error (malloc'd). */
 char *hb_run(const char *src, const char *kind, const char *work);

@@ -19,7 +19,9 @@
 //	e   no fd: the loop drains the C queue on every iteration (call_soon)
 //
 // The answers come back the same way for all: a C completion queue and an
-// eventfd written only when Go's drainer sleeps, as wisp_pool.c's.
+// eventfd written only when Go's drainer sleeps, as wisp_pool.c's; or, with
+// -ret callback, through a call from the loop's thread into Go (an exported
+// function that hands the answer to its goroutine at once).
 //
 // It is a separate program behind the build tag handoffbench (it needs
 // Python.h, python3.11-dev): go run -tags handoffbench ./bench/handoff
@@ -44,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/cgo"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +88,7 @@ func mechID(name string) (C.int, error) {
 // options are one measurement's parameters (the child's flags).
 type options struct {
 	loop, mech, work string
+	ret              string        // the return path: queue or callback
 	idle             time.Duration // how long idle CPU is measured
 	latN             int           // messages of the latency test
 	gap              time.Duration // pause between them (the loop is idle when each arrives)
@@ -108,12 +112,12 @@ type tput struct {
 
 // result is one child's report.
 type result struct {
-	Loop, Mech, Work string
-	IdleCPU          float64 `json:"idle_cpu_pct"`
-	LatP50           float64 `json:"lat_p50_us"`
-	LatP99           float64 `json:"lat_p99_us"`
-	LatSleeps        float64 `json:"lat_loop_sleeps"`
-	Tput             []tput  `json:"tput"`
+	Loop, Mech, Work, Ret string
+	IdleCPU               float64 `json:"idle_cpu_pct"`
+	LatP50                float64 `json:"lat_p50_us"`
+	LatP99                float64 `json:"lat_p99_us"`
+	LatSleeps             float64 `json:"lat_loop_sleeps"`
+	Tput                  []tput  `json:"tput"`
 }
 
 func main() {
@@ -127,6 +131,7 @@ func main() {
 	flag.StringVar(&o.loop, "loop", "asyncio", "the child's loop")
 	flag.StringVar(&o.mech, "mech", "a", "the child's mechanism")
 	flag.StringVar(&o.work, "work", "call", "what answers a message on the loop: call (done(id) at once) or task (a task per message, as wisp)")
+	flag.StringVar(&o.ret, "ret", "queue", "the return path: queue (wisp's completion queue and eventfd) or callback (the loop's thread calls into Go)")
 	flag.DurationVar(&o.idle, "idle", time.Second, "idle CPU measurement")
 	flag.IntVar(&o.latN, "lat", 1000, "messages of the latency test")
 	flag.DurationVar(&o.gap, "gap", 200*time.Microsecond, "pause between latency messages")
@@ -189,8 +194,8 @@ func parent(o options, loops, names []string, reps int, verbose bool) error {
 			}
 		}
 	}
-	fmt.Printf("_%s · %d cores · work %q · %d repetitions (medians) · latency: %d messages %v apart · throughput: %v per test_\n\n",
-		time.Now().UTC().Format("20060102-150405"), runtime.NumCPU(), o.work, reps, o.latN, o.gap, o.dur)
+	fmt.Printf("_%s · %d cores · work %q · return path %q · %d repetitions (medians) · latency: %d messages %v apart · throughput: %v per test_\n\n",
+		time.Now().UTC().Format("20060102-150405"), runtime.NumCPU(), o.work, o.ret, reps, o.latN, o.gap, o.dur)
 	ns := "N=" + joinInts(o.inflight, "/")
 	for _, lp := range loops {
 		fmt.Printf("**%s**: latency and throughput\n\n", lp)
@@ -232,7 +237,7 @@ func parent(o options, loops, names []string, reps int, verbose bool) error {
 }
 
 func runChild(self string, o options, loop, mech string) (result, error) {
-	args := []string{"-child", "-loop", loop, "-mech", mech, "-work", o.work, "-idle", o.idle.String(),
+	args := []string{"-child", "-loop", loop, "-mech", mech, "-work", o.work, "-ret", o.ret, "-idle", o.idle.String(),
 		"-lat", strconv.Itoa(o.latN), "-gap", o.gap.String(), "-dur", o.dur.String(), "-inflight", joinInts(o.inflight, ",")}
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
@@ -289,28 +294,35 @@ type bench struct {
 
 // measure runs one child's measurements.
 func measure(o options) (result, error) {
-	res := result{Loop: o.loop, Mech: o.mech, Work: o.work}
+	res := result{Loop: o.loop, Mech: o.mech, Work: o.work, Ret: o.ret}
 	id, err := mechID(o.mech)
 	if err != nil {
 		return res, err
 	}
+	if o.ret != "queue" && o.ret != "callback" {
+		return res, fmt.Errorf("-ret: %q is neither queue nor callback", o.ret)
+	}
 	if C.hb_init() != 0 {
 		return res, errors.New("python did not start")
 	}
-	fd := C.hb_setup(id)
-	if fd < 0 {
-		return res, errors.New("setup: no eventfd or pipe")
-	}
-	maxN := slices.Max(o.inflight)
 	b := &bench{
-		answers: make([]chan struct{}, maxN),
-		efd:     os.NewFile(uintptr(fd), "handoff-completions"),
+		answers: make([]chan struct{}, slices.Max(o.inflight)),
 		ended:   make(chan struct{}),
 		drained: make(chan struct{}),
 	}
 	for i := range b.answers {
 		b.answers[i] = make(chan struct{}, 1)
 	}
+	var h cgo.Handle
+	if o.ret == "callback" {
+		h = cgo.NewHandle(b)
+		defer h.Delete()
+	}
+	fd := C.hb_setup(id, C.uintptr_t(h))
+	if fd < 0 {
+		return res, errors.New("setup: no eventfd or pipe")
+	}
+	b.efd = os.NewFile(uintptr(fd), "handoff-completions")
 	go b.loop(o.loop, o.work)
 	go b.drain()
 	if err := b.waitReady(); err != nil {
@@ -415,6 +427,14 @@ func (b *bench) drain() {
 			b.answers[id] <- struct{}{}
 		}
 	}
+}
+
+// goAnswer is the callback return path: the loop's thread (inside
+// hb_run, holding the GIL) hands answer id to its goroutine.
+//
+//export goAnswer
+func goAnswer(h C.uintptr_t, id C.longlong) {
+	cgo.Handle(h).Value().(*bench).answers[id] <- struct{}{}
 }
 
 // throughput keeps n messages in flight from n goroutines for d.
