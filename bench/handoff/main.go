@@ -64,16 +64,15 @@ var loopSource string
 var mechs = []struct {
 	name string
 	id   C.int
-	desc string
 }{
-	{"a", C.HB_ARMED, "C queue + eventfd when armed + drain all (wisp)"},
-	{"a2", C.HB_ARMEDC, "as a, the reader callback in C (no Python wake function, no list)"},
-	{"b", C.HB_EACH, "C queue + eventfd write per message + drain all"},
-	{"b1", C.HB_SEM, "semaphore eventfd per message, one message per callback"},
-	{"c", C.HB_CST, "call_soon_threadsafe from Go (thread state kept)"},
-	{"c1", C.HB_CSTG, "call_soon_threadsafe, PyGILState_Ensure/Release per call"},
-	{"d", C.HB_PIPE, "C queue + pipe when armed + drain all"},
-	{"e", C.HB_POLL, "C queue polled every loop iteration (call_soon), no fd"},
+	{"a", C.HB_ARMED},
+	{"a2", C.HB_ARMEDC},
+	{"b", C.HB_EACH},
+	{"b1", C.HB_SEM},
+	{"c", C.HB_CST},
+	{"c1", C.HB_CSTG},
+	{"d", C.HB_PIPE},
+	{"e", C.HB_POLL},
 }
 
 func mechID(name string) (C.int, error) {
