@@ -4,7 +4,7 @@
 // running on a Python thread of its own, and take the answers back (issue 21,
 // DESIGN.md §6). It embeds Debian's libpython3.11 as wisp does (one loop
 // thread, a locked goroutine inside a long C call; Go threads never hold the
-// GIL except for mechanism c) and compares:
+// GIL except for mechanisms c and c1) and compares:
 //
 //	a   wisp's: a C queue, an eventfd written only when the loop is armed
 //	    (has drained everything), add_reader, and the loop drains everything
