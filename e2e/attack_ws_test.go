@@ -1,0 +1,201 @@
+package e2e
+
+// Defects found probing the WebSocket and ASGI surface as an attacker or a
+// demanding user (issue 21). Each test fails on the code it was written
+// against; testdata/apps/attack_ws holds the apps.
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func attackApp() string { return app("attack_ws/app.py") + ":app" }
+
+// A WebSocket handshake that carries a body (Content-Length, or chunked) is
+// answered: RFC 9112 wants a response to every request, and RFC 6455 4.2.2
+// a 101 or an HTTP error. Seen: the app gets websocket.connect and accepts,
+// then h1's Switch refuses (the body was not read) and the connection is
+// closed with no response at all; the access log says 101. Expected: a 400
+// before the app runs (as for any other invalid handshake), or the body read
+// and the 101 sent.
+func TestAttackWSUpgradeWithBody(t *testing.T) {
+	w := start(t, "--mount", "/ws="+attackApp())
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	for _, c := range []struct{ name, head, body string }{
+		{"content-length", "Content-Length: 5\r\n", "hello"},
+		{"chunked", "Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"},
+	} {
+		raw := dialRaw(t, w.Addr)
+		raw.send("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n" + c.head + "\r\n" + c.body)
+		raw.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(raw.br, &http.Request{Method: "GET"})
+		if err != nil {
+			t.Errorf("%s: no response to a handshake with a body: %v", c.name, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 && resp.StatusCode != 101 {
+			t.Errorf("%s: %d, want 400 (or 101 with the body read)", c.name, resp.StatusCode)
+		}
+	}
+}
+
+// The same handshake to an ASGI app in another pool than the site's: the
+// client gets a 502 ("the pool serving this path is not answering") and the
+// front pool logs "forward to pool failed ... err=EOF", though the pool is
+// healthy and its app accepted. Expected: the 400 (or 101) the pool itself
+// should answer.
+func TestAttackWSUpgradeWithBodyForwarded(t *testing.T) {
+	t.Parallel()
+	s := serve(t, attackPoolsConfig)
+	s.readyWorkers(t, "ws", 1)
+	raw := dialRaw(t, s.Addr)
+	raw.send("GET /chat/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nhello")
+	raw.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(raw.br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 && resp.StatusCode != 101 {
+		t.Errorf("a handshake with a body through another pool: %d, want 400 (or 101 with the body read)", resp.StatusCode)
+	}
+}
+
+const attackPoolsConfig = `
+[server]
+access_log = "-"
+
+[pools.front]
+python = "@PY@"
+processes = 1
+threads = 2
+graceful_timeout = "3s"
+
+[pools.ws]
+python = "@PY@"
+processes = 1
+threads = 2
+graceful_timeout = "3s"
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/attack_ws/wsgi.py"
+  pool = "front"
+
+  [[sites.vdirs]]
+  path = "/chat"
+  app = "@APPS@/attack_ws/app.py:app"
+  pool = "ws"
+`
+
+// A WebSocket relayed from the site's pool to another is logged by the pool
+// the client talked to as `"GET /chat/echo HTTP/1.1" 200 -`: status 200 and
+// no bytes, though the client got a 101 and messages (docs/asgi.md: an
+// upgraded connection is logged as 101 BYTES when it closes). Only the
+// serving pool's line (client "@") says 101.
+func TestAttackWSForwardedAccessLog(t *testing.T) {
+	t.Parallel()
+	s := serve(t, attackPoolsConfig)
+	s.readyWorkers(t, "ws", 1)
+	c, err := wsDial(s.Addr, "/chat/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v %+v", err, c)
+	}
+	c.text("across the pools")
+	if _, p, err := c.read(5 * time.Second); err != nil || string(p) != "across the pools" {
+		t.Fatalf("echo: %q %v", p, err)
+	}
+	c.closeWith(1000, "")
+	c.readClose(5 * time.Second)
+	c.Close()
+	line := regexp.MustCompile(`(?m)^127\.0\.0\.1 .*"GET /chat/echo HTTP/1\.1" (\d+) (\S+) .*$`)
+	if !eventually(10*time.Second, func() bool { return line.MatchString(s.Stdout()) }) {
+		t.Fatalf("no access log line from the client's address for the WebSocket:\n%s", s.Stdout())
+	}
+	m := line.FindStringSubmatch(s.Stdout())
+	if m[1] != "101" || m[2] == "-" || m[2] == "0" {
+		t.Errorf("the client's pool logged the WebSocket as %q, want 101 and the bytes it sent", m[0])
+	}
+}
+
+// http.response.pathsend of a directory: open(2) succeeds on it, so the
+// status and "Content-Length: 4096" (the directory's st_size) go out and the
+// connection is then aborted (the client reads 0 of 4096 bytes). Expected:
+// the file cannot be sent, the app's error, 500 while nothing went out
+// (docs/asgi.md, pathsend).
+func TestAttackPathsendDirectory(t *testing.T) {
+	w := start(t, "--mount", "/ws="+attackApp())
+	dir := t.TempDir()
+	resp, err := w.Client.Get(w.URL + "/ws/pathsend?" + dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 {
+		t.Errorf("pathsend of a directory: %d (Content-Length %q, %d bytes, %v), want 500",
+			resp.StatusCode, resp.Header.Get("Content-Length"), len(body), err)
+	}
+}
+
+// http.response.pathsend of a FIFO: the loop's os.open blocks until a
+// writer opens it, so every request of the process (HTTP and WebSocket)
+// waits behind it ("the ASGI event loop is blocked" is logged, in wisp's
+// own Request.send). Expected: wisp's own code never blocks the loop; a
+// path that is not a regular file is the app's error (500).
+func TestAttackPathsendFifo(t *testing.T) {
+	w := start(t, "--mount", "/ws="+attackApp())
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // free the loop so that the server can stop: open the writer end
+		for i := 0; i < 50; i++ {
+			if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	first := make(chan int, 1)
+	go func() {
+		cl := &http.Client{Timeout: 8 * time.Second}
+		resp, err := cl.Get(w.URL + "/ws/pathsend?" + fifo)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cl := &http.Client{Timeout: 3 * time.Second}
+	resp, err := cl.Get(w.URL + "/ws/other")
+	if err != nil {
+		t.Fatalf("another request while a pathsend names a FIFO: %v", err)
+	}
+	resp.Body.Close()
+	select {
+	case code := <-first:
+		if code != 500 {
+			t.Errorf("pathsend of a FIFO: %d, want 500", code)
+		}
+	case <-time.After(8 * time.Second):
+		t.Errorf("pathsend of a FIFO: no answer")
+	}
+}
+
