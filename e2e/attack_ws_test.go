@@ -5,11 +5,15 @@ package e2e
 // against; testdata/apps/attack_ws holds the apps.
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -199,3 +203,72 @@ func TestAttackPathsendFifo(t *testing.T) {
 	}
 }
 
+
+// A client that stops reading a WebSocket relayed from the site's pool to
+// another is never cut off: the serving pool's write timeout ends the
+// WebSocket there (its app's send() raises at once), but the client's pool
+// took the connection over (bridgeWriter.Hijack, deadlines cleared) and
+// httputil.ReverseProxy copies without any, so its write to the client
+// blocks for good: the socket stays ESTABLISHED in the worker, with its two
+// goroutines and megabytes unsent, as long as the client likes. Expected:
+// the write timeout holds as for a WebSocket served in the client's pool
+// (there the socket is closed at the timeout).
+func TestAttackWSForwardedSlowReaderHeld(t *testing.T) {
+	t.Parallel()
+	s := serve(t, strings.Replace(attackPoolsConfig, `access_log = "-"`, "access_log = \"-\"\nwrite_timeout = \"2s\"", 1))
+	s.readyWorkers(t, "ws", 1)
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	nc, err := d.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c, err := wsHandshake(nc, s.Addr, "/chat/spew")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	c.text("100000 100000") // 10 GB the client never reads
+	local := nc.LocalAddr().(*net.TCPAddr).Port
+	server := nc.RemoteAddr().(*net.TCPAddr).Port
+	state := func() string { return tcpState(t, server, local) }
+	if !eventually(12*time.Second, func() bool { return state() != "01" }) {
+		t.Errorf("the server's end of a WebSocket whose client reads nothing is still ESTABLISHED 12s after a write timeout of 2s")
+	}
+}
+
+// tcpState returns the state (hex, as /proc/net/tcp has it: 01 established,
+// 04 fin-wait-1, ...) of the loopback socket from localPort to remotePort,
+// or "" when there is none.
+func tcpState(t testing.TB, localPort, remotePort int) string {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, r := fmt.Sprintf(":%04X", localPort), fmt.Sprintf(":%04X", remotePort)
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], l) && strings.HasSuffix(f[2], r) {
+			return f[3]
+		}
+	}
+	return ""
+}
+
+// wsHandshake opens a WebSocket at target over nc, a connection the test
+// dialled itself (to set its socket options), as wsDial does.
+func wsHandshake(nc net.Conn, host, target string) (*wsClient, error) {
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.WriteString(nc, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	if err != nil {
+		return nil, err
+	}
+	c := &wsClient{nc: nc, br: bufio.NewReader(nc)}
+	if c.Resp, err = http.ReadResponse(c.br, nil); err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return c, nil
+}
