@@ -203,7 +203,6 @@ func TestAttackPathsendFifo(t *testing.T) {
 	}
 }
 
-
 // A client that stops reading a WebSocket relayed from the site's pool to
 // another is never cut off: the serving pool's write timeout ends the
 // WebSocket there (its app's send() raises at once), but the client's pool
