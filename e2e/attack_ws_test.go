@@ -271,3 +271,31 @@ func wsHandshake(nc net.Conn, host, target string) (*wsClient, error) {
 	nc.SetDeadline(time.Time{})
 	return c, nil
 }
+
+// A recycle of the site's pool (the one the client talks to) while a
+// WebSocket is relayed through it to another pool: at the end of the grace
+// period the worker exits and the client's connection just ends (EOF, no
+// close frame: 1006 for the client), though the pool serving the WebSocket
+// goes on. Expected (docs/asgi.md, Recycle, reload and stop): a close frame,
+// 1012, before the worker's end; never a cut.
+func TestAttackWSForwardedFrontRecycle(t *testing.T) {
+	t.Parallel()
+	s := serve(t, attackPoolsConfig)
+	s.readyWorkers(t, "front", 1)
+	s.readyWorkers(t, "ws", 1)
+	c, err := wsDial(s.Addr, "/chat/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v %+v", err, c)
+	}
+	defer c.Close()
+	c.text("before")
+	if _, p, err := c.read(5 * time.Second); err != nil || string(p) != "before" {
+		t.Fatalf("echo: %q %v", p, err)
+	}
+	if code, out, errOut := s.ctl(t, "recycle", "front"); code != 0 {
+		t.Fatalf("recycle: %s %s", out, errOut)
+	}
+	if code, reason := c.readClose(10 * time.Second); code != 1012 {
+		t.Errorf("a relayed WebSocket at the recycle of the client's pool ended with %d %q, want a close frame with 1012", code, reason)
+	}
+}
