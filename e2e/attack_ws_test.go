@@ -299,3 +299,28 @@ func TestAttackWSForwardedFrontRecycle(t *testing.T) {
 		t.Errorf("a relayed WebSocket at the recycle of the client's pool ended with %d %q, want a close frame with 1012", code, reason)
 	}
 }
+
+// wisp_websocket_connections_open counts a WebSocket whose connection is
+// closed (the close handshake done, the socket closed at once) for as long
+// as its app goes on running: an app that does not call receive() (one
+// that only sends, now and then) keeps it counted. Expected (docs/asgi.md,
+// metrics): the gauge counts connections open, so it falls when the
+// connection closes.
+func TestAttackWSOpenGaugeAfterClose(t *testing.T) {
+	admin := "127.0.0.1:" + pickPort(t)
+	w := start(t, "--admin", admin, "--graceful-timeout", "2s", "--mount", "/ws="+attackApp())
+	c, err := wsDial(w.Addr, "/ws/sleepy")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	metricWait(t, w, admin, `wisp_websocket_connections_open{pool=""}`, 1)
+	c.closeWith(1000, "bye")
+	if code, _ := c.readClose(5 * time.Second); code != 1000 {
+		t.Fatalf("close handshake: %d", code)
+	}
+	if _, err := c.br.ReadByte(); err == nil {
+		t.Fatalf("the server did not close the connection after the close handshake")
+	}
+	metricWait(t, w, admin, `wisp_websocket_connections_open{pool=""}`, 0)
+}

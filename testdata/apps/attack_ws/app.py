@@ -1,6 +1,7 @@
 """ASGI WebSocket app for e2e/attack_ws_test.go: misbehaving apps, one per
 last path segment:
   /echo       accepts and echoes every message
+  /slowaccept waits 3 s, then accepts and echoes
   /sleepy     accepts and never calls receive() again (sleeps up to 60 s)
   /twice      accepts twice; reports the second send's outcome as a text message
   /afterclose accepts, closes 1000, then sends a text message; the outcome is marked
@@ -54,6 +55,8 @@ async def app(scope, receive, send):
     case = scope["path"].rsplit("/", 1)[-1]
     msg = await receive()
     assert msg["type"] == "websocket.connect", msg
+    if case == "slowaccept":
+        await asyncio.sleep(3)
     await send({"type": "websocket.accept"})
     if case == "sleepy":
         await asyncio.sleep(60)
