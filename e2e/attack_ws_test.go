@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 func attackApp() string { return app("attack_ws/app.py") + ":app" }
@@ -323,4 +325,24 @@ func TestAttackWSOpenGaugeAfterClose(t *testing.T) {
 		t.Fatalf("the server did not close the connection after the close handshake")
 	}
 	metricWait(t, w, admin, `wisp_websocket_connections_open{pool=""}`, 0)
+}
+
+// Over HTTP/2 an app's websocket.http.response with a 2xx status goes out
+// as that 200, which RFC 8441 section 5 makes an established WebSocket:
+// the client takes the denial for an open WebSocket and its body ("denied")
+// for WebSocket frames. Over HTTP/1.1 the same 200 is a refusal (not a
+// 101). Expected: as docs/asgi.md has it for a WSGI path ("a 200 would read
+// as an open WebSocket"), no 2xx answers an extended CONNECT the app did
+// not accept (a 500 for the app's impossible denial, say).
+func TestAttackWSDenial2xxOverHTTP2(t *testing.T) {
+	w := start(t, "--h2c", "--mount", "/ws="+attackApp())
+	c := dialH2WS(t, w.Addr)
+	c.connect(1, "/ws/deny200")
+	mh, ok := c.frame(1).(*http2.MetaHeadersFrame)
+	if !ok {
+		t.Fatalf("no response HEADERS")
+	}
+	if st := mh.PseudoValue("status"); strings.HasPrefix(st, "2") {
+		t.Errorf("an app's denial with 200 answered an extended CONNECT with %s: an open WebSocket to the client", st)
+	}
 }

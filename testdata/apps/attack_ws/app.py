@@ -2,6 +2,7 @@
 last path segment:
   /echo       accepts and echoes every message
   /slowaccept waits 3 s, then accepts and echoes
+  /denyNNN    refuses with websocket.http.response of status NNN
   /sleepy     accepts and never calls receive() again (sleeps up to 60 s)
   /twice      accepts twice; reports the second send's outcome as a text message
   /afterclose accepts, closes 1000, then sends a text message; the outcome is marked
@@ -9,7 +10,8 @@ last path segment:
   /raisemid   accepts, sends one message, raises
   /block      accepts, then blocks the loop with time.sleep(3)
 HTTP: /pathsend?/abs/path sends that file with http.response.pathsend;
-/trailers?name=HEXVALUE sends a body and that trailer (and x-ok: 1).
+/trailers?name=HEXVALUE sends a body and that trailer (and x-ok: 1);
+/statusNNN answers status NNN with a body that looks like a request.
 Marks go to $WS_MARK.
 """
 import asyncio
@@ -38,6 +40,11 @@ async def app(scope, receive, send):
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
             await send({"type": "http.response.pathsend", "path": scope["query_string"].decode()})
             return
+        if case.startswith("status"):
+            # answers with the status in the path (status101, status100, ...) and a body
+            await send({"type": "http.response.start", "status": int(case[6:]), "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"GET /ws/x HTTP/1.1\r\nHost: smuggled\r\n\r\n"})
+            return
         if case == "trailers":
             # a body, then trailers whose name and value come from the query string (name=value)
             name, _, value = scope["query_string"].decode().partition("=")
@@ -55,6 +62,12 @@ async def app(scope, receive, send):
     case = scope["path"].rsplit("/", 1)[-1]
     msg = await receive()
     assert msg["type"] == "websocket.connect", msg
+    if case.startswith("deny"):
+        # a denial response with the status in the path (deny101, deny200, ...)
+        await send({"type": "websocket.http.response.start", "status": int(case[4:]),
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"denied"})
+        return
     if case == "slowaccept":
         await asyncio.sleep(3)
     await send({"type": "websocket.accept"})
