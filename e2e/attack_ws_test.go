@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -344,5 +345,38 @@ func TestAttackWSDenial2xxOverHTTP2(t *testing.T) {
 	}
 	if st := mh.PseudoValue("status"); strings.HasPrefix(st, "2") {
 		t.Errorf("an app's denial with 200 answered an extended CONNECT with %s: an open WebSocket to the client", st)
+	}
+}
+
+// The "256 KiB ahead" bound of a client's messages counts their bytes, so
+// empty messages count nothing: a client that sends empty frames (6 bytes
+// each on the wire) to an app that is not in receive() right now has every
+// one queued for it, about 100 bytes of server memory apiece, without end.
+// Seen: 45 million empty frames in 15 s took the server's RSS from 45 MB to
+// 4.7 GB. Expected (docs/asgi.md: "Both directions are bounded"): the
+// server stops reading once the app is that far behind, whatever the size
+// of the messages.
+func TestAttackWSEmptyMessageFlood(t *testing.T) {
+	w := start(t, "--graceful-timeout", "2s", "--mount", "/ws="+attackApp())
+	c, err := wsDial(w.Addr, "/ws/sleepy")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	base := vmKB(t, w.Pid(), "VmRSS")
+	empty := []byte{0x82, 0x80, 1, 2, 3, 4} // a masked binary frame of no bytes
+	batch := bytes.Repeat(empty, 50000)
+	sent := 0
+	for i := 0; i < 30; i++ { // 1.5 million at most
+		c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.nc.Write(batch); err != nil {
+			break // the server stopped reading: bounded
+		}
+		sent += 50000
+	}
+	time.Sleep(500 * time.Millisecond)
+	grew := vmKB(t, w.Pid(), "VmRSS") - base
+	if grew > 48<<10 {
+		t.Errorf("%d empty messages to an app not receiving grew the server by %d MiB", sent, grew>>10)
 	}
 }
