@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -316,15 +317,15 @@ func TestWebSocketHugeMessage(t *testing.T) {
 	}
 	hdr := []byte{0x82, 0x80 | 127, 0, 0, 0, 0x40, 0, 0, 0, 0, 1, 2, 3, 4}
 	c.nc.Write(hdr)
-	go func() { // keep sending, as a flood would, until the server closes
+	go func(nc net.Conn) { // keep sending, as a flood would, until the server closes
 		chunk := make([]byte, 1<<20)
 		for i := 0; i < 64; i++ {
-			c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.nc.Write(chunk); err != nil {
+			nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := nc.Write(chunk); err != nil {
 				return
 			}
 		}
-	}()
+	}(c.nc)
 	if code, _ := c.readClose(10 * time.Second); code != 1009 {
 		t.Errorf("a 1 GiB frame: close %d, want 1009", code)
 	}

@@ -41,6 +41,9 @@ type Session struct {
 	// closes with the code GoingCode gives (1001, 1012).
 	Going     <-chan struct{}
 	GoingCode func() int
+	// Closed, if set, is called once when the connection has ended (the
+	// app may run on).
+	Closed func()
 }
 
 // Outcome is how a session ended.
@@ -59,7 +62,12 @@ type Outcome struct {
 func (s *Session) Run() Outcome {
 	quit := make(chan struct{})
 	read := make(chan *websocket.CloseError, 1)
-	go s.read(quit, read)
+	go func() {
+		s.read(quit, read)
+		if s.Closed != nil {
+			s.Closed()
+		}
+	}()
 	if s.PingInterval > 0 {
 		// timers, not a goroutine: an idle WebSocket holds no stack for it
 		defer s.Conn.StartKeepAlive(s.PingInterval, s.PingTimeout)()

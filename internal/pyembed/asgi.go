@@ -293,7 +293,8 @@ func (l *Loop) SubmitWebSocket(j *Job, app int, scope []byte) bool {
 }
 
 // Message hands a WebSocket app a message the client sent (copied), text or
-// binary; it counts against the same window as a request body (WaitBody).
+// binary; it counts against the same window as a request body (WaitBody),
+// with WISP_MSG_COST bytes more for each message.
 func (l *Loop) Message(j *Job, text bool, p []byte) {
 	var bp *C.char
 	if len(p) > 0 {
@@ -303,7 +304,7 @@ func (l *Loop) Message(j *Job, text bool, p []byte) {
 	if text {
 		kind = 1
 	}
-	C.wisp_loop_post(l.c, C.WISP_A_BODY, j.c, 0, kind, nil, 0, bp, C.size_t(len(p)))
+	C.wisp_loop_post(l.c, C.WISP_A_MSG, j.c, 0, kind, nil, 0, bp, C.size_t(len(p)))
 }
 
 // Closed tells a WebSocket app its connection ended, with the close code

@@ -91,6 +91,7 @@ int wisp_loop_post(wisp_loop *l, int kind, wisp_job *j, int app, int more, const
 	if (dl) memcpy(m->buf, data, dl);
 	if (bl) memcpy(m->buf + dl, body, bl);
 	if (kind == WISP_A_BODY && j) __atomic_add_fetch(&j->bodyq, (long long)bl, __ATOMIC_ACQ_REL);
+	if (kind == WISP_A_MSG && j) __atomic_add_fetch(&j->bodyq, (long long)bl + WISP_MSG_COST, __ATOMIC_ACQ_REL);
 	return post(l, m);
 }
 
@@ -148,7 +149,7 @@ static PyObject *mod_drain(PyObject *self, PyObject *arg) {
 			py.PyTuple_SetItem(t, 4, py.PyLong_FromLong(m->more));
 			int k = m->kind;
 			py.PyTuple_SetItem(t, 5, bytes_or_none(m->buf, m->dl, k != WISP_A_NEW && k != WISP_A_LIFESPAN && k != WISP_A_WS && k != WISP_A_GONE));
-			py.PyTuple_SetItem(t, 6, bytes_or_none(m->buf + m->dl, m->bl, k != WISP_A_NEW && k != WISP_A_BODY));
+			py.PyTuple_SetItem(t, 6, bytes_or_none(m->buf + m->dl, m->bl, k != WISP_A_NEW && k != WISP_A_BODY && k != WISP_A_MSG));
 			py.PyList_Append(out, t);
 			DECREF(t);
 		}

@@ -186,7 +186,7 @@ unsigned long wisp_job_ident(wisp_job *j);
 typedef struct wisp_loop wisp_loop;
 enum {
 	WISP_A_NEW = 1,      /* a request: data is its scope, body its first body bytes */
-	WISP_A_BODY = 2,     /* more request body; of a WebSocket: a message, more = 1 text, 2 binary */
+	WISP_A_BODY = 2,     /* more request body */
 	WISP_A_GONE = 3,     /* the client went away: http.disconnect; of a WebSocket: app = the close code, data its reason */
 	WISP_A_CANCEL = 4,   /* the request timed out: cancel its task */
 	WISP_A_RESUME = 5,   /* room in the response window again (from wisp_ev_free) */
@@ -194,7 +194,12 @@ enum {
 	WISP_A_PING = 7,     /* answered with a done event: the loop runs */
 	WISP_A_QUIT = 8,     /* stop the loop */
 	WISP_A_WS = 9,       /* a WebSocket handshake: data is its scope (as NEW's) */
+	WISP_A_MSG = 10,     /* a WebSocket's message: body; more = 1 text, 2 binary */
 };
+/* WISP_MSG_COST is what a WebSocket message counts against WISP_BODY_AHEAD
+ * beyond its bytes (its queue entry, and the tuple and dict made of it), so
+ * that a flood of empty messages is bounded too. */
+#define WISP_MSG_COST 256
 /* WISP_BODY_AHEAD is how much request body Go may post before the app has
  * received it: beyond, Go reads no more from the client until the app has
  * taken half of it. */

@@ -59,6 +59,14 @@ func (s *Server) closeWebSockets() {
 	s.ws.once.do(func() { close(s.ws.going) })
 }
 
+// closeReasonOf is the reason a close of the server's own carries.
+func closeReasonOf(code int) string {
+	if code == websocket.CloseServiceRestart {
+		return "server restart"
+	}
+	return "server shutting down"
+}
+
 func (s *Server) goingCode() int {
 	if c := s.ws.code.Load(); c != 0 {
 		return int(c)
@@ -98,6 +106,11 @@ func fields(r *h1.Request) func(yield func(string, string) bool) {
 // goes out as any ASGI response does.
 func (s *Server) serveWebSocket(w *h1.Response, r *h1.Request, m *mount, rid trace.ID) {
 	hs, err := websocket.CheckHandshake(r.Method, fields(r))
+	if err == nil && (r.ContentLength != 0 || r.Chunked) {
+		// RFC 6455 4.1: the handshake is a GET; a body would be read as
+		// the first frames (or, unread, block the switch)
+		err = &websocket.HandshakeError{Status: 400, Msg: "a WebSocket handshake has no body"}
+	}
 	if err != nil {
 		status, msg := 400, err.Error()
 		var he *websocket.HandshakeError
@@ -143,7 +156,7 @@ func (s *Server) serveWebSocket(w *h1.Response, r *h1.Request, m *mount, rid tra
 		return
 	}
 	p := &x.p
-	*p = responder{s: s, w: w, r: r, triedDirect: true, ws: true}
+	*p = responder{s: s, w: w, r: r, triedDirect: true, ws: true, wsH2: overH2(r)}
 	if s.cfg.AppBegin != nil {
 		defer s.cfg.AppEnd(s.cfg.AppBegin(r))
 	}
@@ -217,7 +230,6 @@ func (s *Server) accepted(w *h1.Response, r *h1.Request, j *job, hs *websocket.H
 	})
 	mc := s.cfg.Metrics
 	mc.WebSocketOpen(1)
-	defer mc.WebSocketOpen(-1)
 	sess := asgiws.Session{
 		Conn: conn, Loop: s.loop, Job: j.Job,
 		PingInterval: s.cfg.WebSocketPingInterval, PingTimeout: s.cfg.WebSocketPingTimeout,
@@ -226,6 +238,8 @@ func (s *Server) accepted(w *h1.Response, r *h1.Request, j *job, hs *websocket.H
 	if mc != nil {
 		sess.Message = mc.WebSocketMessage
 	}
+	// the connection is counted until it closes, however long the app runs on
+	sess.Closed = func() { mc.WebSocketOpen(-1) }
 	out := sess.Run()
 	w.AddTaken(cc.Out.Load())
 	if out.App != pyembed.OK && out.App != pyembed.Gone && out.Traceback != "" {

@@ -21,9 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"wisp/internal/asgiws"
 	"wisp/internal/h1"
 	"wisp/internal/httphdr"
 	"wisp/internal/trace"
+	"wisp/internal/websocket"
 )
 
 // NewForwarder relays requests of site for a mount served by another worker
@@ -408,7 +410,14 @@ func (b bridge) serve(w *h1.Response, r *h1.Request, rid trace.ID) {
 			req.Header.Add(f.Name, f.Value)
 		}
 	}
-	bw := &bridgeWriter{w: w, h: make(http.Header)}
+	bw := &bridgeWriter{w: w, h: make(http.Header), wt: b.s.cfg.WriteTimeout, going: &b.s.ws, code: b.s.goingCode,
+		ended: make(chan struct{})}
+	defer func() {
+		close(bw.ended)
+		if bw.taken != nil {
+			w.AddTaken(bw.taken.Out.Load())
+		}
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
@@ -425,6 +434,16 @@ type bridgeWriter struct {
 	w     *h1.Response
 	h     http.Header
 	wrote bool
+	// a connection the proxy took over (a relayed WebSocket): its writes
+	// are bounded by wt, and its bytes counted for the access log; when
+	// this server stops, going closes it with a close frame of its own
+	// between two of the app's frames (out), not a reset
+	wt    time.Duration
+	taken *asgiws.CountingConn
+	out   *websocket.ServerStream
+	going *wsGoing
+	code  func() int
+	ended chan struct{} // closed when the exchange is over
 }
 
 func (b *bridgeWriter) Header() http.Header { return b.h }
@@ -497,6 +516,7 @@ func protoMajor(p string) int {
 // pool): it writes the 101 itself and copies both ways until either side
 // closes.
 func (b *bridgeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	b.w.SetStatus(http.StatusSwitchingProtocols, "") // the proxy switches only on a 101: for the access log
 	nc, buffered, err := b.w.Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -504,8 +524,56 @@ func (b *bridgeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if len(buffered) > 0 {
 		nc = &prefixConn{Conn: nc, pre: buffered}
 	}
+	// a client that stops reading is cut off at the write timeout, as an
+	// in-process WebSocket's is (the proxy's copy has no deadline of its own)
+	b.taken = &asgiws.CountingConn{Conn: nc, WriteTimeout: b.wt}
 	b.wrote = true
-	return nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), nil
+	var rc net.Conn = b.taken
+	if websocket.IsUpgrade(fields(b.w.Request())) {
+		// the proxy writes the 101 first, then the app's frames: watch
+		// them once the head is through (relayConn)
+		b.out = &websocket.ServerStream{W: b.taken}
+		rc = &relayConn{CountingConn: b.taken, out: b.out}
+		go func() {
+			select {
+			case <-b.going.going:
+				code := b.code()
+				b.out.CloseAt(code, closeReasonOf(code))
+			case <-b.ended:
+			}
+		}()
+	}
+	return rc, bufio.NewReadWriter(bufio.NewReader(rc), bufio.NewWriter(rc)), nil
+}
+
+// relayConn is a relayed WebSocket's client connection: the response head
+// the proxy writes first goes straight out, the frames that follow through
+// a ServerStream.
+type relayConn struct {
+	*asgiws.CountingConn
+	out  *websocket.ServerStream
+	head []byte // the head's bytes so far, until its empty line
+	body bool   // the head is through
+}
+
+func (c *relayConn) Write(p []byte) (int, error) {
+	if c.body {
+		return c.out.Write(p)
+	}
+	c.head = append(c.head, p...)
+	end := bytes.Index(c.head, []byte("\r\n\r\n"))
+	if end < 0 {
+		return c.CountingConn.Write(p)
+	}
+	// the head ends in p: its rest is the first of the frames
+	c.body = true
+	rest := len(c.head) - (end + 4)
+	n, err := c.CountingConn.Write(p[:len(p)-rest])
+	if err != nil || rest == 0 {
+		return n, err
+	}
+	k, err := c.out.Write(p[len(p)-rest:])
+	return n + k, err
 }
 
 // prefixConn reads the bytes a connection's reader already took before

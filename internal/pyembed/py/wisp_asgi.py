@@ -15,6 +15,7 @@ import http
 import inspect
 import os
 import re
+import stat
 import sys
 import traceback
 from collections import deque
@@ -24,7 +25,8 @@ import _wisp
 import _wisp_asgi as C
 
 # message kinds (wisp_py.h WISP_A_*)
-NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT, WS = 1, 2, 3, 4, 5, 6, 7, 8, 9
+NEW, BODY, GONE, CANCEL, RESUME, LIFESPAN, PING, QUIT, WS, MSG = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+MSG_COST = 256  # wisp_py.h WISP_MSG_COST: what a WebSocket message counts beyond its bytes
 # outcomes of a request (wisp_py.h WISP_OK ...)
 OK, ERR_EARLY, ERR_LATE, CODE_GONE = 0, 1, 2, 3
 
@@ -268,9 +270,14 @@ class Request:
         path = msg["path"]
         if not os.path.isabs(path):
             raise ValueError("http.response.pathsend: the path %r is not absolute" % (path,))
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO must not block the loop in open(); only a
+        # regular file is sent (sendfile ignores the flag for it)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
-            n = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError("http.response.pathsend: %r is not a regular file" % (path,))
+            n = st.st_size
         except BaseException:
             os.close(fd)
             raise
@@ -414,7 +421,7 @@ class WebSocket(Request):
             if self.chunks:
                 text, b = self.chunks.popleft()
                 if not self.done:
-                    C.consumed(self.job, len(b))
+                    C.consumed(self.job, len(b) + MSG_COST)
                 if text:
                     return {"type": "websocket.receive", "text": b.decode("utf-8")}
                 return {"type": "websocket.receive", "bytes": b}
@@ -611,11 +618,10 @@ class Server:
             r = reqs.get(job)
             if r is None or r.gen != gen:
                 continue  # the request ended meanwhile
-            if kind == BODY:
-                if type(r) is WebSocket:
-                    r.chunks.append((more == 1, body))
-                    r.wake()
-                    continue
+            if kind == MSG:
+                r.chunks.append((more == 1, body))
+                r.wake()
+            elif kind == BODY:
                 r.more = more != 0
                 if body or (not r.more and not r.chunks):
                     r.chunks.append(body)  # an empty last chunk tells the app the body ended
