@@ -119,16 +119,8 @@ const firstPiece = 64 << 10
 // the mount's max_body, by a goroutine of the request's; the response comes
 // back through the same events and responder as a WSGI one.
 func (s *Server) serveASGI(w *h1.Response, r *h1.Request, m *mount, rid trace.ID) {
-	x := &exchange{}
+	x := s.newExchange(m, rid, s.loop)
 	j := &x.j
-	j.Job = s.pool.Job()
-	j.loop = s.loop
-	if s.cfg.Trace != nil {
-		x.tag = trace.Tag{Request: rid, Site: m.site, Vdir: cmp.Or(m.prefix, "/")}
-		j.Tag = &x.tag
-	} else {
-		j.Tag = nil
-	}
 	defer func() {
 		if j != nil { // not handed over after a timeout
 			s.endJob(j)

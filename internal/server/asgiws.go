@@ -3,12 +3,12 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,16 +31,8 @@ const (
 // what (1001 going away, 1012 service restart).
 type wsGoing struct {
 	going chan struct{}
-	once  atomicOnce
+	once  sync.Once
 	code  atomic.Int32
-}
-
-type atomicOnce struct{ done atomic.Bool }
-
-func (o *atomicOnce) do(f func()) {
-	if o.done.CompareAndSwap(false, true) {
-		f()
-	}
 }
 
 // SetRestart makes the WebSockets open at Shutdown close with 1012
@@ -56,7 +48,7 @@ func (s *Server) SetRestart(restart bool) {
 
 // closeWebSockets sends every open WebSocket its close frame.
 func (s *Server) closeWebSockets() {
-	s.ws.once.do(func() { close(s.ws.going) })
+	s.ws.once.Do(func() { close(s.ws.going) })
 }
 
 // closeReasonOf is the reason a close of the server's own carries.
@@ -125,16 +117,8 @@ func (s *Server) serveWebSocket(w *h1.Response, r *h1.Request, m *mount, rid tra
 		plain(w, status, strconv.Itoa(status)+" "+http.StatusText(status)+": "+msg)
 		return
 	}
-	x := &exchange{}
+	x := s.newExchange(m, rid, s.loop)
 	j := &x.j
-	j.Job = s.pool.Job()
-	j.loop = s.loop
-	if s.cfg.Trace != nil {
-		x.tag = trace.Tag{Request: rid, Site: m.site, Vdir: cmp.Or(m.prefix, "/")}
-		j.Tag = &x.tag
-	} else {
-		j.Tag = nil
-	}
 	defer func() {
 		if j != nil {
 			s.endJob(j)

@@ -23,6 +23,23 @@ type exchange struct {
 	tag trace.Tag // what the app's output is tagged with (Job.Tag)
 }
 
+// newExchange readies the exchange of a request of m's app, run by a Python
+// thread (loop nil) or on the event loop; its output is tagged with rid
+// when the server traces.
+func (s *Server) newExchange(m *mount, rid trace.ID, loop *pyembed.Loop) *exchange {
+	x := &exchange{}
+	j := &x.j
+	j.Job = s.pool.Job()
+	j.loop = loop
+	if s.cfg.Trace != nil {
+		x.tag = trace.Tag{Request: rid, Site: m.site, Vdir: cmp.Or(m.prefix, "/")}
+		j.Tag = &x.tag
+	} else {
+		j.Tag = nil
+	}
+	return x
+}
+
 // ServeH1 routes one request to its app, runs it on a Python thread and
 // writes the response as the thread hands it over.
 func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
@@ -90,15 +107,8 @@ func (s *Server) serve(w *h1.Response, r *h1.Request, rid trace.ID) *mount {
 		}
 		return m
 	}
-	x := &exchange{}
+	x := s.newExchange(m, rid, nil)
 	j := &x.j
-	j.Job = s.pool.Job()
-	if s.cfg.Trace != nil {
-		x.tag = trace.Tag{Request: rid, Site: m.site, Vdir: cmp.Or(m.prefix, "/")}
-		j.Tag = &x.tag
-	} else {
-		j.Tag = nil
-	}
 	defer func() {
 		if j != nil { // not handed to afterTimeout
 			s.endJob(j)

@@ -135,6 +135,14 @@ def encode_head(status, headers):
     if type(status) is not int or not 100 <= status <= 999:
         raise ValueError("http.response.start: invalid status %r" % (status,))
     out = [b"%d %s" % (status, _REASONS.get(status, b""))]
+    out.extend(_encode_fields(headers, "http.response.start"))
+    out.append(b"")
+    return b"\0".join(out)
+
+
+def _encode_fields(headers, what):
+    """The names and values of headers, bytes, checked (what: the message, for the error)."""
+    out = []
     for h in headers:
         name, value = h
         if type(name) is not bytes:
@@ -142,11 +150,10 @@ def encode_head(status, headers):
         if type(value) is not bytes:
             value = bytes(value)
         if not _TOKEN.match(name) or _BAD_VALUE.search(value):
-            raise ValueError("http.response.start: invalid header %r" % ((name, value),))
+            raise ValueError("%s: invalid header %r" % (what, (name, value)))
         out.append(name)
         out.append(value)
-    out.append(b"")
-    return b"\0".join(out)
+    return out
 
 
 def make_scope(data, state, route_path=False):
@@ -257,7 +264,7 @@ class Request:
             raise RuntimeError("http.response.trailers without trailers: True in http.response.start")
         if self.trailers is False:
             raise RuntimeError("http.response.trailers before the last http.response.body")
-        self.trailers.extend(_encode_fields(msg.get("headers", ())))
+        self.trailers.extend(_encode_fields(msg.get("headers", ()), "http.response.trailers"))
         if not msg.get("more_trailers", False):
             self.finish(b"\0" + b"\0".join(self.trailers) + b"\0" if self.trailers else b"\0", b"", OK, None)
 
@@ -379,21 +386,6 @@ def websocket_scope(data, state, route_path=False):
     return scope
 
 
-def _encode_fields(headers):
-    out = []
-    for h in headers:
-        name, value = h
-        if type(name) is not bytes:
-            name = bytes(name)
-        if type(value) is not bytes:
-            value = bytes(value)
-        if not _TOKEN.match(name) or _BAD_VALUE.search(value):
-            raise ValueError("websocket.accept: invalid header %r" % ((name, value),))
-        out.append(name)
-        out.append(value)
-    return out
-
-
 class WebSocket(Request):
     """One WebSocket on the loop. Go does the handshake, framing and
     checks; this side moves whole messages. Messages from the client queue
@@ -458,7 +450,7 @@ class WebSocket(Request):
                 raise RuntimeError("websocket.accept sent twice, or after a close or a response")
             sub = msg.get("subprotocol")
             fields = [sub.encode("latin-1") if sub else b""]
-            fields.extend(_encode_fields(msg.get("headers", ())))
+            fields.extend(_encode_fields(msg.get("headers", ()), "websocket.accept"))
             self.ws = OPEN
             self.started = True
             await self.emit(b"A" + b"\0".join(fields), b"")
@@ -591,22 +583,15 @@ class Server:
             pass
         reqs = self.reqs
         for kind, job, gen, app, more, data, body in C.drain(self.lp):
-            if kind == NEW:
+            if kind == NEW or kind == WS:
                 try:
                     a = _apps[app]
-                    r = Request(self, job, gen, make_scope(data, a.state, a.route_path), body, more != 0)
+                    if kind == NEW:
+                        r = Request(self, job, gen, make_scope(data, a.state, a.route_path), body, more != 0)
+                    else:
+                        r = WebSocket(self, job, gen, websocket_scope(data, a.state, a.route_path))
                 except Exception:
                     # never lose the rest of the batch: this request gets a 500
-                    C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
-                    continue
-                reqs[job] = r
-                r.task = self.spawn(r.run(a.app))
-                continue
-            if kind == WS:
-                try:
-                    a = _apps[app]
-                    r = WebSocket(self, job, gen, websocket_scope(data, a.state, a.route_path))
-                except Exception:
                     C.finish(job, None, b"", ERR_EARLY, traceback.format_exc().encode("utf-8", "replace"))
                     continue
                 reqs[job] = r
