@@ -532,7 +532,7 @@ func (b *bridgeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if websocket.IsUpgrade(fields(b.w.Request())) {
 		// the proxy writes the 101 first, then the app's frames: watch
 		// them once the head is through (relayConn)
-		b.out = &websocket.ServerStream{W: b.taken}
+		b.out = &websocket.ServerStream{W: b.taken, Head: true}
 		rc = &relayConn{CountingConn: b.taken, out: b.out}
 		go func() {
 			select {
@@ -568,7 +568,11 @@ func (c *relayConn) Write(p []byte) (int, error) {
 	// the head ends in p: its rest is the first of the frames
 	c.body = true
 	rest := len(c.head) - (end + 4)
+	c.head = nil
 	n, err := c.CountingConn.Write(p[:len(p)-rest])
+	if err == nil {
+		err = c.out.Begin() // a close asked for during the head goes now
+	}
 	if err != nil || rest == 0 {
 		return n, err
 	}

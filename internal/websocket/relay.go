@@ -16,6 +16,9 @@ import (
 // close frame at the next frame boundary, after which Write fails.
 type ServerStream struct {
 	W io.Writer
+	// Head is set when something else goes to W first (the relay's HTTP
+	// response head): no close is written before Begin.
+	Head bool
 
 	mu      sync.Mutex
 	hdr     [maxHeaderLen]byte
@@ -59,6 +62,20 @@ func (s *ServerStream) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Begin says that the frames begin (Head is through): a close asked for
+// meanwhile goes out now.
+func (s *ServerStream) Begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Head = false
+	if s.pending != nil && !s.closed {
+		s.closed = true
+		_, err := s.W.Write(s.pending)
+		return err
+	}
+	return nil
+}
+
 // CloseAt sends a close frame with code and reason to the client at the next
 // frame boundary of the server's stream (at once if it is between frames).
 func (s *ServerStream) CloseAt(code int, reason string) error {
@@ -70,6 +87,9 @@ func (s *ServerStream) CloseAt(code int, reason string) error {
 	var b [maxControlPayload]byte
 	payload := closePayload(b[:0], code, reason)
 	s.pending = append(appendHeader(nil, true, 0, OpClose, len(payload)), payload...)
+	if s.Head {
+		return nil // written at Begin
+	}
 	if s.hn == 0 && s.left == 0 {
 		s.closed = true
 		_, err := s.W.Write(s.pending)

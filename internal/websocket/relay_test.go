@@ -56,3 +56,25 @@ func boundary(stream []byte, n int) bool {
 	}
 	return n == 0
 }
+
+// A close asked for while the relay's head is still going out waits for
+// Begin, and goes before any frame.
+func TestServerStreamCloseDuringHead(t *testing.T) {
+	var out bytes.Buffer
+	s := &ServerStream{W: &out, Head: true}
+	s.CloseAt(1001, "")
+	if out.Len() != 0 {
+		t.Fatalf("a close went out before the head was through: %q", out.Bytes())
+	}
+	out.WriteString("HTTP/1.1 101 Switching Protocols\r\n\r\n") // the head, as the relay writes it
+	if err := s.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	want := "HTTP/1.1 101 Switching Protocols\r\n\r\n" + string(append(appendHeader(nil, true, 0, OpClose, 2), 0x03, 0xe9))
+	if out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+	if _, err := s.Write([]byte{0x82, 0}); !errors.Is(err, ErrRelayClosed) {
+		t.Fatalf("a frame after the close: %v", err)
+	}
+}
