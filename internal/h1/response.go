@@ -589,9 +589,6 @@ func (w *Response) Hijack() (nc net.Conn, buffered []byte, err error) {
 	return c.nc, buffered, nil
 }
 
-// Taken reports whether the handler took the connection over (Switch, Hijack).
-func (w *Response) Taken() bool { return w.taken }
-
 // AddTaken counts n bytes the handler wrote on a connection it took over
 // (Switch, Hijack) as the response's, for Written and the access log.
 func (w *Response) AddTaken(n int64) {

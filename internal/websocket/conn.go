@@ -67,8 +67,8 @@ type Conn struct {
 	inf  *inflater
 	rerr error // sticky: what ended reading
 
-	pong    chan struct{}              // a pong arrived (KeepAlive waits on it)
-	aborted atomic.Pointer[CloseError] // set when KeepAlive failed the connection
+	pong    chan struct{}              // a pong arrived (StartKeepAlive looks for it)
+	aborted atomic.Pointer[CloseError] // set when StartKeepAlive failed the connection
 	stop    sync.Once                  // closes the transport once
 
 	// Write side: c.wmu must be held.

@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -187,65 +186,7 @@ func TestWriteClose(t *testing.T) {
 	}
 }
 
-// KeepAlive fails a peer that stops answering pings with 1011, and leaves
-// one that answers alone.
-func TestKeepAlive(t *testing.T) {
-	for _, answer := range []bool{true, false} {
-		cli, srv := net.Pipe()
-		c := NewConn(srv, nil, Options{CloseTimeout: 100 * time.Millisecond})
-		ctx, cancel := context.WithCancel(context.Background())
-		kdone := make(chan error, 1)
-		go func() { kdone <- c.KeepAlive(ctx, 20*time.Millisecond, 50*time.Millisecond) }()
-		rdone := make(chan error, 1)
-		go func() {
-			_, _, err := c.ReadMessage(nil)
-			rdone <- err
-		}()
-		cli.SetDeadline(time.Now().Add(5 * time.Second))
-		br := bufio.NewReader(cli)
-		pings := 0
-		var last sframe
-		for pings < 5 {
-			f, err := readServerFrame(br)
-			if err != nil {
-				break
-			}
-			last = f
-			if Opcode(f.b0&0xf) != OpPing {
-				break
-			}
-			pings++
-			if answer {
-				cli.Write(pong(f.payload))
-			}
-		}
-		if answer {
-			if pings != 5 {
-				t.Errorf("answering peer: %d pings, then %v", pings, describe([]sframe{last}))
-			}
-			cancel()
-			if err := <-kdone; err != nil {
-				t.Errorf("KeepAlive: %v", err)
-			}
-		} else {
-			if pings != 1 || closeCode(last.payload) != CloseInternalError {
-				t.Errorf("silent peer: %d pings, then %s", pings, describe([]sframe{last}))
-			}
-			var ce *CloseError
-			if err := <-kdone; !errors.As(err, &ce) || ce.Code != CloseInternalError {
-				t.Errorf("KeepAlive returned %v", err)
-			}
-			if err := <-rdone; !errors.As(err, &ce) || ce.Code != CloseInternalError {
-				t.Errorf("ReadMessage returned %v", err)
-			}
-		}
-		cancel()
-		cli.Close()
-		c.Close()
-	}
-}
-
-// StartKeepAlive pings on timers as KeepAlive does on a goroutine: an
+// StartKeepAlive pings on timers: an
 // answering peer keeps the connection, a silent one is failed with 1011
 // after one ping, and stop ends the pings.
 func TestStartKeepAlive(t *testing.T) {

@@ -42,7 +42,7 @@
 //
 // and any goroutine writes: WriteMessage queues a message, Flush sends what
 // is queued (several messages in one write), WriteClose starts the close
-// handshake, Ping pings, KeepAlive pings on a timer and fails a connection
+// handshake, Ping pings, StartKeepAlive pings on a timer and fails a connection
 // whose pongs stop.
 //
 // Every received frame is checked as RFC 6455 says, and a bad one fails the
