@@ -3,10 +3,12 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,6 +33,12 @@ func dialH2WS(t *testing.T, addr string) *h2ws {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h2wsOn(t, nc)
+}
+
+// h2wsOn is dialH2WS on a connection made already (TLS with ALPN h2, say).
+func h2wsOn(t *testing.T, nc net.Conn) *h2ws {
+	t.Helper()
 	t.Cleanup(func() { nc.Close() })
 	c := &h2ws{t: t, nc: nc, fr: http2.NewFramer(nc, nc), settings: map[http2.SettingID]uint32{}}
 	c.enc = hpack.NewEncoder(&c.hbuf)
@@ -203,5 +211,50 @@ func TestASGITrailersHTTP2(t *testing.T) {
 	}
 	if resp.Trailer.Get("X-Checksum") != "abc123" || resp.Trailer.Get("X-Count") != "2" {
 		t.Errorf("trailers over HTTP/2: %v", resp.Trailer)
+	}
+}
+
+// WebSockets over TLS: over HTTP/1.1 (ALPN http/1.1) the scope's scheme is
+// wss; over HTTP/2 (ALPN h2, as a browser on an https page connects) the
+// connection offers extended CONNECT and a WebSocket works on a stream.
+func TestWebSocketOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "site.crt"), filepath.Join(dir, "site.key")
+	roots := writeCert(t, certPath, keyPath, "ws")
+	w := start(t, "--certfile", certPath, "--keyfile", keyPath, wsApp())
+	dial := func(proto string) net.Conn {
+		t.Helper()
+		c, err := tls.Dial("tcp", w.Addr, &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{proto}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ConnectionState().NegotiatedProtocol; got != proto {
+			t.Fatalf("ALPN %q, want %q", got, proto)
+		}
+		return c
+	}
+	c, err := wsHandshake(dial("http/1.1"), "localhost", "/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("wss handshake: %v", err)
+	}
+	c.text("scope")
+	if _, p, err := c.read(5 * time.Second); err != nil || !bytes.Contains(p, []byte(`"scheme": "wss"`)) {
+		t.Errorf("scope over TLS: %s %v", p, err)
+	}
+	c.closeWith(1000, "")
+	c.Close()
+
+	h := h2wsOn(t, dial("h2"))
+	if h.settings[http2.SettingEnableConnectProtocol] != 1 {
+		t.Fatalf("SETTINGS over TLS %v: no ENABLE_CONNECT_PROTOCOL", h.settings)
+	}
+	h.connect(1, "/echo")
+	if mh, ok := h.frame(1).(*http2.MetaHeadersFrame); !ok || mh.PseudoValue("status") != "200" {
+		t.Fatalf("extended CONNECT over TLS: %v", mh)
+	}
+	h.fr.WriteData(1, false, wsFrame(wsText, []byte("over h2 and tls")))
+	d, ok := h.frame(1).(*http2.DataFrame)
+	if !ok || !bytes.HasSuffix(d.Data(), []byte("over h2 and tls")) {
+		t.Errorf("echo over h2 and TLS: %v", d)
 	}
 }

@@ -5,7 +5,6 @@ package e2e
 // against; testdata/apps/attack_ws holds the apps.
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -256,23 +255,6 @@ func tcpState(t testing.TB, localPort, remotePort int) string {
 		}
 	}
 	return ""
-}
-
-// wsHandshake opens a WebSocket at target over nc, a connection the test
-// dialled itself (to set its socket options), as wsDial does.
-func wsHandshake(nc net.Conn, host, target string) (*wsClient, error) {
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	_, err := io.WriteString(nc, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	if err != nil {
-		return nil, err
-	}
-	c := &wsClient{nc: nc, br: bufio.NewReader(nc)}
-	if c.Resp, err = http.ReadResponse(c.br, nil); err != nil {
-		return nil, err
-	}
-	nc.SetDeadline(time.Time{})
-	return c, nil
 }
 
 // A recycle of the site's pool (the one the client talks to) while a

@@ -41,6 +41,11 @@ func wsDial(addr, target string, extra ...string) (*wsClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	return wsHandshake(nc, addr, target, extra...)
+}
+
+// wsHandshake is wsDial on a connection made already (TLS, say).
+func wsHandshake(nc net.Conn, addr, target string, extra ...string) (*wsClient, error) {
 	var k [16]byte
 	rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
