@@ -76,36 +76,10 @@ func TestAttackWSUpgradeWithBodyForwarded(t *testing.T) {
 	}
 }
 
-const attackPoolsConfig = `
-[server]
-access_log = "-"
-
-[pools.front]
-python = "@PY@"
-processes = 1
-threads = 2
-graceful_timeout = "3s"
-
-[pools.ws]
-python = "@PY@"
-processes = 1
-threads = 2
-graceful_timeout = "3s"
-
-[[sites]]
-name = "main"
-bindings = ["127.0.0.1:@PORT0@"]
-
-  [[sites.vdirs]]
-  path = "/"
-  app = "@APPS@/attack_ws/wsgi.py"
-  pool = "front"
-
-  [[sites.vdirs]]
-  path = "/chat"
-  app = "@APPS@/attack_ws/app.py:app"
-  pool = "ws"
-`
+// attackPoolsConfig is wsPoolsConfig with the attack apps: the site's
+// WSGI app in pool front, the attack ASGI app at /chat in pool ws.
+var attackPoolsConfig = strings.NewReplacer("@APPS@/environ/app.py", "@APPS@/attack_ws/wsgi.py",
+	"@APPS@/asgi_ws/app.py:app", "@APPS@/attack_ws/app.py:app").Replace(wsPoolsConfig)
 
 // A WebSocket relayed from the site's pool to another is logged by the pool
 // the client talked to as `"GET /chat/echo HTTP/1.1" 200 -`: status 200 and

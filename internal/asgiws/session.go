@@ -92,7 +92,7 @@ func (s *Session) Run() Outcome {
 			if !closeSent {
 				closeSent = true
 				code := s.GoingCode()
-				s.Conn.WriteClose(code, closeReason(code))
+				s.Conn.WriteClose(code, CloseReason(code))
 			}
 			continue
 		}
@@ -230,7 +230,9 @@ func parseClose(b []byte) (int, string) {
 	return code, reason
 }
 
-func closeReason(code int) string {
+// CloseReason is the reason a close of the server's own carries (1012
+// restart, 1001 going away).
+func CloseReason(code int) string {
 	switch code {
 	case websocket.CloseServiceRestart:
 		return "server restart"
@@ -240,19 +242,13 @@ func closeReason(code int) string {
 	return ""
 }
 
-// CountingConn is a connection that counts the bytes through it (for the
-// access log) and bounds each write by a timeout, so that a client that
+// CountingConn is a connection that counts the bytes written to it (for
+// the access log) and bounds each write by a timeout, so that a client that
 // does not read is cut off.
 type CountingConn struct {
 	net.Conn
 	WriteTimeout time.Duration
-	In, Out      atomic.Int64
-}
-
-func (c *CountingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.In.Add(int64(n))
-	return n, err
+	Out          atomic.Int64
 }
 
 func (c *CountingConn) Write(p []byte) (int, error) {

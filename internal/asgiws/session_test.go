@@ -23,7 +23,7 @@ func TestParseClose(t *testing.T) {
 }
 
 func TestCloseReason(t *testing.T) {
-	if closeReason(1012) == "" || closeReason(1001) == "" || closeReason(1000) != "" {
-		t.Errorf("closeReason: %q %q %q", closeReason(1012), closeReason(1001), closeReason(1000))
+	if CloseReason(1012) == "" || CloseReason(1001) == "" || CloseReason(1000) != "" {
+		t.Errorf("closeReason: %q %q %q", CloseReason(1012), CloseReason(1001), CloseReason(1000))
 	}
 }

@@ -319,6 +319,12 @@ func (s *stream) writeHead(head string) (interim bool, err error) {
 	if code == 101 && s.ws {
 		return false, s.switchHead(rest)
 	}
+	if s.ws && code >= 200 && code < 300 {
+		// RFC 8441 5: a 2xx to an extended CONNECT opens the WebSocket;
+		// only an accept (h1's 101) may, so any other success (an app's
+		// own denial with a 200, a WSGI page) goes out as a failure
+		code = http.StatusBadGateway
+	}
 	if code < 200 {
 		return true, nil // an interim response (100 Continue): net/http sends its own
 	}

@@ -535,6 +535,23 @@ func TestWebSocketStreamDenied(t *testing.T) {
 	}
 }
 
+// A 2xx other than the accept (h1's 101) never answers an extended
+// CONNECT: the client would take it for an open WebSocket; it goes out as
+// 502, its body with it.
+func TestWebSocketStreamNo2xxDenial(t *testing.T) {
+	handler := func(w *h1.Response, r *h1.Request) {
+		w.SetStatus(200, "")
+		w.SetContentLength(2)
+		w.Write([]byte("ok"))
+	}
+	addr, _ := startH2(t, true, handler, nil)
+	c := dialH2(t, addr)
+	c.connect(1, "websocket", "/chat", "sec-websocket-version", "13")
+	if status, _, _ := c.response(1); status != "502" {
+		t.Fatalf("status %s, want 502", status)
+	}
+}
+
 // Shutdown's GOAWAY leaves an open WebSocket stream be: it echoes on, and
 // ends when its handler ends it.
 func TestWebSocketStreamShutdown(t *testing.T) {

@@ -28,6 +28,13 @@ func wsDropped(k string) bool {
 	return dropped(k)
 }
 
+// Synthesized reports the header fields wsRequestHead adds to an extended
+// CONNECT to make it an HTTP/1.1 upgrade (any case): not the client's, so
+// an app's view of the request leaves them out.
+func Synthesized(name string) bool {
+	return strings.EqualFold(name, "Upgrade") || strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Sec-WebSocket-Key")
+}
+
 // wsRequestHead is a WebSocket's extended CONNECT (RFC 8441 4) as the
 // HTTP/1.1 upgrade request it stands for (RFC 6455 4.1): a GET of its
 // :path with its headers, Upgrade and Connection, and a Sec-WebSocket-Key

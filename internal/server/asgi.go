@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"wisp/internal/h1"
+	"wisp/internal/h2"
 	"wisp/internal/pyembed"
 	"wisp/internal/trace"
 )
@@ -298,16 +299,16 @@ func (s *Server) asgiScope(b []byte, r *h1.Request, m *mount, ws bool) []byte {
 		field("")
 		field("")
 	}
-	h2 := proto == "HTTP/2.0"
+	isH2 := proto == "HTTP/2.0"
 	for _, f := range r.Fields {
-		if h2 && ws && synthesized(f.Name) {
+		if isH2 && ws && h2.Synthesized(f.Name) {
 			continue // made by internal/h2 of an extended CONNECT, not the client's
 		}
 		name := f.Name
 		if len(name) > 7 && strings.EqualFold(name[:7], "X-Wisp-") {
 			continue // wisp's own, between its pools
 		}
-		if h2 && strings.EqualFold(name, "Transfer-Encoding") {
+		if isH2 && strings.EqualFold(name, "Transfer-Encoding") {
 			continue // the framing internal/h2 gave the body, not the client's
 		}
 		for i := 0; i < len(name); i++ {
@@ -321,12 +322,6 @@ func (s *Server) asgiScope(b []byte, r *h1.Request, m *mount, ws bool) []byte {
 		field(f.Value)
 	}
 	return b
-}
-
-// synthesized reports the fields internal/h2 adds to an extended CONNECT
-// to hand it to h1 as an HTTP/1.1 upgrade.
-func synthesized(name string) bool {
-	return strings.EqualFold(name, "Upgrade") || strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Sec-WebSocket-Key")
 }
 
 // scopeBuf lends a buffer to build a flat scope in (scopeBufs); the loop's

@@ -1,10 +1,7 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,14 +46,6 @@ func (s *Server) SetRestart(restart bool) {
 // closeWebSockets sends every open WebSocket its close frame.
 func (s *Server) closeWebSockets() {
 	s.ws.once.Do(func() { close(s.ws.going) })
-}
-
-// closeReasonOf is the reason a close of the server's own carries.
-func closeReasonOf(code int) string {
-	if code == websocket.CloseServiceRestart {
-		return "server restart"
-	}
-	return "server shutting down"
 }
 
 func (s *Server) goingCode() int {
@@ -140,7 +129,7 @@ func (s *Server) serveWebSocket(w *h1.Response, r *h1.Request, m *mount, rid tra
 		return
 	}
 	p := &x.p
-	*p = responder{s: s, w: w, r: r, triedDirect: true, ws: true, wsH2: overH2(r)}
+	*p = responder{s: s, w: w, r: r, triedDirect: true, ws: true}
 	if s.cfg.AppBegin != nil {
 		defer s.cfg.AppEnd(s.cfg.AppBegin(r))
 	}
@@ -197,12 +186,11 @@ func (s *Server) accepted(w *h1.Response, r *h1.Request, j *job, hs *websocket.H
 		w.Abort()
 		return
 	}
-	cc := &asgiws.CountingConn{Conn: nc, WriteTimeout: s.cfg.WriteTimeout}
-	var br *bufio.Reader
 	if len(buffered) > 0 {
-		br = bufio.NewReader(io.MultiReader(bytes.NewReader(buffered), cc))
+		nc = &prefixConn{Conn: nc, pre: buffered} // frames the client sent at once
 	}
-	conn := websocket.NewConn(cc, br, websocket.Options{
+	cc := &asgiws.CountingConn{Conn: nc, WriteTimeout: s.cfg.WriteTimeout}
+	conn := websocket.NewConn(cc, nil, websocket.Options{
 		MaxMessageSize: s.cfg.WebSocketMaxMessage,
 		Deflate:        d,
 		FlatePool:      s.flates,

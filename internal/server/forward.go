@@ -538,7 +538,7 @@ func (b *bridgeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			select {
 			case <-b.going.going:
 				code := b.code()
-				b.out.CloseAt(code, closeReasonOf(code))
+				b.out.CloseAt(code, asgiws.CloseReason(code))
 			case <-b.ended:
 			}
 		}()

@@ -219,10 +219,8 @@ type responder struct {
 	failMsg    string
 
 	// ASGI WebSocket handshake: respond returns at the app's accept (an
-	// event whose Hdr starts with 'A'), leaving it in accept. Over HTTP/2
-	// (wsH2) a denial must not be a 2xx, which reads as an open WebSocket.
+	// event whose Hdr starts with 'A'), leaving it in accept.
 	ws     bool
-	wsH2   bool
 	accept pyembed.Event
 }
 
@@ -338,13 +336,6 @@ func (p *responder) deliver(hdr []byte, data [][]byte, file *os.File, n int64, d
 	size := 0
 	for _, d := range data {
 		size += len(d)
-	}
-	if !p.wrote && p.wsH2 && len(hdr) > 0 && hdr[0] == '2' {
-		p.s.log.Error("ASGI app denied a WebSocket over HTTP/2 with a 2xx (websocket.http.response), which the client would take for an open WebSocket; answered 500",
-			"uri", p.r.Target)
-		plain(p.w, 500, "500 Internal Server Error")
-		p.wrote = true
-		return errBadResponse
 	}
 	if !p.wrote {
 		status, length, err := p.s.writeHeader(p.w, hdr, size, file, n, done, p.r.Method == "HEAD")
