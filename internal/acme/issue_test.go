@@ -235,12 +235,13 @@ func TestFollowerServesManagersCertificates(t *testing.T) {
 		t.Fatalf("forced renewal through HTTP-01: %v", err)
 	}
 	waitServed(t, "api.test", tlsPort, ca.Roots, body, second)
-	if err := logHas(childLog.Output(), `msg="served key authentication"`, "challenge=http-01", "distributed=true"); err != nil {
-		t.Error(err)
-	}
-	if err := logHas(childLog.Output(), `msg="ACME: serving the renewed certificate"`); err != nil {
-		t.Error(err)
-	}
+	// the follower's log arrives through a pipe: waited for, as in step 1
+	pebbletest.WaitFor(t, "the follower's HTTP-01 answer from storage", func() error {
+		return logHas(childLog.Output(), `msg="served key authentication"`, "challenge=http-01", "distributed=true")
+	})
+	pebbletest.WaitFor(t, "the follower's renewed certificate", func() error {
+		return logHas(childLog.Output(), `msg="ACME: serving the renewed certificate"`)
+	})
 }
 
 // logHas reports a line of log that contains all of parts, or an error.
