@@ -130,6 +130,14 @@ func TestWebSocketRefusals(t *testing.T) {
 	if resp.StatusCode != 426 || resp.Header.Get("Sec-WebSocket-Version") != "13" {
 		t.Errorf("version 8: %d %v, want 426 with Sec-WebSocket-Version: 13", resp.StatusCode, resp.Header)
 	}
+	// Upgrade without the Connection option is no upgrade (RFC 9110 7.8):
+	// the app serves it as HTTP, as under uvicorn
+	raw = dialRaw(t, w.Addr)
+	raw.send("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	resp, body, _ := raw.response("GET")
+	if resp.StatusCode != 200 || string(body) != "plain http\n" {
+		t.Errorf("Upgrade without Connection: upgrade: %d %q, want the app's HTTP answer", resp.StatusCode, body)
+	}
 }
 
 // The client's close reaches the app as websocket.disconnect with its code

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -180,6 +181,13 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		if f.Header().Flags.Has(http2.FlagDataEndStream) || f.Header().Type == http2.FrameRSTStream {
 			break
 		}
+	}
+	// the access log has what the client got: 200, not HTTP/1.1's 101
+	logged := regexp.MustCompile(`"[A-Z]+ /ws/echo HTTP/2.0" (\d+) `)
+	if !eventually(5*time.Second, func() bool { return logged.MatchString(w.Stdout()) }) {
+		t.Errorf("no access log line for the WebSocket over HTTP/2:\n%s", w.Stdout())
+	} else if m := logged.FindStringSubmatch(w.Stdout()); m[1] != "200" {
+		t.Errorf("the WebSocket over HTTP/2 is logged with %s, want 200", m[1])
 	}
 	// a WSGI path refuses
 	c.connect(3, "/other")

@@ -183,3 +183,50 @@ bindings = ["127.0.0.1:@PORT0@"]
 		s.stop()
 	}
 }
+
+// TestForwardedStatusLine: a vdir in another pool answers with its app's own
+// status line, reason phrase included, as a vdir of the accepting pool does.
+func TestForwardedStatusLine(t *testing.T) {
+	t.Parallel()
+	s := serve(t, `
+[server]
+access_log = "off"
+
+[pools.front]
+python = "@PY@"
+processes = 1
+
+[pools.side]
+python = "@PY@"
+processes = 1
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/status/app.py"
+  pool = "front"
+
+  [[sites.vdirs]]
+  path = "/x"
+  app = "@APPS@/status/app.py"
+  pool = "side"
+`)
+	s.readyWorkers(t, "front", 1)
+	s.readyWorkers(t, "side", 1)
+	for _, q := range []string{"418", "599"} {
+		for _, path := range []string{"/", "/x/"} {
+			resp, err := s.Client.Get(s.URL + path + "?" + q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := map[string]string{"418": "418 I'm a teapot", "599": "599 Custom Thing"}[q]
+			if resp.Status != want {
+				t.Errorf("%s?%s: status line %q, want %q", path, q, resp.Status, want)
+			}
+		}
+	}
+}

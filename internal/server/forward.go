@@ -94,6 +94,15 @@ func NewForwarder(socket, site string, log *slog.Logger) http.Handler {
 				pr.Out.Header.Set("X-Wisp-Server-Port", hostPort(pr.In.Host))
 			}
 		},
+		// the pool's status line goes to the client as the pool wrote it
+		// (ResponseWriter.WriteHeader takes only the code): a WSGI app's
+		// own reason phrase, "418 I'm a teapot"
+		ModifyResponse: func(res *http.Response) error {
+			if bw, ok := res.Request.Context().Value(bridgeKey{}).(*bridgeWriter); ok {
+				bw.line = res.Status
+			}
+			return nil
+		},
 		Transport:     tr,
 		FlushInterval: -1, // stream as the app produces
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -365,7 +374,10 @@ func (b bridge) serve(w *h1.Response, r *h1.Request, rid trace.ID) {
 	}
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, bridgeServer)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, r.Local)
+	bw := &bridgeWriter{w: w, h: make(http.Header), wt: b.s.cfg.WriteTimeout, going: &b.s.ws, code: b.s.goingCode,
+		ended: make(chan struct{})}
 	ctx = context.WithValue(ctx, trustedKey{}, r.Trusted)
+	ctx = context.WithValue(ctx, bridgeKey{}, bw)
 	if fw != nil {
 		ctx = context.WithValue(ctx, forwardKey{}, fw)
 	}
@@ -410,8 +422,6 @@ func (b bridge) serve(w *h1.Response, r *h1.Request, rid trace.ID) {
 			req.Header.Add(f.Name, f.Value)
 		}
 	}
-	bw := &bridgeWriter{w: w, h: make(http.Header), wt: b.s.cfg.WriteTimeout, going: &b.s.ws, code: b.s.goingCode,
-		ended: make(chan struct{})}
 	defer func() {
 		close(bw.ended)
 		if bw.taken != nil {
@@ -444,7 +454,12 @@ type bridgeWriter struct {
 	going *wsGoing
 	code  func() int
 	ended chan struct{} // closed when the exchange is over
+	line  string        // the pool's status line ("418 I'm a teapot"), when it came
 }
+
+// bridgeKey is the context key of an exchange's bridgeWriter, for the
+// forwarder's ModifyResponse.
+type bridgeKey struct{}
 
 func (b *bridgeWriter) Header() http.Header { return b.h }
 
@@ -453,7 +468,11 @@ func (b *bridgeWriter) WriteHeader(code int) {
 		return // a forwarded 1xx is not relayed
 	}
 	b.wrote = true
-	b.w.SetStatus(code, "")
+	line := ""
+	if strings.HasPrefix(b.line, strconv.Itoa(code)+" ") {
+		line = b.line
+	}
+	b.w.SetStatus(code, line)
 	for k, vv := range b.h {
 		if k == "Content-Length" {
 			if n, err := strconv.ParseInt(vv[0], 10, 64); err == nil && len(vv) == 1 {

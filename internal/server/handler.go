@@ -57,8 +57,8 @@ func (s *Server) ServeH1(w *h1.Response, r *h1.Request) {
 	m := s.serve(w, r, rid)
 	s.cfg.Metrics.End()
 	dur, status, n := time.Since(start), w.Status(), w.Written()
-	if status == 0 {
-		status = 200
+	if status == 0 || status == 101 && overH2(r) {
+		status = 200 // over HTTP/2 a WebSocket is accepted with 200 (RFC 8441 5), which internal/h2 sent
 	}
 	// a forwarded request is counted and traced by the pool that runs it
 	own := m == nil || m.proxy == nil || m.static

@@ -58,16 +58,23 @@ func (e *HandshakeError) Error() string { return "websocket: handshake: " + e.Ms
 
 func badHandshake(msg string) *HandshakeError { return &HandshakeError{Status: 400, Msg: msg} }
 
-// IsUpgrade reports whether an HTTP/1.1 request asks to upgrade to WebSocket
-// (an Upgrade header naming websocket): the request then goes to
-// CheckHandshake rather than to an HTTP app.
+// IsUpgrade reports whether an HTTP/1.1 request asks to upgrade to WebSocket:
+// an Upgrade header naming websocket and a Connection header with the upgrade
+// option (RFC 9110 7.8: a sender of Upgrade sends both). The request then goes
+// to CheckHandshake rather than to an HTTP app. Without the Connection option
+// the Upgrade field is ignored and the request is served as HTTP, as uvicorn
+// (llhttp, h11) does.
 func IsUpgrade(fields iter.Seq2[string, string]) bool {
+	var upgrade, connection bool
 	for name, value := range fields {
-		if strings.EqualFold(name, "Upgrade") && hasToken(value, "websocket", true) {
-			return true
+		switch {
+		case strings.EqualFold(name, "Upgrade"):
+			upgrade = upgrade || hasToken(value, "websocket", true)
+		case strings.EqualFold(name, "Connection"):
+			connection = connection || hasToken(value, "upgrade", false)
 		}
 	}
-	return false
+	return upgrade && connection
 }
 
 // CheckHandshake validates the opening handshake of an HTTP/1.1 request (RFC

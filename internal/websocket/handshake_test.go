@@ -154,3 +154,25 @@ func TestResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestIsUpgrade: a request is a WebSocket upgrade only with both the Upgrade
+// field naming websocket and the Connection upgrade option; otherwise it is
+// an HTTP request (the Upgrade field ignored), as llhttp and h11 decide.
+func TestIsUpgrade(t *testing.T) {
+	for _, c := range []struct {
+		fields []string
+		want   bool
+	}{
+		{[]string{"Upgrade", "websocket", "Connection", "Upgrade"}, true},
+		{[]string{"upgrade", "WebSocket", "connection", "keep-alive, upgrade"}, true},
+		{[]string{"Connection", "Upgrade", "Upgrade", "h2c, websocket/13"}, true},
+		{[]string{"Upgrade", "websocket"}, false},
+		{[]string{"Upgrade", "websocket", "Connection", "keep-alive"}, false},
+		{[]string{"Connection", "Upgrade", "Upgrade", "h2c"}, false},
+		{[]string{"Connection", "Upgrade"}, false},
+	} {
+		if got := IsUpgrade(hdrs(c.fields...)); got != c.want {
+			t.Errorf("IsUpgrade(%q) = %v, want %v", c.fields, got, c.want)
+		}
+	}
+}
