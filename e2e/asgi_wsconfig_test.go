@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +220,48 @@ func TestReloadLifespanReplacesWorkers(t *testing.T) {
 	s.getJSON(t, "/a/scope", &sc)
 	if sc.PID == old || sc.State["greeting"] != "hello from lifespan" {
 		t.Errorf("after the reload to lifespan = on: pid %d (old %d), state %v; want a new worker with the startup's greeting", sc.PID, old, sc.State)
+	}
+}
+
+// max_concurrent counts an ASGI vdir's open WebSockets with its HTTP
+// requests: with a bound of 1, an open WebSocket makes a second handshake and
+// an HTTP request 503 (before any upgrade), and its close frees the slot.
+func TestWebSocketMaxConcurrent(t *testing.T) {
+	cfg := strings.Replace(wsPoolConfig, `app = "@APPS@/asgi_ws/app.py:app"`,
+		"app = \"@APPS@/asgi_ws/app.py:app\"\n  max_concurrent = 1", 1)
+	s := serve(t, strings.Replace(cfg, "@WS@", "", 1))
+	s.readyWorkers(t, "default", 1)
+	c, err := wsDial(s.Addr, "/ws/echo")
+	if err != nil || c.Resp.StatusCode != 101 {
+		t.Fatalf("dial: %v", err)
+	}
+	c.text("hold")
+	if _, p, err := c.read(5 * time.Second); err != nil || string(p) != "hold" {
+		t.Fatalf("echo: %q %v", p, err)
+	}
+	c2, err := wsDial(s.Addr, "/ws/echo")
+	if err != nil || c2.Resp.StatusCode != 503 || c2.Resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("a second WebSocket within max_concurrent = 1: %v %v, want 503 with Retry-After", err, c2.Resp)
+	}
+	resp, err := http.Get("http://" + s.Addr + "/ws/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("HTTP beside an open WebSocket within max_concurrent = 1: %d, want 503", resp.StatusCode)
+	}
+	c.closeWith(1000, "")
+	c.readClose(5 * time.Second)
+	c.Close()
+	if !eventually(5*time.Second, func() bool {
+		resp, err := http.Get("http://" + s.Addr + "/ws/plain")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		t.Error("the WebSocket's close did not free its slot: HTTP still refused")
 	}
 }
