@@ -813,10 +813,18 @@ int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al,
 	return 0;
 }
 
-void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, size_t bl, int code, char *err,
-                    size_t errlen) {
+int wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, size_t bl, int code, char *err,
+                   size_t errlen, void *ref) {
 	wisp_pool *p = j->pool;
-	wisp_ev *e = new_ev(j, hdr, hl, body, bl, NULL, 0);
+	wisp_ev *e = new_ev(j, hdr, hl, ref ? NULL : body, ref ? 0 : bl, NULL, 0);
+	int took = 0;
+	if (e && ref) {
+		e->data = (char *)body;
+		e->len = bl;
+		e->ref = ref;
+		e->rl = j->loop;
+		took = 1;
+	}
 	if (!e) {
 		/* no memory for the body: end the response as failed */
 		if (code == WISP_OK) code = hdr ? WISP_ERR_EARLY : WISP_ERR_LATE;
@@ -840,6 +848,7 @@ void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, s
 	pthread_mutex_unlock(&p->emu);
 	if (w) notify(p);
 	/* j belongs to Go from here on */
+	return took;
 }
 
 int wisp_emit_log(int level, const char *msg, size_t n) {
@@ -882,8 +891,15 @@ void wisp_ev_free(wisp_ev *e) {
 		if (resume) wisp_loop_resume(j);
 	}
 	free(e->err);
+	e->err = NULL;
+	if (e->ref) {
+		wisp_loop_unref(e->rl, e); /* the bytes object goes back under the GIL, then e */
+		return;
+	}
 	free_ev(e);
 }
+
+void wisp_ev_dispose(wisp_ev *e) { free_ev(e); }
 
 void wisp_job_abort(wisp_job *j) {
 	__atomic_store_n(&j->aborted, 1, __ATOMIC_RELEASE);
@@ -899,11 +915,9 @@ int wisp_job_running(wisp_job *j) { return __atomic_load_n(&j->running, __ATOMIC
 
 /* ---- ASGI hand-offs (the event loop must never wait here) ---- */
 
-int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al) {
+/* emit_nowait queues e, a hand-off of an ASGI job (see wisp_emit_nowait). */
+static int emit_nowait(wisp_job *j, wisp_ev *e) {
 	wisp_pool *p = j->pool;
-	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
-	wisp_ev *e = new_ev(j, hdr, hl, a, al, NULL, 0);
-	if (!e) return -1;
 	pthread_mutex_lock(&p->emu);
 	j->inflight++;
 	j->inbytes += e->len;
@@ -913,6 +927,23 @@ int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, siz
 	pthread_mutex_unlock(&p->emu);
 	if (w) notify(p);
 	return full;
+}
+
+int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al) {
+	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
+	wisp_ev *e = new_ev(j, hdr, hl, a, al, NULL, 0);
+	return e ? emit_nowait(j, e) : -1;
+}
+
+int wisp_emit_ref_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, void *ref) {
+	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
+	wisp_ev *e = new_ev(j, hdr, hl, NULL, 0, NULL, 0);
+	if (!e) return -1;
+	e->data = (char *)a;
+	e->len = al;
+	e->ref = ref;
+	e->rl = j->loop;
+	return emit_nowait(j, e);
 }
 
 int wisp_emit_file_nowait(wisp_job *j, const char *hdr, size_t hl, int fd, long long n) {

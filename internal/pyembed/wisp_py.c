@@ -1057,7 +1057,7 @@ void wisp_run_job(wisp_job *j) {
 	wisp_crash_job = NULL;
 	c->gen++;
 	const char *hdr = (c->handed || !c->started) ? NULL : c->hbuf;
-	wisp_emit_done(j, hdr, hdr ? c->hlen : 0, c->bbuf, c->blen, rc, r->err, r->errlen);
+	wisp_emit_done(j, hdr, hdr ? c->hlen : 0, c->bbuf, c->blen, rc, r->err, r->errlen, NULL);
 }
 
 /* wisp_beat: see wisp_py.h. The calling thread keeps its thread state

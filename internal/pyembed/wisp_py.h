@@ -108,6 +108,8 @@ typedef struct wisp_ev {
 	int big;             /* from wisp_pool.c's cache of big events */
 	int raw;             /* fd is the job's spill file: send what wisp_spill_claim gives, as it is */
 	int credit;          /* ASGI: the app received request body; Go may read more (no job: not counted) */
+	void *ref;           /* ASGI: the bytes object data points into (a held reference), or NULL */
+	struct wisp_loop *rl; /* the loop that drops ref (wisp_loop_unref) */
 	char buf[];
 } wisp_ev;
 
@@ -166,6 +168,11 @@ void wisp_job_reset(wisp_pool *p, wisp_job *j);
  * a resume message once Go has written half of it), or -1 if j was aborted or
  * memory ran out. */
 int wisp_emit_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al);
+/* wisp_emit_ref_nowait is wisp_emit_nowait without copying a: it points into
+ * the bytes object ref, whose reference the event takes over (on 0 or 1; on
+ * -1 the caller still owns it). When Go releases the event, the reference
+ * goes back to j's loop, which drops it holding the GIL (wisp_loop_unref). */
+int wisp_emit_ref_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, void *ref);
 /* wisp_emit_file_nowait hands Go the fd (n bytes of a file, sent with
  * sendfile; Go closes it) as wisp_emit_nowait hands bytes; on -1 (the job was
  * aborted) the fd is closed. */
@@ -230,13 +237,20 @@ void *wisp_app_object(int app);
 void wisp_main_acquire(void);
 void wisp_main_release(void);
 void wisp_loop_resume(wisp_job *j);
+/* wisp_loop_unref takes a released event whose ref the loop drops, holding
+ * the GIL, at its next drain, before wisp_ev_dispose frees it; any thread. */
+void wisp_loop_unref(wisp_loop *l, wisp_ev *e);
+void wisp_ev_dispose(wisp_ev *e);
 int wisp_job_running(wisp_job *j);
 
 /* used by wisp_py.c on a pool thread */
 int wisp_emit(wisp_job *j, const char *hdr, size_t hl, const char *a, size_t al, const char *b, size_t bl, int fd,
               long long n);
-void wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, size_t bl, int code, char *err,
-                    size_t errlen);
+/* wisp_emit_done ends j's response (the last body bytes, the outcome); with
+ * ref (ASGI: the bytes object body points into) the body is not copied and
+ * the event takes the reference, if it returns 1. */
+int wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, size_t bl, int code, char *err,
+                   size_t errlen, void *ref);
 void wisp_run_job(wisp_job *j);
 /* wisp_emit_log queues a message for the error log (an event without a job,
  * its level in code) if the calling thread is a pool thread; else it returns -1. */

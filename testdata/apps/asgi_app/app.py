@@ -132,6 +132,15 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": chunk, "more_body": i < n - 1})
             progress["sent"] += len(chunk)
         return
+    if path == "/pattern":  # chunks of sizes around what wisp copies or hands over as views, then one big body
+        sizes = [1, 16383, 16384, 16385, 65536, 200000, 0, 3]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
+        for i, n in enumerate(sizes):
+            # a new object each time, dropped at once: a view freed too soon
+            # would show another chunk's bytes
+            await send({"type": "http.response.body", "body": bytes([i + 65]) * n, "more_body": True})
+        await send({"type": "http.response.body", "body": bytes(range(256)) * 4096})  # 1 MiB, the last
+        return
     if path == "/progress":
         return await respond(send, str(progress["sent"]).encode())
     return await respond(send, b"Hello, ASGI!")
