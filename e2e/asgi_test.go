@@ -607,3 +607,36 @@ func TestASGIBodyViews(t *testing.T) {
 		t.Errorf("resident memory grew %d KiB over 150 responses of 1.3 MiB: the bodies are not let go", grew)
 	}
 }
+
+// The response head takes the header shapes the ASGI spec allows (any
+// iterable of pairs of bytes-like objects) and refuses a header no server may
+// send: send() raises ValueError naming it, and the client gets 500.
+func TestASGIResponseHeaders(t *testing.T) {
+	w := start(t, asgiApp())
+	for _, shape := range []string{"tuple", "lists", "gen", "bytearray"} {
+		resp, err := http.Get("http://" + w.Addr + "/shapes?" + shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 299 || resp.Header.Get("X-One") != "1" || resp.Header.Get("X-Two") != "two\tparts" || string(body) != shape {
+			t.Errorf("headers as %s: %d %v %q", shape, resp.StatusCode, resp.Header, body)
+		}
+	}
+	for _, bad := range []string{"name", "value", "empty", "nul"} {
+		resp, err := http.Get("http://" + w.Addr + "/bad-header?" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 500 || resp.Header.Get("X-Ok") != "" {
+			t.Errorf("a bad header (%s): %d %v, want 500 without the app's headers", bad, resp.StatusCode, resp.Header)
+		}
+	}
+	for _, h := range []string{`(b'x bad', b'v')`, `(b'x-bad', b'a\\r\\nb')`, `(b'', b'v')`, `(b'x-bad', b'a\\x00b')`} {
+		if !w.waitStderr("ValueError: http.response.start: invalid header "+h, 5*time.Second) {
+			t.Errorf("send() did not raise ValueError naming the header %s:\n%s", h, w.Stderr())
+		}
+	}
+}

@@ -319,6 +319,243 @@ static PyObject *mod_stopped(PyObject *self, PyObject *arg) {
 	return Py_None_;
 }
 
+/* ---- the scope and the response head, built in C: they cost a request on
+ * the loop two microseconds in Python (make_scope, encode_head) ---- */
+
+/* Keys of the scope, made once (interned). */
+static PyObject *k_type, *k_asgi, *k_http_version, *k_method, *k_scheme, *k_path, *k_raw_path, *k_query_string,
+    *k_root_path, *k_headers, *k_client, *k_server, *v_http;
+
+static int scope_keys(void) {
+	if (v_http) return 0;
+	struct {
+		PyObject **o;
+		const char *s;
+	} keys[] = {{&k_type, "type"},         {&k_asgi, "asgi"},
+	            {&k_http_version, "http_version"}, {&k_method, "method"},
+	            {&k_scheme, "scheme"},     {&k_path, "path"},
+	            {&k_raw_path, "raw_path"}, {&k_query_string, "query_string"},
+	            {&k_root_path, "root_path"}, {&k_headers, "headers"},
+	            {&k_client, "client"},     {&k_server, "server"},
+	            {&v_http, "http"}};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!*keys[i].o && !(*keys[i].o = py.PyUnicode_InternFromString(keys[i].s))) return -1;
+	return 0;
+}
+
+/* set puts v (a new reference, NULL: failed) in d under k. */
+static int set(PyObject *d, PyObject *k, PyObject *v) {
+	if (!v) return -1;
+	int rc = py.PyDict_SetItem(d, k, v);
+	DECREF(v);
+	return rc;
+}
+
+static PyObject *latin1(const char *p, size_t n) { return py.PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL); }
+
+/* port is the decimal port of a flat field: a new int, or NULL with ValueError. */
+static PyObject *port(const char *p, size_t n) {
+	long v = 0;
+	if (n == 0 || n > 9) goto bad;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9') goto bad;
+		v = v * 10 + (p[i] - '0');
+	}
+	return py.PyLong_FromLong(v);
+bad:
+	py.PyErr_SetString(exc_ValueError, "scope: a port that is not a number");
+	return NULL;
+}
+
+/* pair is the tuple (a, b) of two new references (either NULL: failed). */
+static PyObject *pair(PyObject *a, PyObject *b) {
+	PyObject *t = a && b ? py.PyTuple_New(2) : NULL;
+	if (!t) {
+		XDECREF(a);
+		XDECREF(b);
+		return NULL;
+	}
+	py.PyTuple_SetItem(t, 0, a);
+	py.PyTuple_SetItem(t, 1, b);
+	return t;
+}
+
+/* scope(data, asgi) -> dict: the fields of an HTTP scope from Go's flat form
+ * (server.asgiScope: http_version, method, scheme, raw_path, query_string,
+ * root_path, client host and port, server host and port, then header names
+ * and values, each ended by NUL). path is raw_path as latin-1, not yet
+ * unquoted; state and extensions are the caller's (wisp_asgi.py make_scope). */
+static PyObject *mod_scope(PyObject *self, PyObject *args) {
+	(void)self;
+	if (py.PyTuple_Size(args) != 2) {
+		py.PyErr_SetString(exc_TypeError, "scope(data, asgi)");
+		return NULL;
+	}
+	char *data;
+	Py_ssize_t n;
+	if (scope_keys() < 0 || view(py.PyTuple_GetItem(args, 0), &data, &n) < 0) return NULL;
+	const char *f[10];
+	size_t fl[10];
+	const char *q = data, *end = data + n;
+	for (int i = 0; i < 10; i++) {
+		const char *z = q < end ? memchr(q, 0, (size_t)(end - q)) : NULL;
+		if (!z) {
+			py.PyErr_SetString(exc_ValueError, "scope: a short flat scope");
+			return NULL;
+		}
+		f[i] = q;
+		fl[i] = (size_t)(z - q);
+		q = z + 1;
+	}
+	PyObject *d = py.PyDict_New();
+	if (!d) return NULL;
+	PyObject *asgi = py.PyTuple_GetItem(args, 1);
+	INCREF(v_http);
+	INCREF(asgi);
+	if (set(d, k_type, v_http) < 0 || set(d, k_asgi, asgi) < 0 || set(d, k_http_version, latin1(f[0], fl[0])) < 0 ||
+	    set(d, k_method, latin1(f[1], fl[1])) < 0 || set(d, k_scheme, latin1(f[2], fl[2])) < 0 ||
+	    set(d, k_path, latin1(f[3], fl[3])) < 0 ||
+	    set(d, k_raw_path, py.PyBytes_FromStringAndSize(f[3], (Py_ssize_t)fl[3])) < 0 ||
+	    set(d, k_query_string, py.PyBytes_FromStringAndSize(f[4], (Py_ssize_t)fl[4])) < 0 ||
+	    set(d, k_root_path, py.PyUnicode_DecodeUTF8(f[5], (Py_ssize_t)fl[5], "replace")) < 0)
+		goto fail;
+	PyObject *h = py.PyList_New(0);
+	if (set(d, k_headers, h) < 0) goto fail; /* d holds h */
+	while (q < end) {
+		const char *z1 = memchr(q, 0, (size_t)(end - q));
+		const char *v = z1 ? z1 + 1 : NULL;
+		const char *z2 = v && v < end ? memchr(v, 0, (size_t)(end - v)) : NULL;
+		if (!z2) break; /* the flat form ends with NUL after the last value */
+		PyObject *t = pair(py.PyBytes_FromStringAndSize(q, z1 - q), py.PyBytes_FromStringAndSize(v, z2 - v));
+		if (!t || py.PyList_Append(h, t) < 0) {
+			XDECREF(t);
+			goto fail;
+		}
+		DECREF(t);
+		q = z2 + 1;
+	}
+	PyObject *client = Py_None_, *server = Py_None_;
+	INCREF(Py_None_);
+	INCREF(Py_None_);
+	if (fl[7]) {
+		DECREF(client);
+		client = pair(latin1(f[6], fl[6]), port(f[7], fl[7]));
+	}
+	if (fl[8]) {
+		DECREF(server);
+		PyObject *sp = Py_None_;
+		if (fl[9]) {
+			sp = port(f[9], fl[9]);
+		} else {
+			INCREF(Py_None_);
+		}
+		server = pair(latin1(f[8], fl[8]), sp);
+	}
+	if (!client || !server) {
+		XDECREF(client);
+		XDECREF(server);
+		goto fail;
+	}
+	if (set(d, k_client, client) < 0 || set(d, k_server, server) < 0) goto fail;
+	return d;
+fail:
+	DECREF(d);
+	return NULL;
+}
+
+/* token reports whether [p, p+n) is an HTTP token (RFC 9110 5.6.2). */
+static int token(const char *p, Py_ssize_t n) {
+	if (n <= 0) return 0;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)) || !c)
+			return 0;
+	}
+	return 1;
+}
+
+/* field_value reports whether [p, p+n) may be a header value: no control
+ * character but tab. */
+static int field_value(const char *p, Py_ssize_t n) {
+	for (Py_ssize_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+	}
+	return 1;
+}
+
+/* head(line, headers) -> bytes or None: the encoded head, b"200 OK\0name\0
+ * value\0...", of a list or tuple of (name, value) pairs of bytes, each
+ * valid; None for anything else (wisp_asgi.py encode_head then converts, or
+ * raises the error that names the header). */
+static PyObject *mod_head(PyObject *self, PyObject *args) {
+	(void)self;
+	if (py.PyTuple_Size(args) != 2) {
+		py.PyErr_SetString(exc_TypeError, "head(line, headers)");
+		return NULL;
+	}
+	char *line;
+	Py_ssize_t ll;
+	PyObject *hs = py.PyTuple_GetItem(args, 1);
+	if (view(py.PyTuple_GetItem(args, 0), &line, &ll) < 0) return NULL;
+	unsigned long hf = FLAGS(hs);
+	int list = (hf & TPF_LIST) != 0;
+	if (!list && !(hf & TPF_TUPLE)) goto slow;
+	Py_ssize_t k = list ? py.PyList_Size(hs) : py.PyTuple_Size(hs);
+	size_t total = (size_t)ll + 1;
+	for (int pass = 0; pass < 2; pass++) {
+		PyObject *out = NULL;
+		char *w = NULL;
+		if (pass == 1) {
+			out = py.PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+			Py_ssize_t on;
+			if (!out || py.PyBytes_AsStringAndSize(out, &w, &on) < 0) {
+				XDECREF(out);
+				return NULL;
+			}
+			memcpy(w, line, (size_t)ll);
+			w += ll;
+			*w++ = 0;
+		}
+		for (Py_ssize_t i = 0; i < k; i++) {
+			PyObject *it = list ? py.PyList_GetItem(hs, i) : py.PyTuple_GetItem(hs, i);
+			unsigned long itf = FLAGS(it);
+			int il = (itf & TPF_LIST) != 0;
+			if ((!il && !(itf & TPF_TUPLE)) || (il ? py.PyList_Size(it) : py.PyTuple_Size(it)) != 2) goto slow_out;
+			PyObject *nm = il ? py.PyList_GetItem(it, 0) : py.PyTuple_GetItem(it, 0);
+			PyObject *vl = il ? py.PyList_GetItem(it, 1) : py.PyTuple_GetItem(it, 1);
+			if (!(FLAGS(nm) & TPF_BYTES) || !(FLAGS(vl) & TPF_BYTES)) goto slow_out;
+			char *np, *vp;
+			Py_ssize_t nn, vn;
+			if (py.PyBytes_AsStringAndSize(nm, &np, &nn) < 0 || py.PyBytes_AsStringAndSize(vl, &vp, &vn) < 0) {
+				XDECREF(out);
+				return NULL;
+			}
+			if (pass == 0) {
+				if (!token(np, nn) || !field_value(vp, vn)) goto slow_out;
+				total += (size_t)nn + (size_t)vn + 2;
+				continue;
+			}
+			memcpy(w, np, (size_t)nn);
+			w += nn;
+			*w++ = 0;
+			memcpy(w, vp, (size_t)vn);
+			w += vn;
+			*w++ = 0;
+		}
+		if (pass == 1) return out;
+		continue;
+	slow_out:
+		XDECREF(out);
+		goto slow;
+	}
+slow:
+	INCREF(Py_None_);
+	return Py_None_;
+}
+
+static PyMethodDef scope_def = {"scope", mod_scope, METH_VARARGS, "scope(data, asgi): an HTTP scope's fields"};
+static PyMethodDef head_def = {"head", mod_head, METH_VARARGS, "head(line, headers): the encoded head, or None"};
 static PyMethodDef drain_def = {"drain", mod_drain, METH_O, "drain(loop): the queued messages"};
 static PyMethodDef emit_def = {"emit", mod_emit, METH_VARARGS, "emit(job, hdr, body): a response hand-off"};
 static PyMethodDef sendfile_def = {"sendfile", mod_sendfile, METH_VARARGS, "sendfile(job, hdr, fd, n): a file hand-off"};
@@ -334,7 +571,7 @@ static PyObject *load_module(const char *src) {
 	PyObject *modules = py.PyImport_GetModuleDict();
 	PyObject *c = py.PyModule_New("_wisp_asgi");
 	if (!c) return NULL;
-	PyMethodDef *defs[] = {&drain_def, &emit_def, &finish_def, &sendfile_def, &consumed_def, &stopped_def};
+	PyMethodDef *defs[] = {&drain_def, &emit_def, &finish_def, &sendfile_def, &consumed_def, &stopped_def, &scope_def, &head_def};
 	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
 		PyObject *f = py.PyCFunction_NewEx(defs[i], NULL, NULL);
 		if (!f || py.PyObject_SetAttrString(c, defs[i]->ml_name, f) < 0) {

@@ -60,6 +60,7 @@ typedef struct PyMethodDef {
 	X(PyObject *, PyErr_Format, (PyObject *, const char *, ...))                      \
 	X(void, PyErr_Clear, (void))                                                      \
 	X(PyObject *, PyUnicode_DecodeLatin1, (const char *, Py_ssize_t, const char *))   \
+	X(PyObject *, PyUnicode_DecodeUTF8, (const char *, Py_ssize_t, const char *))     \
 	X(PyObject *, PyUnicode_FromString, (const char *))                               \
 	X(PyObject *, PyUnicode_InternFromString, (const char *))                         \
 	X(PyObject *, PyUnicode_AsLatin1String, (PyObject *))                             \

@@ -40,7 +40,10 @@ DISCONNECT = {"type": "http.disconnect"}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_REASONS = {s.value: s.phrase.encode("latin-1") for s in http.HTTPStatus}
+_LINES = {s.value: b"%d %s" % (s.value, s.phrase.encode("latin-1")) for s in http.HTTPStatus}
+# the C module's scope() and head() (tests run without them)
+_scope_fields = getattr(C, "scope", None)
+_head = getattr(C, "head", None)
 
 
 class ClientDisconnected(OSError):
@@ -134,7 +137,12 @@ def encode_head(status, headers):
     """The status line and headers as Go reads them: b"200 OK\\0name\\0value\\0..."."""
     if type(status) is not int or not 100 <= status <= 999:
         raise ValueError("http.response.start: invalid status %r" % (status,))
-    out = [b"%d %s" % (status, _REASONS.get(status, b""))]
+    line = _LINES.get(status) or b"%d " % status
+    if _head is not None:
+        h = _head(line, headers)  # C: a list or tuple of valid pairs of bytes; else None
+        if h is not None:
+            return h
+    out = [line]
     out.extend(_encode_fields(headers, "http.response.start"))
     out.append(b"")
     return b"\0".join(out)
@@ -157,33 +165,42 @@ def _encode_fields(headers, what):
 
 
 def make_scope(data, state, route_path=False):
-    """The HTTP scope from Go's flat form: fields ended by NUL (http_version,
-    method, scheme, raw_path, query_string, root_path, client host and port,
-    server host and port), then header names and values."""
-    p = data.split(b"\0")
-    raw_path = p[3]
-    path = raw_path.decode("latin-1")
+    """The HTTP scope from Go's flat form (scope_fields), with the app's state
+    and the extensions."""
+    scope = (_scope_fields or scope_fields)(data, ASGI)
+    path = scope["path"]
     if "%" in path:
-        path = unquote(path)
+        scope["path"] = path = unquote(path)
+    if route_path:
+        root_path = scope["root_path"]
+        if root_path and path.startswith(root_path):
+            scope["path"] = path[len(root_path):] or "/"
+    scope["state"] = state.copy()
+    scope["extensions"] = HTTP_EXTENSIONS.copy()
+    return scope
+
+
+def scope_fields(data, asgi):
+    """The fields of the scope from Go's flat form: fields ended by NUL
+    (http_version, method, scheme, raw_path, query_string, root_path, client
+    host and port, server host and port), then header names and values. path
+    is raw_path as latin-1, not unquoted. The C module's scope() does the
+    same; this one is for the tests, which run without it."""
+    p = data.split(b"\0")
     h = p[10:-1]
-    root_path = p[5].decode("utf-8", "replace")
-    if route_path and root_path and path.startswith(root_path):
-        path = path[len(root_path):] or "/"
     return {
         "type": "http",
-        "asgi": ASGI,
+        "asgi": asgi,
         "http_version": p[0].decode("latin-1"),
         "method": p[1].decode("latin-1"),
         "scheme": p[2].decode("latin-1"),
-        "path": path,
-        "raw_path": raw_path,
+        "path": p[3].decode("latin-1"),
+        "raw_path": p[3],
         "query_string": p[4],
-        "root_path": root_path,
+        "root_path": p[5].decode("utf-8", "replace"),
         "headers": list(zip(h[0::2], h[1::2])),
         "client": (p[6].decode("latin-1"), int(p[7])) if p[7] else None,
         "server": (p[8].decode("latin-1"), int(p[9]) if p[9] else None) if p[8] else None,
-        "state": state.copy(),
-        "extensions": HTTP_EXTENSIONS.copy(),
     }
 
 

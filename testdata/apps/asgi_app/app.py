@@ -141,6 +141,19 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": bytes([i + 65]) * n, "more_body": True})
         await send({"type": "http.response.body", "body": bytes(range(256)) * 4096})  # 1 MiB, the last
         return
+    if path == "/shapes":  # headers as the spec allows them: any iterable of pairs, bytes-like values
+        shape = scope["query_string"].decode()
+        pairs = [(b"x-one", b"1"), (b"x-two", b"two\tparts")]
+        headers = {"tuple": tuple(pairs), "lists": [list(p) for p in pairs], "gen": (p for p in pairs),
+                   "bytearray": [(bytearray(n), bytearray(v)) for n, v in pairs]}[shape]
+        await send({"type": "http.response.start", "status": 299, "headers": headers})
+        await send({"type": "http.response.body", "body": shape.encode()})
+        return
+    if path == "/bad-header":  # a header no server may send: send() raises, the client gets 500
+        bad = {"name": (b"x bad", b"v"), "value": (b"x-bad", b"a\r\nb"), "empty": (b"", b"v"),
+               "nul": (b"x-bad", b"a\0b")}[scope["query_string"].decode()]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-ok", b"1"), bad]})
+        return
     if path == "/progress":
         return await respond(send, str(progress["sent"]).encode())
     return await respond(send, b"Hello, ASGI!")
