@@ -99,36 +99,7 @@ func TestForwardedAcrossPools(t *testing.T) {
 		if family == "x-forwarded" {
 			key = "" // the default
 		}
-		s := serve(t, `
-[server]
-access_log = "off"
-trusted_proxies = ["127.0.0.1"]
-`+key+`
-
-[pools.front]
-python = "@PY@"
-processes = 1
-threads = 2
-
-[pools.side]
-python = "@PY@"
-processes = 1
-threads = 2
-
-[[sites]]
-name = "main"
-bindings = ["127.0.0.1:@PORT0@"]
-
-  [[sites.vdirs]]
-  path = "/"
-  app = "@APPS@/environ/app.py"
-  pool = "front"
-
-  [[sites.vdirs]]
-  path = "/x"
-  app = "@APPS@/environ/app.py"
-  pool = "side"
-`)
+		s := serve(t, twoPoolsConfig("trusted_proxies = [\"127.0.0.1\"]\n"+key, "environ/app.py"))
 		s.readyWorkers(t, "front", 1)
 		s.readyWorkers(t, "side", 1)
 		hdr := map[string]string{
@@ -188,32 +159,7 @@ bindings = ["127.0.0.1:@PORT0@"]
 // status line, reason phrase included, as a vdir of the accepting pool does.
 func TestForwardedStatusLine(t *testing.T) {
 	t.Parallel()
-	s := serve(t, `
-[server]
-access_log = "off"
-
-[pools.front]
-python = "@PY@"
-processes = 1
-
-[pools.side]
-python = "@PY@"
-processes = 1
-
-[[sites]]
-name = "main"
-bindings = ["127.0.0.1:@PORT0@"]
-
-  [[sites.vdirs]]
-  path = "/"
-  app = "@APPS@/status/app.py"
-  pool = "front"
-
-  [[sites.vdirs]]
-  path = "/x"
-  app = "@APPS@/status/app.py"
-  pool = "side"
-`)
+	s := serve(t, twoPoolsConfig("", "status/app.py"))
 	s.readyWorkers(t, "front", 1)
 	s.readyWorkers(t, "side", 1)
 	for _, q := range []string{"418", "599"} {
@@ -229,4 +175,39 @@ bindings = ["127.0.0.1:@PORT0@"]
 			}
 		}
 	}
+}
+
+// twoPoolsConfig is a site whose / is served by pool front and /x by pool
+// side, both running app (under testdata/apps); server holds more lines of
+// the [server] table.
+func twoPoolsConfig(server, app string) string {
+	return `
+[server]
+access_log = "off"
+` + server + `
+
+[pools.front]
+python = "@PY@"
+processes = 1
+threads = 2
+
+[pools.side]
+python = "@PY@"
+processes = 1
+threads = 2
+
+[[sites]]
+name = "main"
+bindings = ["127.0.0.1:@PORT0@"]
+
+  [[sites.vdirs]]
+  path = "/"
+  app = "@APPS@/` + app + `"
+  pool = "front"
+
+  [[sites.vdirs]]
+  path = "/x"
+  app = "@APPS@/` + app + `"
+  pool = "side"
+`
 }
