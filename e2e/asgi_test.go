@@ -640,3 +640,27 @@ func TestASGIResponseHeaders(t *testing.T) {
 		}
 	}
 }
+
+// Over a unix socket the scope has no client and the server is the
+// socket's path with no port (ASGI spec), as the C scope builder makes it.
+func TestASGIScopeUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "asgi.sock")
+	start(t, asgiApp(), "-b", "unix:"+sock)
+	resp, err := unixClient(sock).Get("http://app.test/scope?x=%2F")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&s)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/scope over a unix socket: %d %v", resp.StatusCode, err)
+	}
+	server, _ := s["server"].([]any)
+	if s["client"] != nil || len(server) != 2 || server[0] != sock || server[1] != nil {
+		t.Errorf("client %v, server %v: want none, and [%q, null]", s["client"], s["server"], sock)
+	}
+	if s["path"] != "/scope" || s["query_string"] != "x=%2F" || s["http_version"] != "1.1" || s["method"] != "GET" {
+		t.Errorf("scope %v", s)
+	}
+}
