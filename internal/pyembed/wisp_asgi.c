@@ -217,6 +217,15 @@ static int view(PyObject *b, char **p, Py_ssize_t *n) {
 	return py.PyBytes_AsStringAndSize(b, p, n);
 }
 
+/* view_ref decides whether body (bl bytes, of j's response) goes to Go as
+ * a view rather than a copy (ZC_MIN): it returns body with a reference taken
+ * for the event, or NULL to copy. */
+static PyObject *view_ref(wisp_job *j, PyObject *body, Py_ssize_t bl) {
+	if (bl < ZC_MIN || !j->loop) return NULL;
+	INCREF(body); /* a bytes object never changes */
+	return body;
+}
+
 /* emit(job, hdr, body) -> 0 sent, 1 sent and the window is full (await a
  * resume), -1 the client is gone. */
 static PyObject *mod_emit(PyObject *self, PyObject *args) {
@@ -230,10 +239,10 @@ static PyObject *mod_emit(PyObject *self, PyObject *args) {
 	char *h, *b;
 	Py_ssize_t hl, bl;
 	if (!j || view(py.PyTuple_GetItem(args, 1), &h, &hl) < 0 || view(body, &b, &bl) < 0) return NULL;
-	if (bl < ZC_MIN || !j->loop) return py.PyLong_FromLong(wisp_emit_nowait(j, h, (size_t)hl, b, (size_t)bl));
-	INCREF(body); /* the event's now: a bytes object never changes */
-	int rc = wisp_emit_ref_nowait(j, h, (size_t)hl, b, (size_t)bl, body);
-	if (rc < 0) DECREF(body);
+	PyObject *ref = view_ref(j, body, bl);
+	if (!ref) return py.PyLong_FromLong(wisp_emit_nowait(j, h, (size_t)hl, b, (size_t)bl));
+	int rc = wisp_emit_ref_nowait(j, h, (size_t)hl, b, (size_t)bl, ref);
+	if (rc < 0) DECREF(ref);
 	return py.PyLong_FromLong(rc);
 }
 
@@ -276,8 +285,7 @@ static PyObject *mod_finish(PyObject *self, PyObject *args) {
 		memcpy(err, e, (size_t)el);
 		err[el] = 0;
 	}
-	PyObject *ref = bl >= ZC_MIN && j->loop ? body : NULL; /* as mod_emit's */
-	if (ref) INCREF(ref);
+	PyObject *ref = view_ref(j, body, bl);
 	if (!wisp_emit_done(j, h, (size_t)hl, b, (size_t)bl, (int)code, err, err ? (size_t)el : 0, ref) && ref) DECREF(ref);
 	INCREF(Py_None_);
 	return Py_None_;
@@ -484,6 +492,21 @@ static int field_value(const char *p, Py_ssize_t n) {
 	return 1;
 }
 
+/* header_at gets the name and value of headers[i] (list says whether
+ * headers is a list or a tuple): 1 if they are a valid pair of bytes, 0 if
+ * not (another shape, or a header no server may send), -1 on error. */
+static int header_at(PyObject *hs, int list, Py_ssize_t i, char **np, Py_ssize_t *nn, char **vp, Py_ssize_t *vn) {
+	PyObject *it = list ? py.PyList_GetItem(hs, i) : py.PyTuple_GetItem(hs, i);
+	unsigned long f = FLAGS(it);
+	int il = (f & TPF_LIST) != 0;
+	if ((!il && !(f & TPF_TUPLE)) || (il ? py.PyList_Size(it) : py.PyTuple_Size(it)) != 2) return 0;
+	PyObject *nm = il ? py.PyList_GetItem(it, 0) : py.PyTuple_GetItem(it, 0);
+	PyObject *vl = il ? py.PyList_GetItem(it, 1) : py.PyTuple_GetItem(it, 1);
+	if (!(FLAGS(nm) & TPF_BYTES) || !(FLAGS(vl) & TPF_BYTES)) return 0;
+	if (py.PyBytes_AsStringAndSize(nm, np, nn) < 0 || py.PyBytes_AsStringAndSize(vl, vp, vn) < 0) return -1;
+	return token(*np, *nn) && field_value(*vp, *vn);
+}
+
 /* head(line, headers) -> bytes or None: the encoded head, b"200 OK\0name\0
  * value\0...", of a list or tuple of (name, value) pairs of bytes, each
  * valid; None for anything else (wisp_asgi.py encode_head then converts, or
@@ -494,62 +517,41 @@ static PyObject *mod_head(PyObject *self, PyObject *args) {
 		py.PyErr_SetString(exc_TypeError, "head(line, headers)");
 		return NULL;
 	}
-	char *line;
-	Py_ssize_t ll;
+	char *line, *np, *vp;
+	Py_ssize_t ll, nn, vn;
 	PyObject *hs = py.PyTuple_GetItem(args, 1);
 	if (view(py.PyTuple_GetItem(args, 0), &line, &ll) < 0) return NULL;
-	unsigned long hf = FLAGS(hs);
-	int list = (hf & TPF_LIST) != 0;
-	if (!list && !(hf & TPF_TUPLE)) goto slow;
+	int list = (FLAGS(hs) & TPF_LIST) != 0;
+	if (!list && !(FLAGS(hs) & TPF_TUPLE)) goto decline;
 	Py_ssize_t k = list ? py.PyList_Size(hs) : py.PyTuple_Size(hs);
 	size_t total = (size_t)ll + 1;
-	for (int pass = 0; pass < 2; pass++) {
-		PyObject *out = NULL;
-		char *w = NULL;
-		if (pass == 1) {
-			out = py.PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
-			Py_ssize_t on;
-			if (!out || py.PyBytes_AsStringAndSize(out, &w, &on) < 0) {
-				XDECREF(out);
-				return NULL;
-			}
-			memcpy(w, line, (size_t)ll);
-			w += ll;
-			*w++ = 0;
-		}
-		for (Py_ssize_t i = 0; i < k; i++) {
-			PyObject *it = list ? py.PyList_GetItem(hs, i) : py.PyTuple_GetItem(hs, i);
-			unsigned long itf = FLAGS(it);
-			int il = (itf & TPF_LIST) != 0;
-			if ((!il && !(itf & TPF_TUPLE)) || (il ? py.PyList_Size(it) : py.PyTuple_Size(it)) != 2) goto slow_out;
-			PyObject *nm = il ? py.PyList_GetItem(it, 0) : py.PyTuple_GetItem(it, 0);
-			PyObject *vl = il ? py.PyList_GetItem(it, 1) : py.PyTuple_GetItem(it, 1);
-			if (!(FLAGS(nm) & TPF_BYTES) || !(FLAGS(vl) & TPF_BYTES)) goto slow_out;
-			char *np, *vp;
-			Py_ssize_t nn, vn;
-			if (py.PyBytes_AsStringAndSize(nm, &np, &nn) < 0 || py.PyBytes_AsStringAndSize(vl, &vp, &vn) < 0) {
-				XDECREF(out);
-				return NULL;
-			}
-			if (pass == 0) {
-				if (!token(np, nn) || !field_value(vp, vn)) goto slow_out;
-				total += (size_t)nn + (size_t)vn + 2;
-				continue;
-			}
-			memcpy(w, np, (size_t)nn);
-			w += nn;
-			*w++ = 0;
-			memcpy(w, vp, (size_t)vn);
-			w += vn;
-			*w++ = 0;
-		}
-		if (pass == 1) return out;
-		continue;
-	slow_out:
-		XDECREF(out);
-		goto slow;
+	for (Py_ssize_t i = 0; i < k; i++) {
+		int rc = header_at(hs, list, i, &np, &nn, &vp, &vn);
+		if (rc < 0) return NULL;
+		if (rc == 0) goto decline;
+		total += (size_t)nn + (size_t)vn + 2;
 	}
-slow:
+	PyObject *out = py.PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+	char *w;
+	Py_ssize_t on;
+	if (!out || py.PyBytes_AsStringAndSize(out, &w, &on) < 0) {
+		XDECREF(out);
+		return NULL;
+	}
+	memcpy(w, line, (size_t)ll);
+	w += ll;
+	*w++ = 0;
+	for (Py_ssize_t i = 0; i < k; i++) {
+		header_at(hs, list, i, &np, &nn, &vp, &vn); /* as checked above: nothing ran between */
+		memcpy(w, np, (size_t)nn);
+		w += nn;
+		*w++ = 0;
+		memcpy(w, vp, (size_t)vn);
+		w += vn;
+		*w++ = 0;
+	}
+	return out;
+decline:
 	INCREF(Py_None_);
 	return Py_None_;
 }

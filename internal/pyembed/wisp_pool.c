@@ -447,6 +447,15 @@ static wisp_ev *new_ev(wisp_job *j, const char *hdr, size_t hl, const char *a, s
 	return e;
 }
 
+/* set_view makes e's data the al bytes at a, inside the bytes object ref
+ * (ASGI), whose reference e takes: j's loop drops it once Go has written them. */
+static void set_view(wisp_ev *e, wisp_job *j, const char *a, size_t al, void *ref) {
+	e->data = (char *)a;
+	e->len = al;
+	e->ref = ref;
+	e->rl = j->loop;
+}
+
 /* window_full: the thread must wait for Go to write earlier hand-offs.
  * Called holding emu. */
 static int window_full(wisp_job *j) {
@@ -817,14 +826,8 @@ int wisp_emit_done(wisp_job *j, const char *hdr, size_t hl, const char *body, si
                    size_t errlen, void *ref) {
 	wisp_pool *p = j->pool;
 	wisp_ev *e = new_ev(j, hdr, hl, ref ? NULL : body, ref ? 0 : bl, NULL, 0);
-	int took = 0;
-	if (e && ref) {
-		e->data = (char *)body;
-		e->len = bl;
-		e->ref = ref;
-		e->rl = j->loop;
-		took = 1;
-	}
+	int took = e && ref;
+	if (took) set_view(e, j, body, bl, ref);
 	if (!e) {
 		/* no memory for the body: end the response as failed */
 		if (code == WISP_OK) code = hdr ? WISP_ERR_EARLY : WISP_ERR_LATE;
@@ -921,6 +924,7 @@ static int emit_nowait(wisp_job *j, wisp_ev *e) {
 	pthread_mutex_lock(&p->emu);
 	j->inflight++;
 	j->inbytes += e->len;
+	if (e->fd >= 0) j->infiles++;
 	int full = window_full(j);
 	if (full) j->resume = 1;
 	int w = push_locked(p, e);
@@ -939,15 +943,11 @@ int wisp_emit_ref_nowait(wisp_job *j, const char *hdr, size_t hl, const char *a,
 	if (__atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE)) return -1;
 	wisp_ev *e = new_ev(j, hdr, hl, NULL, 0, NULL, 0);
 	if (!e) return -1;
-	e->data = (char *)a;
-	e->len = al;
-	e->ref = ref;
-	e->rl = j->loop;
+	set_view(e, j, a, al, ref);
 	return emit_nowait(j, e);
 }
 
 int wisp_emit_file_nowait(wisp_job *j, const char *hdr, size_t hl, int fd, long long n) {
-	wisp_pool *p = j->pool;
 	wisp_ev *e = __atomic_load_n(&j->aborted, __ATOMIC_ACQUIRE) ? NULL : new_ev(j, hdr, hl, NULL, 0, NULL, 0);
 	if (!e) {
 		close(fd);
@@ -955,15 +955,7 @@ int wisp_emit_file_nowait(wisp_job *j, const char *hdr, size_t hl, int fd, long 
 	}
 	e->fd = fd;
 	e->n = n;
-	pthread_mutex_lock(&p->emu);
-	j->inflight++;
-	j->infiles++;
-	int full = window_full(j);
-	if (full) j->resume = 1;
-	int w = push_locked(p, e);
-	pthread_mutex_unlock(&p->emu);
-	if (w) notify(p);
-	return full;
+	return emit_nowait(j, e);
 }
 
 void wisp_emit_credit(wisp_job *j) {

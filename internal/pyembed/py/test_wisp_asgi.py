@@ -17,6 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import asgi_fake  # noqa: E402
+
 LOG = []
 CALLS = []
 _fake_wisp = sys.modules.setdefault("_wisp", types.ModuleType("_wisp"))
@@ -27,6 +29,7 @@ _fake_c.window_full = False
 _fake_c.emit = lambda job, hdr, body: CALLS.append(("emit", job, hdr, body)) or (1 if _fake_c.window_full else 0)
 _fake_c.finish = lambda job, hdr, body, code, err: CALLS.append(("finish", job, hdr, body, code, err))
 _fake_c.consumed = lambda job, n: CALLS.append(("consumed", job, n))
+_fake_c.scope, _fake_c.head = asgi_fake.scope, asgi_fake.head
 sys.modules["_wisp_asgi"] = _fake_c
 
 import wisp_asgi as wa  # noqa: E402

@@ -15,6 +15,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import asgi_fake  # noqa: E402
+
 _fake_wisp = sys.modules.setdefault("_wisp", types.ModuleType("_wisp"))
 if not hasattr(_fake_wisp, "log"):
     _fake_wisp.log = lambda level, msg: None
@@ -23,6 +25,7 @@ if "_wisp_asgi" not in sys.modules:
     _fake_c.emit = lambda job, hdr, body: 0
     _fake_c.finish = lambda job, hdr, body, code, err: None
     _fake_c.consumed = lambda job, n: None
+    _fake_c.scope, _fake_c.head = asgi_fake.scope, asgi_fake.head
     sys.modules["_wisp_asgi"] = _fake_c
 
 import wisp_asgi as wa  # noqa: E402

@@ -41,9 +41,6 @@ DISCONNECT = {"type": "http.disconnect"}
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _LINES = {s.value: b"%d %s" % (s.value, s.phrase.encode("latin-1")) for s in http.HTTPStatus}
-# the C module's scope() and head() (tests run without them)
-_scope_fields = getattr(C, "scope", None)
-_head = getattr(C, "head", None)
 
 
 class ClientDisconnected(OSError):
@@ -138,10 +135,9 @@ def encode_head(status, headers):
     if type(status) is not int or not 100 <= status <= 999:
         raise ValueError("http.response.start: invalid status %r" % (status,))
     line = _LINES.get(status) or b"%d " % status
-    if _head is not None:
-        h = _head(line, headers)  # C: a list or tuple of valid pairs of bytes; else None
-        if h is not None:
-            return h
+    h = C.head(line, headers)  # a list or tuple of valid pairs of bytes; else None
+    if h is not None:
+        return h
     out = [line]
     out.extend(_encode_fields(headers, "http.response.start"))
     out.append(b"")
@@ -165,9 +161,9 @@ def _encode_fields(headers, what):
 
 
 def make_scope(data, state, route_path=False):
-    """The HTTP scope from Go's flat form (scope_fields), with the app's state
-    and the extensions."""
-    scope = (_scope_fields or scope_fields)(data, ASGI)
+    """The HTTP scope from Go's flat form (its fields made by C: wisp_asgi.c
+    mod_scope), with the app's state and the extensions."""
+    scope = C.scope(data, ASGI)
     path = scope["path"]
     if "%" in path:
         scope["path"] = path = unquote(path)
@@ -178,30 +174,6 @@ def make_scope(data, state, route_path=False):
     scope["state"] = state.copy()
     scope["extensions"] = HTTP_EXTENSIONS.copy()
     return scope
-
-
-def scope_fields(data, asgi):
-    """The fields of the scope from Go's flat form: fields ended by NUL
-    (http_version, method, scheme, raw_path, query_string, root_path, client
-    host and port, server host and port), then header names and values. path
-    is raw_path as latin-1, not unquoted. The C module's scope() does the
-    same; this one is for the tests, which run without it."""
-    p = data.split(b"\0")
-    h = p[10:-1]
-    return {
-        "type": "http",
-        "asgi": asgi,
-        "http_version": p[0].decode("latin-1"),
-        "method": p[1].decode("latin-1"),
-        "scheme": p[2].decode("latin-1"),
-        "path": p[3].decode("latin-1"),
-        "raw_path": p[3],
-        "query_string": p[4],
-        "root_path": p[5].decode("utf-8", "replace"),
-        "headers": list(zip(h[0::2], h[1::2])),
-        "client": (p[6].decode("latin-1"), int(p[7])) if p[7] else None,
-        "server": (p[8].decode("latin-1"), int(p[9]) if p[9] else None) if p[8] else None,
-    }
 
 
 class Request:
